@@ -1,0 +1,407 @@
+/**
+ * The contract of the sans-I/O PBFT core (see ../../docs/architecture in README).
+ *
+ * The core is a deterministic state machine: a driver feeds it `ReplicaEvent`s and carries
+ * out the `ReplicaAction`s it returns. It never touches sockets, clocks, randomness or files.
+ *
+ * Driver contract (etcd's Ready/Advance, flattened): for one call to `step`, the driver must
+ * make every `persist` action durable BEFORE it performs any `send`, `multicast` or `reply`
+ * action of that same output. Timers are named; `setTimer` replaces a pending timer of the
+ * same name; a driver fires `{type:'timer', name}` only for a timer that is still set.
+ *
+ * Wire values: every byte string (digest, signature, public key) is lower-case hex. Every
+ * number is a non-negative safe integer. Messages are plain JSON objects, so a driver can
+ * ship them with JSON.stringify and hand what it parses straight back to `step`: the core
+ * validates everything it receives.
+ */
+
+export type ReplicaId = number;
+export type ClientId = string;
+export type Hex = string;
+
+// ---------------------------------------------------------------------------------------
+// Protocol parameters
+// ---------------------------------------------------------------------------------------
+
+export interface ProtocolParams {
+  /** number of replicas, n >= 3f+1 */
+  n: number;
+  /** faults tolerated: floor((n-1)/3) */
+  f: number;
+  /** K: a checkpoint every K executed sequence numbers */
+  checkpointInterval: number;
+  /** L: high watermark H = h + L, L a multiple of K */
+  logWindow: number;
+  /** maximum requests in one pre-prepare */
+  maxBatchSize: number;
+  /** maximum sequence numbers the primary keeps pre-prepared but not yet executed */
+  maxInFlight: number;
+  /** view-change timer in view v+1; doubles on each consecutive failed view change */
+  viewChangeTimeoutMs: number;
+  /** upper bound for the doubled view-change timeout */
+  maxViewChangeTimeoutMs: number;
+  /** period of STATUS messages, which drive retransmission, catch-up and state transfer */
+  statusIntervalMs: number;
+  /** largest operation (bytes of its string) a request may carry */
+  maxOpBytes: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages. A signed message is { body, sig } with sig over canonical(body).
+// ---------------------------------------------------------------------------------------
+
+export interface Signed<B> {
+  body: B;
+  sig: Hex;
+}
+
+export interface RequestBody {
+  type: 'request';
+  client: ClientId;
+  /** per-client timestamp, strictly increasing */
+  timestamp: number;
+  /** application operation, opaque to the core */
+  op: string;
+  /** the client asks for the read-only path (executed at once, needs 2f+1 replies) */
+  readOnly: boolean;
+}
+export type SignedRequest = Signed<RequestBody>;
+
+export interface ReplyBody {
+  type: 'reply';
+  view: number;
+  timestamp: number;
+  client: ClientId;
+  replica: ReplicaId;
+  result: string;
+  /** true when produced by the read-only (tentative) path */
+  tentative: boolean;
+}
+export type SignedReply = Signed<ReplyBody>;
+
+export interface PrePrepareBody {
+  type: 'pre-prepare';
+  view: number;
+  seq: number;
+  /** batch digest: hash(canonical(list of request digests)); the null request is [] */
+  digest: Hex;
+  replica: ReplicaId;
+}
+/** A pre-prepare travels with its batch, which is outside the primary's signature. */
+export interface SignedPrePrepare extends Signed<PrePrepareBody> {
+  batch: SignedRequest[];
+}
+
+export interface PrepareBody {
+  type: 'prepare';
+  view: number;
+  seq: number;
+  digest: Hex;
+  replica: ReplicaId;
+}
+export interface CommitBody {
+  type: 'commit';
+  view: number;
+  seq: number;
+  digest: Hex;
+  replica: ReplicaId;
+}
+export interface CheckpointBody {
+  type: 'checkpoint';
+  seq: number;
+  /** digest of the replica state (application + client table) after executing seq */
+  digest: Hex;
+  replica: ReplicaId;
+}
+
+/** A prepared certificate: the pre-prepare (with batch) and 2f matching prepares. */
+export interface PreparedCert {
+  prePrepare: SignedPrePrepare;
+  prepares: Signed<PrepareBody>[];
+}
+
+export interface ViewChangeBody {
+  type: 'view-change';
+  newView: number;
+  /** last stable checkpoint sequence number */
+  stableSeq: number;
+  /** its proof: 2f+1 signed checkpoints for stableSeq (empty when stableSeq is 0) */
+  checkpointProof: Signed<CheckpointBody>[];
+  /** one prepared certificate per sequence number above stableSeq that it prepared */
+  prepared: PreparedCert[];
+  replica: ReplicaId;
+}
+
+export interface NewViewBody {
+  type: 'new-view';
+  newView: number;
+  /** V: 2f+1 view-changes for newView from distinct replicas */
+  viewChanges: Signed<ViewChangeBody>[];
+  /** O: the pre-prepares for (min-s, max-s], signed by the new primary */
+  prePrepares: SignedPrePrepare[];
+  replica: ReplicaId;
+}
+
+/** Periodic announcement that lets peers retransmit what a replica is missing. */
+export interface StatusBody {
+  type: 'status';
+  view: number;
+  /** true while waiting for a new-view for `view` */
+  viewChanging: boolean;
+  lastExecuted: number;
+  stableSeq: number;
+  replica: ReplicaId;
+}
+
+/** A committed entry and its proof: 2f+1 matching commits (QCertified). */
+export interface CommittedEntry {
+  view: number;
+  seq: number;
+  digest: Hex;
+  batch: SignedRequest[];
+  commits: Signed<CommitBody>[];
+}
+export interface CatchUpBody {
+  type: 'catch-up';
+  entries: CommittedEntry[];
+  replica: ReplicaId;
+}
+
+export interface FetchStateBody {
+  type: 'fetch-state';
+  /** the stable checkpoint wanted (the sender's proof names it) */
+  seq: number;
+  replica: ReplicaId;
+}
+export interface StateBody {
+  type: 'state';
+  seq: number;
+  digest: Hex;
+  /** replica state snapshot (application snapshot + client table) */
+  snapshot: string;
+  /** 2f+1 signed checkpoints proving digest at seq */
+  proof: Signed<CheckpointBody>[];
+  replica: ReplicaId;
+}
+
+export type ReplicaMessage =
+  | SignedPrePrepare
+  | Signed<PrepareBody>
+  | Signed<CommitBody>
+  | Signed<CheckpointBody>
+  | Signed<ViewChangeBody>
+  | Signed<NewViewBody>
+  | Signed<StatusBody>
+  | Signed<CatchUpBody>
+  | Signed<FetchStateBody>
+  | Signed<StateBody>;
+
+export type AnyBody =
+  | RequestBody
+  | ReplyBody
+  | PrePrepareBody
+  | PrepareBody
+  | CommitBody
+  | CheckpointBody
+  | ViewChangeBody
+  | NewViewBody
+  | StatusBody
+  | CatchUpBody
+  | FetchStateBody
+  | StateBody;
+
+export type MessageType = AnyBody['type'];
+
+// ---------------------------------------------------------------------------------------
+// Crypto and application, injected
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Authentication as seen by one node. Backends: node:crypto Ed25519, @noble/ed25519, and a
+ * fast simulation scheme. All byte strings are hex on the wire.
+ */
+export interface Authenticator {
+  /** sign as this node */
+  sign(data: Uint8Array): Hex;
+  /** verify a signature by replica `id`; false for non-members */
+  verifyReplica(id: ReplicaId, data: Uint8Array, sig: Hex): boolean;
+  /** verify a signature by client `client`; false for unknown clients */
+  verifyClient(client: ClientId, data: Uint8Array, sig: Hex): boolean;
+  /** SHA-256, hex */
+  hash(data: Uint8Array): Hex;
+}
+
+/** A deterministic application replicated by the core. */
+export interface Application {
+  /** execute op for client, returning its result. Must be deterministic; must not throw. */
+  execute(op: string, client: ClientId): string;
+  /** may this op run on the read-only path? */
+  isReadOnly(op: string): boolean;
+  /** run a read-only op without changing state */
+  query(op: string, client: ClientId): string;
+  snapshot(): string;
+  /** replace the state with a snapshot; throws on a malformed snapshot */
+  restore(snapshot: string): void;
+  /** digest of the state, hex */
+  digest(): Hex;
+}
+
+// ---------------------------------------------------------------------------------------
+// Events in, actions out
+// ---------------------------------------------------------------------------------------
+
+export type TimerName = 'view-change' | 'status';
+
+export type ReplicaEvent =
+  /** a message from a peer replica; `from` is the transport's claim, checked against the body */
+  | { type: 'message'; from: ReplicaId; msg: unknown }
+  /** a request from a client connection */
+  | { type: 'request'; msg: unknown }
+  | { type: 'timer'; name: TimerName };
+
+export type DropReason =
+  | 'malformed'
+  | 'bad-signature'
+  | 'not-member'
+  | 'wrong-sender'
+  | 'wrong-view'
+  | 'out-of-window'
+  | 'stale'
+  | 'duplicate'
+  | 'conflict'
+  | 'bad-digest'
+  | 'bad-request'
+  | 'bad-certificate'
+  | 'bad-new-view'
+  | 'not-primary'
+  | 'view-changing'
+  | 'bad-state'
+  | 'too-large';
+
+/** ignore: harmless (stale, duplicate); reject: invalid, evidence against the sender */
+export type DropClass = 'ignore' | 'reject';
+
+export type Phase =
+  | 'request'
+  | 'pre-prepare'
+  | 'prepare'
+  | 'prepared'
+  | 'commit'
+  | 'committed'
+  | 'execute'
+  | 'reply'
+  | 'checkpoint'
+  | 'stable'
+  | 'view-change'
+  | 'new-view'
+  | 'enter-view'
+  | 'state-transfer'
+  | 'catch-up'
+  | 'drop'
+  | 'fault';
+
+export interface PhaseEvent {
+  phase: Phase;
+  view: number;
+  seq?: number;
+  digest?: Hex;
+  /** the other party: sender of what was received, or target */
+  peer?: ReplicaId;
+  client?: ClientId;
+  timestamp?: number;
+  reason?: DropReason | string;
+  detail?: string;
+}
+
+/** What the core asks to be made durable, in order. `compactRecords` folds a list. */
+export type PersistRecord =
+  | { kind: 'view'; view: number; viewChanging: boolean }
+  /** a message this replica signed (pre-prepare, prepare, commit, view-change, new-view) */
+  | { kind: 'sent'; msg: ReplicaMessage }
+  /** an entry committed here, with its certificate */
+  | { kind: 'committed'; entry: CommittedEntry }
+  /** a stable checkpoint with its state and proof; everything at or below seq is obsolete */
+  | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot: string; proof: Signed<CheckpointBody>[] };
+
+/** One executed request, reported for drivers, logs and checkers. */
+export interface ExecutedRequest {
+  client: ClientId;
+  timestamp: number;
+  op: string;
+  result: string;
+  /** the request's own digest */
+  digest: Hex;
+}
+
+export type ReplicaAction =
+  | { type: 'send'; to: ReplicaId; msg: ReplicaMessage }
+  /** to every replica except this one */
+  | { type: 'multicast'; msg: ReplicaMessage }
+  | { type: 'reply'; client: ClientId; msg: SignedReply }
+  | { type: 'persist'; record: PersistRecord }
+  | { type: 'setTimer'; name: TimerName; afterMs: number }
+  | { type: 'cancelTimer'; name: TimerName }
+  /**
+   * The core executed a committed batch at seq. `certificate` is the 2f+1 matching commits
+   * that let it commit (QCertified); null when the batch was re-executed from this
+   * replica's own durable log on restart (the certificate was reported the first time).
+   */
+  | {
+      type: 'executed';
+      view: number;
+      seq: number;
+      digest: Hex;
+      requests: ExecutedRequest[];
+      certificate: Signed<CommitBody>[] | null;
+    }
+  /** installed a stable checkpoint fetched from others (state transfer) */
+  | { type: 'state-installed'; seq: number; digest: Hex; proof: Signed<CheckpointBody>[] }
+  | { type: 'checkpoint-stable'; seq: number; digest: Hex }
+  | { type: 'view-entered'; view: number; primary: ReplicaId }
+  | { type: 'log'; event: PhaseEvent };
+
+export interface DropCounts {
+  ignore: Partial<Record<DropReason, number>>;
+  reject: Partial<Record<DropReason, number>>;
+}
+
+export interface ReplicaStatus {
+  id: ReplicaId;
+  view: number;
+  primary: ReplicaId;
+  viewChanging: boolean;
+  lastExecuted: number;
+  stableCheckpoint: number;
+  /** digest of the replica state after lastExecuted */
+  stateDigest: Hex;
+  lowWatermark: number;
+  highWatermark: number;
+  pendingRequests: number;
+  dropped: DropCounts;
+}
+
+// ---------------------------------------------------------------------------------------
+// Client core
+// ---------------------------------------------------------------------------------------
+
+export type ClientTimerName = 'retransmit';
+
+export type ClientEvent =
+  | { type: 'reply'; from: ReplicaId; msg: unknown }
+  | { type: 'timer'; name: ClientTimerName };
+
+export interface ClientResult {
+  timestamp: number;
+  result: string;
+  /** the replicas whose matching replies formed the quorum */
+  replicas: ReplicaId[];
+  view: number;
+}
+
+export type ClientAction =
+  | { type: 'send'; to: ReplicaId; msg: SignedRequest }
+  | { type: 'broadcast'; msg: SignedRequest }
+  | { type: 'setTimer'; name: ClientTimerName; afterMs: number }
+  | { type: 'cancelTimer'; name: ClientTimerName }
+  | { type: 'done'; outcome: ClientResult }
+  | { type: 'log'; event: PhaseEvent };
