@@ -313,13 +313,23 @@ export interface PhaseEvent {
   detail?: string;
 }
 
-/** What the core asks to be made durable, in order. `compactRecords` folds a list. */
+/**
+ * What the core asks to be made durable, in order. `compactRecords` (replica.ts) folds a list.
+ * Safety across a crash needs: the view (never go back), every pre-prepare accepted (never
+ * accept a conflicting one for the same view and seq, so never vote twice), every prepared
+ * certificate (a view change must report what prepared here: Castro & Liskov 2002, §4.5),
+ * every committed entry (replies are never lost), and the stable checkpoint.
+ */
 export type PersistRecord =
   | { kind: 'view'; view: number; viewChanging: boolean }
-  /** a message this replica signed (pre-prepare, prepare, commit, view-change, new-view) */
-  | { kind: 'sent'; msg: ReplicaMessage }
-  /** an entry committed here, with its certificate */
+  /** a pre-prepare this replica accepted (or, as primary, sent) */
+  | { kind: 'pre-prepare'; msg: SignedPrePrepare }
+  /** a prepared certificate formed here, before the commit that depends on it is sent */
+  | { kind: 'prepared'; cert: PreparedCert }
+  /** an entry committed here, with its certificate, before its replies are sent */
   | { kind: 'committed'; entry: CommittedEntry }
+  /** a NEW-VIEW this replica sent as primary (re-sent as is after a restart, never re-made) */
+  | { kind: 'new-view'; msg: Signed<NewViewBody> }
   /** a stable checkpoint with its state and proof; everything at or below seq is obsolete */
   | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot: string; proof: Signed<CheckpointBody>[] };
 
