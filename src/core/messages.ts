@@ -307,6 +307,8 @@ export function parseReplicaMessage(raw: unknown, l: Limits): Parsed<ReplicaMess
     const o = obj(raw, 'message');
     const body = obj(o.body, 'message.body');
     switch (body.type) {
+      case 'request':
+        return vRequest(raw, l);
       case 'pre-prepare':
         return vPrePrepare(raw, l);
       case 'prepare':

@@ -1,9 +1,66 @@
-/** PBFT replica core: WORK IN PROGRESS (API fixed; implementation landing next). */
-import type { Application, Authenticator, PersistRecord, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId, ReplicaStatus } from './types.js';
-import { maxFaulty } from './quorum.js';
+/**
+ * The PBFT replica core (Castro & Liskov, "Practical Byzantine Fault Tolerance and Proactive
+ * Recovery", ACM TOCS 20(4), 2002; the signature version of the view change, §4.4-4.5 of the
+ * OSDI '99 paper). See /shared/protocol/pbft.md for the reference this follows.
+ *
+ * Sans-I/O: `step(event)` returns the actions a driver must carry out. No clocks (timers are
+ * named actions), no randomness, no sockets, no files. Same inputs, same outputs.
+ *
+ * Handlers are named `on<Message>`. Every message from outside is validated (structure, then
+ * sender, signature, view, window, digest) before it touches state; failures are counted as
+ * "ignore" (stale, duplicate: harmless) or "reject" (invalid: evidence against the sender).
+ */
+import { canonicalJson, utf8 } from './canonical.js';
+import {
+  batchDigest,
+  limitsFor,
+  makePrePrepare,
+  makeReply,
+  parseReplicaMessage,
+  parseRequest,
+  requestDigest,
+  sign,
+  verifyClientSig,
+  verifyReplicaSig,
+  type Limits,
+} from './messages.js';
+import { maxFaulty, primaryOf, quorums, type Quorums } from './quorum.js';
+import type {
+  Application,
+  Authenticator,
+  CatchUpBody,
+  CheckpointBody,
+  ClientId,
+  CommitBody,
+  CommittedEntry,
+  DropClass,
+  DropCounts,
+  DropReason,
+  ExecutedRequest,
+  FetchStateBody,
+  Hex,
+  NewViewBody,
+  PersistRecord,
+  PhaseEvent,
+  PreparedCert,
+  PrepareBody,
+  ProtocolParams,
+  ReplicaAction,
+  ReplicaEvent,
+  ReplicaId,
+  ReplicaMessage,
+  ReplicaStatus,
+  Signed,
+  SignedPrePrepare,
+  SignedRequest,
+  StateBody,
+  StatusBody,
+  ViewChangeBody,
+} from './types.js';
 
 /** Deliberately broken behaviours, for proving the checkers can fail. Never in production. */
 export type BugName = 'commit-on-2f' | 'new-view-lowest-view' | 'skip-pre-prepare-digest-check' | 'execute-out-of-order';
+export const BUG_NAMES: readonly BugName[] = ['commit-on-2f', 'new-view-lowest-view', 'skip-pre-prepare-digest-check', 'execute-out-of-order'];
 
 export interface ReplicaOptions {
   id: ReplicaId;
@@ -31,11 +88,1158 @@ export function defaultParams(n: number, overrides: Partial<ProtocolParams> = {}
   };
 }
 
-export class Replica {
-  constructor(readonly opts: ReplicaOptions) {}
-  start(): ReplicaAction[] { throw new Error('not implemented yet'); }
-  step(_ev: ReplicaEvent): ReplicaAction[] { throw new Error('not implemented yet'); }
-  status(): ReplicaStatus { throw new Error('not implemented yet'); }
+/** Throws a RangeError naming the first parameter that is out of range. */
+export function validateParams(p: ProtocolParams): void {
+  quorums(p.n, p.f);
+  const pos = (k: keyof ProtocolParams) => {
+    if (!Number.isSafeInteger(p[k]) || p[k] < 1) throw new RangeError(`${k} must be a positive integer, got ${p[k]}`);
+  };
+  (['checkpointInterval', 'logWindow', 'maxBatchSize', 'maxInFlight', 'viewChangeTimeoutMs', 'maxViewChangeTimeoutMs', 'statusIntervalMs', 'maxOpBytes'] as const).forEach(pos);
+  if (p.logWindow % p.checkpointInterval !== 0 || p.logWindow < 2 * p.checkpointInterval) {
+    throw new RangeError(`logWindow (${p.logWindow}) must be a multiple of checkpointInterval (${p.checkpointInterval}) and at least twice it`);
+  }
+  if (p.maxInFlight > p.logWindow) throw new RangeError(`maxInFlight (${p.maxInFlight}) must not exceed logWindow (${p.logWindow})`);
+  if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs) throw new RangeError('maxViewChangeTimeoutMs must be >= viewChangeTimeoutMs');
 }
 
-export function compactRecords(records: PersistRecord[]): PersistRecord[] { return records; }
+/** Fold a durable log: what a restarted replica needs, nothing older than its checkpoint. */
+export function compactRecords(records: PersistRecord[]): PersistRecord[] {
+  let cp: Extract<PersistRecord, { kind: 'checkpoint' }> | undefined;
+  let view: Extract<PersistRecord, { kind: 'view' }> | undefined;
+  let newView: Extract<PersistRecord, { kind: 'new-view' }> | undefined;
+  for (const r of records) {
+    if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
+    else if (r.kind === 'view' && (!view || r.view >= view.view)) view = r;
+    else if (r.kind === 'new-view' && (!newView || r.msg.body.newView >= newView.msg.body.newView)) newView = r;
+  }
+  const h = cp?.seq ?? 0;
+  const out: PersistRecord[] = [];
+  if (view) out.push(view);
+  if (cp) out.push(cp);
+  if (newView && (!view || newView.msg.body.newView >= view.view)) out.push(newView);
+  for (const r of records) {
+    if (r.kind === 'pre-prepare' && r.msg.body.seq > h) out.push(r);
+    else if (r.kind === 'prepared' && r.cert.prePrepare.body.seq > h) out.push(r);
+    else if (r.kind === 'committed' && r.entry.seq > h) out.push(r);
+  }
+  return out;
+}
+
+interface Slot {
+  seq: number;
+  /** the pre-prepare accepted for this seq in view `ppView` (or -1) */
+  ppView: number;
+  prePrepare: SignedPrePrepare | null;
+  prepared: boolean;
+  commitSent: boolean;
+  /** the prepared certificate with the highest view formed here (reported in view changes) */
+  preparedCert: PreparedCert | null;
+  /** the decision: set once committed-local, or from a verified commit certificate */
+  committed: CommittedEntry | null;
+  /** status ticks when the slot last changed: retransmit only what is stuck */
+  touchedTick: number;
+  /** only for the execute-out-of-order bug */
+  executedByBug?: boolean;
+}
+
+interface Votes {
+  prepares: Map<ReplicaId, Signed<PrepareBody>>;
+  commits: Map<ReplicaId, Signed<CommitBody>>;
+}
+
+interface ClientRecord {
+  timestamp: number;
+  result: string;
+}
+
+interface Stable {
+  seq: number;
+  digest: Hex;
+  proof: Signed<CheckpointBody>[];
+  snapshot: string;
+}
+
+const MAX_PENDING_REQUESTS = 10_000;
+const MAX_CATCH_UP_ENTRIES = 16;
+
+export class Replica {
+  readonly id: ReplicaId;
+  private readonly p: ProtocolParams;
+  private readonly q: Quorums;
+  private readonly auth: Authenticator;
+  private readonly app: Application;
+  private readonly limits: Limits;
+  private readonly bugs: Partial<Record<BugName, boolean>>;
+
+  private view = 0;
+  private viewChanging = false;
+  private lastExecuted = 0;
+  private stable: Stable;
+  private readonly slots = new Map<number, Slot>();
+  private readonly votes = new Map<string, Votes>();
+  /** checkpoint messages by seq, then replica */
+  private readonly checkpoints = new Map<number, Map<ReplicaId, Signed<CheckpointBody>>>();
+  /** own state snapshots at checkpoint seqs not yet stable */
+  private readonly snapshots = new Map<number, { digest: Hex; snapshot: string }>();
+  private clients = new Map<ClientId, ClientRecord>();
+  /** backups: requests held and not executed; primary: requests waiting for a sequence number */
+  private readonly pending = new Map<ClientId, SignedRequest>();
+  private nextSeq = 1;
+  /** valid view-changes by target view, then sender */
+  private readonly viewChanges = new Map<number, Map<ReplicaId, Signed<ViewChangeBody>>>();
+  /** the NEW-VIEW that put this replica into its current view (to help laggards) */
+  private currentNewView: Signed<NewViewBody> | null = null;
+  private sentNewView: Signed<NewViewBody> | null = null;
+  private ownViewChange: Signed<ViewChangeBody> | null = null;
+  private vcTimeoutMs: number;
+  private vcTimerRunning = false;
+  /** a proven checkpoint above what we executed: fetch state if we make no progress */
+  private target: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
+  private targetSeenAtExecuted = -1;
+  private statusTick = 0;
+  private stateDigestCache: { at: number; digest: Hex } | null = null;
+  private readonly dropped: DropCounts = { ignore: {}, reject: {} };
+  private restored: PersistRecord[] | null;
+  private out: ReplicaAction[] = [];
+  private started = false;
+
+  constructor(opts: ReplicaOptions) {
+    validateParams(opts.params);
+    if (!Number.isSafeInteger(opts.id) || opts.id < 0 || opts.id >= opts.params.n) {
+      throw new RangeError(`replica id ${opts.id} is not in 0..${opts.params.n - 1}`);
+    }
+    this.id = opts.id;
+    this.p = opts.params;
+    this.q = quorums(opts.params.n, opts.params.f);
+    this.auth = opts.auth;
+    this.app = opts.app;
+    this.limits = limitsFor(opts.params);
+    this.bugs = opts.bugs ?? {};
+    this.vcTimeoutMs = opts.params.viewChangeTimeoutMs;
+    const snapshot = this.snapshotState();
+    this.stable = { seq: 0, digest: this.auth.hash(utf8(snapshot)), proof: [], snapshot };
+    this.restored = opts.persisted && opts.persisted.length > 0 ? compactRecords(opts.persisted) : null;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Entry points
+  // -------------------------------------------------------------------------------------
+
+  /** Call once before any step: restores the durable log (re-executing it) and sets timers. */
+  start(): ReplicaAction[] {
+    if (this.started) throw new Error('start() called twice');
+    this.started = true;
+    if (this.restored) this.restore(this.restored);
+    this.restored = null;
+    this.emit({ type: 'setTimer', name: 'status', afterMs: this.p.statusIntervalMs });
+    if (this.viewChanging) this.sendViewChange('restarted during a view change');
+    this.emit({ type: 'view-entered', view: this.view, primary: this.primary() });
+    return this.flush();
+  }
+
+  step(ev: ReplicaEvent): ReplicaAction[] {
+    if (!this.started) throw new Error('step() before start()');
+    try {
+      switch (ev.type) {
+        case 'message':
+          this.onMessage(ev.from, ev.msg);
+          break;
+        case 'request':
+          this.onRequestEvent(ev.msg);
+          break;
+        case 'timer':
+          if (ev.name === 'status') this.onStatusTimer();
+          else if (ev.name === 'view-change') this.onViewChangeTimer();
+          break;
+        default:
+          this.drop('reject', 'malformed', undefined, 'unknown event');
+      }
+    } catch (e) {
+      // A bug in the core must never be triggered by input alone; if it is, fail loudly in
+      // tests (the simulator rethrows) but keep the actions computed so far consistent.
+      this.out = [];
+      throw e;
+    }
+    return this.flush();
+  }
+
+  status(): ReplicaStatus {
+    return {
+      id: this.id,
+      view: this.view,
+      primary: this.primary(),
+      viewChanging: this.viewChanging,
+      lastExecuted: this.lastExecuted,
+      stableCheckpoint: this.stable.seq,
+      stateDigest: this.stateDigest(),
+      lowWatermark: this.h(),
+      highWatermark: this.H(),
+      pendingRequests: this.pending.size,
+      dropped: { ignore: { ...this.dropped.ignore }, reject: { ...this.dropped.reject } },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Small helpers
+  // -------------------------------------------------------------------------------------
+
+  private primary(view = this.view): ReplicaId {
+    return primaryOf(view, this.p.n);
+  }
+  private isPrimary(): boolean {
+    return this.primary() === this.id;
+  }
+  private h(): number {
+    return this.stable.seq;
+  }
+  private H(): number {
+    return this.stable.seq + this.p.logWindow;
+  }
+  private emit(a: ReplicaAction): void {
+    this.out.push(a);
+  }
+  private flush(): ReplicaAction[] {
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+  private log(e: PhaseEvent): void {
+    this.emit({ type: 'log', event: e });
+  }
+  private persist(record: PersistRecord): void {
+    this.emit({ type: 'persist', record });
+  }
+  private multicast(msg: ReplicaMessage): void {
+    this.emit({ type: 'multicast', msg });
+  }
+  private send(to: ReplicaId, msg: ReplicaMessage): void {
+    if (to !== this.id) this.emit({ type: 'send', to, msg });
+  }
+  private drop(cls: DropClass, reason: DropReason, peer?: ReplicaId, detail?: string): void {
+    const counts = this.dropped[cls];
+    counts[reason] = (counts[reason] ?? 0) + 1;
+    if (cls === 'reject') this.log({ phase: 'drop', view: this.view, peer, reason, detail });
+  }
+  private slot(seq: number): Slot {
+    let s = this.slots.get(seq);
+    if (!s) {
+      s = { seq, ppView: -1, prePrepare: null, prepared: false, commitSent: false, preparedCert: null, committed: null, touchedTick: this.statusTick };
+      this.slots.set(seq, s);
+    }
+    return s;
+  }
+  private votesFor(view: number, seq: number): Votes {
+    const k = `${view}:${seq}`;
+    let v = this.votes.get(k);
+    if (!v) {
+      v = { prepares: new Map(), commits: new Map() };
+      this.votes.set(k, v);
+    }
+    return v;
+  }
+  private reqKey(r: SignedRequest): string {
+    return `${r.body.client}\u0000${r.body.timestamp}`;
+  }
+
+  /** The replica state: application snapshot plus the client table (exactly-once needs it). */
+  private snapshotState(): string {
+    const clients = [...this.clients.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return canonicalJson({ app: this.app.snapshot(), clients: clients.map(([c, r]) => [c, r.timestamp, r.result]) });
+  }
+  private stateDigest(): Hex {
+    if (!this.stateDigestCache || this.stateDigestCache.at !== this.lastExecuted) {
+      this.stateDigestCache = { at: this.lastExecuted, digest: this.auth.hash(utf8(this.snapshotState())) };
+    }
+    return this.stateDigestCache.digest;
+  }
+  /** Replace the whole replica state with a snapshot. Throws on malformed input, state unchanged. */
+  private installSnapshot(snapshot: string): void {
+    const v = JSON.parse(snapshot) as { app?: unknown; clients?: unknown };
+    if (typeof v !== 'object' || v === null || typeof v.app !== 'string' || !Array.isArray(v.clients)) throw new Error('malformed snapshot');
+    const clients = new Map<ClientId, ClientRecord>();
+    for (const e of v.clients) {
+      if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || !Number.isSafeInteger(e[1]) || typeof e[2] !== 'string') {
+        throw new Error('malformed snapshot client entry');
+      }
+      clients.set(e[0], { timestamp: e[1], result: e[2] });
+    }
+    this.app.restore(v.app);
+    this.clients = clients;
+    this.stateDigestCache = null;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Restart from the durable log
+  // -------------------------------------------------------------------------------------
+
+  private restore(records: PersistRecord[]): void {
+    for (const r of records) {
+      switch (r.kind) {
+        case 'view':
+          if (r.view > this.view || (r.view === this.view && r.viewChanging)) {
+            this.view = r.view;
+            this.viewChanging = r.viewChanging;
+          }
+          break;
+        case 'checkpoint':
+          if (r.seq > this.stable.seq) {
+            this.installSnapshot(r.snapshot);
+            this.stable = { seq: r.seq, digest: r.digest, proof: r.proof, snapshot: r.snapshot };
+            this.lastExecuted = r.seq;
+          }
+          break;
+        case 'new-view':
+          this.sentNewView = r.msg;
+          break;
+        case 'pre-prepare': {
+          const s = this.slot(r.msg.body.seq);
+          if (r.msg.body.view >= s.ppView) {
+            s.ppView = r.msg.body.view;
+            s.prePrepare = r.msg;
+            s.prepared = false;
+            s.commitSent = false;
+          }
+          break;
+        }
+        case 'prepared': {
+          const pp = r.cert.prePrepare.body;
+          const s = this.slot(pp.seq);
+          if (!s.preparedCert || s.preparedCert.prePrepare.body.view <= pp.view) s.preparedCert = r.cert;
+          if (pp.view === s.ppView) s.prepared = true;
+          break;
+        }
+        case 'committed':
+          this.slot(r.entry.seq).committed = r.entry;
+          break;
+      }
+    }
+    for (const seq of [...this.slots.keys()]) if (seq <= this.stable.seq) this.slots.delete(seq);
+    if (this.sentNewView && this.sentNewView.body.newView === this.view && !this.viewChanging) this.currentNewView = this.sentNewView;
+    this.nextSeq = Math.max(this.lastExecuted, ...[...this.slots.values()].filter((s) => s.ppView === this.view).map((s) => s.seq)) + 1;
+    this.log({ phase: 'state-transfer', view: this.view, seq: this.lastExecuted, detail: `restarted from durable log: checkpoint ${this.stable.seq}, ${records.length} records` });
+    this.executeReady(true);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Client requests (§4.2: "request at a replica")
+  // -------------------------------------------------------------------------------------
+
+  private onRequestEvent(raw: unknown): void {
+    const parsed = parseRequest(raw, this.limits);
+    if (!parsed.ok) return this.drop('reject', 'malformed', undefined, parsed.error);
+    const req = parsed.msg;
+    if (!verifyClientSig(this.auth, req)) return this.drop('reject', 'bad-signature', undefined, `request from ${req.body.client.slice(0, 24)}`);
+    this.onRequest(req, true);
+  }
+
+  private onRequest(req: SignedRequest, fromClient: boolean): void {
+    const { client, timestamp } = req.body;
+    const last = this.clients.get(client);
+    if (last && timestamp <= last.timestamp) {
+      // "If t is not newer than the last timestamp executed for c, resend the cached reply
+      // when t equals it, otherwise ignore."
+      if (timestamp === last.timestamp && fromClient) this.sendReply(client, timestamp, last.result, false);
+      else this.drop('ignore', 'stale');
+      return;
+    }
+    if (req.body.readOnly) {
+      // §5.1.3: executed at once against the current state, tentative, needs 2f+1 replies.
+      if (fromClient && !this.viewChanging) {
+        this.sendReply(client, timestamp, this.app.query(req.body.op, client), true);
+      }
+      return;
+    }
+    const held = this.pending.get(client);
+    if (held && held.body.timestamp >= timestamp) {
+      if (held.body.timestamp > timestamp) return this.drop('ignore', 'stale');
+      // a retransmission: a backup forwards it again (the primary may have lost it)
+      if (!this.isPrimary() && !this.viewChanging && fromClient) this.send(this.primary(), req);
+      return this.drop('ignore', 'duplicate');
+    }
+    if (this.isPrimary() && !this.viewChanging && this.isAssigned(req)) return this.drop('ignore', 'duplicate');
+    if (this.pending.size >= MAX_PENDING_REQUESTS && !held) return this.drop('ignore', 'too-large', undefined, 'pending request table full');
+    // Backups hold a request until it executes (it drives their view-change timer), even
+    // once a pre-prepare assigned it: a faulty primary may never get it committed.
+    this.pending.set(client, req);
+    this.log({ phase: 'request', view: this.view, client, timestamp });
+    if (this.isPrimary() && !this.viewChanging) {
+      this.propose();
+    } else if (!this.isPrimary()) {
+      // "A backup that holds a valid request it has not executed forwards it to the primary
+      // and starts its view-change timer (if not already running)."
+      if (!this.viewChanging) this.send(this.primary(), req);
+      if (!this.vcTimerRunning && !this.viewChanging) this.startViewChangeTimer();
+    }
+  }
+
+  /** Is this request already given a sequence number in the current view (and not executed)? */
+  private isAssigned(req: SignedRequest): boolean {
+    const k = this.reqKey(req);
+    for (const s of this.slots.values()) {
+      if (s.seq <= this.lastExecuted || s.ppView !== this.view || !s.prePrepare) continue;
+      for (const r of s.prePrepare.batch) if (this.reqKey(r) === k) return true;
+    }
+    return false;
+  }
+
+  private sendReply(client: ClientId, timestamp: number, result: string, tentative: boolean): void {
+    const msg = makeReply(this.auth, { view: this.view, timestamp, client, replica: this.id, result, tentative });
+    this.emit({ type: 'reply', client, msg });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Normal case: pre-prepare, prepare, commit (§4.2)
+  // -------------------------------------------------------------------------------------
+
+  /** The primary closes batches while the pipeline has room and the window allows. */
+  private propose(): void {
+    if (!this.isPrimary() || this.viewChanging) return;
+    while (this.pending.size > 0 && this.nextSeq - 1 - this.lastExecuted < this.p.maxInFlight && this.nextSeq <= this.H()) {
+      const batch: SignedRequest[] = [];
+      for (const [client, req] of this.pending) {
+        this.pending.delete(client);
+        const last = this.clients.get(client);
+        if (last && req.body.timestamp <= last.timestamp) continue;
+        if (this.isAssigned(req)) continue;
+        batch.push(req);
+        if (batch.length >= this.p.maxBatchSize) break;
+      }
+      if (batch.length === 0) return;
+      const seq = this.nextSeq++;
+      const pp = makePrePrepare(this.auth, this.view, seq, this.id, batch);
+      const s = this.slot(seq);
+      this.acceptPrePrepare(s, pp);
+      this.log({ phase: 'pre-prepare', view: this.view, seq, digest: pp.body.digest, detail: `${batch.length} request(s)` });
+      this.multicast(pp);
+    }
+  }
+
+  private acceptPrePrepare(s: Slot, pp: SignedPrePrepare): void {
+    s.ppView = pp.body.view;
+    s.prePrepare = pp;
+    s.prepared = false;
+    s.commitSent = false;
+    s.touchedTick = this.statusTick;
+    this.persist({ kind: 'pre-prepare', msg: pp });
+  }
+
+  private onPrePrepare(m: SignedPrePrepare, from: ReplicaId): void {
+    const { view, seq, digest } = m.body;
+    if (m.body.replica !== this.primary(view)) return this.drop('reject', 'not-primary', from, `pre-prepare from ${m.body.replica}, primary of view ${view} is ${this.primary(view)}`);
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'pre-prepare');
+    if (view < this.view) return this.drop('ignore', 'stale');
+    if (view > this.view) return this.drop('ignore', 'wrong-view');
+    if (this.viewChanging) return this.drop('ignore', 'view-changing');
+    if (seq <= this.h() || seq > this.H()) return this.drop('ignore', 'out-of-window');
+    const s = this.slot(seq);
+    if (s.ppView === view && s.prePrepare) {
+      if (s.prePrepare.body.digest === digest) return this.drop('ignore', 'duplicate');
+      return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
+    }
+    for (const r of m.batch) if (!verifyClientSig(this.auth, r)) return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
+    if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
+      return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
+    }
+    this.acceptPrePrepare(s, m);
+    this.log({ phase: 'pre-prepare', view, seq, digest, peer: from });
+    this.sendPrepare(s);
+    this.checkPrepared(s);
+  }
+
+  private sendPrepare(s: Slot): void {
+    const pp = s.prePrepare!.body;
+    const prepare = sign<PrepareBody>(this.auth, { type: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id });
+    this.votesFor(pp.view, pp.seq).prepares.set(this.id, prepare);
+    this.log({ phase: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest });
+    this.multicast(prepare);
+  }
+
+  /** Common checks for prepare and commit messages. */
+  private voteAdmissible(m: Signed<PrepareBody | CommitBody>, from: ReplicaId): boolean {
+    const { view, seq } = m.body;
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, m.body.type), false;
+    if (view < this.view) return this.drop('ignore', 'stale'), false;
+    if (view > this.view) return this.drop('ignore', 'wrong-view'), false;
+    if (seq <= this.h() || seq > this.H()) return this.drop('ignore', 'out-of-window'), false;
+    return true;
+  }
+
+  private onPrepare(m: Signed<PrepareBody>, from: ReplicaId): void {
+    if (m.body.replica === this.primary(m.body.view)) return this.drop('reject', 'wrong-sender', from, 'the primary sends no prepare');
+    if (!this.voteAdmissible(m, from)) return;
+    const v = this.votesFor(m.body.view, m.body.seq);
+    const had = v.prepares.get(m.body.replica);
+    if (had) {
+      if (had.body.digest === m.body.digest) return this.drop('ignore', 'duplicate');
+      return this.drop('reject', 'conflict', from, `two prepares for (${m.body.view}, ${m.body.seq})`);
+    }
+    v.prepares.set(m.body.replica, m);
+    this.log({ phase: 'prepare', view: m.body.view, seq: m.body.seq, digest: m.body.digest, peer: from });
+    const s = this.slots.get(m.body.seq);
+    if (s) this.checkPrepared(s);
+  }
+
+  /** prepared(m, v, s, i): the pre-prepare and 2f matching prepares from distinct backups. */
+  private checkPrepared(s: Slot): void {
+    if (s.prepared || !s.prePrepare || s.ppView !== this.view || this.viewChanging) return;
+    const pp = s.prePrepare.body;
+    const matching = [...this.votesFor(pp.view, pp.seq).prepares.values()].filter((p) => p.body.digest === pp.digest);
+    if (matching.length < this.q.prepares) return;
+    s.prepared = true;
+    s.touchedTick = this.statusTick;
+    const cert: PreparedCert = { prePrepare: s.prePrepare, prepares: matching.slice(0, this.q.prepares) };
+    s.preparedCert = cert;
+    this.persist({ kind: 'prepared', cert });
+    this.log({ phase: 'prepared', view: pp.view, seq: pp.seq, digest: pp.digest });
+    const commit = sign<CommitBody>(this.auth, { type: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id });
+    this.votesFor(pp.view, pp.seq).commits.set(this.id, commit);
+    s.commitSent = true;
+    this.log({ phase: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest });
+    this.multicast(commit);
+    this.checkCommitted(s);
+  }
+
+  private onCommit(m: Signed<CommitBody>, from: ReplicaId): void {
+    if (!this.voteAdmissible(m, from)) return;
+    const v = this.votesFor(m.body.view, m.body.seq);
+    const had = v.commits.get(m.body.replica);
+    if (had) {
+      if (had.body.digest === m.body.digest) return this.drop('ignore', 'duplicate');
+      return this.drop('reject', 'conflict', from, `two commits for (${m.body.view}, ${m.body.seq})`);
+    }
+    v.commits.set(m.body.replica, m);
+    this.log({ phase: 'commit', view: m.body.view, seq: m.body.seq, digest: m.body.digest, peer: from });
+    const s = this.slots.get(m.body.seq);
+    if (s) this.checkCommitted(s);
+  }
+
+  /** committed-local(m, v, s, i): prepared and 2f+1 matching commits (its own may count). */
+  private checkCommitted(s: Slot): void {
+    if (s.committed || !s.prepared || !s.prePrepare || s.seq <= this.lastExecuted) return;
+    const pp = s.prePrepare.body;
+    const matching = [...this.votesFor(pp.view, pp.seq).commits.values()].filter((c) => c.body.digest === pp.digest);
+    const needed = this.bugs['commit-on-2f'] ? this.q.quorum - 1 : this.q.quorum;
+    if (matching.length < needed) return;
+    const entry: CommittedEntry = { view: pp.view, seq: pp.seq, digest: pp.digest, batch: s.prePrepare.batch, commits: matching.slice(0, this.q.quorum) };
+    this.decide(s, entry);
+  }
+
+  private decide(s: Slot, entry: CommittedEntry): void {
+    s.committed = entry;
+    s.touchedTick = this.statusTick;
+    this.persist({ kind: 'committed', entry });
+    this.log({ phase: 'committed', view: entry.view, seq: entry.seq, digest: entry.digest });
+    this.executeReady(false);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Execution, replies, checkpoints (§4.3)
+  // -------------------------------------------------------------------------------------
+
+  /** "Execute committed requests strictly in sequence order, each exactly once per (c, t)." */
+  private executeReady(replaying: boolean): void {
+    let executedRequest = false;
+    const ordered = this.bugs['execute-out-of-order']
+      ? [...this.slots.values()].filter((s) => s.committed && s.seq > this.lastExecuted).map((s) => s.seq)
+      : null;
+    for (;;) {
+      let s: Slot | undefined;
+      if (ordered) {
+        const seq = ordered.shift();
+        if (seq === undefined) break;
+        s = this.slots.get(seq);
+      } else {
+        s = this.slots.get(this.lastExecuted + 1);
+      }
+      if (!s?.committed || s.seq <= this.stable.seq) break;
+      if (this.bugs['execute-out-of-order'] && s.executedByBug) continue;
+      const entry = s.committed;
+      const executed: ExecutedRequest[] = [];
+      for (const req of entry.batch) {
+        const { client, timestamp, op } = req.body;
+        const last = this.clients.get(client);
+        if (last && timestamp <= last.timestamp) continue; // exactly once per (c, t)
+        const result = this.app.execute(op, client);
+        this.clients.set(client, { timestamp, result });
+        executed.push({ client, timestamp, op, result, digest: requestDigest(this.auth, req) });
+        const held = this.pending.get(client);
+        if (held && held.body.timestamp <= timestamp) this.pending.delete(client);
+        if (!replaying) this.sendReply(client, timestamp, result, false);
+        executedRequest = true;
+      }
+      if (this.bugs['execute-out-of-order']) {
+        s.executedByBug = true;
+        this.lastExecuted = Math.max(this.lastExecuted, s.seq);
+      } else {
+        this.lastExecuted = s.seq;
+      }
+      this.stateDigestCache = null;
+      this.emit({ type: 'executed', view: entry.view, seq: entry.seq, digest: entry.digest, requests: executed, certificate: replaying ? null : entry.commits });
+      this.log({ phase: 'execute', view: entry.view, seq: entry.seq, digest: entry.digest, detail: `${executed.length} request(s)` });
+      if (s.seq % this.p.checkpointInterval === 0) this.takeCheckpoint(s.seq);
+    }
+    if (executedRequest) {
+      // "stops it when it executes; restarts it when it executes one and others are pending"
+      this.vcTimeoutMs = this.p.viewChangeTimeoutMs;
+      if (this.vcTimerRunning && !this.viewChanging) {
+        if (this.pending.size > 0 && !this.isPrimary()) this.startViewChangeTimer();
+        else this.stopViewChangeTimer();
+      }
+    }
+    this.propose();
+  }
+
+  private takeCheckpoint(seq: number): void {
+    const snapshot = this.snapshotState();
+    const digest = this.auth.hash(utf8(snapshot));
+    this.stateDigestCache = { at: this.lastExecuted, digest };
+    this.snapshots.set(seq, { digest, snapshot });
+    const cp = sign<CheckpointBody>(this.auth, { type: 'checkpoint', seq, digest, replica: this.id });
+    this.checkpointsAt(seq).set(this.id, cp);
+    this.log({ phase: 'checkpoint', view: this.view, seq, digest });
+    this.multicast(cp);
+    this.checkStable(seq);
+  }
+
+  private checkpointsAt(seq: number): Map<ReplicaId, Signed<CheckpointBody>> {
+    let m = this.checkpoints.get(seq);
+    if (!m) {
+      m = new Map();
+      this.checkpoints.set(seq, m);
+    }
+    return m;
+  }
+
+  private onCheckpoint(m: Signed<CheckpointBody>, from: ReplicaId): void {
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'checkpoint');
+    const { seq } = m.body;
+    if (seq <= this.h()) return this.drop('ignore', 'stale');
+    if (seq % this.p.checkpointInterval !== 0) return this.drop('reject', 'out-of-window', from, `checkpoint at ${seq}, not a multiple of ${this.p.checkpointInterval}`);
+    const at = this.checkpointsAt(seq);
+    // bounded: keep the newest checkpoint seqs (a replica far behind needs the newest proof)
+    while (this.checkpoints.size > 2 * (this.p.logWindow / this.p.checkpointInterval) + 4) {
+      this.checkpoints.delete(Math.min(...this.checkpoints.keys()));
+    }
+    const had = at.get(m.body.replica);
+    if (had) return this.drop(had.body.digest === m.body.digest ? 'ignore' : 'reject', had.body.digest === m.body.digest ? 'duplicate' : 'conflict', from, 'checkpoint');
+    at.set(m.body.replica, m);
+    this.checkStable(seq);
+  }
+
+  /** A proof: 2f+1 matching checkpoint messages at seq, or null. */
+  private proofAt(seq: number): { digest: Hex; proof: Signed<CheckpointBody>[] } | null {
+    const at = this.checkpoints.get(seq);
+    if (!at) return null;
+    const byDigest = new Map<Hex, Signed<CheckpointBody>[]>();
+    for (const c of at.values()) {
+      const l = byDigest.get(c.body.digest) ?? [];
+      l.push(c);
+      byDigest.set(c.body.digest, l);
+    }
+    for (const [digest, l] of byDigest) if (l.length >= this.q.quorum) return { digest, proof: l.slice(0, this.q.quorum) };
+    return null;
+  }
+
+  private checkStable(seq: number): void {
+    if (seq <= this.h()) return;
+    const proven = this.proofAt(seq);
+    if (proven) this.adoptProvenCheckpoint(seq, proven.digest, proven.proof);
+  }
+
+  /** A checkpoint proven by 2f+1: make it stable, or notice we are behind or diverged. */
+  private adoptProvenCheckpoint(seq: number, digest: Hex, proof: Signed<CheckpointBody>[]): void {
+    if (seq <= this.h()) return;
+    const own = this.snapshots.get(seq);
+    if (this.lastExecuted >= seq && own) {
+      if (own.digest === digest) return this.makeStable(seq, digest, proof, own.snapshot);
+      // "A replica whose own checkpoint digest differs from a stable one has diverged."
+      this.log({ phase: 'state-transfer', view: this.view, seq, digest, detail: `own checkpoint digest ${own.digest.slice(0, 12)} differs from the stable one: fetching state` });
+      this.setTarget(seq, digest, proof, true);
+      return;
+    }
+    if (this.lastExecuted >= seq) {
+      // executed past it without a snapshot (cannot happen unless restarted mid-interval):
+      // the stable state is still needed to serve others; fetch it.
+      this.setTarget(seq, digest, proof, true);
+      return;
+    }
+    this.setTarget(seq, digest, proof, false);
+  }
+
+  private setTarget(seq: number, digest: Hex, proof: Signed<CheckpointBody>[], fetchNow: boolean): void {
+    if (!this.target || seq > this.target.seq) {
+      this.target = { seq, digest, proof };
+      this.targetSeenAtExecuted = this.lastExecuted;
+    }
+    if (fetchNow) this.fetchState();
+  }
+
+  private makeStable(seq: number, digest: Hex, proof: Signed<CheckpointBody>[], snapshot: string): void {
+    this.stable = { seq, digest, proof, snapshot };
+    this.persist({ kind: 'checkpoint', seq, digest, snapshot, proof });
+    this.emit({ type: 'checkpoint-stable', seq, digest });
+    this.log({ phase: 'stable', view: this.view, seq, digest });
+    if (this.target && this.target.seq <= seq) this.target = null;
+    this.garbageCollect(seq);
+    this.propose();
+  }
+
+  /** "Discard log entries, pre-prepares, prepares, commits and older checkpoints <= s." */
+  private garbageCollect(seq: number): void {
+    for (const k of this.slots.keys()) if (k <= seq) this.slots.delete(k);
+    for (const k of this.votes.keys()) if (Number(k.slice(k.indexOf(':') + 1)) <= seq) this.votes.delete(k);
+    for (const k of this.checkpoints.keys()) if (k <= seq) this.checkpoints.delete(k);
+    for (const k of this.snapshots.keys()) if (k <= seq) this.snapshots.delete(k);
+    if (this.nextSeq <= seq) this.nextSeq = seq + 1;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // State transfer
+  // -------------------------------------------------------------------------------------
+
+  private fetchState(): void {
+    if (!this.target) return;
+    const ask = sign<FetchStateBody>(this.auth, { type: 'fetch-state', seq: this.target.seq, replica: this.id });
+    this.log({ phase: 'state-transfer', view: this.view, seq: this.target.seq, digest: this.target.digest, detail: 'fetching state' });
+    // ask the replicas whose checkpoint is in the proof; any one correct one suffices
+    for (const c of this.target.proof) this.send(c.body.replica, ask);
+  }
+
+  private onFetchState(m: Signed<FetchStateBody>, from: ReplicaId): void {
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'fetch-state');
+    if (this.stable.seq < m.body.seq || this.stable.seq === 0) return this.drop('ignore', 'stale');
+    const st = sign<StateBody>(this.auth, { type: 'state', seq: this.stable.seq, digest: this.stable.digest, snapshot: this.stable.snapshot, proof: this.stable.proof, replica: this.id });
+    this.send(m.body.replica, st);
+  }
+
+  private validCheckpointProof(seq: number, digest: Hex, proof: Signed<CheckpointBody>[]): boolean {
+    const seen = new Set<ReplicaId>();
+    for (const c of proof) {
+      if (c.body.seq !== seq || c.body.digest !== digest || seen.has(c.body.replica)) return false;
+      if (!verifyReplicaSig(this.auth, c)) return false;
+      seen.add(c.body.replica);
+    }
+    return seen.size >= this.q.quorum;
+  }
+
+  /** "Never accept state that does not match a proven digest." */
+  private onState(m: Signed<StateBody>, from: ReplicaId): void {
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'state');
+    const { seq, digest, snapshot, proof } = m.body;
+    const wanted = this.target;
+    if (!wanted || seq < wanted.seq) return this.drop('ignore', 'stale');
+    if (!this.validCheckpointProof(seq, digest, proof)) return this.drop('reject', 'bad-certificate', from, `state at ${seq} without a valid checkpoint proof`);
+    if (this.auth.hash(utf8(snapshot)) !== digest) return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
+    const before = this.snapshotState();
+    try {
+      this.installSnapshot(snapshot);
+    } catch (e) {
+      this.installSnapshot(before);
+      return this.drop('reject', 'bad-state', from, `state at ${seq}: ${(e as Error).message}`);
+    }
+    // (a diverged replica may have executed past seq: it rolls back and re-executes from its log)
+    this.lastExecuted = seq;
+    this.stateDigestCache = { at: seq, digest };
+    this.target = null;
+    this.emit({ type: 'state-installed', seq, digest, proof });
+    this.log({ phase: 'state-transfer', view: this.view, seq, digest, peer: from, detail: 'installed state' });
+    for (const [client, req] of this.pending) {
+      const last = this.clients.get(client);
+      if (last && req.body.timestamp <= last.timestamp) this.pending.delete(client);
+    }
+    this.makeStable(seq, digest, proof, snapshot);
+    if (this.nextSeq <= seq) this.nextSeq = seq + 1;
+    this.executeReady(false);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Status, retransmission and catch-up (§5.2 of the TOCS paper: status messages)
+  // -------------------------------------------------------------------------------------
+
+  private onStatusTimer(): void {
+    this.statusTick++;
+    const st = sign<StatusBody>(this.auth, { type: 'status', view: this.view, viewChanging: this.viewChanging, lastExecuted: this.lastExecuted, stableSeq: this.stable.seq, replica: this.id });
+    this.multicast(st);
+    // a proven checkpoint above us and no progress since the last tick: fetch the state
+    if (this.target) {
+      if (this.target.seq <= this.lastExecuted && this.snapshots.get(this.target.seq)?.digest === this.target.digest) {
+        const t = this.target;
+        this.target = null;
+        this.makeStable(t.seq, t.digest, t.proof, this.snapshots.get(t.seq)!.snapshot);
+      } else if (this.lastExecuted === this.targetSeenAtExecuted || this.target.seq <= this.lastExecuted) {
+        this.fetchState();
+      }
+      this.targetSeenAtExecuted = this.lastExecuted;
+    }
+    this.emit({ type: 'setTimer', name: 'status', afterMs: this.p.statusIntervalMs });
+  }
+
+  private onStatus(m: Signed<StatusBody>, from: ReplicaId): void {
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'status');
+    const peer = m.body.replica;
+    const st = m.body;
+    // Views: help a replica that is behind, or still waiting for the new-view we entered.
+    if (st.view < this.view || (st.view === this.view && st.viewChanging && !this.viewChanging)) {
+      if (!this.viewChanging && this.currentNewView) this.send(peer, this.currentNewView);
+      else if (this.viewChanging && this.ownViewChange) this.send(peer, this.ownViewChange);
+      return;
+    }
+    if (st.view === this.view && st.viewChanging && this.viewChanging) {
+      if (this.ownViewChange) this.send(peer, this.ownViewChange);
+      if (this.sentNewView?.body.newView === this.view) this.send(peer, this.sentNewView);
+      return;
+    }
+    if (st.view !== this.view || st.viewChanging || this.viewChanging) return;
+    // Same view, both normal. Behind our stable checkpoint: give it the proof, it will fetch.
+    if (st.lastExecuted < this.stable.seq) {
+      for (const c of this.stable.proof) this.send(peer, c);
+      return;
+    }
+    // Behind our execution: send commit certificates (each proves its decision: QCertified).
+    if (st.lastExecuted < this.lastExecuted) {
+      const entries: CommittedEntry[] = [];
+      for (let seq = st.lastExecuted + 1; seq <= this.lastExecuted && entries.length < MAX_CATCH_UP_ENTRIES; seq++) {
+        const e = this.slots.get(seq)?.committed;
+        if (!e) break;
+        entries.push(e);
+      }
+      if (entries.length > 0) this.send(peer, sign<CatchUpBody>(this.auth, { type: 'catch-up', entries, replica: this.id }));
+      return;
+    }
+    // Stuck slots above what both executed: retransmit what we sent for them.
+    for (let seq = this.lastExecuted + 1; seq <= Math.min(this.H(), this.lastExecuted + this.p.maxInFlight); seq++) {
+      const s = this.slots.get(seq);
+      if (!s || !s.prePrepare || s.ppView !== this.view || this.statusTick - s.touchedTick < 2) continue;
+      const v = this.votes.get(`${this.view}:${seq}`);
+      if (this.isPrimary()) this.send(peer, s.prePrepare);
+      else {
+        const mine = v?.prepares.get(this.id);
+        if (mine) this.send(peer, mine);
+      }
+      const c = v?.commits.get(this.id);
+      if (c) this.send(peer, c);
+    }
+  }
+
+  private validCommittedEntry(e: CommittedEntry): boolean {
+    if (batchDigest(this.auth, e.batch) !== e.digest) return false;
+    const seen = new Set<ReplicaId>();
+    for (const c of e.commits) {
+      const b = c.body;
+      if (b.view !== e.view || b.seq !== e.seq || b.digest !== e.digest || seen.has(b.replica)) return false;
+      if (!verifyReplicaSig(this.auth, c)) return false;
+      seen.add(b.replica);
+    }
+    if (seen.size < this.q.quorum) return false;
+    for (const r of e.batch) if (!verifyClientSig(this.auth, r)) return false;
+    return true;
+  }
+
+  private onCatchUp(m: Signed<CatchUpBody>, from: ReplicaId): void {
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'catch-up');
+    let took = 0;
+    for (const e of m.body.entries) {
+      if (e.seq <= this.lastExecuted || e.seq > this.lastExecuted + this.p.logWindow || e.seq <= this.h()) continue;
+      const s = this.slot(e.seq);
+      if (s.committed) continue;
+      if (!this.validCommittedEntry(e)) return this.drop('reject', 'bad-certificate', from, `catch-up entry ${e.seq} has no valid commit certificate`);
+      s.committed = e;
+      s.touchedTick = this.statusTick;
+      this.persist({ kind: 'committed', entry: e });
+      took++;
+    }
+    if (took > 0) {
+      this.log({ phase: 'catch-up', view: this.view, peer: from, detail: `${took} committed entr${took === 1 ? 'y' : 'ies'} with certificates` });
+      this.executeReady(false);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // View change (§4.4, signature version)
+  // -------------------------------------------------------------------------------------
+
+  private startViewChangeTimer(): void {
+    this.vcTimerRunning = true;
+    this.emit({ type: 'setTimer', name: 'view-change', afterMs: this.vcTimeoutMs });
+  }
+  private stopViewChangeTimer(): void {
+    this.vcTimerRunning = false;
+    this.emit({ type: 'cancelTimer', name: 'view-change' });
+  }
+
+  private onViewChangeTimer(): void {
+    if (!this.viewChanging && (this.pending.size === 0 || this.isPrimary())) {
+      this.vcTimerRunning = false;
+      return;
+    }
+    if (this.viewChanging) {
+      // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
+      // timeout doubled."
+      this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
+    }
+    this.startViewChange(this.view + 1, 'timer expired');
+  }
+
+  private startViewChange(newView: number, why: string): void {
+    if (newView <= this.view) return;
+    this.view = newView;
+    this.viewChanging = true;
+    this.currentNewView = null;
+    this.persist({ kind: 'view', view: newView, viewChanging: true });
+    this.sendViewChange(why);
+    for (const k of this.viewChanges.keys()) if (k < newView) this.viewChanges.delete(k);
+    this.tryNewView();
+  }
+
+  /** VIEW-CHANGE <v+1, s, C, P, i>: the stable checkpoint, its proof, and prepared certificates. */
+  private sendViewChange(why: string): void {
+    const newView = this.view;
+    const prepared: PreparedCert[] = [];
+    for (const s of [...this.slots.values()].sort((a, b) => a.seq - b.seq)) {
+      if (s.seq > this.stable.seq && s.preparedCert) prepared.push(s.preparedCert);
+    }
+    const vc = sign<ViewChangeBody>(this.auth, {
+      type: 'view-change',
+      newView,
+      stableSeq: this.stable.seq,
+      checkpointProof: this.stable.proof,
+      prepared,
+      replica: this.id,
+    });
+    this.ownViewChange = vc;
+    this.viewChangesFor(newView).set(this.id, vc);
+    this.log({ phase: 'view-change', view: newView, seq: this.stable.seq, detail: `${why}; ${prepared.length} prepared certificate(s)` });
+    this.multicast(vc);
+    this.startViewChangeTimer();
+  }
+
+  private viewChangesFor(view: number): Map<ReplicaId, Signed<ViewChangeBody>> {
+    let m = this.viewChanges.get(view);
+    if (!m) {
+      m = new Map();
+      this.viewChanges.set(view, m);
+    }
+    return m;
+  }
+
+  /** Validate a view-change's checkpoint proof and every prepared certificate in it. */
+  private validViewChange(vc: Signed<ViewChangeBody>): string | null {
+    const b = vc.body;
+    if (b.stableSeq % this.p.checkpointInterval !== 0) return 'stable checkpoint not at a checkpoint interval';
+    if (b.stableSeq === 0) {
+      if (b.checkpointProof.length !== 0) return 'proof for checkpoint 0';
+    } else {
+      const d = b.checkpointProof[0]?.body.digest;
+      if (d === undefined || !this.validCheckpointProof(b.stableSeq, d, b.checkpointProof)) return `invalid checkpoint proof for ${b.stableSeq}`;
+    }
+    const seqs = new Set<number>();
+    for (const c of b.prepared) {
+      const pp = c.prePrepare.body;
+      if (seqs.has(pp.seq)) return `two certificates for seq ${pp.seq}`;
+      seqs.add(pp.seq);
+      if (pp.view >= b.newView) return `certificate from view ${pp.view} >= ${b.newView}`;
+      if (pp.seq <= b.stableSeq || pp.seq > b.stableSeq + this.p.logWindow) return `certificate for seq ${pp.seq} outside its window`;
+      if (pp.replica !== this.primary(pp.view)) return `certificate pre-prepare not from the primary of view ${pp.view}`;
+      if (!verifyReplicaSig(this.auth, c.prePrepare)) return `certificate for ${pp.seq}: bad pre-prepare signature`;
+      if (batchDigest(this.auth, c.prePrepare.batch) !== pp.digest) return `certificate for ${pp.seq}: digest does not match batch`;
+      for (const r of c.prePrepare.batch) if (!verifyClientSig(this.auth, r)) return `certificate for ${pp.seq}: bad client signature`;
+      const from = new Set<ReplicaId>();
+      for (const p of c.prepares) {
+        const pb = p.body;
+        if (pb.view !== pp.view || pb.seq !== pp.seq || pb.digest !== pp.digest) return `certificate for ${pp.seq}: mismatched prepare`;
+        if (pb.replica === pp.replica || from.has(pb.replica)) return `certificate for ${pp.seq}: prepare from the primary or repeated`;
+        if (!verifyReplicaSig(this.auth, p)) return `certificate for ${pp.seq}: bad prepare signature`;
+        from.add(pb.replica);
+      }
+      if (from.size < this.q.prepares) return `certificate for ${pp.seq}: ${from.size} prepares, ${this.q.prepares} needed`;
+    }
+    return null;
+  }
+
+  private onViewChange(m: Signed<ViewChangeBody>, from: ReplicaId): void {
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'view-change');
+    const nv = m.body.newView;
+    if (nv < this.view || (nv === this.view && !this.viewChanging)) {
+      // a replica still asking for a view we are already in: give it the new-view
+      if (nv === this.view && this.currentNewView) this.send(m.body.replica, this.currentNewView);
+      return this.drop('ignore', 'stale');
+    }
+    if (nv > this.view + 4 * this.p.n) return this.drop('ignore', 'wrong-view');
+    const set = this.viewChangesFor(nv);
+    if (set.has(m.body.replica)) return this.drop('ignore', 'duplicate');
+    const bad = this.validViewChange(m);
+    if (bad) return this.drop('reject', 'bad-certificate', from, `view-change from ${m.body.replica} for view ${nv}: ${bad}`);
+    set.set(m.body.replica, m);
+    this.log({ phase: 'view-change', view: nv, peer: m.body.replica, seq: m.body.stableSeq, detail: `${m.body.prepared.length} prepared certificate(s)` });
+    // "A replica that sees f+1 valid view-changes for views above its own joins the smallest."
+    const senders = new Map<ReplicaId, number>();
+    for (const [v, vcs] of this.viewChanges) {
+      if (v <= this.view) continue;
+      for (const r of vcs.keys()) if (r !== this.id) senders.set(r, Math.min(senders.get(r) ?? Infinity, v));
+    }
+    if (senders.size >= this.q.weak) {
+      const smallest = Math.min(...senders.values());
+      this.startViewChange(smallest, `${senders.size} replicas moved past view ${this.view}`);
+      return;
+    }
+    this.tryNewView();
+  }
+
+  /** O: for each s in (min-s, max-s], the certificate of the highest view, else the null request. */
+  private computeO(V: Signed<ViewChangeBody>[]): { minS: number; maxS: number; entries: Map<number, { digest: Hex; batch: SignedRequest[] }>; checkpoint: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null } {
+    let minS = 0;
+    let checkpoint: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
+    for (const vc of V) {
+      if (vc.body.stableSeq > minS) {
+        minS = vc.body.stableSeq;
+        checkpoint = { seq: minS, digest: vc.body.checkpointProof[0]!.body.digest, proof: vc.body.checkpointProof };
+      }
+    }
+    let maxS = minS;
+    const best = new Map<number, PreparedCert>();
+    const lowest = this.bugs['new-view-lowest-view'];
+    for (const vc of V) {
+      for (const c of vc.body.prepared) {
+        const pp = c.prePrepare.body;
+        if (pp.seq <= minS) continue;
+        maxS = Math.max(maxS, pp.seq);
+        const cur = best.get(pp.seq);
+        if (!cur || (lowest ? pp.view < cur.prePrepare.body.view : pp.view > cur.prePrepare.body.view)) best.set(pp.seq, c);
+      }
+    }
+    const entries = new Map<number, { digest: Hex; batch: SignedRequest[] }>();
+    for (let s = minS + 1; s <= maxS; s++) {
+      const c = best.get(s);
+      entries.set(s, c ? { digest: c.prePrepare.body.digest, batch: c.prePrepare.batch } : { digest: batchDigest(this.auth, []), batch: [] });
+    }
+    return { minS, maxS, entries, checkpoint };
+  }
+
+  private tryNewView(): void {
+    if (!this.viewChanging || this.primary() !== this.id || this.sentNewView?.body.newView === this.view) return;
+    const set = this.viewChanges.get(this.view);
+    if (!set || set.size < this.q.quorum || !set.has(this.id)) return;
+    // own view-change first, then the others in id order: deterministic
+    const V = [set.get(this.id)!, ...[...set.entries()].filter(([r]) => r !== this.id).sort((a, b) => a[0] - b[0]).map(([, m]) => m)].slice(0, this.q.quorum);
+    const O = this.computeO(V);
+    const prePrepares = [...O.entries.entries()].map(([seq, e]) => makePrePrepare(this.auth, this.view, seq, this.id, e.batch));
+    const nv = sign<NewViewBody>(this.auth, { type: 'new-view', newView: this.view, viewChanges: V, prePrepares, replica: this.id });
+    this.sentNewView = nv;
+    this.persist({ kind: 'new-view', msg: nv });
+    this.log({ phase: 'new-view', view: this.view, detail: `O covers (${O.minS}, ${O.maxS}]` });
+    this.multicast(nv);
+    this.enterView(nv, O);
+  }
+
+  private onNewView(m: Signed<NewViewBody>, from: ReplicaId): void {
+    const nv = m.body.newView;
+    if (m.body.replica !== this.primary(nv)) return this.drop('reject', 'not-primary', from, `new-view for ${nv} from ${m.body.replica}`);
+    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'new-view');
+    if (nv < this.view || (nv === this.view && !this.viewChanging)) return this.drop('ignore', 'stale');
+    if (m.body.replica === this.id) return this.drop('ignore', 'duplicate');
+    // V: 2f+1 valid view-changes for nv from distinct replicas
+    const senders = new Set<ReplicaId>();
+    for (const vc of m.body.viewChanges) {
+      if (vc.body.newView !== nv || senders.has(vc.body.replica)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: V holds a mismatched or repeated view-change`);
+      if (!verifyReplicaSig(this.auth, vc)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad view-change signature`);
+      const bad = this.validViewChange(vc);
+      if (bad) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${bad}`);
+      senders.add(vc.body.replica);
+    }
+    if (senders.size < this.q.quorum) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${senders.size} view-changes, ${this.q.quorum} needed`);
+    // "Backups accept the new-view only if O is exactly what they compute from V."
+    const O = this.computeO(m.body.viewChanges);
+    if (m.body.prePrepares.length !== O.entries.size) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O has ${m.body.prePrepares.length} entries, expected ${O.entries.size}`);
+    for (const pp of m.body.prePrepares) {
+      const want = O.entries.get(pp.body.seq);
+      if (!want || pp.body.view !== nv || pp.body.replica !== m.body.replica || pp.body.digest !== want.digest || batchDigest(this.auth, pp.batch) !== want.digest) {
+        return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O differs at seq ${pp.body.seq}`);
+      }
+      if (!verifyReplicaSig(this.auth, pp)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad pre-prepare signature in O`);
+    }
+    this.log({ phase: 'new-view', view: nv, peer: from, detail: `accepted; O covers (${O.minS}, ${O.maxS}]` });
+    if (nv > this.view) {
+      this.view = nv;
+      this.viewChanging = true;
+    }
+    this.enterView(m, O);
+  }
+
+  private enterView(nv: Signed<NewViewBody>, O: ReturnType<Replica['computeO']>): void {
+    const view = nv.body.newView;
+    this.view = view;
+    this.viewChanging = false;
+    this.currentNewView = nv;
+    this.ownViewChange = null;
+    this.persist({ kind: 'view', view, viewChanging: false });
+    // the checkpoint min-s: make it stable if we have it, else it is the state we must fetch
+    if (O.checkpoint && O.checkpoint.seq > this.h()) this.adoptProvenCheckpoint(O.checkpoint.seq, O.checkpoint.digest, O.checkpoint.proof);
+    for (const pp of nv.body.prePrepares) {
+      const seq = pp.body.seq;
+      if (seq <= this.h()) continue;
+      const s = this.slot(seq);
+      this.acceptPrePrepare(s, pp);
+      if (!this.isPrimary()) this.sendPrepare(s);
+    }
+    for (const k of this.votes.keys()) if (Number(k.slice(0, k.indexOf(':'))) < view) this.votes.delete(k);
+    for (const k of this.viewChanges.keys()) if (k <= view) this.viewChanges.delete(k);
+    this.nextSeq = Math.max(O.maxS, O.minS, this.h()) + 1;
+    this.emit({ type: 'view-entered', view, primary: this.primary() });
+    this.log({ phase: 'enter-view', view, detail: `primary is ${this.primary()}` });
+    // requests not yet ordered: the new primary queues them, backups forward them
+    if (this.isPrimary()) {
+      this.stopViewChangeTimer();
+    } else {
+      for (const req of this.pending.values()) this.send(this.primary(), req);
+      if (this.pending.size > 0) this.startViewChangeTimer();
+      else this.stopViewChangeTimer();
+    }
+    for (const s of this.slots.values()) this.checkPrepared(s);
+    this.executeReady(false);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Dispatch
+  // -------------------------------------------------------------------------------------
+
+  private onMessage(from: ReplicaId, raw: unknown): void {
+    if (!Number.isSafeInteger(from) || from < 0 || from >= this.p.n || from === this.id) return this.drop('reject', 'not-member', undefined, `message from ${String(from)}`);
+    const parsed = parseReplicaMessage(raw, this.limits);
+    if (!parsed.ok) return this.drop('reject', 'malformed', from, parsed.error);
+    const parsed0 = parsed.msg;
+    if (parsed0.body.type === 'request') {
+      const req = parsed0 as SignedRequest;
+      if (!verifyClientSig(this.auth, req)) return this.drop('reject', 'bad-signature', from, 'forwarded request');
+      return this.onRequest(req, false);
+    }
+    const m = parsed0 as Exclude<ReplicaMessage, SignedRequest>;
+    const t = m.body.type;
+    // Messages that carry their own proof may be relayed; the rest must come from their signer.
+    if (t !== 'new-view' && t !== 'checkpoint' && t !== 'view-change' && m.body.replica !== from) {
+      return this.drop('reject', 'wrong-sender', from, `${t} signed by ${m.body.replica} arrived from ${from}`);
+    }
+    if (m.body.replica === this.id) return this.drop('ignore', 'duplicate');
+    switch (t) {
+      case 'pre-prepare':
+        return this.onPrePrepare(m as SignedPrePrepare, from);
+      case 'prepare':
+        return this.onPrepare(m as Signed<PrepareBody>, from);
+      case 'commit':
+        return this.onCommit(m as Signed<CommitBody>, from);
+      case 'checkpoint':
+        return this.onCheckpoint(m as Signed<CheckpointBody>, from);
+      case 'view-change':
+        return this.onViewChange(m as Signed<ViewChangeBody>, from);
+      case 'new-view':
+        return this.onNewView(m as Signed<NewViewBody>, from);
+      case 'status':
+        return this.onStatus(m as Signed<StatusBody>, from);
+      case 'catch-up':
+        return this.onCatchUp(m as Signed<CatchUpBody>, from);
+      case 'fetch-state':
+        return this.onFetchState(m as Signed<FetchStateBody>, from);
+      case 'state':
+        return this.onState(m as Signed<StateBody>, from);
+    }
+  }
+}

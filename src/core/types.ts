@@ -185,6 +185,8 @@ export interface StateBody {
 }
 
 export type ReplicaMessage =
+  /** a client request forwarded by a backup to the primary */
+  | SignedRequest
   | SignedPrePrepare
   | Signed<PrepareBody>
   | Signed<CommitBody>

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { Harness } from './core-harness.js';
+import { parseKvResult } from '../../src/app/kv.js';
+
+const puts = (k: number, prefix = 'k') => Array.from({ length: k }, (_, i) => ({ op: 'put' as const, key: `${prefix}${i % 3}`, value: `v${i}` }));
+
+describe('replica core: normal case (§4.2)', () => {
+  it('orders, executes and replies: f+1 matching replies complete a request', () => {
+    const h = new Harness(4);
+    const [r1] = h.runOps('c0', [{ op: 'put', key: 'a', value: '1' }]);
+    expect(r1!.replicas.length).toBeGreaterThanOrEqual(2);
+    expect(parseKvResult(r1!.result)).toEqual({ ok: true, value: null });
+    const [r2] = h.runOps('c0', [{ op: 'get', key: 'a' }]);
+    expect(parseKvResult(r2!.result)).toEqual({ ok: true, value: '1' });
+    h.run(() => h.replicas.every((r) => r!.status().lastExecuted === 2));
+    const digests = new Set(h.replicas.map((r) => r!.status().stateDigest));
+    expect(digests.size).toBe(1);
+  });
+
+  it('every executed batch carries 2f+1 matching signed commits (QCertified)', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(5));
+    for (let i = 0; i < 4; i++) {
+      for (const e of h.executed(i)) {
+        expect(e.certificate!.length).toBe(3);
+        expect(new Set(e.certificate!.map((c) => c.body.replica)).size).toBe(3);
+        expect(e.certificate!.every((c) => c.body.digest === e.digest && c.body.seq === e.seq)).toBe(true);
+      }
+    }
+  });
+
+  it('checkpoints every K become stable at 2f+1 and move the watermarks', () => {
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8 });
+    h.runOps('c0', puts(9));
+    h.run(() => h.replicas.every((r) => r!.status().stableCheckpoint === 8));
+    for (const r of h.replicas) {
+      const s = r!.status();
+      expect(s.lowWatermark).toBe(8);
+      expect(s.highWatermark).toBe(16);
+    }
+  });
+
+  it('works for n = 7 and n = 10', () => {
+    for (const n of [7, 10]) {
+      const h = new Harness(n);
+      h.runOps('c0', puts(6));
+      h.run(() => h.replicas.every((r) => r!.status().lastExecuted === 6));
+      expect(new Set(h.replicas.map((r) => r!.status().stateDigest)).size).toBe(1);
+    }
+  });
+
+  it('a duplicate request is executed once and the cached reply resent', () => {
+    const h = new Harness(4);
+    h.runOps('c0', [{ op: 'put', key: 'x', value: '1' }]);
+    // replay the same signed request at every replica
+    const req = h.actions.find((a) => a.action.type === 'send' || a.action.type === 'multicast');
+    expect(req).toBeDefined();
+    const executedBefore = h.executed(0).flatMap((e) => e.requests).length;
+    const pp = h.actions.find((a) => a.action.type === 'multicast' && (a.action.msg.body as { type: string }).type === 'pre-prepare')!;
+    const original = (pp.action as { msg: { batch: unknown[] } }).msg.batch[0];
+    for (let i = 0; i < 4; i++) h.replicas[i]!.step({ type: 'request', msg: original });
+    h.run(() => false, 2000);
+    expect(h.executed(0).flatMap((e) => e.requests).length).toBe(executedBefore);
+  });
+});
+
+describe('replica core: validation never crashes and counts drops', () => {
+  it('drops malformed, unsigned and non-member messages, by reason', () => {
+    const h = new Harness(4);
+    const r = h.replicas[1]!;
+    r.step({ type: 'message', from: 0, msg: 'garbage' });
+    r.step({ type: 'message', from: 0, msg: { body: { type: 'prepare', view: 0, seq: 1, digest: 'zz', replica: 0 }, sig: '00' } });
+    r.step({ type: 'message', from: 9, msg: {} });
+    r.step({ type: 'message', from: 2, msg: { body: { type: 'prepare', view: 0, seq: 1, digest: 'a'.repeat(64), replica: 2 }, sig: 'b'.repeat(64) } });
+    r.step({ type: 'request', msg: { body: { type: 'request', client: 'c0', timestamp: 1, op: 'x', readOnly: false }, sig: 'c'.repeat(64) } });
+    r.step({ type: 'message', from: 0, msg: { body: { type: 'commit', view: 0, seq: 1e300, digest: 'a'.repeat(64), replica: 0 }, sig: 'b'.repeat(64) } });
+    const d = r.status().dropped;
+    expect(d.reject.malformed).toBe(3);
+    expect(d.reject['not-member']).toBe(1);
+    expect(d.reject['bad-signature']).toBe(2);
+  });
+});
+
+describe('replica core: view change (§4.4)', () => {
+  it('the primary crashes: backups time out, elect replica 1, and requests complete', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(3));
+    h.crash(0);
+    const res = h.runOps('c0', puts(3, 'z'));
+    expect(res.length).toBe(3);
+    for (const i of [1, 2, 3]) expect(h.replicas[i]!.status().view).toBe(1);
+    h.run(() => [1, 2, 3].every((i) => h.replicas[i]!.status().lastExecuted === 6));
+    expect(new Set([1, 2, 3].map((i) => h.replicas[i]!.status().stateDigest)).size).toBe(1);
+  });
+
+  it('a request prepared in view 0 survives into view 1 at the same sequence number', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(2));
+    // let the next request prepare everywhere but lose every commit, then kill the primary
+    h.filter = (_from, _to, msg) => (msg as { body?: { type?: string } }).body?.type === 'commit';
+    h.submit('c0', { op: 'put', key: 'p', value: 'prepared' });
+    h.run(() => h.actions.filter((a) => a.action.type === 'log' && a.action.event.phase === 'prepared' && a.action.event.seq === 3).length >= 3, 5000);
+    h.crash(0);
+    h.filter = () => false;
+    h.run(() => [1, 2, 3].every((i) => h.replicas[i]!.status().lastExecuted >= 3), 30_000);
+    for (const i of [1, 2, 3]) {
+      const e = h.executed(i).find((x) => x.seq === 3)!;
+      expect(e.requests.map((r) => r.op)).toEqual(['{"key":"p","op":"put","value":"prepared"}']);
+    }
+  });
+
+  it('f+1 view-changes for a higher view make a replica join at once', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(1));
+    // 1 and 2 time out (simulate): their timers fire; 3 has nothing pending
+    h.replicas[1]!.step({ type: 'request', msg: null });
+    h.apply(1, h.replicas[1]!.step({ type: 'timer', name: 'view-change' }));
+    h.apply(2, h.replicas[2]!.step({ type: 'timer', name: 'view-change' }));
+    // timers fired with nothing pending are ignored: no view change
+    expect(h.replicas[1]!.status().view).toBe(0);
+  });
+});
+
+describe('replica core: crash, restart, state transfer', () => {
+  it('a restarted replica re-executes its durable log and catches up', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(3));
+    h.run(() => h.replicas[3]!.status().lastExecuted === 3);
+    h.crash(3);
+    h.runOps('c0', puts(6, 'q'));
+    h.restart(3);
+    h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted, 30_000);
+    expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
+  });
+
+  it('a replica that missed everything catches up by state transfer from a proven checkpoint', () => {
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8 });
+    h.filter = (from, to) => to === 3 || from === 3;
+    h.runOps('c0', puts(13));
+    h.filter = () => false;
+    h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted && h.replicas[3]!.status().stableCheckpoint >= 8, 30_000);
+    expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
+    expect(h.actions.some((a) => a.replica === 3 && a.action.type === 'state-installed')).toBe(true);
+  });
+
+  it('a replica whose state silently diverged is repaired at the next stable checkpoint', () => {
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8 });
+    h.runOps('c0', puts(2));
+    h.apps[2]!.corrupt('evil', 'x');
+    h.runOps('c0', puts(6, 'w'));
+    h.run(() => h.replicas.every((r) => r!.status().stableCheckpoint >= 8), 30_000);
+    h.run(() => h.replicas[2]!.status().stateDigest === h.replicas[0]!.status().stateDigest, 30_000);
+    expect(h.apps[2]!.size).toBe(h.apps[0]!.size);
+    expect(h.actions.some((a) => a.replica === 2 && a.action.type === 'state-installed')).toBe(true);
+  });
+});
