@@ -8,11 +8,17 @@ export function maxFaulty(n: number): number {
 export interface Quorums {
   n: number;
   f: number;
-  /** 2f+1: prepared+commit certificates, stable checkpoints, view-change sets */
+  /**
+   * The quorum: ceil((n+f+1)/2), which is 2f+1 when n = 3f+1 (the paper's setting). For
+   * n > 3f+1, 2f+1 would be wrong: two quorums of 2f+1 among n = 5 replicas (f = 1) meet in
+   * one replica, possibly the faulty one. ceil((n+f+1)/2) keeps "any two quorums intersect in
+   * at least one correct replica" (2q - n >= f+1) and availability (q <= n - f).
+   * Used for: commit certificates, stable checkpoints, view-change sets, read-only replies.
+   */
   quorum: number;
   /** f+1: matching client replies, the view-change join rule */
   weak: number;
-  /** 2f: matching prepares a backup needs besides the pre-prepare */
+  /** quorum - 1: matching prepares a replica needs besides the pre-prepare (2f for n = 3f+1) */
   prepares: number;
 }
 
@@ -20,7 +26,8 @@ export function quorums(n: number, f: number = maxFaulty(n)): Quorums {
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
   if (!Number.isSafeInteger(f) || f < 0) throw new RangeError(`f must be a non-negative integer, got ${f}`);
   if (n < 3 * f + 1) throw new RangeError(`n = ${n} cannot tolerate f = ${f}: PBFT needs n >= 3f+1`);
-  return { n, f, quorum: 2 * f + 1, weak: f + 1, prepares: 2 * f };
+  const quorum = Math.ceil((n + f + 1) / 2);
+  return { n, f, quorum, weak: f + 1, prepares: quorum - 1 };
 }
 
 /** The primary of view v is replica v mod n. */

@@ -25,6 +25,7 @@ import {
   type Limits,
 } from './messages.js';
 import { maxFaulty, primaryOf, quorums, type Quorums } from './quorum.js';
+import { computeO, type ComputedO } from './view-change.js';
 import type {
   Application,
   Authenticator,
@@ -1085,34 +1086,8 @@ export class Replica {
     this.tryNewView();
   }
 
-  /** O: for each s in (min-s, max-s], the certificate of the highest view, else the null request. */
-  private computeO(V: Signed<ViewChangeBody>[]): { minS: number; maxS: number; entries: Map<number, { digest: Hex; batch: SignedRequest[] }>; checkpoint: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null } {
-    let minS = 0;
-    let checkpoint: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
-    for (const vc of V) {
-      if (vc.body.stableSeq > minS) {
-        minS = vc.body.stableSeq;
-        checkpoint = { seq: minS, digest: vc.body.checkpointProof[0]!.body.digest, proof: vc.body.checkpointProof };
-      }
-    }
-    let maxS = minS;
-    const best = new Map<number, PreparedCert>();
-    const lowest = this.bugs['new-view-lowest-view'];
-    for (const vc of V) {
-      for (const c of vc.body.prepared) {
-        const pp = c.prePrepare.body;
-        if (pp.seq <= minS) continue;
-        maxS = Math.max(maxS, pp.seq);
-        const cur = best.get(pp.seq);
-        if (!cur || (lowest ? pp.view < cur.prePrepare.body.view : pp.view > cur.prePrepare.body.view)) best.set(pp.seq, c);
-      }
-    }
-    const entries = new Map<number, { digest: Hex; batch: SignedRequest[] }>();
-    for (let s = minS + 1; s <= maxS; s++) {
-      const c = best.get(s);
-      entries.set(s, c ? { digest: c.prePrepare.body.digest, batch: c.prePrepare.batch } : { digest: batchDigest(this.auth, []), batch: [] });
-    }
-    return { minS, maxS, entries, checkpoint };
+  private computeO(V: Signed<ViewChangeBody>[]): ComputedO {
+    return computeO(this.auth, V, { lowestViewBug: this.bugs['new-view-lowest-view'] });
   }
 
   private tryNewView(): void {
@@ -1165,7 +1140,7 @@ export class Replica {
     this.enterView(m, O);
   }
 
-  private enterView(nv: Signed<NewViewBody>, O: ReturnType<Replica['computeO']>): void {
+  private enterView(nv: Signed<NewViewBody>, O: ComputedO): void {
     const view = nv.body.newView;
     this.view = view;
     this.viewChanging = false;

@@ -109,15 +109,27 @@ describe('replica core: view change (§4.4)', () => {
     }
   });
 
-  it('f+1 view-changes for a higher view make a replica join at once', () => {
+  it('f+1 view-changes for a higher view make a replica join at once (liveness rule)', () => {
+    const h = new Harness(4, { viewChangeTimeoutMs: 1000 });
+    h.runOps('c0', puts(1));
+    // Backups 1 and 2 hold a request the primary never sees; replica 3 holds nothing, so its
+    // own timer never runs: it can only move by the f+1 rule.
+    h.filter = (from, to) => (typeof from === 'string' && to !== 1 && to !== 2) || (from !== 0 && to === 0);
+    h.submit('c1', { op: 'put', key: 'j', value: '1' });
+    // broadcast directly, as a retransmitting client would
+    h.run(() => h.replicas[3]!.status().view >= 1, 10_000);
+    const joined = h.actions.find((a) => a.replica === 3 && a.action.type === 'log' && a.action.event.phase === 'view-change' && a.action.event.peer === undefined);
+    expect(joined && joined.action.type === 'log' && joined.action.event.detail).toMatch(/moved past view 0/);
+    expect(h.replicas[3]!.status().view).toBe(1);
+  });
+
+  it('timers that fire with nothing pending change nothing', () => {
     const h = new Harness(4);
     h.runOps('c0', puts(1));
-    // 1 and 2 time out (simulate): their timers fire; 3 has nothing pending
-    h.replicas[1]!.step({ type: 'request', msg: null });
     h.apply(1, h.replicas[1]!.step({ type: 'timer', name: 'view-change' }));
     h.apply(2, h.replicas[2]!.step({ type: 'timer', name: 'view-change' }));
-    // timers fired with nothing pending are ignored: no view change
     expect(h.replicas[1]!.status().view).toBe(0);
+    expect(h.replicas[2]!.status().view).toBe(0);
   });
 });
 
