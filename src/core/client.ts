@@ -6,6 +6,12 @@
  * replicas and needs 2f+1 matching tentative replies; otherwise it is retried as read-write.
  * "If the client does not receive replies soon enough, it broadcasts the request to all
  * replicas" - with the timeout doubling on each retransmission.
+ *
+ * Caveat on the read-only path: the paper pairs it with tentative execution, where read-write
+ * requests also wait for 2f+1 replies, so a read quorum meets every completed write. Here
+ * read-write requests complete on f+1 replies, so a read-only get may miss a write that
+ * completed just before it (linearizability is not guaranteed on that path). It is opt-in
+ * (`readOnly: true`); the default ordered path is linearizable and is what the checkers verify.
  */
 import { parseReply, verifyReplicaSig, makeRequest, type Limits } from './messages.js';
 import { primaryOf, quorums, type Quorums } from './quorum.js';
