@@ -1,0 +1,78 @@
+/**
+ * The Byzantine strategy catalogue: shared types. A strategy wraps an HONEST core: it filters
+ * the events the core sees and transforms the actions the core returns (drop, alter and re-sign
+ * with the replica's own key, add messages). It never holds another replica's key, so in the
+ * simulator (where the `sim` scheme models unforgeable signatures) it can lie only as a real
+ * Byzantine replica could.
+ */
+import type { Authenticator, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId } from '../core/types.js';
+import type { CorruptibleApp } from './app.js';
+
+export type StrategyName = 'silent' | 'equivocate' | 'conflicting-votes' | 'forged-view-change' | 'replay' | 'wrong-reply' | 'corrupt-state' | 'garbage';
+
+export const STRATEGY_NAMES: readonly StrategyName[] = [
+  'silent',
+  'equivocate',
+  'conflicting-votes',
+  'forged-view-change',
+  'replay',
+  'wrong-reply',
+  'corrupt-state',
+  'garbage',
+];
+
+export const STRATEGY_DESCRIPTIONS: Record<StrategyName, string> = {
+  silent: 'sends nothing: drops every message and reply (keeps listening, so it resumes at once when cleared)',
+  equivocate: 'as primary, sends conflicting validly-signed pre-prepares for one (view, seq) to different backups, some with a digest that does not match the batch',
+  'conflicting-votes': 'its prepares and commits carry wrong digests (re-signed), and it sends commits for things it never prepared',
+  'forged-view-change': 'view-changes with forged prepared certificates and stale or forged checkpoints; as new primary, a new-view whose O does not match V',
+  replay: 'records messages and replies it saw or sent and re-sends old ones at random later',
+  'wrong-reply': 'replies to clients with wrong results, correctly signed by itself',
+  'corrupt-state': 'its application state silently diverges (on activation, then now and then); the honest core must repair it by state transfer',
+  garbage: 'alongside normal behaviour, sends malformed messages: wrong types, missing fields, huge numbers, bad signatures, non-member ids, forged requests',
+};
+
+export function isStrategyName(s: unknown): s is StrategyName {
+  return typeof s === 'string' && (STRATEGY_NAMES as readonly string[]).includes(s);
+}
+
+export type ByzantineErrorCode = 'unknown-strategy' | 'needs-app';
+
+export class ByzantineError extends Error {
+  constructor(
+    readonly code: ByzantineErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ByzantineError';
+  }
+}
+
+/** Parse a strategy name from outside (CLI, control channel); throws ByzantineError('unknown-strategy'). */
+export function parseStrategyName(s: unknown): StrategyName {
+  if (isStrategyName(s)) return s;
+  throw new ByzantineError('unknown-strategy', `unknown Byzantine strategy ${JSON.stringify(s)?.slice(0, 60)}; known: ${STRATEGY_NAMES.join(', ')}`);
+}
+
+export interface StrategyContext {
+  id: ReplicaId;
+  params: ProtocolParams;
+  /** this replica's own key (and verification of others) */
+  auth: Authenticator;
+  /** seeded, [0, 1) */
+  rng: () => number;
+  /** the replica's application wrapper; needed by `corrupt-state` (ByzantineLayer supplies it) */
+  app?: CorruptibleApp;
+}
+
+export interface ByzantineStrategy {
+  readonly name: StrategyName;
+  /** inbound filter (null = drop) */
+  onEvent?(ev: ReplicaEvent): ReplicaEvent | null;
+  /** outbound transform: drop, alter + re-sign, add messages. Never mutates its input. */
+  onActions(actions: ReplicaAction[]): ReplicaAction[];
+  /** called once when the strategy is switched on (ByzantineLayer.set does it) */
+  activate?(): void;
+  /** what it did, by kind (for status, logs and tests) */
+  readonly counters: Readonly<Record<string, number>>;
+}
