@@ -1,0 +1,262 @@
+/**
+ * A run's scenario, drawn from its seed: protocol parameters, the network model, the fault
+ * schedule (partitions that heal, crashes and restarts, Byzantine replicas) and the client
+ * workload. Everything the simulator randomises is decided here or from named sub-streams
+ * of the same seed, so a seed always means the same run.
+ */
+import { defaultParams } from '../core/replica.js';
+import { maxFaulty } from '../core/quorum.js';
+import type { ProtocolParams, ReplicaId } from '../core/types.js';
+import type { StrategyName } from '../byzantine/index.js';
+import { Rng } from './rng.js';
+
+export type JitterModel =
+  | { kind: 'uniform'; maxMs: number }
+  | { kind: 'exp'; meanMs: number }
+  /** mostly fast, sometimes a long stall (reorders a lot) */
+  | { kind: 'spiky'; meanMs: number; spikeP: number; spikeMs: number };
+
+export interface NetworkModel {
+  /** smallest one-way delay */
+  minDelayMs: number;
+  jitter: JitterModel;
+  /** probability that a message is lost (safety phase; 0 once the network heals) */
+  loss: number;
+  /** probability that a message is delivered twice */
+  duplicate: number;
+}
+
+export type PartitionKind = 'isolate-primary' | 'isolate' | 'split';
+export interface PlannedPartition {
+  atMs: number;
+  durationMs: number;
+  kind: PartitionKind;
+  /** for isolate/split: the replicas on one side (the rest on the other); isolate-primary decides at its time */
+  side: ReplicaId[];
+}
+
+export interface PlannedCrash {
+  atMs: number;
+  /** down time; the liveness phase restarts every crashed replica anyway */
+  downMs: number;
+  /** 'primary' = the replica the correct replicas currently think is primary, decided at its time */
+  target: ReplicaId | 'primary';
+  /** crash in the middle of the replica's next step: persist records kept, only some sends go out */
+  midStep: boolean;
+}
+
+export interface PlannedByzantine {
+  replica: ReplicaId;
+  strategy: StrategyName;
+  /** when the strategy switches on (0 = from the start) */
+  fromMs: number;
+}
+
+export interface Workload {
+  clients: number;
+  /** keys k0..k{keys-1}: a small key space, so operations conflict */
+  keys: number;
+  /** think time between a reply and the next request: uniform in [0, thinkMaxMs] */
+  thinkMaxMs: number;
+  /** probability that a get uses the read-only path */
+  readOnlyP: number;
+  /** most requests a client issues in the safety phase */
+  maxSafetyOps: number;
+  /** requests each client issues once the liveness phase starts (after its outstanding one) */
+  livenessOps: number;
+  retransmitTimeoutMs: number;
+  maxRetransmitTimeoutMs: number;
+}
+
+export interface Scenario {
+  seed: number;
+  n: number;
+  f: number;
+  params: ProtocolParams;
+  net: NetworkModel;
+  /** length of the safety phase (faults) in virtual ms */
+  safetyMs: number;
+  /** every request must complete by livenessStart + livenessBoundMs */
+  livenessBoundMs: number;
+  /** quiet time after the last request completes, so lagging replicas catch up */
+  drainMs: number;
+  byzantine: PlannedByzantine[];
+  crashes: PlannedCrash[];
+  partitions: PlannedPartition[];
+  workload: Workload;
+}
+
+export interface ScenarioOptions {
+  seed: number;
+  n: number;
+  /** strategies used together by this run's Byzantine replicas; empty = none */
+  byzantine: readonly StrategyName[];
+  /** false: no loss, duplication, partitions, crashes or Byzantine replicas */
+  faults: boolean;
+  livenessBoundMs: number;
+  params?: Partial<ProtocolParams>;
+}
+
+export const DEFAULT_LIVENESS_BOUND_MS = 60_000;
+
+export function makeScenario(o: ScenarioOptions): Scenario {
+  const { seed, n } = o;
+  if (!Number.isSafeInteger(n) || n < 4) throw new RangeError(`the simulator needs n >= 4 replicas, got ${n}`);
+  const f = maxFaulty(n);
+  const rng = new Rng(seed).fork('scenario');
+
+  // --- network: a delay profile, then timeouts scaled to it --------------------------------
+  const profile = rng.weighted<'lan' | 'wan' | 'chaotic'>([
+    ['lan', 4],
+    ['wan', 3],
+    ['chaotic', 3],
+  ]);
+  let minDelayMs: number;
+  let jitter: JitterModel;
+  if (profile === 'lan') {
+    minDelayMs = rng.range(0.2, 2);
+    jitter = { kind: 'uniform', maxMs: rng.range(0.5, 5) };
+  } else if (profile === 'wan') {
+    minDelayMs = rng.range(5, 30);
+    jitter = { kind: 'exp', meanMs: rng.range(2, 20) };
+  } else {
+    minDelayMs = rng.range(0.5, 5);
+    jitter = { kind: 'spiky', meanMs: rng.range(1, 10), spikeP: rng.range(0.02, 0.15), spikeMs: rng.range(20, 300) };
+  }
+  const meanDelayMs = minDelayMs + (jitter.kind === 'uniform' ? jitter.maxMs / 2 : jitter.kind === 'exp' ? jitter.meanMs : jitter.meanMs + jitter.spikeP * jitter.spikeMs);
+
+  const loss = rng.weighted<number>([
+    [0, 3],
+    [rng.range(0.001, 0.05), 5],
+    [rng.range(0.05, 0.2), 2],
+  ]);
+  const duplicate = rng.bool(0.5) ? 0 : rng.range(0.001, 0.05);
+
+  // Timeouts relative to the network: aggressive ones cause many view changes with prepared
+  // certificates in flight (what the O computation must get right); lax ones, long stable views.
+  const vcFactor = rng.weighted<number>([
+    [rng.range(6, 15), 3],
+    [rng.range(15, 40), 4],
+    [rng.range(40, 120), 3],
+  ]);
+  const viewChangeTimeoutMs = Math.max(20, Math.round(meanDelayMs * vcFactor));
+  const maxViewChangeTimeoutMs = Math.min(6000, Math.max(viewChangeTimeoutMs, viewChangeTimeoutMs * rng.pick([4, 8, 16])));
+  const statusIntervalMs = Math.max(5, Math.round(viewChangeTimeoutMs / rng.pick([2, 3, 5])));
+  const checkpointInterval = rng.weighted<number>([
+    [2, 2],
+    [4, 3],
+    [8, 3],
+    [16, 1],
+  ]);
+  const logWindow = checkpointInterval * rng.pick([2, 2, 4]);
+  const params = defaultParams(n, {
+    checkpointInterval,
+    logWindow,
+    maxBatchSize: rng.pick([1, 2, 4, 8, 32]),
+    maxInFlight: Math.min(logWindow, rng.pick([1, 2, 4, 8])),
+    viewChangeTimeoutMs,
+    maxViewChangeTimeoutMs,
+    statusIntervalMs,
+    ...o.params,
+  });
+
+  // --- phases ---------------------------------------------------------------------------------
+  const safetyMs = Math.round(Math.max(200, meanDelayMs * rng.range(120, 400), params.viewChangeTimeoutMs * rng.range(4, 12)));
+  const drainMs = Math.max(200, params.statusIntervalMs * 8);
+
+  // --- workload -------------------------------------------------------------------------------
+  const workload: Workload = {
+    clients: rng.int(1, n >= 7 ? 5 : 4),
+    keys: rng.int(1, 3),
+    thinkMaxMs: rng.pick([0, meanDelayMs, meanDelayMs * 5]),
+    readOnlyP: rng.bool(0.5) ? 0 : rng.range(0.2, 0.8),
+    maxSafetyOps: rng.int(6, 24),
+    livenessOps: rng.int(1, 3),
+    retransmitTimeoutMs: Math.max(10, Math.round(params.viewChangeTimeoutMs * rng.range(0.5, 1.5))),
+    maxRetransmitTimeoutMs: 0,
+  };
+  workload.maxRetransmitTimeoutMs = Math.min(8000, workload.retransmitTimeoutMs * 8);
+
+  // --- faults ---------------------------------------------------------------------------------
+  const byzantine: PlannedByzantine[] = [];
+  const crashes: PlannedCrash[] = [];
+  const partitions: PlannedPartition[] = [];
+  const faultRng = rng.fork('faults');
+  if (o.faults && o.byzantine.length > 0) {
+    const b = faultRng.int(1, f);
+    let ids = faultRng.sample([...Array(n).keys()], b);
+    // The first primary is the one that can equivocate at once: choose it more often.
+    if (!ids.includes(0) && faultRng.bool(0.5)) ids = [0, ...ids.slice(1)];
+    ids.sort((x, y) => x - y);
+    ids.forEach((replica, j) => {
+      byzantine.push({ replica, strategy: o.byzantine[j % o.byzantine.length]!, fromMs: faultRng.bool(0.7) ? 0 : Math.round(faultRng.range(0, safetyMs / 2)) });
+    });
+  }
+  if (o.faults) {
+    const vc = params.viewChangeTimeoutMs;
+    const np = faultRng.weighted<number>([
+      [0, 2],
+      [1, 3],
+      [2, 3],
+      [4, 2],
+    ]);
+    for (let i = 0; i < np; i++) {
+      const kind = faultRng.weighted<PartitionKind>([
+        ['isolate-primary', 4],
+        ['isolate', 3],
+        ['split', 3],
+      ]);
+      const all = faultRng.shuffle([...Array(n).keys()]);
+      const side = kind === 'isolate' ? all.slice(0, 1) : kind === 'split' ? all.slice(0, faultRng.int(1, n - 1)) : [];
+      partitions.push({ atMs: Math.round(faultRng.range(0, safetyMs)), durationMs: Math.round(vc * faultRng.range(0.5, 6)), kind, side });
+    }
+    const crashBudget = f - byzantine.length;
+    const nc = crashBudget > 0 ? faultRng.weighted<number>([
+      [0, 3],
+      [1, 3],
+      [2, 2],
+      [4, 2],
+    ]) : 0;
+    const correct = [...Array(n).keys()].filter((r) => !byzantine.some((b) => b.replica === r));
+    for (let i = 0; i < nc; i++) {
+      crashes.push({
+        atMs: Math.round(faultRng.range(0, safetyMs)),
+        downMs: faultRng.bool(0.2) ? safetyMs : Math.round(vc * faultRng.range(0.2, 8)),
+        target: faultRng.bool(0.5) ? 'primary' : faultRng.pick(correct),
+        midStep: faultRng.bool(0.3),
+      });
+    }
+  }
+
+  return {
+    seed,
+    n,
+    f,
+    params,
+    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0 },
+    safetyMs,
+    livenessBoundMs: o.livenessBoundMs,
+    drainMs,
+    byzantine,
+    crashes,
+    partitions,
+    workload,
+  };
+}
+
+/** One line describing a scenario, for traces and --trace output. */
+export function describeScenario(s: Scenario): string {
+  const j = s.net.jitter;
+  const jit = j.kind === 'uniform' ? `uniform<=${j.maxMs.toFixed(1)}` : j.kind === 'exp' ? `exp(${j.meanMs.toFixed(1)})` : `spiky(${j.meanMs.toFixed(1)}, p=${j.spikeP.toFixed(2)} +${j.spikeMs.toFixed(0)})`;
+  const p = s.params;
+  const w = s.workload;
+  return [
+    `n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
+    `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}`,
+    `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms`,
+    `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,
+    `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : 'r' + c.target}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}`).join(' ') || 'none'}`,
+    `partitions: ${s.partitions.map((x) => `${x.kind}${x.side.length ? '[' + x.side.join(',') + ']' : ''}@${x.atMs}ms+${x.durationMs}`).join(' ') || 'none'}`,
+    `clients=${w.clients} keys=${w.keys} think<=${w.thinkMaxMs.toFixed(1)}ms ro=${w.readOnlyP.toFixed(2)} ops<=${w.maxSafetyOps}+${w.livenessOps} retransmit=${w.retransmitTimeoutMs}ms`,
+  ].join('; ');
+}
