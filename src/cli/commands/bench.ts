@@ -1,0 +1,58 @@
+import { ux } from '@oclif/core';
+import { runBench, type BenchResult } from '../../cluster/bench.js';
+import { benchClientFactory } from '../../cluster/bench-cluster.js';
+import { formatMs } from '../../cluster/format.js';
+import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
+
+export default class Bench extends PbftCommand<typeof Bench> {
+  static override summary = 'Measure throughput and latency with closed-loop load from concurrent clients.';
+  static override description = [
+    'Each client (an ephemeral self-certifying identity, so cluster.json needs openClients: true) sends',
+    'a put, waits for f+1 matching replies, and sends the next, for --duration seconds. Reports',
+    'throughput, latency percentiles and errors.',
+  ].join('\n');
+  static override examples = ['<%= config.bin %> bench', '<%= config.bin %> bench --clients 32 --duration 20 --value-size 128 --json'];
+  static override enableJsonFlag = true;
+  static override flags = {
+    dir: dirFlag,
+    clients: intFlag({ summary: 'Concurrent clients.', min: 1, max: 1024, default: 1, char: 'c' }),
+    duration: numberFlag({ summary: 'Seconds of load.', min: 0.1, max: 3600, default: 10 }),
+    'value-size': intFlag({ summary: 'Bytes per value written.', min: 0, max: 1 << 20, default: 16 }),
+    timeout: intFlag({ summary: 'Per-request timeout in ms (a timed-out request counts as an error).', min: 1, max: 3_600_000, default: 10_000 }),
+  };
+
+  async run(): Promise<BenchResult & { n: number; f: number }> {
+    const cluster = await this.cluster(this.flags.dir);
+    const { n, f } = cluster.params;
+    const maxOp = cluster.config.protocol.maxOpBytes;
+    if (this.flags['value-size'] + 512 > maxOp) {
+      this.error(`--value-size ${this.flags['value-size']} does not fit in protocol.maxOpBytes (${maxOp})`, { exit: 2 });
+    }
+    const showProgress = !this.jsonEnabled();
+    this.note(`Benchmarking ${n} replicas (f = ${f}) with ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} for ${this.flags.duration} s, ${this.flags['value-size']}-byte values...`);
+    const tty = process.stderr.isTTY;
+    if (showProgress && tty) ux.action.start('Running', 'connecting', { stdout: false });
+    const res = await runBench({
+      clients: this.flags.clients,
+      durationMs: this.flags.duration * 1000,
+      valueSize: this.flags['value-size'],
+      requestTimeoutMs: this.flags.timeout,
+      makeClient: await benchClientFactory(cluster, { signal: this.signal }),
+      signal: this.signal,
+      onProgress: (p) => {
+        const line = `${(p.elapsedMs / 1000).toFixed(0)}/${(p.durationMs / 1000).toFixed(0)} s  ${p.completed} ok  ${p.errors} errors  ${p.recentThroughput.toFixed(0)} req/s`;
+        if (!showProgress) return;
+        if (tty) ux.action.status = line;
+        else this.note('  ' + line);
+      },
+    });
+    if (showProgress && tty) ux.action.stop('done');
+    const l = res.latency;
+    this.log(`completed    ${res.completed} requests in ${(res.elapsedMs / 1000).toFixed(2)} s${res.aborted ? ' (interrupted)' : ''}`);
+    this.log(`errors       ${res.errors}${res.errors ? `  (${Object.entries(res.errorsByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`);
+    this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
+    if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
+    if (res.completed === 0) process.exitCode = 5;
+    return { ...res, n, f };
+  }
+}

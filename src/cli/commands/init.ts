@@ -1,0 +1,121 @@
+import { Flags } from '@oclif/core';
+import { existsSync } from 'node:fs';
+import { relative } from 'node:path';
+import { initCluster, type InitOptions } from '../../runtime/init.js';
+import { clusterPaths } from '../../runtime/config.js';
+import { PbftError } from '../../errors.js';
+import { PbftCommand, dirFlag, intFlag } from '../base.js';
+
+export default class Init extends PbftCommand<typeof Init> {
+  static override summary = 'Create a cluster: keys, cluster.json and a directory per replica.';
+  static override description = [
+    'Generates Ed25519 keys for the replicas, the clients and an operator (secret key files, mode 0600),',
+    'a cluster.json with members, public keys, addresses and protocol parameters, and a directory per replica.',
+    'On a terminal with no flags it asks a few questions (never under CI or without a terminal).',
+    'It refuses to overwrite an existing cluster unless --force is given.',
+  ].join('\n');
+  static override examples = [
+    '<%= config.bin %> init',
+    '<%= config.bin %> init --replicas 7 --base-port 7100',
+    '<%= config.bin %> init --faults 2 --dir ./big --force --yes',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    dir: dirFlag,
+    replicas: intFlag({ summary: 'Number of replicas n (default 4; tolerates f = floor((n-1)/3) faults).', min: 1, max: 256, char: 'n' }),
+    faults: intFlag({ summary: 'Faults to tolerate f (n = 3f+1 unless --replicas is given).', min: 0, max: 85, char: 'f' }),
+    host: Flags.string({ summary: 'Host (IP address or name) every replica listens on.', default: '127.0.0.1' }),
+    'base-port': intFlag({ summary: 'Replica i listens on base-port + i.', min: 1, max: 65535, default: 7000 }),
+    clients: intFlag({ summary: 'Number of configured clients (client0, client1, ...).', min: 0, max: 10000, default: 1, char: 'c' }),
+    crypto: Flags.string({ summary: 'Signature backend.', options: ['node', 'noble'], default: 'node' }),
+    'fault-injection': Flags.boolean({ summary: 'Let replicas accept signed fault commands (pbft fault).', allowNo: true, default: true }),
+    force: Flags.boolean({ summary: 'Replace an existing cluster in --dir (deletes its keys and data).' }),
+    yes: Flags.boolean({ char: 'y', summary: 'Do not ask questions; use flags and defaults.' }),
+  };
+
+  async run(): Promise<unknown> {
+    const f = this.flags;
+    let opts: InitOptions = {
+      dir: f.dir,
+      host: f.host,
+      basePort: f['base-port'],
+      clients: f.clients,
+      force: f.force,
+      crypto: f.crypto as 'node' | 'noble',
+      faultInjection: f['fault-injection'],
+      ...(f.replicas !== undefined ? { replicas: f.replicas } : {}),
+      ...(f.faults !== undefined ? { faults: f.faults } : {}),
+    };
+    if (this.shouldAsk()) opts = await this.wizard(opts);
+
+    const res = await initCluster(opts);
+    const c = res.config;
+    const rel = (p: string) => relative(process.cwd(), p) || '.';
+    this.log(`${res.replaced ? 'Replaced the cluster with' : 'Created'} a ${c.protocol.n}-replica cluster (tolerates f = ${c.protocol.f} faulty replicas) in ${rel(res.dir)}`);
+    this.log('');
+    this.log(`  ${rel(clusterPaths(res.dir).config).padEnd(40)} members, public keys, addresses, protocol parameters`);
+    this.log(`  ${(rel(clusterPaths(res.dir).keysDir) + '/').padEnd(40)} secret keys (mode 0600): ${c.replicas.length} replicas, ${c.clients.length} client${c.clients.length === 1 ? '' : 's'}, operator`);
+    this.log(`  ${(rel(clusterPaths(res.dir).replicasDir) + '/<i>/replica.json').padEnd(40)} per-replica overrides; logs and data go next to it`);
+    this.log('');
+    for (const r of c.replicas) this.log(`  replica ${r.id}  ${r.host}:${r.port}  ${r.publicKey.slice(0, 16)}…`);
+    this.log('');
+    const dirArg = f.dir === './pbft-cluster' && !process.env.PBFT_DIR ? '' : ` --dir ${f.dir}`;
+    this.log(`Next: pbft up${dirArg}`);
+    return {
+      ok: true,
+      dir: res.dir,
+      replaced: res.replaced,
+      n: c.protocol.n,
+      f: c.protocol.f,
+      replicas: c.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, publicKey: r.publicKey })),
+      clients: c.clients.map((x) => x.id),
+      files: res.files,
+    };
+  }
+
+  /** A wizard only on a terminal, with no flags, not under CI and not with --yes/--json. */
+  private shouldAsk(): boolean {
+    if (!process.stdin.isTTY || !process.stdout.isTTY) return false;
+    if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== '0' && process.env.CI !== 'false') return false;
+    const given = this.argv.filter((a) => a.startsWith('-') && !/^--?(dir|d)(=|$)/.test(a) && a !== '--debug');
+    return given.length === 0;
+  }
+
+  private async wizard(o: InitOptions): Promise<InitOptions> {
+    const { number, input, confirm, select } = await import('@inquirer/prompts');
+    try {
+      const replicas = await number({
+        message: 'How many replicas? (n >= 3f+1; 4 tolerates 1 fault, 7 tolerate 2)',
+        default: 4,
+        min: 1,
+        max: 256,
+        required: true,
+      });
+      const host = await input({
+        message: 'Host the replicas listen on:',
+        default: '127.0.0.1',
+        validate: (v) => /^[A-Za-z0-9.:_-]{1,253}$/.test(v) || 'a host name or IP address',
+      });
+      const basePort = await number({ message: 'Base port (replica i listens on base + i):', default: 7000, min: 1, max: 65535 - (replicas ?? 4), required: true });
+      const clients = await number({ message: 'Configured clients:', default: 1, min: 0, max: 10000, required: true });
+      const crypto = await select({
+        message: 'Signatures:',
+        choices: [
+          { name: 'node:crypto Ed25519 (fast, native)', value: 'node' as const },
+          { name: '@noble/ed25519 (pure JavaScript)', value: 'noble' as const },
+        ],
+        default: 'node' as const,
+      });
+      const faultInjection = await confirm({ message: 'Allow fault injection (pbft fault)?', default: true });
+      let force = false;
+      if (existsSync(clusterPaths(o.dir).config)) {
+        force = await confirm({ message: `${o.dir} already holds a cluster. Replace it (deletes its keys and data)?`, default: false });
+        if (!force) throw new PbftError('CLUSTER_EXISTS', `${o.dir} already holds a cluster; nothing was changed`, { hint: 'choose another --dir, or answer yes to replace it' });
+      }
+      return { ...o, replicas: replicas ?? 4, host, basePort: basePort ?? 7000, clients: clients ?? 1, crypto, faultInjection, force };
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ExitPromptError') throw new PbftError('INTERRUPTED', 'cancelled; nothing was changed');
+      throw e;
+    }
+  }
+}

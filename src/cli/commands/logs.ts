@@ -1,0 +1,104 @@
+import { Flags } from '@oclif/core';
+import {
+  KNOWN_PHASES,
+  PhaseTail,
+  discoverPhaseFiles,
+  followPhaseLogs,
+  mergePhaseLogs,
+  type PhaseFilter,
+  type PhaseRecord,
+} from '../../cluster/phaselog.js';
+import { formatRecord } from '../../cluster/format.js';
+import { parseReplicaIds } from '../../cluster/ids.js';
+import { CliError } from '../../cluster/errors.js';
+import { PbftCommand, dirFlag, intFlag } from '../base.js';
+
+export default class Logs extends PbftCommand<typeof Logs> {
+  static override summary = "Show the replicas' phase logs merged into one stream, in time order.";
+  static override description = [
+    'Reads replicas/<i>/phases.jsonl of every replica and merges them by timestamp: one colour per',
+    'replica and per phase (NO_COLOR turns colours off). -f keeps following new lines, including',
+    'replicas that start later. --json prints one JSON object per line, as the replicas wrote it.',
+  ].join('\n');
+  static override examples = [
+    '<%= config.bin %> logs',
+    '<%= config.bin %> logs -f',
+    '<%= config.bin %> logs --seq 3',
+    '<%= config.bin %> logs --replica 0,2 --phase pre-prepare,commit',
+    '<%= config.bin %> logs --json | jq .phase',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    dir: dirFlag,
+    follow: Flags.boolean({ char: 'f', summary: 'Keep printing new lines as the replicas write them (Ctrl-C to stop).' }),
+    replica: Flags.string({ char: 'r', summary: 'Only these replicas, e.g. 0,2 or 1-3.' }),
+    phase: Flags.string({ char: 'p', summary: `Only these phases, comma-separated (${KNOWN_PHASES.join(', ')}).` }),
+    seq: intFlag({ summary: 'Only records of this sequence number.', min: 0, max: Number.MAX_SAFE_INTEGER }),
+    view: intFlag({ summary: 'Only records of this view.', min: 0, max: Number.MAX_SAFE_INTEGER }),
+    client: Flags.string({ summary: 'Only records naming this client id.' }),
+    tail: intFlag({ summary: 'Only the last N matching records (before following).', min: 1, max: 10_000_000, char: 'n' }),
+  };
+
+  async run(): Promise<void> {
+    const cluster = await this.cluster(this.flags.dir);
+    const n = cluster.config.replicas.length;
+    const filter: PhaseFilter = {};
+    if (this.flags.replica !== undefined) filter.replicas = new Set(parseReplicaIds([this.flags.replica], n));
+    if (this.flags.phase !== undefined) filter.phases = new Set(parsePhases(this.flags.phase));
+    if (this.flags.seq !== undefined) filter.seq = this.flags.seq;
+    if (this.flags.view !== undefined) filter.view = this.flags.view;
+    if (this.flags.client !== undefined) filter.client = this.flags.client;
+
+    const ids = cluster.config.replicas.map((r) => r.id);
+    const json = this.jsonEnabled();
+    const p = this.palette;
+    const emit = (rec: PhaseRecord) => {
+      process.stdout.write((json ? JSON.stringify(rec) : formatRecord(rec, p)) + '\n');
+    };
+    // stdout closed early (e.g. `pbft logs | head`): stop quietly
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+    });
+
+    const files = await discoverPhaseFiles(cluster.dir, ids);
+    // rotated logs (phases.1.jsonl) come first for the static part
+    const rotated = files.map((f) => ({ replica: f.replica, path: f.path.replace(/\.jsonl$/, '.1.jsonl') }));
+    const start = this.flags.follow ? await PhaseTail.snapshot(files) : undefined;
+    const ends = start ? new Map([...start].map(([k, v]) => [k, v.offset])) : undefined;
+    const merged = mergePhaseLogs([...rotated, ...files], filter, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
+    if (this.flags.tail !== undefined) {
+      const ring: PhaseRecord[] = [];
+      for await (const rec of merged) {
+        ring.push(rec);
+        if (ring.length > this.flags.tail) ring.shift();
+      }
+      ring.forEach(emit);
+    } else {
+      let count = 0;
+      for await (const rec of merged) {
+        emit(rec);
+        count++;
+      }
+      if (count === 0 && !this.flags.follow && !json) this.note('(no matching phase-log records yet; start the cluster with pbft up, or follow with -f)');
+    }
+    if (!this.flags.follow) return;
+    await followPhaseLogs({
+      files: async () => files,
+      watchDirs: async () => ids.map((id) => cluster.paths.replicaDir(id)),
+      filter,
+      startOffsets: start!,
+      onRecord: emit,
+      signal: this.signal,
+    });
+  }
+}
+
+function parsePhases(s: string): string[] {
+  const known = new Set<string>(KNOWN_PHASES);
+  const list = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  if (list.length === 0) throw new CliError('BAD_ARGUMENT', '--phase needs at least one phase', `choose from: ${KNOWN_PHASES.join(', ')}`);
+  for (const ph of list) {
+    if (!known.has(ph)) throw new CliError('BAD_ARGUMENT', `unknown phase "${ph}"`, `choose from: ${KNOWN_PHASES.join(', ')}`);
+  }
+  return list;
+}

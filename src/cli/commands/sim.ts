@@ -1,0 +1,161 @@
+import { Flags } from '@oclif/core';
+import { PbftCommand, intFlag } from '../base.js';
+import { benchSim, formatBench } from '../../sim/bench.js';
+import { formatFailure, parseBugName, parseByzantineSpec, parseReplicaCounts, runSeeds, strategySets, type SimSummary } from '../../sim/runner.js';
+import type { SimResult } from '../../sim/simulator.js';
+
+/** Failing seeds printed in full (the rest are listed by seed and replay command). */
+const DETAILED_FAILURES = 5;
+/** Trace lines printed per failing seed without --trace. */
+const SHORT_TRACE = 40;
+
+export default class Sim extends PbftCommand<typeof Sim> {
+  static override summary = 'Run the deterministic simulator: seeded clusters under faults, every invariant checked.';
+  static override description = [
+    'Each seed is one run: a virtual network with delay, loss, duplication, reordering and partitions that heal,',
+    'replica crashes and restarts, up to f Byzantine replicas, and clients issuing puts, gets and deletes over a',
+    'small key space; then a liveness phase in which the network heals and every request must complete.',
+    'Checked on every run: agreement (the BFT theorem), QCertified, total order, checkpoint agreement, validity,',
+    'linearizability of what clients saw, and the liveness bound. A failing seed prints its violations, the',
+    'command that replays it and the trace of the events that led to it; the exit code is then 1.',
+    '',
+    '--byzantine takes strategy SETS separated by commas, spread across seeds; join strategies with + to use them',
+    'together in one run: "equivocate,replay+garbage". "all" is every strategy (one set each), "none" no Byzantine',
+    'replica. Several --replicas values are spread across seeds the same way.',
+  ].join('\n');
+  static override examples = [
+    '<%= config.bin %> sim --seeds 1000',
+    '<%= config.bin %> sim --seeds 500 --replicas 4,7 --byzantine all',
+    '<%= config.bin %> sim --seed 42 --replicas 7 --byzantine equivocate --trace',
+    '<%= config.bin %> sim --bench --seeds 50',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    seeds: intFlag({ summary: 'Number of seeds to run (default 100, or 1 with --seed).', min: 1, max: 100_000_000 }),
+    seed: intFlag({ summary: 'First seed (default 0).', min: 0, max: Number.MAX_SAFE_INTEGER }),
+    replicas: Flags.string({ char: 'n', summary: 'Replica counts, repeatable or comma-separated (default 4).', multiple: true }),
+    byzantine: Flags.string({ summary: 'Byzantine strategy sets: all, none, or names (comma: spread; +: together).', default: 'none,all' }),
+    crypto: Flags.string({ summary: 'Signatures: sim (fast keyed-hash model) or ed25519 (real).', options: ['sim', 'ed25519'], default: 'sim' }),
+    trace: Flags.boolean({ summary: 'Print the whole trace of failing seeds (and of a single seed even when it passes).' }),
+    bench: Flags.boolean({ summary: 'Measure seeds/s and simulated committed requests per CPU-second, per replica count.' }),
+    bug: Flags.string({ hidden: true, multiple: true, summary: 'Run deliberately broken cores (checker tests).' }),
+    'liveness-ms': intFlag({ summary: 'Liveness bound in virtual ms (default 60000).', min: 1000, max: 10_000_000 }),
+    faults: Flags.boolean({ hidden: true, allowNo: true, default: true, summary: 'With --no-faults: no loss, partitions, crashes or Byzantine replicas.' }),
+  };
+
+  async run(): Promise<unknown> {
+    const f = this.flags;
+    const replicas = parseReplicaCounts(f.replicas ?? ['4']);
+    const byzantine = parseByzantineSpec(f.byzantine);
+    const bugs = (f.bug ?? []).map(parseBugName);
+    const crypto = f.crypto === 'ed25519' ? 'node' : 'sim';
+    const fromSeed = f.seed ?? 0;
+    const seeds = f.seeds ?? (f.seed !== undefined ? 1 : 100);
+    const progress = process.stderr.isTTY && !this.jsonEnabled();
+
+    if (f.bench) {
+      const r = benchSim({ seeds, fromSeed, replicas, byzantine, crypto, onProgress: progress ? (d, t) => this.progress(`bench ${d}/${t} seeds`) : undefined });
+      if (progress) this.progress('', true);
+      this.log(formatBench(r));
+      if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;
+      return { ok: r.rows.every((x) => x.failed === 0), ...r };
+    }
+
+    const sets = strategySets(byzantine);
+    const describeSets = sets.map((s) => (s.length ? s.join('+') : 'none')).join(', ');
+    let violations = 0;
+    let lastDraw = 0;
+    let single: SimResult | undefined;
+    const wall0 = performance.now();
+    const summary = runSeeds({
+      seeds,
+      fromSeed,
+      replicas,
+      byzantine,
+      bugs,
+      crypto,
+      faults: f.faults,
+      livenessBoundMs: f['liveness-ms'],
+      signal: this.signal,
+      extra: f.trace && seeds === 1 ? { alwaysTrace: true } : undefined,
+      onProgress: (done, total, r) => {
+        if (seeds === 1) single = r;
+        if (!r.ok) violations += r.violations.length;
+        const now = performance.now();
+        if (progress && (now - lastDraw > 100 || done === total)) {
+          lastDraw = now;
+          const rate = done / Math.max(1e-9, (now - wall0) / 1000);
+          this.progress(`sim ${done}/${total} seeds  ${violations} violation(s)  ${rate.toFixed(1)} seeds/s`);
+        }
+      },
+    });
+    if (progress) this.progress('', true);
+
+    if (!this.jsonEnabled()) this.report(summary, { fromSeed, seeds, replicas, describeSets, trace: f.trace, single });
+    if (summary.failed > 0) process.exitCode = 1;
+    return toJson(summary, f.trace);
+  }
+
+  private report(s: SimSummary, o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; trace: boolean; single?: SimResult }): void {
+    const last = o.fromSeed + s.runs - 1;
+    this.log(`pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; byzantine: ${o.describeSets})${s.stoppedEarly ? ' - interrupted' : ''}`);
+    this.log(`  runs              ${s.runs}  (${s.passed} passed, ${s.failed} failed)`);
+    this.log(`  committed         ${s.committedRequests} requests (${s.completedRequests} completed at clients)`);
+    this.log(`  view changes      ${s.viewChanges}`);
+    this.log(`  state transfers   ${s.stateTransfers}`);
+    this.log(`  crashes           ${s.crashes}`);
+    this.log(`  violations        ${s.violations}${s.violations ? '  (' + Object.entries(s.byInvariant).map(([k, v]) => `${k}: ${v}`).join(', ') + ')' : ''}`);
+    this.log(`  speed             ${s.seedsPerSec.toFixed(1)} seeds/s, ${Math.round(s.committedPerCpuSec)} simulated committed requests per CPU-second`);
+    if (o.single && o.single.ok && o.trace) {
+      // a single passing seed with --trace: show what happened
+      this.log('');
+      this.log(`seed ${o.single.seed} passed; scenario: ${o.single.scenario}`);
+      for (const t of o.single.trace ?? []) this.log('    ' + t);
+    }
+    s.failures.forEach((r, i) => {
+      this.log('');
+      if (i < DETAILED_FAILURES || o.trace) {
+        const shown = o.trace ? r : { ...r, trace: r.trace?.slice(-SHORT_TRACE) };
+        this.log(formatFailure(shown, { trace: true }));
+        if (!o.trace && (r.trace?.length ?? 0) > SHORT_TRACE) this.log(`    (last ${SHORT_TRACE} of ${r.trace!.length} events; --trace prints them all)`);
+      } else {
+        this.log(`seed ${r.seed}: ${r.violations.length} violation(s) [${[...new Set(r.violations.map((v) => v.invariant))].join(', ')}]  replay: ${r.replay}`);
+      }
+    });
+  }
+
+  private progress(line: string, clear = false): void {
+    process.stderr.write('\r\x1b[2K' + (clear ? '' : line));
+  }
+}
+
+function toJson(s: SimSummary, withTrace: boolean): unknown {
+  return {
+    ok: s.failed === 0,
+    runs: s.runs,
+    passed: s.passed,
+    failed: s.failed,
+    committedRequests: s.committedRequests,
+    completedRequests: s.completedRequests,
+    viewChanges: s.viewChanges,
+    stateTransfers: s.stateTransfers,
+    crashes: s.crashes,
+    violations: s.violations,
+    byInvariant: s.byInvariant,
+    byConfig: s.byConfig,
+    seedsPerSec: Math.round(s.seedsPerSec * 100) / 100,
+    committedPerCpuSec: Math.round(s.committedPerCpuSec),
+    wallMs: Math.round(s.wallMs),
+    cpuMs: Math.round(s.cpuMs),
+    stoppedEarly: s.stoppedEarly,
+    failures: s.failures.map((r) => ({
+      seed: r.seed,
+      n: r.n,
+      byzantine: r.byzantine,
+      violations: r.violations,
+      replay: r.replay,
+      scenario: r.scenario,
+      ...(withTrace ? { trace: r.trace } : { trace: r.trace?.slice(-SHORT_TRACE) }),
+    })),
+  };
+}

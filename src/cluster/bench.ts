@@ -1,0 +1,204 @@
+/**
+ * Closed-loop load generation and its statistics. Each of C clients issues one request,
+ * waits for its f+1 matching replies, then issues the next, for a fixed duration. The
+ * client factory is injected, so the loop is tested without a cluster.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeKvOp } from '../app/kv.js';
+
+export interface LatencySummary {
+  count: number;
+  minMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+/** Nearest-rank percentile of an ascending array; p in (0, 100]. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function summarize(latenciesMs: ArrayLike<number>): LatencySummary {
+  const a = Float64Array.from(latenciesMs as ArrayLike<number>).sort();
+  if (a.length === 0) return { count: 0, minMs: NaN, p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, maxMs: NaN, meanMs: NaN };
+  let sum = 0;
+  for (const x of a) sum += x;
+  return {
+    count: a.length,
+    minMs: a[0]!,
+    p50Ms: percentile(a, 50),
+    p90Ms: percentile(a, 90),
+    p99Ms: percentile(a, 99),
+    maxMs: a[a.length - 1]!,
+    meanMs: sum / a.length,
+  };
+}
+
+/** A growable list of numbers without boxing. */
+export class Samples {
+  private buf = new Float64Array(1024);
+  private n = 0;
+  push(x: number): void {
+    if (this.n === this.buf.length) {
+      const next = new Float64Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.n++] = x;
+  }
+  get length(): number {
+    return this.n;
+  }
+  values(): Float64Array {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
+/** What the bench needs from a client: one request at a time. */
+export interface BenchClient {
+  request(op: string, o: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown>;
+  close(): Promise<void> | void;
+}
+
+export interface BenchOptions {
+  clients: number;
+  durationMs: number;
+  valueSize: number;
+  /** per-request timeout */
+  requestTimeoutMs: number;
+  makeClient: (index: number) => Promise<BenchClient>;
+  signal?: AbortSignal;
+  /** called about every progressIntervalMs while the load runs */
+  onProgress?: (p: BenchProgress) => void;
+  progressIntervalMs?: number;
+  /** injectable clock (ms, monotonic) */
+  now?: () => number;
+}
+
+export interface BenchProgress {
+  elapsedMs: number;
+  durationMs: number;
+  completed: number;
+  errors: number;
+  /** completions per second over the last interval */
+  recentThroughput: number;
+}
+
+export interface BenchResult {
+  clients: number;
+  durationMs: number;
+  valueSize: number;
+  /** measured wall time of the load phase */
+  elapsedMs: number;
+  completed: number;
+  errors: number;
+  errorsByCode: Record<string, number>;
+  /** completed requests per second */
+  throughput: number;
+  latency: LatencySummary;
+  aborted: boolean;
+}
+
+export const BENCH_LIMITS = { maxClients: 1024, maxDurationMs: 3_600_000, maxValueSize: 1 << 20 } as const;
+
+function errorCode(e: unknown): string {
+  if (e && typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'string') return (e as { code: string }).code;
+  return e instanceof Error ? e.name : 'ERROR';
+}
+
+/** Run the closed loop. Every client is closed before this returns, whatever happens. */
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  if (!Number.isSafeInteger(o.clients) || o.clients < 1 || o.clients > BENCH_LIMITS.maxClients) {
+    throw new RangeError(`clients must be an integer in 1..${BENCH_LIMITS.maxClients}`);
+  }
+  if (!(o.durationMs > 0 && o.durationMs <= BENCH_LIMITS.maxDurationMs)) throw new RangeError('duration out of range');
+  if (!Number.isSafeInteger(o.valueSize) || o.valueSize < 0 || o.valueSize > BENCH_LIMITS.maxValueSize) {
+    throw new RangeError(`value size must be an integer in 0..${BENCH_LIMITS.maxValueSize}`);
+  }
+  const now = o.now ?? (() => performance.now());
+  const clients: BenchClient[] = [];
+  const latencies = new Samples();
+  const errorsByCode: Record<string, number> = {};
+  let errors = 0;
+  let aborted = false;
+  const stop = new AbortController();
+  const onAbort = () => {
+    aborted = true;
+    stop.abort();
+  };
+  o.signal?.addEventListener('abort', onAbort);
+  let progressTimer: NodeJS.Timeout | undefined;
+  try {
+    if (o.signal?.aborted) onAbort();
+    // connect sequentially-in-parallel; if one fails, the rest are still closed below
+    const made = await Promise.allSettled(Array.from({ length: o.clients }, (_, i) => o.makeClient(i)));
+    for (const m of made) if (m.status === 'fulfilled') clients.push(m.value);
+    const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    // one value per client, re-used (random so that compression or dedup cannot help)
+    const value = () => randomBytes(Math.ceil(o.valueSize / 2)).toString('hex').slice(0, o.valueSize);
+    const start = now();
+    const end = start + o.durationMs;
+    let lastCompleted = 0;
+    let lastAt = start;
+    if (o.onProgress) {
+      progressTimer = setInterval(() => {
+        const t = now();
+        const done = latencies.length;
+        o.onProgress!({
+          elapsedMs: t - start,
+          durationMs: o.durationMs,
+          completed: done,
+          errors,
+          recentThroughput: t > lastAt ? ((done - lastCompleted) * 1000) / (t - lastAt) : 0,
+        });
+        lastCompleted = done;
+        lastAt = t;
+      }, o.progressIntervalMs ?? 1000);
+    }
+    await Promise.all(
+      clients.map(async (c, i) => {
+        const v = value();
+        for (let k = 0; !stop.signal.aborted && now() < end; k++) {
+          const op = encodeKvOp({ op: 'put', key: `bench/${i}/${k % 1024}`, value: v });
+          const t0 = now();
+          try {
+            await c.request(op, { timeoutMs: o.requestTimeoutMs, signal: stop.signal });
+            // a request issued before the end counts even if it completes just after it
+            latencies.push(now() - t0);
+          } catch (e) {
+            if (stop.signal.aborted) break; // interrupted by the caller: not an error of the cluster
+            errors++;
+            const code = errorCode(e);
+            errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+          }
+        }
+      }),
+    );
+    const elapsedMs = now() - start;
+    const latency = summarize(latencies.values());
+    return {
+      clients: o.clients,
+      durationMs: o.durationMs,
+      valueSize: o.valueSize,
+      elapsedMs,
+      completed: latency.count,
+      errors,
+      errorsByCode,
+      throughput: elapsedMs > 0 ? (latency.count * 1000) / elapsedMs : 0,
+      latency,
+      aborted,
+    };
+  } finally {
+    if (progressTimer) clearInterval(progressTimer);
+    o.signal?.removeEventListener('abort', onAbort);
+    await Promise.allSettled(clients.map(async (c) => c.close()));
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * Reading, merging, filtering, formatting and following the replicas' phase logs
+ * (`<dir>/replicas/<i>/phases.jsonl`, one JSON object per line).
+ *
+ * Every replica appends to its own file in time order, so a merged view is a k-way merge by
+ * timestamp: memory stays bounded by the number of files, whatever their size. Lines that
+ * are not valid records (a torn last line, garbage) are skipped and counted, never fatal.
+ */
+import { createReadStream, watch, type FSWatcher } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** A phase-log record as written by a replica. Extra fields pass through untouched. */
+export interface PhaseRecord {
+  /** milliseconds since the epoch (a number), or an ISO-8601 string */
+  ts: number | string;
+  replica: number;
+  view: number;
+  seq?: number;
+  phase: string;
+  digest?: string;
+  peer?: number;
+  client?: string;
+  timestamp?: number;
+  reason?: string;
+  detail?: string;
+  [k: string]: unknown;
+}
+
+export interface PhaseFile {
+  replica: number;
+  path: string;
+}
+
+/** Longest line we try to interpret; longer ones are skipped as malformed. */
+export const MAX_LINE_CHARS = 1 << 20;
+
+/** The phases the core and the runtime write, in protocol order (for validation and colour). */
+export const KNOWN_PHASES = [
+  'ready',
+  'request',
+  'pre-prepare',
+  'prepare',
+  'prepared',
+  'commit',
+  'committed',
+  'execute',
+  'reply',
+  'checkpoint',
+  'stable',
+  'view-change',
+  'new-view',
+  'enter-view',
+  'state-transfer',
+  'catch-up',
+  'drop',
+  'fault',
+  'connect',
+  'disconnect',
+  'start',
+  'stop',
+  'admin',
+] as const;
+
+export function recordTimeMs(rec: PhaseRecord): number {
+  return typeof rec.ts === 'number' ? rec.ts : Date.parse(rec.ts);
+}
+
+const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Parse one line; null for anything that is not a phase record. */
+export function parsePhaseLine(line: string): PhaseRecord | null {
+  if (line.length === 0 || line.length > MAX_LINE_CHARS) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const r = v as Record<string, unknown>;
+  if (typeof r.phase !== 'string' || !isNonNegInt(r.replica)) return null;
+  if (typeof r.ts === 'number') {
+    if (!Number.isFinite(r.ts)) return null;
+  } else if (typeof r.ts === 'string') {
+    if (!Number.isFinite(Date.parse(r.ts))) return null;
+  } else return null;
+  if (r.view !== undefined && !isNonNegInt(r.view)) return null;
+  if (r.seq !== undefined && !isNonNegInt(r.seq)) return null;
+  if (r.view === undefined) r.view = 0;
+  return r as PhaseRecord;
+}
+
+export interface PhaseFilter {
+  replicas?: ReadonlySet<number>;
+  phases?: ReadonlySet<string>;
+  seq?: number;
+  view?: number;
+  client?: string;
+  /** only records at or after this time (ms since the epoch) */
+  sinceMs?: number;
+}
+
+export function matchesFilter(rec: PhaseRecord, f: PhaseFilter): boolean {
+  if (f.replicas && !f.replicas.has(rec.replica)) return false;
+  if (f.phases && !f.phases.has(rec.phase)) return false;
+  if (f.seq !== undefined && rec.seq !== f.seq) return false;
+  if (f.view !== undefined && rec.view !== f.view) return false;
+  if (f.client !== undefined && rec.client !== f.client) return false;
+  if (f.sinceMs !== undefined && recordTimeMs(rec) < f.sinceMs) return false;
+  return true;
+}
+
+/** Phase-log files of a cluster directory: replicas/<i>/phases.jsonl for numeric <i>. */
+export async function discoverPhaseFiles(dir: string, ids?: readonly number[]): Promise<PhaseFile[]> {
+  const base = join(dir, 'replicas');
+  let list: number[];
+  if (ids) list = [...ids];
+  else {
+    let names: string[];
+    try {
+      names = await readdir(base);
+    } catch {
+      return [];
+    }
+    list = names.filter((n) => /^(0|[1-9][0-9]{0,5})$/.test(n)).map(Number);
+  }
+  list.sort((a, b) => a - b);
+  return list.map((replica) => ({ replica, path: join(base, String(replica), 'phases.jsonl') }));
+}
+
+export interface MergeStats {
+  /** lines skipped because they were not valid records */
+  skipped: number;
+}
+
+interface Cursor {
+  file: PhaseFile;
+  it: AsyncIterator<string>;
+  head: PhaseRecord | null;
+  headMs: number;
+  order: number;
+  done: boolean;
+}
+
+/**
+ * Merge the files in time order (ties: replica id, then line order), yielding the records
+ * that match the filter. `endOffsets` bounds how much of each file is read (used by follow
+ * mode to hand over to the tail exactly where the merge stopped).
+ */
+export async function* mergePhaseLogs(
+  files: readonly PhaseFile[],
+  filter: PhaseFilter = {},
+  o: { endOffsets?: ReadonlyMap<string, number>; stats?: MergeStats; signal?: AbortSignal } = {},
+): AsyncGenerator<PhaseRecord> {
+  const stats = o.stats ?? { skipped: 0 };
+  const cursors: Cursor[] = [];
+  const streams: { close(): void }[] = [];
+  try {
+    for (const file of files) {
+      const end = o.endOffsets?.get(file.path);
+      if (end === 0) continue;
+      try {
+        await stat(file.path);
+      } catch {
+        continue; // a replica that never wrote a log yet
+      }
+      const stream = createReadStream(file.path, { encoding: 'utf8', ...(end !== undefined ? { end: end - 1 } : {}) });
+      const rl = createInterface({ input: stream, crlfDelay: Infinity });
+      streams.push({ close: () => { rl.close(); stream.destroy(); } });
+      cursors.push({ file, it: rl[Symbol.asyncIterator](), head: null, headMs: 0, order: 0, done: false });
+    }
+    const advance = async (c: Cursor): Promise<void> => {
+      for (;;) {
+        let next: IteratorResult<string>;
+        try {
+          next = await c.it.next();
+        } catch {
+          c.done = true; // unreadable (removed while reading, a directory...): stop this file
+          c.head = null;
+          return;
+        }
+        if (next.done) {
+          c.done = true;
+          c.head = null;
+          return;
+        }
+        const rec = parsePhaseLine(next.value);
+        if (!rec) {
+          if (next.value.trim().length > 0) stats.skipped++;
+          continue;
+        }
+        c.head = rec;
+        c.headMs = recordTimeMs(rec);
+        c.order++;
+        return;
+      }
+    };
+    await Promise.all(cursors.map(advance));
+    for (;;) {
+      if (o.signal?.aborted) return;
+      let best: Cursor | null = null;
+      for (const c of cursors) {
+        if (c.done || !c.head) continue;
+        if (
+          !best ||
+          c.headMs < best.headMs ||
+          (c.headMs === best.headMs && c.head.replica < best.head!.replica)
+        ) best = c;
+      }
+      if (!best) return;
+      const rec = best.head!;
+      await advance(best);
+      if (matchesFilter(rec, filter)) yield rec;
+    }
+  } finally {
+    for (const s of streams) s.close();
+  }
+}
+
+/** Read everything matching the filter into an array (for traces and tests). */
+export async function readMerged(files: readonly PhaseFile[], filter: PhaseFilter = {}, limit = 1_000_000): Promise<PhaseRecord[]> {
+  const out: PhaseRecord[] = [];
+  for await (const r of mergePhaseLogs(files, filter)) {
+    out.push(r);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Following: tail every file from an offset, coping with files that appear later, grow,
+// or are truncated / replaced.
+// ---------------------------------------------------------------------------------------
+
+interface TailState {
+  offset: number;
+  ino: number;
+  partial: string;
+}
+
+/** Reads whatever was appended to a set of files since the last call. */
+export class PhaseTail {
+  private readonly state = new Map<string, TailState>();
+  readonly stats: MergeStats = { skipped: 0 };
+  /** largest chunk read from one file in one poll */
+  static readonly CHUNK_BYTES = 4 << 20;
+
+  constructor(startOffsets?: ReadonlyMap<string, { offset: number; ino: number }>) {
+    for (const [p, s] of startOffsets ?? []) this.state.set(p, { offset: s.offset, ino: s.ino, partial: '' });
+  }
+
+  /** Current size and inode of each file (0 / -1 for a missing file). */
+  static async snapshot(files: readonly PhaseFile[]): Promise<Map<string, { offset: number; ino: number }>> {
+    const m = new Map<string, { offset: number; ino: number }>();
+    for (const f of files) {
+      try {
+        const s = await stat(f.path);
+        m.set(f.path, { offset: s.size, ino: s.ino });
+      } catch {
+        m.set(f.path, { offset: 0, ino: -1 });
+      }
+    }
+    return m;
+  }
+
+  /** New complete records from every file, merged in time order. */
+  async poll(files: readonly PhaseFile[]): Promise<PhaseRecord[]> {
+    const out: { rec: PhaseRecord; ms: number; i: number }[] = [];
+    let i = 0;
+    for (const f of files) {
+      for (const rec of await this.readFile(f)) out.push({ rec, ms: recordTimeMs(rec), i: i++ });
+    }
+    out.sort((a, b) => a.ms - b.ms || a.rec.replica - b.rec.replica || a.i - b.i);
+    return out.map((x) => x.rec);
+  }
+
+  private async readFile(f: PhaseFile): Promise<PhaseRecord[]> {
+    let st = this.state.get(f.path);
+    if (!st) {
+      st = { offset: 0, ino: -1, partial: '' };
+      this.state.set(f.path, st);
+    }
+    let size: number;
+    let ino: number;
+    try {
+      const s = await stat(f.path);
+      size = s.size;
+      ino = s.ino;
+    } catch {
+      // gone (or not there yet): start from the beginning when it (re)appears
+      st.offset = 0;
+      st.ino = -1;
+      st.partial = '';
+      return [];
+    }
+    if ((st.ino !== -1 && ino !== st.ino) || size < st.offset) {
+      // replaced or truncated: read the new content from the start
+      st.offset = 0;
+      st.partial = '';
+    }
+    st.ino = ino;
+    if (size === st.offset) return [];
+    const len = Math.min(size - st.offset, PhaseTail.CHUNK_BYTES);
+    const buf = Buffer.alloc(len);
+    let fh;
+    try {
+      fh = await open(f.path, 'r');
+      const { bytesRead } = await fh.read(buf, 0, len, st.offset);
+      st.offset += bytesRead;
+      const text = st.partial + buf.subarray(0, bytesRead).toString('utf8');
+      const lines = text.split('\n');
+      st.partial = lines.pop() ?? '';
+      if (st.partial.length > MAX_LINE_CHARS) {
+        st.partial = '';
+        this.stats.skipped++;
+      }
+      const recs: PhaseRecord[] = [];
+      for (const line of lines) {
+        const r = parsePhaseLine(line);
+        if (r) recs.push(r);
+        else if (line.trim().length > 0) this.stats.skipped++;
+      }
+      return recs;
+    } catch {
+      return [];
+    } finally {
+      await fh?.close();
+    }
+  }
+}
+
+export interface FollowOptions {
+  /** the files to follow; called on every poll so files/replicas that appear later are seen */
+  files: () => Promise<PhaseFile[]>;
+  /** directories to watch for changes (missing ones are ignored; polling covers them) */
+  watchDirs?: () => Promise<string[]>;
+  filter?: PhaseFilter;
+  startOffsets?: ReadonlyMap<string, { offset: number; ino: number }>;
+  onRecord: (rec: PhaseRecord) => void;
+  signal: AbortSignal;
+  /** polling fallback period */
+  pollMs?: number;
+}
+
+/** Follow the files until the signal aborts. fs.watch wakes it early; polling is the fallback. */
+export async function followPhaseLogs(o: FollowOptions): Promise<void> {
+  const tail = new PhaseTail(o.startOffsets);
+  const pollMs = o.pollMs ?? 250;
+  const watchers = new Map<string, FSWatcher>();
+  let wake: (() => void) | null = null;
+  const kick = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const onAbort = () => kick();
+  o.signal.addEventListener('abort', onAbort);
+  try {
+    while (!o.signal.aborted) {
+      const files = await o.files();
+      if (o.watchDirs) {
+        for (const d of await o.watchDirs()) {
+          if (watchers.has(d)) continue;
+          try {
+            const w = watch(d, { persistent: false }, kick);
+            w.on('error', () => {
+              w.close();
+              watchers.delete(d);
+            });
+            watchers.set(d, w);
+          } catch {
+            /* not there yet, or watching unsupported: polling covers it */
+          }
+        }
+      }
+      for (const rec of await tail.poll(files)) {
+        if (o.signal.aborted) return;
+        if (matchesFilter(rec, o.filter ?? {})) o.onRecord(rec);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, pollMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        if (o.signal.aborted) kick();
+      });
+    }
+  } finally {
+    o.signal.removeEventListener('abort', onAbort);
+    for (const w of watchers.values()) w.close();
+  }
+}

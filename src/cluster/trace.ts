@@ -1,0 +1,117 @@
+/**
+ * The timeline of one request across replicas, reconstructed from the phase logs: the
+ * records that name the request (client, timestamp), and the protocol records of the
+ * sequence number(s) it was ordered at (pre-prepare, prepares, commits, execute).
+ */
+import type { PhaseFile, PhaseRecord } from './phaselog.js';
+import { mergePhaseLogs, recordTimeMs } from './phaselog.js';
+import { formatRecord, formatMs, relTime, shortClient, type Palette } from './format.js';
+
+export const TRACE_PHASES: ReadonlySet<string> = new Set([
+  'request',
+  'pre-prepare',
+  'prepare',
+  'prepared',
+  'commit',
+  'committed',
+  'execute',
+  'reply',
+]);
+
+export interface RequestKey {
+  client: string;
+  timestamp: number;
+}
+
+export interface Trace {
+  client: string;
+  timestamp: number;
+  /** sequence numbers the request was ordered at (normally one) */
+  seqs: number[];
+  /** replicas that logged its execution */
+  executedBy: number[];
+  records: PhaseRecord[];
+}
+
+function namesRequest(r: PhaseRecord, k: RequestKey): boolean {
+  return r.client === k.client && r.timestamp === k.timestamp;
+}
+
+/** One pass over the logs (from sinceMs on) collecting the request's timeline. */
+export async function collectTrace(files: readonly PhaseFile[], key: RequestKey, o: { sinceMs?: number } = {}): Promise<Trace> {
+  const filter = o.sinceMs !== undefined ? { sinceMs: o.sinceMs } : {};
+  // pass 1: the records naming the request give its sequence number(s)
+  const seqs = new Set<number>();
+  for await (const r of mergePhaseLogs(files, filter)) {
+    if (namesRequest(r, key) && r.seq !== undefined) seqs.add(r.seq);
+  }
+  // pass 2: those records, and the protocol records of those sequence numbers
+  const records: PhaseRecord[] = [];
+  const executedBy = new Set<number>();
+  for await (const r of mergePhaseLogs(files, filter)) {
+    const mine = namesRequest(r, key);
+    const ofSeq = r.seq !== undefined && seqs.has(r.seq) && TRACE_PHASES.has(r.phase) && (r.client === undefined || mine);
+    if (!mine && !ofSeq) continue;
+    records.push(r);
+    if (r.phase === 'execute' && (mine || r.client === undefined)) executedBy.add(r.replica);
+  }
+  return { ...key, seqs: [...seqs].sort((a, b) => a - b), executedBy: [...executedBy].sort((a, b) => a - b), records };
+}
+
+/**
+ * Collect the trace, waiting (polling) until every replica in `expect` has logged the
+ * execution or `timeoutMs` passes: replies reach the client before slower replicas finish.
+ */
+export async function traceRequest(
+  files: readonly PhaseFile[],
+  key: RequestKey,
+  o: { expect?: readonly number[]; timeoutMs?: number; sinceMs?: number; signal?: AbortSignal; pollMs?: number } = {},
+): Promise<Trace> {
+  const until = performance.now() + (o.timeoutMs ?? 2000);
+  for (;;) {
+    const t = await collectTrace(files, key, o);
+    const missing = (o.expect ?? []).filter((id) => !t.executedBy.includes(id));
+    if (missing.length === 0 || performance.now() >= until || o.signal?.aborted) return t;
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 100));
+  }
+}
+
+export interface ClientSide {
+  sentAtMs: number;
+  doneAtMs: number;
+  replicas: number[];
+  view: number;
+}
+
+/** Human-readable timeline, times relative to the first event. */
+export function formatTrace(t: Trace, p: Palette, client?: ClientSide): string {
+  const lines: string[] = [];
+  const head = `Timeline of request (client ${shortClient(t.client)}, timestamp ${t.timestamp}${t.seqs.length ? `, seq ${t.seqs.join(',')}` : ''}):`;
+  lines.push(head);
+  if (t.records.length === 0 && !client) {
+    lines.push('  (no phase-log records found for this request)');
+    return lines.join('\n');
+  }
+  const first = Math.min(...t.records.map(recordTimeMs), client?.sentAtMs ?? Infinity);
+  const rel = (ms: number) => relTime(ms - first);
+  const rows: { ms: number; text: string }[] = t.records.map((r) => ({ ms: recordTimeMs(r), text: '  ' + formatRecord(r, p, { relativeToMs: first }) }));
+  if (client) {
+    rows.push({ ms: client.sentAtMs, text: `  ${rel(client.sentAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1', 'request'.padEnd(14))} sent` });
+    rows.push({
+      ms: client.doneAtMs,
+      text: `  ${rel(client.doneAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1;32', 'result'.padEnd(14))} f+1 matching replies from r${client.replicas.join(', r')} (view ${client.view})`,
+    });
+  }
+  rows.sort((a, b) => a.ms - b.ms);
+  for (const r of rows) lines.push(r.text);
+  const byPhase = new Map<string, Set<number>>();
+  for (const r of t.records) {
+    const s = byPhase.get(r.phase) ?? new Set<number>();
+    s.add(r.replica);
+    byPhase.set(r.phase, s);
+  }
+  const summary = [...TRACE_PHASES].filter((ph) => byPhase.has(ph)).map((ph) => `${ph} r${[...byPhase.get(ph)!].sort((a, b) => a - b).join(',r')}`);
+  if (summary.length) lines.push(`  phases seen: ${summary.join('; ')}`);
+  if (client) lines.push(`  end-to-end latency at the client: ${formatMs(client.doneAtMs - client.sentAtMs)}`);
+  return lines.join('\n');
+}
