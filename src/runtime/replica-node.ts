@@ -1,0 +1,521 @@
+/**
+ * ReplicaNode: the real-world driver of one sans-I/O PBFT core.
+ *
+ * Loop: events (peer messages, client requests, timers) are queued and drained in one
+ * event-loop turn; every persist record the core returned for that turn is written to the
+ * durable log with ONE write and ONE fsync, and only then are the turn's messages, multicasts
+ * and replies sent (persist-before-send, batched: a group commit). Timers are setTimeout by
+ * name (replaced on set; a fired timer is delivered only while still set).
+ *
+ * Around the core: a Byzantine layer (honest unless an operator says otherwise), a network
+ * fault layer on inbound and outbound replica messages, the phase log, a status snapshot and
+ * the admin channel. Nothing from outside can crash it: every handler is guarded and every
+ * drop counted.
+ */
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { KvStore } from '../app/kv.js';
+import { compactRecords, Replica } from '../core/replica.js';
+import { quorums } from '../core/quorum.js';
+import type { PersistRecord, ReplicaAction, ReplicaEvent, ReplicaId, TimerName } from '../core/types.js';
+import { KeyedAuthenticator } from '../crypto/index.js';
+import { PbftError, describeError } from '../errors.js';
+import { AdminGate, type FaultState, type RuntimeStatus } from './admin.js';
+import { makeByzantine, type ByzantineHooks } from './byzantine-hook.js';
+import { CorruptibleApp } from '../byzantine/app.js';
+import { loadReplicaOverrides, readReplicaSecret, replicaEntry, type LoadedCluster, type ReplicaOverrides } from './config.js';
+import { writeFileAtomicSync } from './fsutil.js';
+import { NetFaults } from './netfaults.js';
+import { PhaseLogWriter, type PhaseLine } from './phaselog.js';
+import { DurableLog } from './storage.js';
+import { ReplicaTransport } from './transport.js';
+import type { AdminCommand } from './wire.js';
+
+export interface ReadyInfo {
+  event: 'ready';
+  replica: ReplicaId;
+  pid: number;
+  host: string;
+  port: number;
+  view: number;
+  lastExecuted: number;
+  connectedPeers: ReplicaId[];
+}
+
+export interface ReplicaNodeOptions {
+  cluster: LoadedCluster;
+  id: ReplicaId;
+  /** false refuses every fault command (the --no-faults flag); default: cluster.json's setting */
+  faultInjection?: boolean;
+  /** called once, when listening and connected to a quorum */
+  onReady?: (info: ReadyInfo) => void;
+  /** the durable log failed after start: the replica must stop (it can no longer be safe) */
+  onFatal?: (e: PbftError) => void;
+  /** diagnostics (default: stderr) */
+  log?: (line: string) => void;
+  /** Byzantine layer factory (default: the shared catalogue, honest until told otherwise) */
+  byzantine?: typeof makeByzantine;
+  /** write the pid file (default true) */
+  pidFile?: boolean;
+}
+
+type QueuedEvent = { ev: ReplicaEvent; timerGen?: number };
+
+const MAX_QUEUE = 100_000;
+const MAX_DELAYED = 100_000;
+const DRAIN_BATCH = 512;
+
+export class ReplicaNode {
+  readonly id: ReplicaId;
+  readonly cluster: LoadedCluster;
+  private readonly startedAt = Date.now();
+  private replica!: Replica;
+  private wal!: DurableLog;
+  private phases!: PhaseLogWriter;
+  private transport!: ReplicaTransport;
+  private byz!: ByzantineHooks;
+  private app!: CorruptibleApp;
+  private gate!: AdminGate;
+  private readonly net = new NetFaults();
+  private readonly timers = new Map<TimerName, { handle: NodeJS.Timeout; gen: number }>();
+  private timerGen = 0;
+  private queue: QueuedEvent[] = [];
+  private drainScheduled = false;
+  private readonly delayed = new Set<NodeJS.Timeout>();
+  private readonly runtimeDropped: Record<string, number> = {};
+  private view = 0;
+  private ready = false;
+  private stopped = false;
+  private fatal = false;
+  private faultInjection = true;
+  private overrides: ReplicaOverrides = {};
+  private coreErrors = 0;
+  private readonly diag: (line: string) => void;
+
+  private constructor(private readonly o: ReplicaNodeOptions) {
+    this.id = o.id;
+    this.cluster = o.cluster;
+    this.diag = o.log ?? ((l) => process.stderr.write(`${new Date().toISOString()} replica ${o.id}: ${l}\n`));
+  }
+
+  /** Load the key and the durable log, bind the port, start the core and connect to peers. */
+  static async start(o: ReplicaNodeOptions): Promise<ReplicaNode> {
+    const node = new ReplicaNode(o);
+    await node.init();
+    return node;
+  }
+
+  private async init(): Promise<void> {
+    const { cluster, id } = this;
+    const entry = replicaEntry(cluster, id);
+    const secret = await readReplicaSecret(cluster, id, { warn: (m) => this.diag(`warning: ${m}`) });
+    this.overrides = await loadReplicaOverrides(cluster, id);
+    this.faultInjection = cluster.config.faultInjection && this.o.faultInjection !== false && this.overrides.faultInjection !== false;
+    try {
+      mkdirSync(cluster.paths.replicaDir(id), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new PbftError('IO', `replica ${id}: cannot create ${cluster.paths.replicaDir(id)}: ${describeError(e)}`, { cause: e });
+    }
+
+    this.transport = new ReplicaTransport({
+      cluster,
+      id,
+      secret,
+      events: {
+        onPeerMessage: (from, msg) => this.onPeerMessage(from, msg),
+        onClientRequest: (_client, msg) => this.onClientRequest(msg),
+        onAdminFrame: (f, respond) => this.onAdminFrame(f, respond),
+        onConnectionEvent: (e) => {
+          if (e.role !== 'replica') return;
+          this.phase({ phase: e.kind, view: this.view, peer: e.peer, detail: `${e.direction === 'in' ? 'inbound' : 'outbound'}${e.detail ? ': ' + e.detail : ''}` });
+          if (e.kind === 'connect') this.checkReady();
+        },
+        onDrop: (reason, detail) => this.phase({ phase: 'drop', view: this.view, reason, detail: `transport: ${detail}` }),
+      },
+    });
+    // Bind first: a second process for the same replica fails here, before touching the log.
+    await this.transport.listen();
+    try {
+      if (this.o.pidFile !== false) writeFileAtomicSync(cluster.paths.pid(id), `${process.pid}\n`, 0o644);
+      this.phases = new PhaseLogWriter(cluster.paths.phases(id), {
+        replica: id,
+        enabled: this.overrides.phaseLog !== false,
+        maxBytes: this.overrides.phaseLogMaxBytes,
+      });
+      this.wal = DurableLog.open(cluster.paths.wal(id), { fsync: this.overrides.fsync !== false, compact: compactRecords, label: `replica ${id}` });
+      if (this.wal.loadReport.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${this.wal.records.length} records kept`);
+      if (this.overrides.fsync === false) this.diag('warning: fsync is off (replica.json): a crash may lose what this replica signed');
+
+      const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring);
+      const seed = randomBytes(4).readUInt32LE(0);
+      let s = seed;
+      const rng = () => {
+        // mulberry32: fault strategies only need a cheap non-cryptographic stream
+        s = (s + 0x6d2b79f5) >>> 0;
+        let t = s;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      this.app = new CorruptibleApp(new KvStore(), rng);
+      this.byz = (this.o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng }, this.app);
+      this.gate = new AdminGate(cluster, id);
+      const persisted = this.wal.records;
+      try {
+        this.replica = new Replica({ id, params: cluster.params, auth, app: this.app, persisted });
+      } catch (e) {
+        throw new PbftError('CONFIG_INVALID', `replica ${id}: the core refused its parameters: ${describeError(e)}; fix protocol in cluster.json`, { cause: e });
+      }
+      this.phase({ phase: 'start', view: 0, detail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}, ${persisted.length} durable records` });
+      let actions: ReplicaAction[];
+      try {
+        actions = this.byz.transform(this.replica.start());
+      } catch (e) {
+        throw new PbftError('WAL_CORRUPT', `replica ${id}: cannot restart from its durable log ${cluster.paths.wal(id)}: ${describeError(e)}; restore the file, or move it aside to restart empty and catch up from peers`, { cause: e });
+      }
+      this.view = this.replica.status().view;
+      this.carryOut(actions);
+    } catch (e) {
+      await this.transport.close();
+      this.phases?.close();
+      this.removePidFile();
+      throw e;
+    }
+    this.transport.connectPeers();
+    this.checkReady();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Inputs
+  // -------------------------------------------------------------------------------------
+
+  private countDrop(reason: string): void {
+    this.runtimeDropped[reason] = (this.runtimeDropped[reason] ?? 0) + 1;
+  }
+
+  private enqueue(q: QueuedEvent): void {
+    if (this.stopped) return;
+    if (this.queue.length >= MAX_QUEUE) {
+      this.countDrop('overload');
+      return;
+    }
+    this.queue.push(q);
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  private later(delayMs: number, fn: () => void): void {
+    if (this.delayed.size >= MAX_DELAYED) {
+      this.countDrop('overload');
+      return;
+    }
+    const t = setTimeout(() => {
+      this.delayed.delete(t);
+      if (!this.stopped) fn();
+    }, delayMs);
+    this.delayed.add(t);
+  }
+
+  private onPeerMessage(from: ReplicaId, msg: unknown): void {
+    const d = this.net.decide(from);
+    if (d.drop) return this.countDrop(`fault-${d.reason}-in`);
+    if (d.delayMs > 0) return this.later(d.delayMs, () => this.enqueue({ ev: { type: 'message', from, msg } }));
+    this.enqueue({ ev: { type: 'message', from, msg } });
+  }
+
+  private onClientRequest(msg: unknown): void {
+    const d = this.net.decideClient();
+    if (d.drop) return this.countDrop(`fault-${d.reason}-in`);
+    if (d.delayMs > 0) return this.later(d.delayMs, () => this.enqueue({ ev: { type: 'request', msg } }));
+    this.enqueue({ ev: { type: 'request', msg } });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // The loop
+  // -------------------------------------------------------------------------------------
+
+  private drain(): void {
+    this.drainScheduled = false;
+    if (this.stopped) return;
+    const persists: PersistRecord[] = [];
+    const effects: ReplicaAction[] = [];
+    let n = 0;
+    while (this.queue.length > 0 && n < DRAIN_BATCH) {
+      const q = this.queue.shift()!;
+      n++;
+      let ev: ReplicaEvent | null = q.ev;
+      if (ev.type === 'timer') {
+        const t = this.timers.get(ev.name);
+        if (!t || t.gen !== q.timerGen) continue; // cancelled or replaced since it fired
+        this.timers.delete(ev.name);
+      }
+      let actions: ReplicaAction[];
+      try {
+        ev = this.byz.filterEvent(ev);
+        if (ev === null) continue;
+        actions = this.byz.transform(this.replica.step(ev));
+      } catch (e) {
+        this.coreError(e, q.ev);
+        continue;
+      }
+      for (const a of actions) {
+        if (a.type === 'persist') persists.push(a.record);
+        else if (a.type === 'setTimer' || a.type === 'cancelTimer') this.timerAction(a);
+        else effects.push(a);
+      }
+    }
+    this.commit(persists, effects);
+    if (this.queue.length > 0 && !this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Carry out one core output (used for start()). */
+  private carryOut(actions: ReplicaAction[]): void {
+    const persists: PersistRecord[] = [];
+    const effects: ReplicaAction[] = [];
+    for (const a of actions) {
+      if (a.type === 'persist') persists.push(a.record);
+      else if (a.type === 'setTimer' || a.type === 'cancelTimer') this.timerAction(a);
+      else effects.push(a);
+    }
+    this.commit(persists, effects);
+  }
+
+  /** Persist (one write + fsync), then perform the effects that depend on it. */
+  private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
+    if (persists.length > 0) {
+      try {
+        this.wal.append(persists);
+      } catch (e) {
+        const err = e instanceof PbftError ? e : new PbftError('WAL_IO', `replica ${this.id}: durable log failure: ${describeError(e)}`, { cause: e });
+        this.fatal = true;
+        this.diag(`fatal: ${err.message}`);
+        this.phase({ phase: 'stop', view: this.view, reason: 'fatal', detail: err.message });
+        this.phases?.flush();
+        // Nothing of this turn is sent: the records it depends on may not be durable.
+        this.stopped = true;
+        this.o.onFatal?.(err);
+        return;
+      }
+    }
+    for (const a of effects) {
+      try {
+        this.perform(a);
+      } catch (e) {
+        this.countDrop('driver-error');
+        this.diag(`error performing ${a.type}: ${describeError(e)}`);
+      }
+    }
+  }
+
+  private coreError(e: unknown, ev: ReplicaEvent): void {
+    this.countDrop('core-error');
+    this.coreErrors++;
+    if (this.coreErrors <= 20 || this.coreErrors % 1000 === 0)
+      this.diag(`core error #${this.coreErrors} on a ${ev.type} event${ev.type === 'message' ? ` from ${ev.from}` : ''}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    this.phase({ phase: 'drop', view: this.view, reason: 'core-error', peer: ev.type === 'message' ? ev.from : undefined, detail: describeError(e).slice(0, 300) });
+  }
+
+  private timerAction(a: Extract<ReplicaAction, { type: 'setTimer' | 'cancelTimer' }>): void {
+    const old = this.timers.get(a.name);
+    if (old) clearTimeout(old.handle);
+    this.timers.delete(a.name);
+    if (a.type === 'cancelTimer') return;
+    const gen = ++this.timerGen;
+    const name = a.name;
+    const handle = setTimeout(() => this.enqueue({ ev: { type: 'timer', name }, timerGen: gen }), Math.max(0, a.afterMs));
+    this.timers.set(name, { handle, gen });
+  }
+
+  private sendPeer(to: ReplicaId, frame: string): void {
+    const d = this.net.decide(to);
+    if (d.drop) return this.countDrop(`fault-${d.reason}-out`);
+    if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToPeer(to, frame));
+    this.transport.sendToPeer(to, frame);
+  }
+
+  private perform(a: ReplicaAction): void {
+    switch (a.type) {
+      case 'send':
+        if (a.to !== this.id) this.sendPeer(a.to, JSON.stringify({ type: 'message', msg: a.msg }));
+        return;
+      case 'multicast': {
+        const frame = JSON.stringify({ type: 'message', msg: a.msg });
+        for (let i = 0; i < this.cluster.params.n; i++) if (i !== this.id) this.sendPeer(i, frame);
+        return;
+      }
+      case 'reply': {
+        const d = this.net.decideClient();
+        if (d.drop) return this.countDrop(`fault-${d.reason}-out`);
+        const frame = JSON.stringify({ type: 'reply', msg: a.msg });
+        if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToClient(a.client, frame));
+        this.transport.sendToClient(a.client, frame);
+        return;
+      }
+      case 'log':
+        this.phase(a.event);
+        return;
+      case 'executed':
+        // One 'reply' record per executed request: links (client, timestamp) to its seq for traces.
+        if (a.certificate !== null)
+          for (const r of a.requests) this.phase({ phase: 'reply', view: a.view, seq: a.seq, digest: r.digest, client: r.client, timestamp: r.timestamp, detail: `result ${r.result.slice(0, 120)}` });
+        return;
+      case 'view-entered':
+        this.view = a.view;
+        return;
+      case 'state-installed':
+      case 'checkpoint-stable':
+        return; // the core logs these (phases state-transfer, stable)
+      default:
+        return;
+    }
+  }
+
+  private phase(e: PhaseLine): void {
+    this.phases?.write(e);
+  }
+
+  private checkReady(): void {
+    if (this.ready || this.stopped) return;
+    const q = quorums(this.cluster.params.n, this.cluster.params.f);
+    const peers = this.transport.connectedPeers();
+    if (peers.length + 1 < q.quorum) return;
+    this.ready = true;
+    const entry = replicaEntry(this.cluster, this.id);
+    const st = this.replica.status();
+    const info: ReadyInfo = { event: 'ready', replica: this.id, pid: process.pid, host: entry.host, port: entry.port, view: st.view, lastExecuted: st.lastExecuted, connectedPeers: peers };
+    this.phase({ phase: 'ready', view: st.view, detail: `connected to replicas ${peers.join(',') || '(none)'}` });
+    this.phases.flush();
+    this.o.onReady?.(info);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Admin
+  // -------------------------------------------------------------------------------------
+
+  private onAdminFrame(f: Record<string, unknown>, respond: (frame: unknown) => void): void {
+    const rid = typeof f.rid === 'number' || typeof f.rid === 'string' ? f.rid : null;
+    if (f.type === 'status') {
+      respond({ type: 'status', rid, status: this.status() });
+      return;
+    }
+    if (f.type === 'command') {
+      const v = this.gate.verify(f.command);
+      if (!v.ok) {
+        this.phase({ phase: 'admin', view: this.view, reason: 'refused', detail: v.error });
+        respond({ type: 'result', rid, ok: false, error: v.error });
+        return;
+      }
+      const r = this.applyCommand(v.command);
+      if (typeof r === 'string') {
+        this.phase({ phase: 'admin', view: this.view, reason: 'refused', detail: r });
+        respond({ type: 'result', rid, ok: false, error: r });
+      } else {
+        respond({ type: 'result', rid, ok: true, result: { replica: this.id, faults: this.faultState(), message: r.message } });
+      }
+      return;
+    }
+    respond({ type: 'result', rid, ok: false, error: `unknown admin frame type ${JSON.stringify(f.type)?.slice(0, 40)}` });
+  }
+
+  /** Apply a verified operator command; a string is the reason it is refused. */
+  applyCommand(cmd: AdminCommand): { message: string } | string {
+    if (cmd.kind === 'faults') return { message: this.faultState().active.join('; ') || 'healthy' };
+    if (!this.faultInjection)
+      return `fault injection is disabled on replica ${this.id} (${!this.cluster.config.faultInjection ? 'faultInjection is false in cluster.json' : this.o.faultInjection === false ? 'the replica was started with --no-faults' : 'faultInjection is false in its replica.json'})`;
+    let message: string;
+    switch (cmd.kind) {
+      case 'net':
+        this.net.apply(cmd);
+        message = cmd.action === 'heal' ? 'network faults lifted' : `network fault: ${this.net.describe().join(', ') || 'none'}`;
+        break;
+      case 'byzantine':
+        try {
+          this.byz.set(cmd.strategy);
+        } catch (e) {
+          return describeError(e);
+        }
+        message = cmd.strategy === null ? 'honest again' : `byzantine ${cmd.strategy}`;
+        break;
+      case 'clear':
+        this.net.clear();
+        this.byz.set(null);
+        message = 'honest and healthy again';
+        break;
+    }
+    this.phase({ phase: 'fault', view: this.view, detail: `${message}${cmd.kind === 'net' && cmd.action !== 'heal' ? '' : ''}` });
+    this.phases.flush();
+    return { message };
+  }
+
+  faultState(): FaultState {
+    const active = [...this.net.describe()];
+    const b = this.byz?.strategy ?? null;
+    if (b) active.push(`byzantine ${b}`);
+    return { enabled: this.faultInjection, byzantine: b, net: this.net.state(), active };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Status and shutdown
+  // -------------------------------------------------------------------------------------
+
+  status(): RuntimeStatus {
+    const entry = replicaEntry(this.cluster, this.id);
+    const base = this.replica.status();
+    const wal = this.wal;
+    return {
+      ...base,
+      pid: process.pid,
+      host: entry.host,
+      port: entry.port,
+      ready: this.ready,
+      startedAt: this.startedAt,
+      uptimeMs: Date.now() - this.startedAt,
+      connectedPeers: this.transport.connectedPeers(),
+      inboundPeers: this.transport.inboundPeers(),
+      clients: this.transport.clientCount,
+      faults: this.faultState(),
+      transportDropped: { ...(this.transport.drops as Record<string, number>) },
+      runtimeDropped: { ...this.runtimeDropped },
+      wal: { bytes: wal.sizeBytes, records: wal.records.length, appends: wal.appends, compactions: wal.compactions },
+      traffic: { ...this.transport.counters },
+    };
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Close sockets, drop pending work (nothing of it was promised), flush and close the logs. */
+  async stop(reason = 'stopped'): Promise<void> {
+    const wasStopped = this.stopped;
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t.handle);
+    this.timers.clear();
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
+    this.queue = [];
+    await this.transport.close();
+    if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
+    this.phases.close();
+    this.wal.close();
+    this.removePidFile();
+  }
+
+  private removePidFile(): void {
+    if (this.o.pidFile === false) return;
+    try {
+      const file = this.cluster.paths.pid(this.id);
+      if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true });
+    } catch {
+      /* ignore */
+    }
+  }
+}
