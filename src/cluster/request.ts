@@ -70,27 +70,32 @@ export async function runRequest(cluster: LoadedCluster, op: KvOp, o: RunRequest
       }
       throw e;
     }
-    const sentAtMs = Date.now();
-    const r: RequestResult = await client.request(encodeKvOp(op), { timeoutMs, ...(o.readOnly ? { readOnly: true } : {}), ...(o.signal ? { signal: o.signal } : {}) });
-    const doneAtMs = Date.now();
-    const kv = parseKvResult(r.result);
-    return {
-      ok: kv.ok,
-      op,
-      result: kv.ok ? kv.value : null,
-      ...(kv.ok ? {} : { error: kv.error }),
-      raw: r.result,
-      replicas: r.replicas,
-      view: r.view,
-      latencyMs: r.latencyMs,
-      client: client.id,
-      timestamp: r.timestamp,
-      sentAtMs,
-      doneAtMs,
-    };
+    return await requestWith(client, op, { timeoutMs, ...(o.readOnly ? { readOnly: true } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   } finally {
     client.close();
   }
+}
+
+/** Send one KV operation on an open client and interpret the result. */
+export async function requestWith(client: PbftClient, op: KvOp, o: { timeoutMs?: number; readOnly?: boolean; signal?: AbortSignal } = {}): Promise<RequestOutcome> {
+  const sentAtMs = Date.now();
+  const r: RequestResult = await client.request(encodeKvOp(op), o);
+  const doneAtMs = Date.now();
+  const kv = parseKvResult(r.result);
+  return {
+    ok: kv.ok,
+    op,
+    result: kv.ok ? kv.value : null,
+    ...(kv.ok ? {} : { error: kv.error }),
+    raw: r.result,
+    replicas: r.replicas,
+    view: r.view,
+    latencyMs: r.latencyMs,
+    client: client.id,
+    timestamp: r.timestamp,
+    sentAtMs,
+    doneAtMs,
+  };
 }
 
 /** One line describing the result, e.g. `put greeting = "hello"  (was: none)`. */

@@ -7,6 +7,7 @@ import type { LoadedCluster } from '../runtime/config.js';
 import { describeError } from '../errors.js';
 import { quorums } from '../core/quorum.js';
 import { replicaProcessState } from './processes.js';
+import { table, type Palette } from './format.js';
 
 export interface ReplicaRow {
   id: number;
@@ -133,4 +134,63 @@ export function formatDropped(d: Record<string, number>, max = 3): string {
   const shown = e.slice(0, max).map(([k, v]) => `${k}:${v}`);
   if (e.length > max) shown.push(`+${e.slice(max).reduce((s, [, v]) => s + v, 0)}`);
   return shown.join(' ');
+}
+
+/**
+ * Poll the status until every replica in `expect` answers with the same lastExecuted (at least
+ * `minExecuted`) and stateDigest, or the timeout passes. Returns the last rows either way.
+ */
+export async function waitConverged(
+  cluster: LoadedCluster,
+  o: { expect?: number[]; minExecuted?: number; timeoutMs?: number; pollMs?: number; signal?: AbortSignal } = {},
+): Promise<{ converged: boolean; rows: ReplicaRow[] }> {
+  const expect = o.expect ?? cluster.config.replicas.map((r) => r.id);
+  const until = performance.now() + (o.timeoutMs ?? 5000);
+  for (;;) {
+    const rows = await clusterStatus(cluster, { timeoutMs: 1000, ...(o.signal ? { signal: o.signal } : {}) });
+    const mine = rows.filter((r) => expect.includes(r.id));
+    const first = mine[0];
+    const converged =
+      first !== undefined &&
+      mine.every((r) => r.reachable && r.lastExecuted === first.lastExecuted && r.stateDigest === first.stateDigest) &&
+      (first.lastExecuted ?? 0) >= (o.minExecuted ?? 0);
+    if (converged || performance.now() >= until || o.signal?.aborted) return { converged, rows };
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 100));
+  }
+}
+
+/** The status table (one row per replica). */
+export function formatStatusTable(rows: ReplicaRow[], p: Palette): string {
+  const dash = '-';
+  const stateCell = (r: ReplicaRow) => (r.reachable ? p.paint('32', 'up') : r.up ? p.paint('33', 'no answer') : p.paint('31', 'down'));
+  const lines = [
+    table(
+      ['replica', 'state', 'pid', 'view', 'primary', 'last exec', 'stable ckpt', 'state digest', 'peers', 'faults', 'dropped'],
+      rows.map((r) => [
+        String(r.id),
+        stateCell(r) + (r.viewChanging ? p.paint('33', ' (view change)') : ''),
+        r.pid !== null ? String(r.pid) : dash,
+        r.view !== null ? String(r.view) : dash,
+        r.primary !== null ? String(r.primary) : dash,
+        r.lastExecuted !== null ? String(r.lastExecuted) : dash,
+        r.stableCheckpoint !== null ? String(r.stableCheckpoint) : dash,
+        r.stateDigest !== null ? r.stateDigest.slice(0, 12) : dash,
+        r.connectedPeers !== null ? r.connectedPeers.join(',') || 'none' : dash,
+        r.reachable ? (r.faults.length ? p.paint('31', r.faults.join(', ')) : 'none') : dash,
+        r.reachable ? formatDropped(r.dropped) : dash,
+      ]),
+      ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'l', 'l'],
+    ),
+  ];
+  for (const r of rows) if (r.error) lines.push(p.paint('33', `replica ${r.id}: running (pid ${r.pid}) but ${r.error}`));
+  return lines.join('\n');
+}
+
+/** One sentence: how many are up, the view, and whether they agree. */
+export function formatStatusSummary(sum: StatusSummary, rows: ReplicaRow[]): string {
+  if (sum.reachable === 0) return `All ${sum.n} replicas are down. Start them with: pbft up`;
+  const agree = sum.converged
+    ? `all ${sum.reachable} answering replicas at lastExecuted ${rows.find((r) => r.reachable)!.lastExecuted} with the same state digest`
+    : `${sum.agreeing.length} replicas (${sum.agreeing.join(', ')}) agree on lastExecuted and state digest; others differ (catching up, or faulty)`;
+  return `${sum.up}/${sum.n} up (quorum ${sum.quorum}), view ${sum.view}: ${agree}.`;
 }

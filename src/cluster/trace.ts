@@ -83,8 +83,11 @@ export interface ClientSide {
   view: number;
 }
 
-/** Human-readable timeline, times relative to the first event. */
-export function formatTrace(t: Trace, p: Palette, client?: ClientSide): string {
+/**
+ * Human-readable timeline, times relative to the first event. `compact` leaves out the
+ * records of messages received from peers, keeping what each replica itself did.
+ */
+export function formatTrace(t: Trace, p: Palette, client?: ClientSide, o: { compact?: boolean } = {}): string {
   const lines: string[] = [];
   const head = `Timeline of request (client ${shortClient(t.client)}, timestamp ${t.timestamp}${t.seqs.length ? `, seq ${t.seqs.join(',')}` : ''}):`;
   lines.push(head);
@@ -94,7 +97,8 @@ export function formatTrace(t: Trace, p: Palette, client?: ClientSide): string {
   }
   const first = Math.min(...t.records.map(recordTimeMs), client?.sentAtMs ?? Infinity);
   const rel = (ms: number) => relTime(ms - first);
-  const rows: { ms: number; text: string }[] = t.records.map((r) => ({ ms: recordTimeMs(r), text: '  ' + formatRecord(r, p, { relativeToMs: first }) }));
+  const shown = o.compact ? t.records.filter((r) => r.peer === undefined) : t.records;
+  const rows: { ms: number; text: string }[] = shown.map((r) => ({ ms: recordTimeMs(r), text: '  ' + formatRecord(r, p, { relativeToMs: first }) }));
   if (client) {
     rows.push({ ms: client.sentAtMs, text: `  ${rel(client.sentAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1', 'request'.padEnd(14))} sent` });
     rows.push({
@@ -111,6 +115,7 @@ export function formatTrace(t: Trace, p: Palette, client?: ClientSide): string {
     byPhase.set(r.phase, s);
   }
   const summary = [...TRACE_PHASES].filter((ph) => byPhase.has(ph)).map((ph) => `${ph} r${[...byPhase.get(ph)!].sort((a, b) => a - b).join(',r')}`);
+  if (o.compact && shown.length < t.records.length) lines.push(`  (${t.records.length - shown.length} records of messages received from peers not shown; see pbft logs --seq ${t.seqs.join(',') || 'N'})`);
   if (summary.length) lines.push(`  phases seen: ${summary.join('; ')}`);
   if (client) lines.push(`  end-to-end latency at the client: ${formatMs(client.doneAtMs - client.sentAtMs)}`);
   return lines.join('\n');
