@@ -29,6 +29,8 @@ export interface FaultState {
   /** fault commands accepted on this replica */
   enabled: boolean;
   byzantine: string | null;
+  /** what the Byzantine strategy in force did so far, by kind */
+  byzantineCounters: Record<string, number>;
   net: NetFaultState;
   /** the faults in force, human-readable, e.g. ["isolate", "byzantine equivocate"]; [] when healthy */
   active: string[];

@@ -2,13 +2,15 @@
  * The seam between the replica runtime and the Byzantine strategy catalogue (src/byzantine),
  * which the simulator shares: the runtime only needs set / filterEvent / transform.
  */
-import type { ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId, Authenticator } from '../core/types.js';
-import type { CorruptibleApp } from '../byzantine/app.js';
+import type { Authenticator, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId } from '../core/types.js';
+import { ByzantineLayer, parseStrategyName, type CorruptibleApp } from '../byzantine/index.js';
 
 export interface ByzantineHooks {
   /** the strategy in force, null when honest */
   readonly strategy: string | null;
-  /** switch strategy (null = honest); throws on an unknown name */
+  /** what the strategy did so far, by kind */
+  readonly counters: Readonly<Record<string, number>>;
+  /** switch strategy (null = honest); throws on an unknown name, listing the known ones */
   set(name: string | null): void;
   /** inbound filter: null drops the event */
   filterEvent(ev: ReplicaEvent): ReplicaEvent | null;
@@ -23,14 +25,18 @@ export interface ByzantineContext {
   rng: () => number;
 }
 
-/** Honest pass-through, used until the shared ByzantineLayer is wired in. */
-export function makeByzantine(_ctx: ByzantineContext, _app: CorruptibleApp): ByzantineHooks {
+/** The shared ByzantineLayer: honest until set() names a strategy. */
+export function makeByzantine(ctx: ByzantineContext, app: CorruptibleApp): ByzantineHooks {
+  const layer = new ByzantineLayer(ctx, app);
   return {
-    strategy: null,
-    set(name) {
-      if (name !== null) throw new Error(`Byzantine strategies are not available in this build (asked for ${JSON.stringify(name)})`);
+    get strategy() {
+      return layer.current;
     },
-    filterEvent: (ev) => ev,
-    transform: (a) => a,
+    get counters() {
+      return layer.counters;
+    },
+    set: (name) => layer.set(name === null ? null : parseStrategyName(name)),
+    filterEvent: (ev) => layer.filterEvent(ev),
+    transform: (actions) => layer.transform(actions),
   };
 }

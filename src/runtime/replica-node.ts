@@ -22,7 +22,7 @@ import { KeyedAuthenticator } from '../crypto/index.js';
 import { PbftError, describeError } from '../errors.js';
 import { AdminGate, type FaultState, type RuntimeStatus } from './admin.js';
 import { makeByzantine, type ByzantineHooks } from './byzantine-hook.js';
-import { CorruptibleApp } from '../byzantine/app.js';
+import { CorruptibleApp } from '../byzantine/index.js';
 import { loadReplicaOverrides, readReplicaSecret, replicaEntry, type LoadedCluster, type ReplicaOverrides } from './config.js';
 import { writeFileAtomicSync } from './fsutil.js';
 import { NetFaults } from './netfaults.js';
@@ -456,7 +456,7 @@ export class ReplicaNode {
     const active = [...this.net.describe()];
     const b = this.byz?.strategy ?? null;
     if (b) active.push(`byzantine ${b}`);
-    return { enabled: this.faultInjection, byzantine: b, net: this.net.state(), active };
+    return { enabled: this.faultInjection, byzantine: b, byzantineCounters: { ...(this.byz?.counters ?? {}) }, net: this.net.state(), active };
   }
 
   // -------------------------------------------------------------------------------------
