@@ -43,8 +43,8 @@ export class Equivocate extends BaseStrategy {
 
   private remember(raw: unknown): void {
     const p = parseRequest(raw, this.limits);
-    if (!p.ok || p.msg.body.readOnly || !verifyClientSig(this.ctx.auth, p.msg)) return;
-    if (this.pool.all().some((r) => r.sig === p.msg.sig)) return;
+    if (!p.ok || p.msg.body.readOnly || this.pool.all().some((r) => r.sig === p.msg.sig)) return;
+    if (!verifyClientSig(this.ctx.auth, p.msg)) return;
     this.pool.push(p.msg);
   }
 
