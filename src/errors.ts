@@ -48,6 +48,7 @@ export function isPbftError(e: unknown, code?: PbftErrorCode): e is PbftError {
 
 /** A short description of any thrown value, for one-line messages. */
 export function describeError(e: unknown): string {
+  if (e instanceof PbftError) return e.message;
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
     return code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
