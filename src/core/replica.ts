@@ -987,6 +987,8 @@ export class Replica {
     this.viewChanging = true;
     this.currentNewView = null;
     this.persist({ kind: 'view', view: newView, viewChanging: true });
+    // the normal-case timer is over; the view-change timer waits for 2f+1 view-changes
+    if (this.vcTimerRunning) this.stopViewChangeTimer();
     this.sendViewChange(why);
     for (const k of this.viewChanges.keys()) if (k < newView) this.viewChanges.delete(k);
     this.tryNewView();
@@ -1011,7 +1013,18 @@ export class Replica {
     this.viewChangesFor(newView).set(this.id, vc);
     this.log({ phase: 'view-change', view: newView, seq: this.stable.seq, detail: `${why}; ${prepared.length} prepared certificate(s)` });
     this.multicast(vc);
-    this.startViewChangeTimer();
+    this.armViewChangeTimer();
+  }
+
+  /**
+   * §4.5.2: "If a replica receives a set of 2f+1 valid view-change messages for view v+1 it
+   * starts its timer"; if it expires before a valid new-view arrives, it moves on to v+2
+   * with the timeout doubled. Starting it earlier lets one replica run ahead alone through
+   * views the others never join.
+   */
+  private armViewChangeTimer(): void {
+    if (!this.viewChanging || this.vcTimerRunning) return;
+    if ((this.viewChanges.get(this.view)?.size ?? 0) >= this.q.quorum) this.startViewChangeTimer();
   }
 
   private viewChangesFor(view: number): Map<ReplicaId, Signed<ViewChangeBody>> {
@@ -1072,6 +1085,7 @@ export class Replica {
     if (bad) return this.drop('reject', 'bad-certificate', from, `view-change from ${m.body.replica} for view ${nv}: ${bad}`);
     set.set(m.body.replica, m);
     this.log({ phase: 'view-change', view: nv, peer: m.body.replica, seq: m.body.stableSeq, detail: `${m.body.prepared.length} prepared certificate(s)` });
+    if (nv === this.view) this.armViewChangeTimer();
     // "A replica that sees f+1 valid view-changes for views above its own joins the smallest."
     const senders = new Map<ReplicaId, number>();
     for (const [v, vcs] of this.viewChanges) {
