@@ -2,7 +2,7 @@
  * `pbft up` and `pbft down` as library calls on a loaded cluster.
  */
 import { quorums } from '../core/quorum.js';
-import type { LoadedCluster } from '../runtime/config.js';
+import { readReplicaSecret, type LoadedCluster } from '../runtime/config.js';
 import { CliError } from './errors.js';
 import { replicaFiles, replicaProcessState, startReplicas, stopReplicas, type StartOutcome, type StopOutcome } from './processes.js';
 
@@ -16,6 +16,8 @@ export interface UpOptions {
   onProgress?: (p: { ready: number; total: number; pending: number[] }) => void;
   /** replica program (tests) */
   entry?: string;
+  /** warnings (e.g. a key file readable by others) */
+  warn?: (message: string) => void;
 }
 
 export interface UpResult {
@@ -36,6 +38,10 @@ export async function upCluster(cluster: LoadedCluster, o: UpOptions = {}): Prom
   const { quorum } = quorums(n, cluster.params.f);
   const ids = o.ids ?? cluster.config.replicas.map((r) => r.id);
   const states = await Promise.all(cluster.config.replicas.map((r) => replicaProcessState(cluster.dir, r.id)));
+  // check every key before spawning anything: a clear error now beats a replica dying later
+  for (const id of ids) {
+    if (!states[id]?.running) await readReplicaSecret(cluster, id, { warn: o.warn ?? (() => undefined) });
+  }
   const willRun = new Set([...states.filter((s) => s.running).map((s) => s.id), ...ids]);
   const quorumRunning = willRun.size >= quorum;
   const outcomes = await startReplicas({

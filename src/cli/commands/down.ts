@@ -11,6 +11,7 @@ export default class Down extends PbftCommand<typeof Down> {
   static override description = 'Idempotent: stopping a stopped replica is fine. Verifies that no replica process is left.';
   static override examples = ['<%= config.bin %> down', '<%= config.bin %> down 3', '<%= config.bin %> down --grace 10000'];
   static override strict = false;
+  static override usage = 'down [IDS...] [--grace MS] [--json]';
   static override args = { ids: Args.string({ description: 'Replica ids to stop (default: all), e.g. 0 2 or 1-3.', required: false }) };
   static override enableJsonFlag = true;
   static override flags = {

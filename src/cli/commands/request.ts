@@ -20,6 +20,7 @@ export default class Request extends PbftCommand<typeof Request> {
     '<%= config.bin %> request del greeting --json',
   ];
   static override strict = false;
+  static override usage = 'request put KEY VALUE | get KEY | del KEY [--trace] [--timeout MS] [--json]';
   static override args = {
     action: Args.string({ description: 'put, get or del', required: false }),
     key: Args.string({ description: 'the key', required: false }),

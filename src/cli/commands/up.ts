@@ -13,6 +13,7 @@ export default class Up extends PbftCommand<typeof Up> {
   ].join('\n');
   static override examples = ['<%= config.bin %> up', '<%= config.bin %> up 0 2', '<%= config.bin %> up --dir ./big --timeout 60000'];
   static override strict = false;
+  static override usage = 'up [IDS...] [--timeout MS] [--json]';
   static override args = { ids: Args.string({ description: 'Replica ids to start (default: all), e.g. 0 2 or 1-3.', required: false }) };
   static override enableJsonFlag = true;
   static override flags = {
@@ -33,6 +34,7 @@ export default class Up extends PbftCommand<typeof Up> {
       readyTimeoutMs: this.flags.timeout,
       faultInjection: this.flags['fault-injection'],
       signal: this.signal,
+      warn: (m) => this.note(`warning: ${m}`),
       onProgress: (p) => {
         if (spinner) ux.action.status = `${p.ready}/${p.total} ready${p.pending.length ? `, waiting for ${p.pending.join(', ')}` : ''}`;
       },
