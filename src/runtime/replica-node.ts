@@ -2,10 +2,11 @@
  * ReplicaNode: the real-world driver of one sans-I/O PBFT core.
  *
  * Loop: events (peer messages, client requests, timers) are queued and drained in one
- * event-loop turn; every persist record the core returned for that turn is written to the
- * durable log with ONE write and ONE fsync, and only then are the turn's messages, multicasts
- * and replies sent (persist-before-send, batched: a group commit). Timers are setTimeout by
- * name (replaced on set; a fired timer is delivered only while still set).
+ * event-loop turn; the persist records the core returned for that turn are written to the
+ * durable log as ONE line and fsynced (off the event loop), and only then are the turn's
+ * messages, multicasts and replies sent: persist-before-send, as a group commit (see commit()).
+ * Timers are setTimeout by name (replaced on set; a fired timer is delivered only while still
+ * set).
  *
  * Around the core: a Byzantine layer (honest unless an operator says otherwise), a network
  * fault layer on inbound and outbound replica messages, the phase log, a status snapshot and
@@ -81,6 +82,12 @@ export class ReplicaNode {
   private timerGen = 0;
   private queue: QueuedEvent[] = [];
   private drainScheduled = false;
+  /** group commit: a sync is in flight for batch `batchId` */
+  private syncing = false;
+  private batchId = 0;
+  /** records waiting for the next batch, and effects waiting for their batch to be durable */
+  private nextRecords: PersistRecord[] = [];
+  private waiting: { batch: number; effects: ReplicaAction[] }[] = [];
   private readonly delayed = new Set<NodeJS.Timeout>();
   private readonly runtimeDropped: Record<string, number> = {};
   private view = 0;
@@ -130,7 +137,11 @@ export class ReplicaNode {
           this.phase({ phase: e.kind, view: this.view, peer: e.peer, detail: `${e.direction === 'in' ? 'inbound' : 'outbound'}${e.detail ? ': ' + e.detail : ''}` });
           if (e.kind === 'connect') this.checkReady();
         },
-        onDrop: (reason, detail) => this.phase({ phase: 'drop', view: this.view, reason, detail: `transport: ${detail}` }),
+        onDrop: (reason, detail) => {
+          // Congestion and absent peers/clients are counted only; hostile input is also logged.
+          if (reason === 'queue-full' || reason === 'peer-down' || reason === 'backpressure' || reason === 'no-client-connection') return;
+          this.phase({ phase: 'drop', view: this.view, reason, detail: `transport: ${detail}` });
+        },
       },
     });
     // Bind first: a second process for the same replica fails here, before touching the log.
@@ -285,23 +296,54 @@ export class ReplicaNode {
     this.commit(persists, effects);
   }
 
-  /** Persist (one write + fsync), then perform the effects that depend on it. */
+  /**
+   * Group commit. The records of a turn are written as one line and fsynced off the event loop;
+   * the turn's effects wait until that sync reports success. While a sync is in flight, later
+   * turns keep stepping the core: their records gather into the next batch (written when the
+   * sync completes, so at most one unsynced line ever exists) and their effects queue behind,
+   * in order. A turn with no records and nothing queued ahead of it acts at once.
+   */
   private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
-    if (persists.length > 0) {
-      try {
-        this.wal.append(persists);
-      } catch (e) {
-        const err = e instanceof PbftError ? e : new PbftError('WAL_IO', `replica ${this.id}: durable log failure: ${describeError(e)}`, { cause: e });
-        this.fatal = true;
-        this.diag(`fatal: ${err.message}`);
-        this.phase({ phase: 'stop', view: this.view, reason: 'fatal', detail: err.message });
-        this.phases?.flush();
-        // Nothing of this turn is sent: the records it depends on may not be durable.
-        this.stopped = true;
-        this.o.onFatal?.(err);
-        return;
-      }
+    if (this.fatal) return;
+    if (!this.syncing) {
+      if (persists.length === 0 && this.waiting.length === 0) return this.performAll(effects);
+      this.waiting.push({ batch: this.batchId + 1, effects });
+      this.startBatch(persists);
+      return;
     }
+    for (const r of persists) this.nextRecords.push(r);
+    this.waiting.push({ batch: this.batchId + 1, effects });
+  }
+
+  private startBatch(records: PersistRecord[]): void {
+    this.batchId++;
+    try {
+      this.wal.write(records);
+    } catch (e) {
+      return this.walFailed(e);
+    }
+    this.syncing = true;
+    this.wal.sync((err) => this.onSynced(err));
+  }
+
+  private onSynced(err: PbftError | null): void {
+    this.syncing = false;
+    if (err) return this.walFailed(err);
+    if (this.fatal) return;
+    this.release(this.batchId);
+    if (this.nextRecords.length > 0 || this.waiting.length > 0) {
+      const recs = this.nextRecords;
+      this.nextRecords = [];
+      this.startBatch(recs);
+    }
+  }
+
+  private release(upTo: number): void {
+    while (this.waiting.length > 0 && this.waiting[0]!.batch <= upTo) this.performAll(this.waiting.shift()!.effects);
+  }
+
+  private performAll(effects: ReplicaAction[]): void {
+    if (this.stopped) return;
     for (const a of effects) {
       try {
         this.perform(a);
@@ -310,6 +352,20 @@ export class ReplicaNode {
         this.diag(`error performing ${a.type}: ${describeError(e)}`);
       }
     }
+  }
+
+  private walFailed(e: unknown): void {
+    const err = e instanceof PbftError ? e : new PbftError('WAL_IO', `replica ${this.id}: durable log failure: ${describeError(e)}`, { cause: e });
+    if (this.fatal) return;
+    this.fatal = true;
+    this.diag(`fatal: ${err.message}`);
+    this.phase({ phase: 'stop', view: this.view, reason: 'fatal', detail: err.message });
+    this.phases?.flush();
+    // Nothing that depends on unsynced records is sent: stop here.
+    this.stopped = true;
+    this.waiting = [];
+    this.nextRecords = [];
+    this.o.onFatal?.(err);
   }
 
   private coreError(e: unknown, ev: ReplicaEvent): void {
@@ -502,7 +558,10 @@ export class ReplicaNode {
     for (const t of this.delayed) clearTimeout(t);
     this.delayed.clear();
     this.queue = [];
+    this.waiting = [];
+    this.nextRecords = [];
     await this.transport.close();
+    await this.wal.whenIdle();
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
     this.phases.close();
     this.wal.close();

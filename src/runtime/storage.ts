@@ -2,8 +2,8 @@
  * The durable log of a replica: the core's PersistRecords, appended and fsynced before the
  * driver sends anything that depends on them.
  *
- * Format (wal.jsonl): one line per append, i.e. per batch of records that became durable
- * together: {"c":"<checksum>","r":[<record>, ...]}\n, where the checksum is the first 16 hex
+ * Format (wal.jsonl): one line per write, i.e. per batch of records that became durable
+ * together (the driver never writes while a sync is in flight, so at most one line is unsynced): {"c":"<checksum>","r":[<record>, ...]}\n, where the checksum is the first 16 hex
  * digits of SHA-256 over the exact text of the record array. A crash can only tear the last
  * append, which was never synced and so never relied on: a bad LAST line is ignored (and cut
  * off before the next append). A bad line anywhere else is corruption and refuses to load.
@@ -12,7 +12,7 @@
  * compact(all records) into a temp file, fsynced, renamed over the log, and the directory
  * fsynced; a crash at any point leaves either the old or the new log.
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { PersistRecord } from '../core/types.js';
@@ -79,6 +79,10 @@ export class DurableLog {
   private readonly label: string;
   private bytes: number;
   private closed = false;
+  private written = 0;
+  private synced = 0;
+  private syncInFlight = false;
+  private idleWaiters: Array<() => void> = [];
   /** statistics for status */
   appends = 0;
   compactions = 0;
@@ -164,28 +168,78 @@ export class DurableLog {
   }
 
   /**
-   * Make a batch of records durable: one write, one fsync. When the batch holds a checkpoint
-   * record, the log is compacted afterwards.
+   * Make a batch of records durable: one write, one fsync (synchronously). When the batch holds
+   * a checkpoint record, the log is compacted afterwards.
    */
   append(records: PersistRecord[]): void {
+    this.write(records);
+    if (this.synced === this.written) return;
+    try {
+      if (this.doFsync) fsyncSync(this.fd);
+    } catch (e) {
+      throw new PbftError('WAL_IO', `${this.label}: cannot sync its durable log ${this.file}: ${describeError(e)}; free disk space or fix permissions and restart it`, { cause: e });
+    }
+    this.synced = this.written;
+  }
+
+  /**
+   * Write a batch as one line WITHOUT syncing it (call sync() next; nothing that depends on it
+   * may leave the process before sync() reports success). Not allowed while a sync is in flight,
+   * so that at most one unsynced line ever exists: that is what makes a torn line the last one.
+   * A batch holding a checkpoint record triggers compaction, which syncs everything.
+   */
+  write(records: PersistRecord[]): void {
     if (this.closed) throw new PbftError('WAL_IO', `${this.label}: durable log is closed`);
+    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: durable log written while a sync is in flight (driver bug)`);
     if (records.length === 0) return;
     const buf = Buffer.from(encodeLine(records), 'utf8');
     try {
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-      if (this.doFsync) fsyncSync(this.fd);
     } catch (e) {
       throw new PbftError('WAL_IO', `${this.label}: cannot write its durable log ${this.file}: ${describeError(e)}; free disk space or fix permissions and restart it`, { cause: e });
     }
     this.bytes += buf.length;
     this.appends++;
+    this.written++;
     for (const r of records) this.all.push(r);
     if (records.some((r) => r.kind === 'checkpoint')) this.compact();
   }
 
+  /** Is something written and not yet synced? */
+  get unsynced(): boolean {
+    return this.synced !== this.written;
+  }
+
+  /** fsync what was written so far, off the event loop; cb(null) once it is durable. */
+  sync(cb: (err: PbftError | null) => void): void {
+    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: two syncs in flight (driver bug)`);
+    if (!this.doFsync || this.synced === this.written || this.closed) {
+      if (!this.closed) this.synced = this.written;
+      process.nextTick(cb, this.closed ? new PbftError('WAL_IO', `${this.label}: durable log is closed`) : null);
+      return;
+    }
+    const target = this.written;
+    this.syncInFlight = true;
+    fsync(this.fd, (err) => {
+      this.syncInFlight = false;
+      if (!err) this.synced = Math.max(this.synced, target);
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+      cb(err ? new PbftError('WAL_IO', `${this.label}: cannot sync its durable log ${this.file}: ${describeError(err)}; free disk space or fix the disk and restart it`, { cause: err }) : null);
+    });
+  }
+
+  /** Resolves when no sync is in flight (before close). */
+  whenIdle(): Promise<void> {
+    if (!this.syncInFlight) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Rewrite the log as compact(records): temp file, fsync, rename, fsync directory. */
   compact(): void {
+    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: durable log compacted while a sync is in flight (driver bug)`);
     const next = this.compactFn(this.all);
     // Chunk the rewrite into lines of bounded record count; every line is independently valid.
     let text = '';
@@ -201,10 +255,13 @@ export class DurableLog {
     this.all = next;
     this.bytes = Buffer.byteLength(text, 'utf8');
     this.compactions++;
+    this.synced = this.written; // the rewrite was fsynced, and holds everything written
   }
 
+  /** Close (sync first). Await whenIdle() before calling it if a sync may be in flight. */
   close(): void {
     if (this.closed) return;
+    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: durable log closed while a sync is in flight (driver bug)`);
     this.closed = true;
     try {
       if (this.doFsync) fsyncSync(this.fd);

@@ -337,7 +337,7 @@ export class ReplicaTransport {
         reconnectMinMs: rt.reconnectMinMs,
         reconnectMaxMs: rt.reconnectMaxMs,
         handshakeTimeoutMs: Math.max(2000, rt.heartbeatMs * 3),
-        maxQueue: 1024,
+        maxQueue: 256,
         onFrame: () => {
           /* peers send nothing to us on our own outbound links */
         },

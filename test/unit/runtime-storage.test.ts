@@ -102,6 +102,24 @@ describe('DurableLog', () => {
     again.close();
   });
 
+  it('write + async sync: one unsynced line at most; no write or compaction while a sync is in flight', async () => {
+    const log = DurableLog.open(file, { compact: compactRecords });
+    log.write([committed(1)]);
+    expect(log.unsynced).toBe(true);
+    const done = new Promise<unknown>((resolve) => log.sync(resolve));
+    expect(() => log.write([committed(2)])).toThrow(/sync is in flight/);
+    expect(() => log.sync(() => undefined)).toThrow(/two syncs/);
+    expect(await done).toBe(null);
+    await log.whenIdle();
+    expect(log.unsynced).toBe(false);
+    log.write([committed(2), view(0), checkpoint(2)]); // compaction syncs everything
+    expect(log.unsynced).toBe(false);
+    log.write([committed(3)]);
+    await new Promise((resolve) => log.sync(resolve));
+    log.close();
+    expect(DurableLog.open(file).records.map((r) => r.kind)).toEqual(['view', 'checkpoint', 'committed']);
+  });
+
   it('line codec: round trip, and a string for anything that is not a valid line', () => {
     const recs = [view(3), committed(1)];
     expect(decodeLine(encodeLine(recs).trimEnd())).toEqual(recs);
