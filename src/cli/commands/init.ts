@@ -51,7 +51,7 @@ export default class Init extends PbftCommand<typeof Init> {
     const res = await initCluster(opts);
     const c = res.config;
     const rel = (p: string) => relative(process.cwd(), p) || '.';
-    this.log(`${res.replaced ? 'Replaced the cluster with' : 'Created'} a ${c.protocol.n}-replica cluster (tolerates f = ${c.protocol.f} faulty replicas) in ${rel(res.dir)}`);
+    this.log(`${res.replaced ? 'Replaced the cluster with' : 'Created'} a ${c.protocol.n}-replica cluster (tolerates f = ${c.protocol.f} faulty replica${c.protocol.f === 1 ? '' : 's'}) in ${rel(res.dir)}`);
     this.log('');
     this.log(`  ${rel(clusterPaths(res.dir).config).padEnd(40)} members, public keys, addresses, protocol parameters`);
     this.log(`  ${(rel(clusterPaths(res.dir).keysDir) + '/').padEnd(40)} secret keys (mode 0600): ${c.replicas.length} replicas, ${c.clients.length} client${c.clients.length === 1 ? '' : 's'}, operator`);

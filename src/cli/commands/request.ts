@@ -32,7 +32,10 @@ export default class Request extends PbftCommand<typeof Request> {
     timeout: intFlag({ summary: 'Give up after this many ms without f+1 matching replies.', min: 1, max: 3_600_000, default: 10_000, char: 't' }),
     client: Flags.string({ summary: 'A client id configured in cluster.json (default: the first one).' }),
     'read-only': Flags.boolean({ summary: 'Use the read-only path for get (2f+1 matching tentative replies).' }),
-    trace: Flags.boolean({ summary: "Print the request's timeline across replicas (request, pre-prepare, prepares, commits, execute, replies)." }),
+    trace: Flags.boolean({
+      summary: "Print the request's timeline across replicas (request, pre-prepare, prepares, commits, execute, replies).",
+      description: 'Shows what each replica did; messages received from peers are in pbft logs --seq N (and in --json).',
+    }),
   };
 
   async run(): Promise<unknown> {
@@ -53,7 +56,7 @@ export default class Request extends PbftCommand<typeof Request> {
       const files = await discoverPhaseFiles(cluster.dir, cluster.config.replicas.map((r) => r.id));
       trace = await traceRequest(files, { client: out.client, timestamp: out.timestamp }, { expect: running, timeoutMs: 3000, sinceMs: out.sentAtMs - 5000, signal: this.signal });
       this.log('');
-      this.log(formatTrace(trace, this.palette, { sentAtMs: out.sentAtMs, doneAtMs: out.doneAtMs, replicas: out.replicas, view: out.view }));
+      this.log(formatTrace(trace, this.palette, { sentAtMs: out.sentAtMs, doneAtMs: out.doneAtMs, replicas: out.replicas, view: out.view }, { compact: true }));
     }
     if (!out.ok) process.exitCode = 1;
     return {
