@@ -37,6 +37,8 @@ const EXACT: Record<string, number> = {
   NO_CLUSTER: EXIT.config,
   CLUSTER_EXISTS: EXIT.config,
   NO_QUORUM: EXIT.noQuorum,
+  NO_PRIMARY: EXIT.noQuorum,
+  REPLICA_PAUSED: EXIT.down,
   TIMEOUT: EXIT.noQuorum,
   CLUSTER_DOWN: EXIT.down,
   NOT_RUNNING: EXIT.down,

@@ -8,6 +8,7 @@ import { describeError } from '../errors.js';
 import { quorums } from '../core/quorum.js';
 import { replicaProcessState } from './processes.js';
 import { table, type Palette } from './format.js';
+import { replicaRunState, type ProcessState } from './faults.js';
 
 export interface ReplicaRow {
   id: number;
@@ -30,6 +31,8 @@ export interface ReplicaRow {
   dropped: Record<string, number>;
   /** faults in force, human-readable (issue 4) */
   faults: string[];
+  /** the process: running, paused (SIGSTOP), crashed (pbft fault), stopped or down */
+  process: ProcessState;
   /** the full status as reported, when reachable */
   status?: RuntimeStatus;
 }
@@ -51,6 +54,7 @@ export async function clusterStatus(cluster: LoadedCluster, o: { timeoutMs?: num
   return Promise.all(
     cluster.config.replicas.map(async (r): Promise<ReplicaRow> => {
       const proc = await replicaProcessState(cluster.dir, r.id);
+      const run = await replicaRunState(cluster, r.id);
       const base: ReplicaRow = {
         id: r.id,
         host: r.host,
@@ -66,8 +70,10 @@ export async function clusterStatus(cluster: LoadedCluster, o: { timeoutMs?: num
         stateDigest: null,
         connectedPeers: null,
         dropped: {},
-        faults: [],
+        faults: run.state === 'paused' || run.state === 'crashed' ? [run.state] : [],
+        process: run.state,
       };
+      if (run.state === 'paused') return base; // a stopped process cannot answer
       let s: RuntimeStatus;
       try {
         s = await fetchStatus(cluster, r.id, { timeoutMs: o.timeoutMs ?? 2000, ...(o.signal ? { signal: o.signal } : {}) });
@@ -162,7 +168,8 @@ export async function waitConverged(
 /** The status table (one row per replica). */
 export function formatStatusTable(rows: ReplicaRow[], p: Palette): string {
   const dash = '-';
-  const stateCell = (r: ReplicaRow) => (r.reachable ? p.paint('32', 'up') : r.up ? p.paint('33', 'no answer') : p.paint('31', 'down'));
+  const stateCell = (r: ReplicaRow) =>
+    r.reachable ? p.paint('32', 'up') : r.process === 'paused' || r.process === 'crashed' ? p.paint('31', r.process) : r.up ? p.paint('33', 'no answer') : p.paint('31', 'down');
   const lines = [
     table(
       ['replica', 'state', 'pid', 'view', 'primary', 'last exec', 'stable ckpt', 'state digest', 'peers', 'faults', 'dropped'],

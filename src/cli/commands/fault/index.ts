@@ -1,0 +1,72 @@
+import { Args, Flags } from '@oclif/core';
+import { STRATEGY_NAMES } from '../../../byzantine/index.js';
+import { FAULT_ACTIONS, actionHelp, formatFaultOutcome, injectFault, parseFaultArgs, strategyHelp } from '../../../cluster/faults.js';
+import { PbftCommand, dirFlag, intFlag } from '../../base.js';
+
+export default class Fault extends PbftCommand<typeof Fault> {
+  static override summary = 'Break a replica of a running cluster (crash, pause, network faults, Byzantine strategies) or heal it.';
+  static override description = [
+    'TARGET is a replica id or "primary" (the primary that a quorum of running replicas report). Signals (crash, pause, resume) are sent by pbft itself; every other fault is a command signed with keys/operator.key that the replica checks before obeying. A cluster or replica with fault injection disabled refuses them all. See the faults in force with: pbft fault list.',
+    '',
+    'ACTIONS',
+    actionHelp(),
+    '',
+    'STRATEGIES (byzantine STRATEGY; the same catalogue as pbft sim)',
+    strategyHelp(),
+  ].join('\n');
+  static override examples = [
+    '<%= config.bin %> fault primary crash',
+    '<%= config.bin %> fault 0 restart',
+    '<%= config.bin %> fault 2 pause',
+    '<%= config.bin %> fault 3 partition --from 0,1',
+    '<%= config.bin %> fault 1 delay --ms 50 --jitter 10',
+    '<%= config.bin %> fault 1 drop --rate 0.2',
+    '<%= config.bin %> fault primary byzantine equivocate',
+    '<%= config.bin %> fault 2 byzantine corrupt-state',
+    '<%= config.bin %> fault 2 clear',
+    '<%= config.bin %> fault list',
+  ];
+  static override usage = [
+    'fault TARGET ACTION [STRATEGY] [--from IDS] [--ms M] [--jitter J] [--rate R] [--json]',
+    'fault list [--json]',
+  ];
+  static override strict = false;
+  static override args = {
+    target: Args.string({ description: 'A replica id, or primary.', required: false }),
+    action: Args.string({ description: `One of: ${FAULT_ACTIONS.join(', ')}.`, required: false }),
+    strategy: Args.string({ description: `For byzantine: ${STRATEGY_NAMES.join(', ')}.`, required: false }),
+  };
+  static override enableJsonFlag = true;
+  static override flags = {
+    dir: dirFlag,
+    from: Flags.string({ summary: 'partition / heal: the replicas to cut the target off from (or reconnect), e.g. 0,1 or 0-2.' }),
+    ms: Flags.string({ summary: 'delay: milliseconds added to every message (0-60000).' }),
+    jitter: Flags.string({ summary: 'delay: plus or minus this many milliseconds at random (0-60000).' }),
+    rate: Flags.string({ summary: 'drop: the fraction of messages dropped at random (0-1).' }),
+    timeout: intFlag({ summary: 'How long to wait for the replica to answer (restart: to become ready), in ms.', min: 100, max: 600_000, default: 30_000, char: 't' }),
+  };
+
+  async run(): Promise<unknown> {
+    const cluster = await this.cluster(this.flags.dir);
+    const req = parseFaultArgs(
+      {
+        target: this.args.target,
+        action: this.args.action,
+        rest: [this.args.strategy, ...this.rest].filter((x): x is string => x !== undefined),
+        ...(this.flags.from !== undefined ? { from: this.flags.from } : {}),
+        ...(this.flags.ms !== undefined ? { ms: this.flags.ms } : {}),
+        ...(this.flags.jitter !== undefined ? { jitter: this.flags.jitter } : {}),
+        ...(this.flags.rate !== undefined ? { rate: this.flags.rate } : {}),
+      },
+      cluster.config.replicas.length,
+    );
+    const out = await injectFault(cluster, req, {
+      timeoutMs: Math.min(this.flags.timeout, 5000),
+      readyTimeoutMs: this.flags.timeout,
+      signal: this.signal,
+      warn: (m) => this.note(`warning: ${m}`),
+    });
+    this.log(formatFaultOutcome(out));
+    return { ok: true, ...out };
+  }
+}
