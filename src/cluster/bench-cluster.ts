@@ -45,3 +45,30 @@ export async function benchClientFactory(
     return { request: (op, ro) => c.request(op, ro), close: () => c.close() };
   };
 }
+
+export interface ReplicaMemory {
+  id: number;
+  pid: number;
+  /** peak resident set size since the process started (VmHWM), bytes */
+  peakRssBytes: number;
+  /** current resident set size (VmRSS), bytes */
+  rssBytes: number;
+}
+
+/** Peak and current RSS of the running replicas (Linux /proc; empty elsewhere). */
+export async function replicaMemory(cluster: LoadedCluster): Promise<ReplicaMemory[]> {
+  const { readFile } = await import('node:fs/promises');
+  const out: ReplicaMemory[] = [];
+  for (const r of cluster.config.replicas) {
+    const st = await replicaProcessState(cluster.dir, r.id);
+    if (!st.running || st.pid === null) continue;
+    try {
+      const text = await readFile(`/proc/${st.pid}/status`, 'utf8');
+      const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+      out.push({ id: r.id, pid: st.pid, peakRssBytes: kb('VmHWM'), rssBytes: kb('VmRSS') });
+    } catch {
+      /* not Linux, or it just exited */
+    }
+  }
+  return out;
+}

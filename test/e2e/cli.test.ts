@@ -85,10 +85,12 @@ describe('pbft CLI on a real 4-replica cluster', () => {
   it('request --trace shows the timeline of that request on every replica', async () => {
     const r = await pbft(['request', 'put', 'traced', 'yes', '--trace', '--dir', dir, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { trace: { seqs: number[]; executedBy: number[]; records: { phase: string; replica: number }[] } };
+    const out = JSON.parse(r.stdout) as { replicas: number[]; trace: { seqs: number[]; executedBy: number[]; records: { phase: string; replica: number }[] } };
     expect(out.trace.seqs.length).toBe(1);
     tracedSeq = out.trace.seqs[0]!;
-    expect(out.trace.executedBy).toEqual([0, 1, 2, 3]);
+    // at least the replicas whose replies formed the quorum have executed it (the others
+    // normally too, but a loaded machine may delay one past the trace's wait)
+    for (const id of out.replicas) expect(out.trace.executedBy).toContain(id);
     const phases = new Set(out.trace.records.map((x) => x.phase));
     for (const ph of ['request', 'pre-prepare', 'prepare', 'commit', 'execute', 'reply']) expect(phases, ph).toContain(ph);
 

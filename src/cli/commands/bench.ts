@@ -1,6 +1,6 @@
 import { ux } from '@oclif/core';
 import { runBench, type BenchResult } from '../../cluster/bench.js';
-import { benchClientFactory } from '../../cluster/bench-cluster.js';
+import { benchClientFactory, replicaMemory, type ReplicaMemory } from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
 
@@ -21,7 +21,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     timeout: intFlag({ summary: 'Per-request timeout in ms (a timed-out request counts as an error).', min: 1, max: 3_600_000, default: 10_000 }),
   };
 
-  async run(): Promise<BenchResult & { n: number; f: number }> {
+  async run(): Promise<BenchResult & { n: number; f: number; replicaMemory: ReplicaMemory[] }> {
     const cluster = await this.cluster(this.flags.dir);
     const { n, f } = cluster.params;
     const maxOp = cluster.config.protocol.maxOpBytes;
@@ -52,7 +52,12 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.log(`errors       ${res.errors}${res.errors ? `  (${Object.entries(res.errorsByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`);
     this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
+    const mem = await replicaMemory(cluster);
+    if (mem.length > 0) {
+      const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
+      this.log(`replica RSS  peak ${mem.map((m) => `r${m.id} ${mb(m.peakRssBytes)}`).join(', ')}  (VmHWM since start; now ${mem.map((m) => mb(m.rssBytes)).join(', ')})`);
+    }
     if (res.completed === 0) process.exitCode = 5;
-    return { ...res, n, f };
+    return { ...res, n, f, replicaMemory: mem };
   }
 }
