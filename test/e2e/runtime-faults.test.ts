@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STRATEGY_NAMES } from '../../src/byzantine/index.js';
 import { primaryOf } from '../../src/core/quorum.js';
 import { sendAdminCommand, type AdminCommand } from '../../src/runtime/admin.js';
 import { createTestCluster, kv, type TestCluster } from '../helpers/cluster.js';
@@ -93,6 +94,23 @@ describe('network faults, crashes and Byzantine replicas (n = 4)', () => {
     const log = readFileSync(tc.cluster.paths.phases(2), 'utf8');
     expect(log).toContain('differs from the stable one');
     expect(log).toContain('installed state');
+  });
+
+  it('every strategy of the catalogue on a backup: requests complete, no replica crashes, all agree after clear', async () => {
+    for (const strategy of STRATEGY_NAMES) {
+      await cmd(3, { kind: 'byzantine', strategy });
+      expect((await tc.status(3)).faults.byzantine).toBe(strategy);
+      await puts(3, `cat-${strategy}`);
+      await cmd(3, { kind: 'clear' });
+    }
+    await puts(4, 'cat-after'); // carries everyone past a checkpoint (repairs corrupt-state)
+    const st = await tc.waitConverged({ ids: [0, 1, 2, 3] });
+    expect(st.every((s) => s.faults.byzantine === null)).toBe(true);
+    for (const p of tc.procs.values()) expect(p.child.exitCode, `replica ${p.id}`).toBe(null);
+    for (const x of st) expect(x.runtimeDropped['core-error'] ?? 0, `core errors on replica ${x.id}`).toBe(0);
+    // the garbage strategy's messages were rejected by the others, and counted
+    const rejected = st.filter((s) => s.id !== 3).map((s) => Object.values(s.dropped.reject).reduce((a, b) => a + (b ?? 0), 0));
+    expect(rejected.some((r) => r > 0)).toBe(true);
   });
 
   it('unknown strategies and bad commands are refused with a reason', async () => {
