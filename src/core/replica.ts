@@ -512,6 +512,8 @@ export class Replica {
       this.acceptPrePrepare(s, pp);
       this.log({ phase: 'pre-prepare', view: this.view, seq, digest: pp.body.digest, detail: `${batch.length} request(s)` });
       this.multicast(pp);
+      // with quorum 1 (n <= 2, f = 0) the primary needs no prepares at all
+      this.checkPrepared(s);
     }
   }
 

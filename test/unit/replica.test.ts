@@ -40,6 +40,15 @@ describe('replica core: normal case (§4.2)', () => {
     }
   });
 
+  it('works for a single replica (n = 1, f = 0) and for n = 3 (f = 0)', () => {
+    for (const n of [1, 3]) {
+      const h = new Harness(n);
+      const res = h.runOps('c0', puts(5));
+      expect(res.length).toBe(5);
+      h.run(() => h.replicas.every((r) => r!.status().lastExecuted === 5));
+    }
+  });
+
   it('works for n = 7 and n = 10', () => {
     for (const n of [7, 10]) {
       const h = new Harness(n);
