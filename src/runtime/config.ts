@@ -13,6 +13,31 @@
  *
  * Every problem is reported as a PbftError whose message is one line naming the file, the
  * field and the fix.
+ *
+ * cluster.json fields:
+ *   version                     1
+ *   name                        cluster name; signed into every hello and operator command
+ *   protocol.n, protocol.f      replicas, and faults tolerated (n >= 3f+1)
+ *   protocol.checkpointInterval K: a checkpoint every K executed sequence numbers
+ *   protocol.logWindow          L: sequence numbers accepted above the last stable checkpoint
+ *                               (a multiple of K, at least 2K)
+ *   protocol.maxBatchSize       requests ordered by one pre-prepare
+ *   protocol.maxInFlight        sequence numbers the primary keeps in flight (<= L)
+ *   protocol.viewChangeTimeoutMs / maxViewChangeTimeoutMs
+ *                               view-change timer, doubled per failed view change up to the max
+ *   protocol.statusIntervalMs   period of STATUS messages (retransmission, catch-up)
+ *   protocol.maxOpBytes         largest operation a request may carry
+ *   crypto                      signature backend: "node" (node:crypto Ed25519) or "noble"
+ *   replicas[i]                 {id: i, host, port, publicKey}
+ *   clients[j]                  {id, publicKey}: clients allowed to send requests
+ *   openClients                 also accept self-certifying client ids "pk:<hex public key>"
+ *   operator.publicKey          verifies signed fault/admin commands
+ *   faultInjection              false: every replica refuses fault commands
+ *   runtime.heartbeatMs         WebSocket ping period; a socket silent for two periods is cut
+ *   runtime.maxFrameBytes       largest WebSocket frame accepted (bigger: connection closed)
+ *   runtime.reconnectMinMs / reconnectMaxMs
+ *                               reconnection back-off bounds (exponential, with jitter)
+ *   runtime.clientRetransmitMs  client retransmission timeout (doubles, up to 8x)
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
