@@ -176,7 +176,8 @@ export abstract class PbftCommand<T extends typeof Command> extends Command {
     } catch {
       /* no spinner */
     }
-    const d = describeForUser(err, this.id);
+    // whatever broke because of Ctrl-C (a closed client, an aborted wait) is an interruption
+    const d = this.interrupt.signal.aborted ? { code: 'INTERRUPTED', message: 'interrupted', exitCode: EXIT.interrupted, hint: undefined } : describeForUser(err, this.id);
     if (this.jsonEnabled()) {
       process.stdout.write(JSON.stringify({ ok: false, error: { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}) } }) + '\n');
     }

@@ -55,6 +55,14 @@ export async function upCluster(cluster: LoadedCluster, o: UpOptions = {}): Prom
     ...(o.entry ? { entry: o.entry } : {}),
   });
   const after = await Promise.all(cluster.config.replicas.map((r) => replicaProcessState(cluster.dir, r.id)));
+  if (o.signal?.aborted) {
+    const started = outcomes.filter((x) => x.status === 'ready' || x.status === 'not-ready').map((x) => x.id);
+    throw new CliError(
+      'INTERRUPTED',
+      `interrupted while starting replicas${started.length ? ` (${started.join(', ')} started and still running)` : ''}`,
+      started.length ? 'stop them with pbft down, or run pbft up again to wait for them' : undefined,
+    );
+  }
   return { outcomes, running: after.filter((s) => s.running).map((s) => s.id), quorum, quorumRunning };
 }
 
