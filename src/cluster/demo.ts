@@ -20,6 +20,8 @@ import { discoverPhaseFiles } from './phaselog.js';
 import { describeOutcome, requestWith, type RequestOutcome } from './request.js';
 import { formatStatusSummary, formatStatusTable, summarizeStatus, waitConverged, type ReplicaRow } from './status.js';
 import { formatTrace, traceRequest, type Trace } from './trace.js';
+import { FAULT_ACTS } from './demo-faults.js';
+import type { ClusterConfig } from '../runtime/config.js';
 
 export interface DemoContext {
   dir: string;
@@ -57,7 +59,12 @@ export interface DemoOptions {
   parentDir?: string;
   entry?: string;
   requestTimeoutMs?: number;
+  /** protocol overrides (default: DEMO_PROTOCOL) */
+  protocol?: Partial<ClusterConfig['protocol']>;
 }
+
+/** A small checkpoint interval, so that the fault act sees a corrupt state repaired quickly. */
+export const DEMO_PROTOCOL: Partial<ClusterConfig['protocol']> = { checkpointInterval: 4, logWindow: 8 };
 
 export interface DemoSummary {
   ok: boolean;
@@ -149,7 +156,7 @@ export const agreementAct: DemoAct = {
   },
 };
 
-export const DEFAULT_ACTS: DemoAct[] = [requestsAct, traceAct, agreementAct];
+export const DEFAULT_ACTS: DemoAct[] = [requestsAct, traceAct, ...FAULT_ACTS, agreementAct];
 
 // ---------------------------------------------------------------------------------------
 // The show
@@ -174,7 +181,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     step({ out, palette: p }, 1, total, 'Creating a throwaway cluster');
     const ports = await freePorts(n);
     summary.ports = ports;
-    const init = await initCluster({ dir, replicas: n, ports, clients: 1 });
+    const init = await initCluster({ dir, replicas: n, ports, clients: 1, protocol: o.protocol ?? DEMO_PROTOCOL });
     const cluster = init.cluster;
     const q = quorums(n, cluster.params.f);
     out(`  ${n} replicas tolerating f = ${cluster.params.f} Byzantine fault${cluster.params.f === 1 ? '' : 's'}, in ${dir}`);

@@ -7,8 +7,10 @@ export default class Demo extends PbftCommand<typeof Demo> {
   static override summary = 'A one-minute unattended tour on a throwaway local cluster.';
   static override description = [
     'Creates a cluster in a temporary directory on free ports, starts it, sends a few requests, shows',
-    'the merged phase log of one of them, checks that every replica holds the same state, then stops',
-    'the cluster and removes the directory (also on errors and Ctrl-C).',
+    'the merged phase log of one of them, crashes the primary (a view change elects a new one; the old',
+    'primary is restarted and catches up), corrupts a backup\'s state (repaired by state transfer at the',
+    'next checkpoint), checks that every replica holds the same state, then stops the cluster and',
+    'removes the directory (also on errors and Ctrl-C).',
   ].join('\n');
   static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --replicas 7', '<%= config.bin %> demo --keep'];
   static override enableJsonFlag = true;
