@@ -24,6 +24,13 @@ export interface NetworkModel {
   loss: number;
   /** probability that a message is delivered twice */
   duplicate: number;
+  /**
+   * per directed replica link (from * n + to): extra loss on top of `loss` in the safety
+   * phase; asymmetric, so a replica may hear others without being heard. Empty = none.
+   */
+  linkLoss: number[];
+  /** stragglers: replica -> extra delay on everything it sends (safety phase) */
+  slow: { replica: ReplicaId; extraMs: number }[];
 }
 
 export type PartitionKind = 'isolate-primary' | 'isolate' | 'split';
@@ -70,6 +77,8 @@ export interface Workload {
 
 export interface Scenario {
   seed: number;
+  /** a lossy network with tight timeouts: many view changes with certificates in flight */
+  storm: boolean;
   n: number;
   f: number;
   params: ProtocolParams;
@@ -80,6 +89,8 @@ export interface Scenario {
   livenessBoundMs: number;
   /** quiet time after the last request completes, so lagging replicas catch up */
   drainMs: number;
+  /** the safety phase also ends after this many events (bounds the cost of a stormy seed) */
+  safetyEventBudget: number;
   byzantine: PlannedByzantine[];
   crashes: PlannedCrash[];
   partitions: PlannedPartition[];
@@ -98,6 +109,12 @@ export interface ScenarioOptions {
 }
 
 export const DEFAULT_LIVENESS_BOUND_MS = 60_000;
+/** share of faulty runs that are storms (see makeScenario) */
+export const STORM_PROBABILITY = Number(process.env.PBFT_SIM_STORM_P ?? 0.3);
+const SAFETY_EVENTS_PER_REPLICA = Number(process.env.PBFT_SIM_BUDGET ?? 1500);
+const LOSSY_LINK_P = Number(process.env.PBFT_SIM_LINK_P ?? 0.3);
+const SLOW_P_STORM = Number(process.env.PBFT_SIM_SLOW_STORM ?? 0.5);
+const SLOW_P = Number(process.env.PBFT_SIM_SLOW ?? 0.1);
 
 export function makeScenario(o: ScenarioOptions): Scenario {
   const { seed, n } = o;
@@ -125,40 +142,63 @@ export function makeScenario(o: ScenarioOptions): Scenario {
   }
   const meanDelayMs = minDelayMs + (jitter.kind === 'uniform' ? jitter.maxMs / 2 : jitter.kind === 'exp' ? jitter.meanMs : jitter.meanMs + jitter.spikeP * jitter.spikeMs);
 
-  const loss = rng.weighted<number>([
-    [0, 3],
-    [rng.range(0.001, 0.05), 5],
-    [rng.range(0.05, 0.2), 2],
-  ]);
+  // A storm: a lossy network, view-change timeouts barely above the round trip, slow
+  // retransmission and long checkpoint intervals. View changes then happen while sequence
+  // numbers are prepared at some replicas and not others, and a replica that missed a view
+  // brings an older prepared certificate into the next one: where NEW-VIEW's "the certificate
+  // with the highest view wins" matters.
+  const storm = o.faults && rng.bool(STORM_PROBABILITY);
+
+  const loss = storm
+    ? rng.range(0.05, 0.3)
+    : rng.weighted<number>([
+        [0, 3],
+        [rng.range(0.001, 0.05), 5],
+        [rng.range(0.05, 0.2), 2],
+      ]);
   const duplicate = rng.bool(0.5) ? 0 : rng.range(0.001, 0.05);
+  const linkRng = rng.fork('links');
+  const slow: { replica: ReplicaId; extraMs: number }[] = [];
+  const linkLoss: number[] = storm ? Array.from({ length: n * n }, () => (linkRng.bool(LOSSY_LINK_P) ? linkRng.range(0.2, 0.7) : 0)) : [];
 
   // Timeouts relative to the network: aggressive ones cause many view changes with prepared
   // certificates in flight (what the O computation must get right); lax ones, long stable views.
-  const vcFactor = rng.weighted<number>([
-    [rng.range(6, 15), 3],
-    [rng.range(15, 40), 4],
-    [rng.range(40, 120), 3],
-  ]);
-  const viewChangeTimeoutMs = Math.max(20, Math.round(meanDelayMs * vcFactor));
+  const vcFactor = storm
+    ? rng.range(4, 12)
+    : rng.weighted<number>([
+        [rng.range(6, 15), 3],
+        [rng.range(15, 40), 4],
+        [rng.range(40, 120), 3],
+      ]);
+  const viewChangeTimeoutMs = Math.max(storm ? 5 : 20, Math.round(meanDelayMs * vcFactor));
   const maxViewChangeTimeoutMs = Math.min(6000, Math.max(viewChangeTimeoutMs, viewChangeTimeoutMs * rng.pick([4, 8, 16])));
-  const statusIntervalMs = Math.max(5, Math.round(viewChangeTimeoutMs / rng.pick([2, 3, 5])));
-  const checkpointInterval = rng.weighted<number>([
-    [2, 2],
-    [4, 3],
-    [8, 3],
-    [16, 1],
-  ]);
+  const statusIntervalMs = storm ? Math.max(5, Math.round(viewChangeTimeoutMs * rng.range(1, 4))) : Math.max(5, Math.round(viewChangeTimeoutMs / rng.pick([2, 3, 5])));
+  const checkpointInterval = storm
+    ? rng.pick([8, 16])
+    : rng.weighted<number>([
+        [2, 2],
+        [4, 3],
+        [8, 3],
+        [16, 1],
+      ]);
   const logWindow = checkpointInterval * rng.pick([2, 2, 4]);
   const params = defaultParams(n, {
     checkpointInterval,
     logWindow,
-    maxBatchSize: rng.pick([1, 2, 4, 8, 32]),
-    maxInFlight: Math.min(logWindow, rng.pick([1, 2, 4, 8])),
+    maxBatchSize: storm ? 1 : rng.pick([1, 2, 4, 8, 32]),
+    maxInFlight: Math.min(logWindow, storm ? rng.pick([4, 8]) : rng.pick([1, 2, 4, 8])),
     viewChangeTimeoutMs,
     maxViewChangeTimeoutMs,
     statusIntervalMs,
     ...o.params,
   });
+
+  // A straggler is heard late: it prepares what others prepared, while its own votes and
+  // view-changes arrive after the others moved on, so it carries older certificates.
+  if (o.faults && linkRng.bool(storm ? SLOW_P_STORM : SLOW_P)) {
+    const k = linkRng.int(1, Math.max(1, f));
+    for (const replica of linkRng.sample([...Array(n).keys()], k)) slow.push({ replica, extraMs: Math.round(params.viewChangeTimeoutMs * linkRng.range(0.3, 3)) });
+  }
 
   // --- phases ---------------------------------------------------------------------------------
   const safetyMs = Math.round(Math.max(200, meanDelayMs * rng.range(120, 400), params.viewChangeTimeoutMs * rng.range(4, 12)));
@@ -166,11 +206,11 @@ export function makeScenario(o: ScenarioOptions): Scenario {
 
   // --- workload -------------------------------------------------------------------------------
   const workload: Workload = {
-    clients: rng.int(1, n >= 7 ? 5 : 4),
+    clients: rng.int(1, 4),
     keys: rng.int(1, 3),
     thinkMaxMs: rng.pick([0, meanDelayMs, meanDelayMs * 5]),
     readOnlyP: rng.bool(0.5) ? 0 : rng.range(0.2, 0.8),
-    maxSafetyOps: rng.int(6, 24),
+    maxSafetyOps: rng.int(4, n >= 7 ? 14 : 20),
     livenessOps: rng.int(1, 3),
     retransmitTimeoutMs: Math.max(10, Math.round(params.viewChangeTimeoutMs * rng.range(0.5, 1.5))),
     maxRetransmitTimeoutMs: 0,
@@ -194,12 +234,14 @@ export function makeScenario(o: ScenarioOptions): Scenario {
   }
   if (o.faults) {
     const vc = params.viewChangeTimeoutMs;
-    const np = faultRng.weighted<number>([
-      [0, 2],
-      [1, 3],
-      [2, 3],
-      [4, 2],
-    ]);
+    const np = storm
+      ? faultRng.int(3, 10)
+      : faultRng.weighted<number>([
+          [0, 2],
+          [1, 3],
+          [2, 3],
+          [4, 2],
+        ]);
     for (let i = 0; i < np; i++) {
       const kind = faultRng.weighted<PartitionKind>([
         ['isolate-primary', 4],
@@ -208,7 +250,7 @@ export function makeScenario(o: ScenarioOptions): Scenario {
       ]);
       const all = faultRng.shuffle([...Array(n).keys()]);
       const side = kind === 'isolate' ? all.slice(0, 1) : kind === 'split' ? all.slice(0, faultRng.int(1, n - 1)) : [];
-      partitions.push({ atMs: Math.round(faultRng.range(0, safetyMs)), durationMs: Math.round(vc * faultRng.range(0.5, 6)), kind, side });
+      partitions.push({ atMs: Math.round(faultRng.range(0, safetyMs)), durationMs: Math.round(vc * (storm ? faultRng.range(0.3, 3) : faultRng.range(0.5, 6))), kind, side });
     }
     const crashBudget = f - byzantine.length;
     const nc = crashBudget > 0 ? faultRng.weighted<number>([
@@ -230,13 +272,15 @@ export function makeScenario(o: ScenarioOptions): Scenario {
 
   return {
     seed,
+    storm,
     n,
     f,
     params,
-    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0 },
+    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow },
     safetyMs,
     livenessBoundMs: o.livenessBoundMs,
     drainMs,
+    safetyEventBudget: SAFETY_EVENTS_PER_REPLICA * n,
     byzantine,
     crashes,
     partitions,
@@ -251,8 +295,8 @@ export function describeScenario(s: Scenario): string {
   const p = s.params;
   const w = s.workload;
   return [
-    `n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
-    `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}`,
+    `${s.storm ? 'STORM ' : ''}n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
+    `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}`,
     `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms`,
     `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,
     `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : 'r' + c.target}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}`).join(' ') || 'none'}`,

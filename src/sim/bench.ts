@@ -1,0 +1,76 @@
+/**
+ * Simulator throughput figures: seeds per second (wall clock) and simulated committed requests
+ * per second of CPU (`process.cpuUsage()`, user + system), per replica count and crypto backend.
+ */
+import { runSeeds, type ByzantineSpec } from './runner.js';
+import type { SimCrypto } from './simulator.js';
+
+export interface BenchOptions {
+  seeds: number;
+  fromSeed?: number;
+  replicas?: readonly number[];
+  byzantine?: ByzantineSpec;
+  crypto?: SimCrypto;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface BenchFigures {
+  label: string;
+  seeds: number;
+  failed: number;
+  wallMs: number;
+  cpuMs: number;
+  seedsPerSec: number;
+  committedRequests: number;
+  committedPerCpuSec: number;
+  messagesPerCpuSec: number;
+  virtualSecondsPerCpuSec: number;
+}
+
+export interface BenchResult {
+  node: string;
+  rows: BenchFigures[];
+}
+
+/** Run `seeds` seeds for each replica count separately and report the figures of each. */
+export function benchSim(o: BenchOptions): BenchResult {
+  const rows: BenchFigures[] = [];
+  const counts = o.replicas?.length ? o.replicas : [4, 7];
+  let done = 0;
+  for (const n of counts) {
+    const s = runSeeds({
+      seeds: o.seeds,
+      fromSeed: o.fromSeed ?? 0,
+      replicas: [n],
+      byzantine: o.byzantine ?? 'all',
+      crypto: o.crypto,
+      onProgress: () => o.onProgress?.(++done, o.seeds * counts.length),
+    });
+    const cpuSec = Math.max(1e-9, s.cpuMs / 1000);
+    rows.push({
+      label: `n=${n} crypto=${o.crypto ?? 'sim'}`,
+      seeds: s.runs,
+      failed: s.failed,
+      wallMs: Math.round(s.wallMs),
+      cpuMs: Math.round(s.cpuMs),
+      seedsPerSec: round2(s.seedsPerSec),
+      committedRequests: s.committedRequests,
+      committedPerCpuSec: Math.round(s.committedPerCpuSec),
+      messagesPerCpuSec: Math.round(s.messagesSent / cpuSec),
+      virtualSecondsPerCpuSec: round2(s.virtualMs / 1000 / cpuSec),
+    });
+  }
+  return { node: process.version, rows };
+}
+
+export function formatBench(r: BenchResult): string {
+  const head = ['config', 'seeds', 'failed', 'wall s', 'seeds/s', 'committed', 'committed/CPU-s', 'msgs/CPU-s', 'virtual s/CPU-s'];
+  const body = r.rows.map((x) => [x.label, String(x.seeds), String(x.failed), (x.wallMs / 1000).toFixed(1), x.seedsPerSec.toFixed(1), String(x.committedRequests), String(x.committedPerCpuSec), String(x.messagesPerCpuSec), x.virtualSecondsPerCpuSec.toFixed(0)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const fmt = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [`simulator benchmark (node ${r.node})`, fmt(head), ...body.map(fmt)].join('\n');
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}

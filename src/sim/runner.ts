@@ -1,0 +1,239 @@
+/**
+ * Many seeds: `runSeeds` runs a range of seeds, spreading the requested replica counts and
+ * Byzantine strategy sets across them deterministically (a seed always maps to the same
+ * (n, strategy set)), and aggregates the results.
+ *
+ * Byzantine specs: a list of SETS. Each set is the strategies the Byzantine replicas of one run
+ * use together ('none' = no Byzantine replica). On the command line sets are separated by
+ * commas and the strategies of one set joined by '+': `--byzantine equivocate,replay+garbage`
+ * runs half the seeds with equivocating replicas and half with replaying-and-garbage ones;
+ * `all` is every strategy, one set each.
+ */
+import { STRATEGY_NAMES, type StrategyName } from '../byzantine/index.js';
+import { BUG_NAMES, type BugName } from '../core/replica.js';
+import { PbftError } from '../errors.js';
+import { simulate, type SimCrypto, type SimOptions, type SimResult, type SimViolation } from './simulator.js';
+
+export type StrategySet = readonly StrategyName[];
+/** 'all' = every strategy (one set each); 'none' = no Byzantine replicas; or explicit items */
+export type ByzantineSpec = 'all' | 'none' | readonly (StrategyName | StrategySet | 'none')[];
+
+/** A bad simulator option (a PbftError with code BAD_ARGUMENT). */
+export class SimSpecError extends PbftError {
+  constructor(message: string) {
+    super('BAD_ARGUMENT', message);
+  }
+}
+
+/** Expand a spec into the list of strategy sets that seeds rotate through. */
+export function strategySets(spec: ByzantineSpec): StrategySet[] {
+  if (spec === 'none') return [[]];
+  if (spec === 'all') return STRATEGY_NAMES.map((s) => [s]);
+  if (spec.length === 0) return [[]];
+  return spec.map((item) => (item === 'none' ? [] : typeof item === 'string' ? [item as StrategyName] : [...item]));
+}
+
+/** Parse the command-line form: `all`, `none`, or `a,b+c,none` (sets by comma, together by '+'). */
+export function parseByzantineSpec(text: string): ByzantineSpec {
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (items.length === 0) throw new SimSpecError('--byzantine needs a value: all, none, or strategy names (comma-separated; join with + to combine)');
+  const out: (StrategySet | 'none')[] = [];
+  for (const item of items) {
+    if (item === 'all') {
+      for (const s of STRATEGY_NAMES) out.push([s]);
+      continue;
+    }
+    if (item === 'none') {
+      out.push('none');
+      continue;
+    }
+    const set: StrategyName[] = [];
+    for (const name of item.split('+').map((s) => s.trim())) {
+      if (!(STRATEGY_NAMES as readonly string[]).includes(name)) {
+        throw new SimSpecError(`unknown Byzantine strategy "${name.slice(0, 40)}"; known: ${STRATEGY_NAMES.join(', ')} (or all, none)`);
+      }
+      if (!set.includes(name as StrategyName)) set.push(name as StrategyName);
+    }
+    out.push(set);
+  }
+  if (out.length === 1 && out[0] === 'none') return 'none';
+  return out;
+}
+
+export interface RunSeedsOptions {
+  /** how many seeds */
+  seeds: number;
+  /** the first seed */
+  fromSeed: number;
+  /** replica counts, spread across seeds (default [4]) */
+  replicas?: readonly number[];
+  byzantine?: ByzantineSpec;
+  bugs?: readonly BugName[];
+  crypto?: SimCrypto;
+  faults?: boolean;
+  livenessBoundMs?: number;
+  /** stop after this many failing seeds (default: never) */
+  maxFailures?: number;
+  /** called after each seed */
+  onProgress?(done: number, total: number, result: SimResult): void;
+  /** checked between seeds */
+  signal?: AbortSignal;
+  /** extra options for every run (tests) */
+  extra?: Partial<SimOptions>;
+}
+
+export interface SimSummary {
+  runs: number;
+  passed: number;
+  failed: number;
+  committedRequests: number;
+  completedRequests: number;
+  viewChanges: number;
+  stateTransfers: number;
+  crashes: number;
+  messagesSent: number;
+  virtualMs: number;
+  violations: number;
+  /** violations by invariant */
+  byInvariant: Record<string, number>;
+  /** runs per replica count and per strategy set (e.g. "n=4 equivocate") */
+  byConfig: Record<string, { runs: number; failed: number }>;
+  failures: SimResult[];
+  wallMs: number;
+  cpuMs: number;
+  seedsPerSec: number;
+  /** simulated committed requests per second of CPU */
+  committedPerCpuSec: number;
+  /** true when stopped early (maxFailures or abort) */
+  stoppedEarly: boolean;
+}
+
+/** The (n, strategy set) a seed runs with: deterministic, covering every pair. */
+export function configForSeed(seed: number, replicas: readonly number[], sets: readonly StrategySet[]): { n: number; byzantine: StrategySet } {
+  const n = replicas[seed % replicas.length]!;
+  const byzantine = sets[Math.floor(seed / replicas.length) % sets.length]!;
+  return { n, byzantine };
+}
+
+export function parseBugName(s: string): BugName {
+  if ((BUG_NAMES as readonly string[]).includes(s)) return s as BugName;
+  throw new SimSpecError(`unknown bug "${s.slice(0, 40)}"; known: ${BUG_NAMES.join(', ')}`);
+}
+
+/** Parse replica counts: repeatable and/or comma-separated ("4,7"). */
+export function parseReplicaCounts(values: readonly string[]): number[] {
+  const out: number[] = [];
+  for (const v of values) {
+    for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const n = /^\d{1,3}$/.test(part) ? Number(part) : NaN;
+      if (!(n >= 4 && n <= 64)) throw new SimSpecError(`--replicas must be integers from 4 to 64, got "${part.slice(0, 20)}"`);
+      if (!out.includes(n)) out.push(n);
+    }
+  }
+  return out;
+}
+
+export function validateRunOptions(o: RunSeedsOptions): void {
+  if (!Number.isSafeInteger(o.seeds) || o.seeds < 1) throw new SimSpecError(`seeds must be a positive integer, got ${o.seeds}`);
+  if (!Number.isSafeInteger(o.fromSeed) || o.fromSeed < 0) throw new SimSpecError(`the first seed must be a non-negative integer, got ${o.fromSeed}`);
+  if (o.fromSeed + o.seeds > Number.MAX_SAFE_INTEGER) throw new SimSpecError('seed range too large');
+  for (const n of o.replicas ?? [4]) {
+    if (!Number.isSafeInteger(n) || n < 4 || n > 64) throw new SimSpecError(`replica counts must be integers from 4 to 64, got ${n}`);
+  }
+}
+
+export function runSeeds(o: RunSeedsOptions): SimSummary {
+  validateRunOptions(o);
+  const replicas = o.replicas?.length ? o.replicas : [4];
+  const sets = strategySets(o.byzantine ?? 'none');
+  const s: SimSummary = {
+    runs: 0,
+    passed: 0,
+    failed: 0,
+    committedRequests: 0,
+    completedRequests: 0,
+    viewChanges: 0,
+    stateTransfers: 0,
+    crashes: 0,
+    messagesSent: 0,
+    virtualMs: 0,
+    violations: 0,
+    byInvariant: {},
+    byConfig: {},
+    failures: [],
+    wallMs: 0,
+    cpuMs: 0,
+    seedsPerSec: 0,
+    committedPerCpuSec: 0,
+    stoppedEarly: false,
+  };
+  const wall0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < o.seeds; i++) {
+    if (o.signal?.aborted || (o.maxFailures !== undefined && s.failed >= o.maxFailures)) {
+      s.stoppedEarly = true;
+      break;
+    }
+    const seed = o.fromSeed + i;
+    const cfg = configForSeed(seed, replicas, sets);
+    const r = simulate({
+      seed,
+      n: cfg.n,
+      byzantine: cfg.byzantine,
+      bugs: o.bugs,
+      crypto: o.crypto,
+      faults: o.faults,
+      livenessBoundMs: o.livenessBoundMs,
+      ...o.extra,
+    });
+    s.runs++;
+    s.committedRequests += r.stats.committedRequests;
+    s.completedRequests += r.stats.completedRequests;
+    s.viewChanges += r.stats.viewChanges;
+    s.stateTransfers += r.stats.stateTransfers;
+    s.crashes += r.stats.crashes;
+    s.messagesSent += r.stats.messagesSent;
+    s.virtualMs += r.stats.virtualMs;
+    const key = `n=${cfg.n} ${cfg.byzantine.length ? cfg.byzantine.join('+') : 'none'}`;
+    const c = (s.byConfig[key] ??= { runs: 0, failed: 0 });
+    c.runs++;
+    if (r.ok) s.passed++;
+    else {
+      s.failed++;
+      c.failed++;
+      s.failures.push(r);
+      s.violations += r.violations.length;
+      for (const v of r.violations) s.byInvariant[v.invariant] = (s.byInvariant[v.invariant] ?? 0) + 1;
+    }
+    o.onProgress?.(s.runs, o.seeds, r);
+  }
+  s.wallMs = performance.now() - wall0;
+  const cpu = process.cpuUsage(cpu0);
+  s.cpuMs = (cpu.user + cpu.system) / 1000;
+  s.seedsPerSec = s.runs / Math.max(1e-9, s.wallMs / 1000);
+  s.committedPerCpuSec = s.committedRequests / Math.max(1e-9, s.cpuMs / 1000);
+  return s;
+}
+
+/** A readable report of one failing run: seed, violations, replay command, trace. */
+export function formatFailure(r: SimResult, o: { trace: boolean } = { trace: true }): string {
+  const lines: string[] = [];
+  lines.push(`seed ${r.seed} (n=${r.n}, byzantine: ${r.byzantine.map((b) => `r${b.replica}=${b.strategy}`).join(' ') || 'none'}): ${r.violations.length} violation(s)`);
+  for (const v of r.violations.slice(0, 20)) lines.push(`  [${v.invariant}] ${describeViolation(v)}`);
+  if (r.violations.length > 20) lines.push(`  ... and ${r.violations.length - 20} more`);
+  lines.push(`  replay: ${r.replay}`);
+  lines.push(`  scenario: ${r.scenario}`);
+  if (o.trace && r.trace) {
+    lines.push(`  trace (last ${r.trace.length} events):`);
+    for (const t of r.trace) lines.push('    ' + t);
+  }
+  return lines.join('\n');
+}
+
+function describeViolation(v: SimViolation): string {
+  const where = [v.replica !== undefined ? `replica ${v.replica}` : '', v.seq !== undefined ? `seq ${v.seq}` : '', v.timeMs !== undefined ? `at ${v.timeMs.toFixed(1)}ms` : ''].filter(Boolean).join(', ');
+  return where ? `${v.message} (${where})` : v.message;
+}

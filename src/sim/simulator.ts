@@ -1,0 +1,1017 @@
+/**
+ * The deterministic simulator: drives a cluster of sans-I/O `Replica` cores and `ClientCore`s
+ * through a seeded network (delay, loss, duplication, reordering, partitions that heal), replica
+ * crashes and restarts, and Byzantine replicas, while the invariant checker watches every
+ * correct replica and every client.
+ *
+ * Synchronous and deterministic: one virtual clock, one event queue ordered by (time, insertion
+ * order), all randomness from named sub-streams of the seed. Same options => same result,
+ * same trace.
+ *
+ * The driver contract (src/core/types.ts) is carried out exactly: every `persist` of a step is
+ * durable before any of its sends (a crashed replica keeps exactly the records it emitted, and
+ * restarts from `compactRecords(records)`, never from an empty log); timers are named and
+ * replaced; `multicast` goes to every other replica; `reply` goes to the client.
+ */
+import { KvStore, encodeKvOp, type KvOp } from '../app/kv.js';
+import { ByzantineLayer, CorruptibleApp, type StrategyName } from '../byzantine/index.js';
+import { ClientCore } from '../core/client.js';
+import { primaryOf } from '../core/quorum.js';
+import { Replica, compactRecords, type BugName } from '../core/replica.js';
+import type { ClientAction, ClientId, ClientTimerName, NewViewBody, PersistRecord, Signed, ReplicaAction, ReplicaEvent, ReplicaId, ReplicaMessage, SignedReply, SignedRequest, TimerName } from '../core/types.js';
+import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
+import { InvariantChecker, type Violation } from './checkers.js';
+import { EventQueue } from './queue.js';
+import { Rng } from './rng.js';
+import { DEFAULT_LIVENESS_BOUND_MS, describeScenario, makeScenario, type Scenario } from './scenario.js';
+import { TraceRing, describeMessage, describePhase, short } from './trace.js';
+
+export type SimCrypto = 'sim' | 'node';
+
+export interface SimOptions {
+  seed: number;
+  /** replicas (n >= 4); default 4 */
+  n?: number;
+  /** strategies used together by this run's Byzantine replicas (1..f of them); default none */
+  byzantine?: readonly StrategyName[];
+  /** deliberately broken cores, to prove the checkers can fail (applied to every replica) */
+  bugs?: readonly BugName[];
+  /** signature backend: 'sim' (fast keyed-hash model, default) or 'node' (real Ed25519) */
+  crypto?: SimCrypto;
+  /** false: a fault-free run (no loss, duplication, partitions, crashes, Byzantine replicas) */
+  faults?: boolean;
+  /** every request must complete within this many virtual ms of the liveness phase's start */
+  livenessBoundMs?: number;
+  /** protocol parameter overrides (otherwise drawn from the seed) */
+  params?: Partial<import('../core/types.js').ProtocolParams>;
+  /** lines kept in the trace ring buffer (default 400) */
+  traceLines?: number;
+  /** also record every event, formatted (slow; for determinism tests and debugging) */
+  fullTrace?: boolean;
+  /** attach the trace even when the run passes */
+  alwaysTrace?: boolean;
+  /** hard cap on processed events (a message storm is reported as a violation) */
+  maxEvents?: number;
+  /** isolate what crosses the network and the disk: deep-freeze it (default) or share it as is */
+  isolation?: 'freeze' | 'none';
+}
+
+/** A checker violation, or one the simulator itself detects. */
+export interface SimViolation {
+  invariant: Violation['invariant'] | 'exception' | 'state-agreement' | 'view-change-safety' | 'event-limit';
+  message: string;
+  replica?: ReplicaId;
+  seq?: number;
+  timeMs?: number;
+}
+
+export interface SimStats {
+  /** distinct client requests executed by at least one correct replica */
+  committedRequests: number;
+  /** client requests whose result the client accepted */
+  completedRequests: number;
+  /** requests issued by clients (logical operations) */
+  issuedRequests: number;
+  /** gets answered on the read-only (tentative) path: not linearizable by design, so not checked */
+  tentativeReads: number;
+  /** highest sequence number executed by a correct replica */
+  executedSeqs: number;
+  /** views above 0 entered by some correct replica */
+  viewChanges: number;
+  /** highest view a correct replica entered */
+  maxView: number;
+  stateTransfers: number;
+  checkpoints: number;
+  /** NEW-VIEWs whose V held prepared certificates with different digests for one seq */
+  conflictingNewViews: number;
+  messagesSent: number;
+  messagesDelivered: number;
+  messagesDropped: number;
+  messagesDuplicated: number;
+  crashes: number;
+  restarts: number;
+  partitions: number;
+  /** messages correct replicas dropped as invalid (evidence) / as harmless */
+  rejectedByCorrect: number;
+  ignoredByCorrect: number;
+  events: number;
+  virtualMs: number;
+  livenessStartMs: number;
+}
+
+export interface SimResult {
+  seed: number;
+  n: number;
+  f: number;
+  ok: boolean;
+  violations: SimViolation[];
+  stats: SimStats;
+  byzantine: { replica: ReplicaId; strategy: StrategyName; fromMs: number }[];
+  scenario: string;
+  /** the last events before the end of the run (always on failure), formatted */
+  trace?: string[];
+  /** every event, when fullTrace was asked */
+  fullTrace?: string[];
+  /** a hash of the whole event sequence: equal runs have equal fingerprints */
+  fingerprint: string;
+  /** the exact `pbft sim ...` command that reproduces this run */
+  replay: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type SimEvent =
+  | { k: 'msg'; to: ReplicaId; from: ReplicaId; msg: ReplicaMessage }
+  | { k: 'req'; to: ReplicaId; client: number; msg: SignedRequest }
+  | { k: 'reply'; client: number; from: ReplicaId; msg: SignedReply }
+  | { k: 'rtimer'; r: ReplicaId; name: TimerName; token: number }
+  | { k: 'ctimer'; c: number; name: ClientTimerName; token: number }
+  | { k: 'think'; c: number }
+  | { k: 'crash'; i: number }
+  | { k: 'restart'; r: ReplicaId; inc: number }
+  | { k: 'partition'; i: number }
+  | { k: 'heal'; i: number }
+  | { k: 'byzantine-on'; i: number }
+  | { k: 'liveness' }
+  | { k: 'stop'; why: string };
+
+interface SimReplica {
+  id: ReplicaId;
+  core: Replica | null;
+  up: boolean;
+  incarnation: number;
+  /** the durable log: exactly the persist records emitted, in order */
+  records: PersistRecord[];
+  timers: Map<TimerName, number>;
+  timerToken: number;
+  app: CorruptibleApp;
+  layer: ByzantineLayer;
+  /** planned strategy (Byzantine replicas are never counted as correct) */
+  byzantine: StrategyName | null;
+  /** crash in the middle of the next step */
+  crashMidStep: boolean;
+  auth: KeyedAuthenticator;
+  /** new-views delivered to this (correct) replica, by view, until it enters that view */
+  newViews: Map<number, Signed<NewViewBody>>;
+}
+
+interface SimClient {
+  idx: number;
+  id: ClientId;
+  core: ClientCore;
+  timers: Map<ClientTimerName, number>;
+  timerToken: number;
+  /** the logical operation outstanding: all timestamps it used (read-only fallback adds one) */
+  current: { op: string; timestamps: number[]; invokeMs: number; readOnly: boolean } | null;
+  safetyOps: number;
+  livenessOps: number;
+  finished: boolean;
+  valueCounter: number;
+  rng: Rng;
+}
+
+const DEFAULT_MAX_EVENTS = 3_000_000;
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v as object)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
+
+/** Keys for a simulated cluster, derived from the seed (never random). */
+function secretFor(seed: number, who: string): string {
+  return sha256Hex(`pbft-sim-key:${seed}:${who}`);
+}
+
+export function simulate(o: SimOptions): SimResult {
+  return new Simulation(o).run();
+}
+
+class Simulation {
+  private readonly o: SimOptions;
+  private readonly sc: Scenario;
+  private readonly q = new EventQueue<SimEvent>();
+  private now = 0;
+  private readonly replicas: SimReplica[] = [];
+  private readonly clients: SimClient[] = [];
+  private readonly clientIndex = new Map<ClientId, number>();
+  private readonly checker: InvariantChecker;
+  private readonly trace: TraceRing;
+  private readonly netRng: Rng;
+  private readonly crashRng: Rng;
+  private readonly scheme: SignatureScheme;
+  private readonly freeze: boolean;
+  private readonly correct: ReplicaId[];
+  private phase: 'safety' | 'liveness' | 'drain' = 'safety';
+  private stopped: string | null = null;
+  private readonly extraViolations: SimViolation[] = [];
+  /** active partitions: each maps replica -> side (0/1); two replicas talk iff same side in all */
+  private readonly activePartitions = new Map<number, Uint8Array>();
+  private readonly committed = new Set<string>();
+  /** the digest correct replicas executed at each seq (the first one; agreement checks the rest) */
+  private readonly executedAt = new Map<number, { digest: string; replica: ReplicaId }>();
+  /** extra send delay of stragglers, by replica */
+  private readonly slowExtra: number[];
+  private readonly viewsEntered = new Set<number>();
+  private fp = 0x811c9dc5;
+  private readonly stats: SimStats = {
+    committedRequests: 0,
+    completedRequests: 0,
+    issuedRequests: 0,
+    tentativeReads: 0,
+    executedSeqs: 0,
+    viewChanges: 0,
+    maxView: 0,
+    stateTransfers: 0,
+    checkpoints: 0,
+    conflictingNewViews: 0,
+    messagesSent: 0,
+    messagesDelivered: 0,
+    messagesDropped: 0,
+    messagesDuplicated: 0,
+    crashes: 0,
+    restarts: 0,
+    partitions: 0,
+    rejectedByCorrect: 0,
+    ignoredByCorrect: 0,
+    events: 0,
+    virtualMs: 0,
+    livenessStartMs: 0,
+  };
+
+  constructor(o: SimOptions) {
+    if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${o.seed}`);
+    this.o = o;
+    const n = o.n ?? 4;
+    if (!Number.isSafeInteger(n) || n < 4 || n > 64) throw new RangeError(`replicas must be an integer in [4, 64], got ${n}`);
+    this.sc = makeScenario({
+      seed: o.seed,
+      n,
+      byzantine: o.byzantine ?? [],
+      faults: o.faults ?? true,
+      livenessBoundMs: o.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS,
+      params: o.params,
+    });
+    this.freeze = (o.isolation ?? 'freeze') === 'freeze';
+    this.slowExtra = new Array<number>(n).fill(0);
+    for (const x of this.sc.net.slow) this.slowExtra[x.replica] = x.extraMs;
+    const root = new Rng(o.seed);
+    this.netRng = root.fork('net');
+    this.crashRng = root.fork('crash-choices');
+    this.trace = new TraceRing(o.traceLines ?? 400, o.fullTrace ?? false);
+
+    // Keys, derived from the seed.
+    this.scheme = makeScheme(o.crypto === 'node' ? 'node' : 'sim');
+    const rsecrets = [...Array(n).keys()].map((i) => secretFor(o.seed, `replica-${i}`));
+    const rpubs = rsecrets.map((s) => this.scheme.publicKey(s));
+    const cids = [...Array(this.sc.workload.clients).keys()].map((i) => `c${i}`);
+    const csecrets = cids.map((c) => secretFor(o.seed, `client-${c}`));
+    const keyring = keyringFor(rpubs, Object.fromEntries(cids.map((c, i) => [c, this.scheme.publicKey(csecrets[i]!)])), false);
+
+    const byz = new Map(this.sc.byzantine.map((b) => [b.replica, b.strategy]));
+    this.correct = [...Array(n).keys()].filter((r) => !byz.has(r));
+    this.checker = new InvariantChecker({ n, f: this.sc.f, verifier: new KeyedAuthenticator(this.scheme, null, keyring), correct: this.correct, checkpointInterval: this.sc.params.checkpointInterval });
+
+    for (let id = 0; id < n; id++) {
+      const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
+      const layer = new ByzantineLayer({ id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn() }, app);
+      this.replicas.push({
+        id,
+        core: null,
+        up: false,
+        incarnation: 0,
+        records: [],
+        timers: new Map(),
+        timerToken: 0,
+        app,
+        layer,
+        byzantine: byz.get(id) ?? null,
+        crashMidStep: false,
+        auth,
+        newViews: new Map(),
+      });
+    }
+    const w = this.sc.workload;
+    cids.forEach((id, idx) => {
+      const auth = new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
+      this.clientIndex.set(id, idx);
+      this.clients.push({
+        idx,
+        id,
+        core: new ClientCore({ id, n, f: this.sc.f, auth, startTimestamp: 1, retransmitTimeoutMs: w.retransmitTimeoutMs, maxRetransmitTimeoutMs: w.maxRetransmitTimeoutMs, maxOpBytes: this.sc.params.maxOpBytes }),
+        timers: new Map(),
+        timerToken: 0,
+        current: null,
+        safetyOps: 0,
+        livenessOps: 0,
+        finished: false,
+        valueCounter: 0,
+        rng: root.fork(`workload/${id}`),
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The loop
+  // ------------------------------------------------------------------------------------------
+
+  run(): SimResult {
+    const sc = this.sc;
+    this.note('phase', 'sim', `seed ${sc.seed}: ${describeScenario(sc)}`);
+    // schedule the plan
+    sc.byzantine.forEach((b, i) => {
+      if (b.fromMs === 0) this.handle({ k: 'byzantine-on', i });
+      else this.q.push(b.fromMs, { k: 'byzantine-on', i });
+    });
+    sc.crashes.forEach((c, i) => this.q.push(c.atMs, { k: 'crash', i }));
+    sc.partitions.forEach((p, i) => this.q.push(p.atMs, { k: 'partition', i }));
+    this.q.push(sc.safetyMs, { k: 'liveness' });
+    // boot
+    for (const r of this.replicas) this.boot(r, false);
+    for (const c of this.clients) this.q.push(this.think(c), { k: 'think', c: c.idx });
+
+    const maxEvents = this.o.maxEvents ?? DEFAULT_MAX_EVENTS;
+    while (this.stopped === null) {
+      const item = this.q.pop();
+      if (!item) {
+        this.stopped = 'no more events';
+        break;
+      }
+      this.now = item.timeMs;
+      if (++this.stats.events > maxEvents) {
+        this.extraViolations.push({ invariant: 'event-limit', message: `more than ${maxEvents} events: a message storm or a run that never settles`, timeMs: this.now });
+        this.stopped = 'event limit';
+        break;
+      }
+      this.handle(item.ev);
+      if (this.phase === 'safety' && this.stats.events >= this.sc.safetyEventBudget && this.stopped === null) {
+        this.note('phase', 'sim', `safety phase ends early: its budget of ${this.sc.safetyEventBudget} events is spent`);
+        this.startLiveness();
+      }
+      if (this.stopped === null && this.checkerFailed()) this.stopped = 'safety violation';
+    }
+    return this.finish();
+  }
+
+  private handle(ev: SimEvent): void {
+    switch (ev.k) {
+      case 'msg': {
+        const r = this.replicas[ev.to]!;
+        this.mix(1, ev.from, ev.to);
+        if (!r.up) return this.dropped(`r${ev.from}`, `-> r${ev.to} (down): `, ev.msg);
+        this.stats.messagesDelivered++;
+        this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
+        return this.stepReplica(r, { type: 'message', from: ev.from, msg: ev.msg });
+      }
+      case 'req': {
+        const r = this.replicas[ev.to]!;
+        this.mix(2, ev.client, ev.to);
+        if (!r.up) return this.dropped(`c${ev.client}`, `-> r${ev.to} (down): `, ev.msg);
+        this.stats.messagesDelivered++;
+        this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- c${ev.client} ${describeMessage(ev.msg)}`);
+        return this.stepReplica(r, { type: 'request', msg: ev.msg });
+      }
+      case 'reply': {
+        const c = this.clients[ev.client]!;
+        this.mix(3, ev.from, ev.client);
+        this.stats.messagesDelivered++;
+        this.trace.add(this.now, 'deliver', c.id, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
+        return this.stepClient(c, () => c.core.step({ type: 'reply', from: ev.from, msg: ev.msg }));
+      }
+      case 'rtimer': {
+        const r = this.replicas[ev.r]!;
+        if (!r.up || r.timers.get(ev.name) !== ev.token) return;
+        r.timers.delete(ev.name);
+        this.mix(4, ev.r, ev.token);
+        this.trace.add(this.now, 'timer', `r${r.id}`, ev.name);
+        return this.stepReplica(r, { type: 'timer', name: ev.name });
+      }
+      case 'ctimer': {
+        const c = this.clients[ev.c]!;
+        if (c.timers.get(ev.name) !== ev.token) return;
+        c.timers.delete(ev.name);
+        this.mix(5, ev.c, ev.token);
+        this.trace.add(this.now, 'timer', c.id, ev.name);
+        return this.stepClient(c, () => c.core.step({ type: 'timer', name: ev.name }));
+      }
+      case 'think':
+        return this.issue(this.clients[ev.c]!);
+      case 'crash':
+        return this.plannedCrash(ev.i);
+      case 'restart': {
+        const r = this.replicas[ev.r]!;
+        if (!r.up && r.incarnation === ev.inc) this.boot(r, true);
+        return;
+      }
+      case 'partition':
+        return this.startPartition(ev.i);
+      case 'heal':
+        if (this.activePartitions.delete(ev.i)) this.note('heal', 'net', `partition #${ev.i} healed`);
+        return;
+      case 'byzantine-on': {
+        const b = this.sc.byzantine[ev.i]!;
+        const r = this.replicas[b.replica]!;
+        r.layer.set(b.strategy);
+        this.note('byzantine', `r${r.id}`, `turns ${b.strategy}`);
+        return;
+      }
+      case 'liveness':
+        if (this.phase === 'safety') this.startLiveness();
+        return;
+      case 'stop':
+        this.stopped = ev.why;
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Replicas
+  // ------------------------------------------------------------------------------------------
+
+  private boot(r: SimReplica, restart: boolean): void {
+    r.incarnation++;
+    r.timers.clear();
+    r.newViews.clear();
+    r.crashMidStep = false;
+    const persisted = restart ? compactRecords(r.records) : undefined;
+    if (restart) {
+      // the replica's new life starts from its durable log (never empty-handed: it keeps it)
+      r.records = persisted ? [...persisted] : [];
+      r.app = new CorruptibleApp(new KvStore(), new Rng(this.o.seed).fork(`app/${r.id}/${r.incarnation}`).fn());
+      this.stats.restarts++;
+      this.note('restart', `r${r.id}`, `restarts from ${r.records.length} durable records (incarnation ${r.incarnation})`);
+      if (this.isCorrect(r.id)) this.checker.onRestart(r.id, this.now);
+    }
+    let actions: ReplicaAction[];
+    try {
+      r.core = new Replica({ id: r.id, params: this.sc.params, auth: r.auth, app: r.app, persisted, bugs: this.bugs() });
+      r.up = true;
+      actions = r.core.start();
+    } catch (e) {
+      return this.exception(r.id, restart ? 'restart' : 'start', e);
+    }
+    this.apply(r, r.byzantine !== null ? this.transform(r, actions) : actions);
+  }
+
+  private bugs(): Partial<Record<BugName, boolean>> | undefined {
+    if (!this.o.bugs?.length) return undefined;
+    return Object.fromEntries(this.o.bugs.map((b) => [b, true]));
+  }
+
+  private transform(r: SimReplica, actions: ReplicaAction[]): ReplicaAction[] {
+    try {
+      return r.layer.transform(actions);
+    } catch (e) {
+      this.exception(r.id, 'byzantine transform', e);
+      return [];
+    }
+  }
+
+  private stepReplica(r: SimReplica, ev: ReplicaEvent): void {
+    let e: ReplicaEvent | null = ev;
+    if (r.byzantine !== null) {
+      try {
+        e = r.layer.filterEvent(ev);
+      } catch (err) {
+        return this.exception(r.id, 'byzantine filter', err);
+      }
+      if (e === null) return;
+    }
+    let actions: ReplicaAction[];
+    try {
+      actions = r.core!.step(e);
+    } catch (err) {
+      return this.exception(r.id, `step(${ev.type})`, err);
+    }
+    if (r.byzantine === null && e.type === 'message' && isNewView(e.msg)) {
+      // remember the new-view a correct replica was given (it may enter the view later)
+      const nv = e.msg;
+      r.newViews.set(nv.body.newView, nv);
+    }
+    this.apply(r, r.byzantine !== null ? this.transform(r, actions) : actions);
+  }
+
+  private apply(r: SimReplica, actions: ReplicaAction[]): void {
+    if (!Array.isArray(actions)) return this.exception(r.id, 'step', new Error('step did not return an array of actions'));
+    const correct = r.byzantine === null;
+    // Persist first (the driver contract): all of a step's records are durable before any send.
+    for (const a of actions) if (a.type === 'persist') r.records.push(this.freeze ? deepFreeze(a.record) : a.record);
+    const midStep = r.crashMidStep;
+    for (const a of actions) {
+      switch (a.type) {
+        case 'persist':
+          break;
+        case 'send':
+          if (midStep && this.crashRng.bool(0.5)) break;
+          this.sendToReplica(r.id, a.to, a.msg);
+          break;
+        case 'multicast':
+          if (correct && (a.msg as { body?: { type?: string } }).body?.type === 'new-view') this.inspectNewView(a.msg as Signed<NewViewBody>);
+          for (const to of this.replicas) if (to.id !== r.id && !(midStep && this.crashRng.bool(0.5))) this.sendToReplica(r.id, to.id, a.msg);
+          break;
+        case 'reply':
+          if (midStep && this.crashRng.bool(0.5)) break;
+          this.sendReply(r.id, a.client, a.msg);
+          break;
+        case 'setTimer': {
+          if (!Number.isFinite(a.afterMs) || a.afterMs < 0) {
+            this.exception(r.id, 'setTimer', new Error(`timer ${a.name} set with afterMs=${a.afterMs}`));
+            break;
+          }
+          const token = ++r.timerToken;
+          r.timers.set(a.name, token);
+          this.q.push(this.now + a.afterMs, { k: 'rtimer', r: r.id, name: a.name, token });
+          if (a.name !== 'status') this.trace.add(this.now, 'set-timer', `r${r.id}`, () => `${a.name} in ${a.afterMs}ms`);
+          break;
+        }
+        case 'cancelTimer':
+          if (a.name !== 'status' && r.timers.has(a.name)) this.trace.add(this.now, 'cancel', `r${r.id}`, a.name);
+          r.timers.delete(a.name);
+          break;
+        case 'executed':
+          this.trace.add(this.now, 'exec', `r${r.id}`, () => `v=${a.view} s=${a.seq} d=${short(a.digest)} [${a.requests.map((q) => `${q.client}/${q.timestamp} ${q.op} => ${q.result}`).join('; ')}]${a.certificate === null ? ' (replayed)' : ''}`);
+          if (correct) {
+            if (!this.executedAt.has(a.seq)) this.executedAt.set(a.seq, { digest: a.digest, replica: r.id });
+            this.checker.onExecuted(r.id, a, this.now);
+            if (a.seq > this.stats.executedSeqs) this.stats.executedSeqs = a.seq;
+            for (const q of a.requests) this.committed.add(`${q.client}\u0000${q.timestamp}`);
+          }
+          break;
+        case 'state-installed':
+          this.trace.add(this.now, 'state', `r${r.id}`, () => `installed checkpoint s=${a.seq} d=${short(a.digest)}`);
+          if (correct) {
+            this.stats.stateTransfers++;
+            this.checker.onStateInstalled(r.id, a, this.now);
+          }
+          break;
+        case 'checkpoint-stable':
+          this.trace.add(this.now, 'stable', `r${r.id}`, () => `checkpoint s=${a.seq} d=${short(a.digest)}`);
+          if (correct) {
+            this.stats.checkpoints++;
+            this.checker.onCheckpointStable(r.id, a.seq, a.digest, this.now);
+          }
+          break;
+        case 'view-entered':
+          this.trace.add(this.now, 'view', `r${r.id}`, () => `entered view ${a.view} (primary r${a.primary})`);
+          if (correct) {
+            this.viewsEntered.add(a.view);
+            if (a.view > this.stats.maxView) this.stats.maxView = a.view;
+            const own = actions.find((x): x is Extract<ReplicaAction, { type: 'multicast' }> => x.type === 'multicast' && isNewView(x.msg) && x.msg.body.newView === a.view);
+            const nv = own ? (own.msg as Signed<NewViewBody>) : r.newViews.get(a.view);
+            if (nv) this.checkNewViewSafety(r.id, nv);
+            for (const v of r.newViews.keys()) if (v <= a.view) r.newViews.delete(v);
+          }
+          break;
+        case 'log':
+          this.trace.add(this.now, 'log', `r${r.id}`, () => describePhase(a.event));
+          break;
+        default:
+          this.trace.add(this.now, 'unknown', `r${r.id}`, () => `unknown action ${JSON.stringify(a).slice(0, 100)}`);
+      }
+    }
+    if (this.freeze) for (const a of actions) if (a.type === 'send' || a.type === 'multicast' || a.type === 'reply') deepFreeze(a.msg);
+    if (r.records.length > 4 * this.sc.params.logWindow + 256) r.records = [...compactRecords(r.records)];
+    if (midStep) this.crash(r, 'mid-step');
+  }
+
+  /**
+   * View-change safety (Castro & Liskov 2002, §4.4 and the safety proof's key lemma): if a
+   * correct replica committed digest d at seq s, every NEW-VIEW a correct replica enters must
+   * carry d at s in O (unless s is at or below the new view's stable checkpoint, where O has
+   * nothing). Checked when a correct replica enters a view, against the digests correct
+   * replicas executed. It sees a wrong O as soon as it is adopted, before any replica
+   * executes from it (the agreement checker sees it only if some replica does).
+   */
+  private checkNewViewSafety(replica: ReplicaId, nv: Signed<NewViewBody>): void {
+    for (const pp of nv.body.prePrepares) {
+      const e = this.executedAt.get(pp.body.seq);
+      if (e && e.digest !== pp.body.digest) {
+        this.extraViolations.push({
+          invariant: 'view-change-safety',
+          message: `replica ${replica} entered view ${nv.body.newView} with a NEW-VIEW from replica ${nv.body.replica} whose O puts ${short(pp.body.digest)} at seq ${pp.body.seq}, but correct replica ${e.replica} committed and executed ${short(e.digest)} there`,
+          replica,
+          seq: pp.body.seq,
+          timeMs: this.now,
+        });
+        this.note('violation', `r${replica}`, `view-change safety: O of view ${nv.body.newView} at s=${pp.body.seq} is ${short(pp.body.digest)}, committed ${short(e.digest)}`);
+        this.stopped = 'safety violation';
+        return;
+      }
+    }
+  }
+
+  /**
+   * Coverage: a NEW-VIEW whose V holds prepared certificates with different digests for one
+   * sequence number (from different views) is where "the certificate with the highest view
+   * wins" matters. Counted, so a scenario distribution can be judged by how often it gets there.
+   */
+  private inspectNewView(nv: Signed<NewViewBody>): void {
+    const seen = new Map<number, Set<string>>();
+    for (const vc of nv.body.viewChanges) {
+      for (const c of vc.body.prepared) {
+        const pp = c.prePrepare.body;
+        if (pp.seq <= vc.body.stableSeq) continue;
+        let set = seen.get(pp.seq);
+        if (!set) seen.set(pp.seq, (set = new Set()));
+        set.add(pp.digest);
+      }
+    }
+    for (const set of seen.values()) {
+      if (set.size > 1) {
+        this.stats.conflictingNewViews++;
+        this.note('coverage', `r${nv.body.replica}`, `new-view ${nv.body.newView}: V holds conflicting prepared certificates for one sequence number`);
+        return;
+      }
+    }
+  }
+
+  private isCorrect(id: ReplicaId): boolean {
+    return this.replicas[id]!.byzantine === null;
+  }
+
+  private canTalk(a: ReplicaId, b: ReplicaId): boolean {
+    for (const sides of this.activePartitions.values()) if (sides[a] !== sides[b]) return false;
+    return true;
+  }
+
+  private delay(): number {
+    const net = this.sc.net;
+    const j = net.jitter;
+    const rng = this.netRng;
+    let d = net.minDelayMs;
+    if (j.kind === 'uniform') d += rng.range(0, j.maxMs);
+    else if (j.kind === 'exp') d += rng.exp(j.meanMs);
+    else d += rng.exp(j.meanMs) + (rng.bool(j.spikeP) ? rng.range(0, j.spikeMs) : 0);
+    return d;
+  }
+
+  /** the network decides: lost, or delivered once or twice with independent delays */
+  private deliveries(link = -1): number[] {
+    const net = this.sc.net;
+    const healed = this.phase !== 'safety';
+    if (!healed && net.loss > 0 && this.netRng.bool(net.loss)) return [];
+    if (!healed && link >= 0 && net.linkLoss.length > 0) {
+      const l = net.linkLoss[link]!;
+      if (l > 0 && this.netRng.bool(l)) return [];
+    }
+    const out = [this.now + this.delay()];
+    if (!healed && net.duplicate > 0 && this.netRng.bool(net.duplicate)) {
+      out.push(this.now + this.delay());
+      this.stats.messagesDuplicated++;
+    }
+    return out;
+  }
+
+  private sendToReplica(from: ReplicaId, to: ReplicaId, msg: ReplicaMessage): void {
+    this.stats.messagesSent++;
+    if (!Number.isSafeInteger(to) || to < 0 || to >= this.replicas.length || to === from) {
+      return this.dropped(`r${from}`, `-> ${String(to)} (no such peer): `, msg);
+    }
+    if (!this.canTalk(from, to)) return this.dropped(`r${from}`, `-> r${to} (partitioned): `, msg);
+    const times = this.deliveries(from * this.sc.n + to);
+    if (times.length === 0) return this.dropped(`r${from}`, `-> r${to} (lost): `, msg);
+    if (this.phase === 'safety' && this.slowExtra[from]) for (let i = 0; i < times.length; i++) times[i]! += this.slowExtra[from]!;
+    for (const t of times) this.q.push(t, { k: 'msg', to, from, msg });
+  }
+
+  private sendReply(from: ReplicaId, client: ClientId, msg: SignedReply): void {
+    this.stats.messagesSent++;
+    const idx = this.clientIndex.get(client);
+    if (idx === undefined) return this.dropped(`r${from}`, `-> ${String(client).slice(0, 20)} (no such client): `, msg);
+    const times = this.deliveries();
+    if (times.length === 0) return this.dropped(`r${from}`, `-> ${client} (lost): `, msg);
+    for (const t of times) this.q.push(t, { k: 'reply', client: idx, from, msg });
+  }
+
+  private dropped(who: string, why: string, msg: unknown): void {
+    this.stats.messagesDropped++;
+    this.trace.add(this.now, 'drop', who, () => why + describeMessage(msg));
+  }
+
+  private crash(r: SimReplica, how: string): void {
+    if (!r.up) return;
+    r.up = false;
+    r.core = null;
+    r.timers.clear();
+    r.crashMidStep = false;
+    this.stats.crashes++;
+    this.note('crash', `r${r.id}`, `crashes (${how}); keeps ${r.records.length} durable records`);
+  }
+
+  /** the replica most correct replicas currently follow as primary */
+  private currentPrimary(): ReplicaId {
+    let view = 0;
+    for (const r of this.replicas) if (r.up && r.byzantine === null && r.core) view = Math.max(view, safeView(r.core));
+    return primaryOf(view, this.sc.n);
+  }
+
+  private crashedCorrect(): number {
+    return this.replicas.filter((r) => r.byzantine === null && (!r.up || r.crashMidStep)).length;
+  }
+
+  private plannedCrash(i: number): void {
+    if (this.phase !== 'safety') return;
+    const c = this.sc.crashes[i]!;
+    let target = c.target === 'primary' ? this.currentPrimary() : c.target;
+    const r0 = this.replicas[target];
+    if (!r0 || r0.byzantine !== null) {
+      const candidates = this.replicas.filter((r) => r.byzantine === null && r.up && !r.crashMidStep).map((r) => r.id);
+      if (candidates.length === 0) return;
+      target = this.crashRng.pick(candidates);
+    }
+    const r = this.replicas[target]!;
+    if (!r.up || r.crashMidStep) return;
+    // Never more than f faulty at once: crashed correct replicas + Byzantine ones <= f.
+    if (this.crashedCorrect() + this.sc.byzantine.length + 1 > this.sc.f) {
+      this.note('crash', `r${r.id}`, 'planned crash skipped: it would exceed f faulty replicas');
+      return;
+    }
+    if (c.midStep) {
+      r.crashMidStep = true;
+      this.note('crash', `r${r.id}`, 'will crash in the middle of its next step');
+    } else {
+      this.crash(r, 'planned');
+    }
+    const inc = r.incarnation;
+    this.q.push(this.now + c.downMs, { k: 'restart', r: r.id, inc });
+  }
+
+  private startPartition(i: number): void {
+    if (this.phase !== 'safety') return;
+    const p = this.sc.partitions[i]!;
+    const side = p.kind === 'isolate-primary' ? [this.currentPrimary()] : p.side;
+    const sides = new Uint8Array(this.sc.n);
+    for (const r of side) sides[r] = 1;
+    this.activePartitions.set(i, sides);
+    this.stats.partitions++;
+    this.note('partition', 'net', `partition #${i} (${p.kind}): {${side.join(',')}} | {${[...Array(this.sc.n).keys()].filter((r) => !side.includes(r)).join(',')}} for ${p.durationMs}ms`);
+    this.q.push(this.now + p.durationMs, { k: 'heal', i });
+  }
+
+  private startLiveness(): void {
+    this.phase = 'liveness';
+    this.stats.livenessStartMs = this.now;
+    this.q.push(this.now + this.sc.livenessBoundMs + this.sc.drainMs, { k: 'stop', why: 'liveness bound passed' });
+    this.activePartitions.clear();
+    this.note('phase', 'sim', `liveness phase: network healed, crashed replicas restart; every request must complete by ${(this.now + this.sc.livenessBoundMs).toFixed(0)}ms`);
+    for (const r of this.replicas) {
+      if (r.crashMidStep) this.crash(r, 'mid-step, before the liveness phase');
+      if (!r.up) this.boot(r, true);
+    }
+    for (const c of this.clients) if (c.current === null && !c.finished) this.q.push(this.think(c), { k: 'think', c: c.idx });
+    this.checkAllDone();
+  }
+
+  private exception(id: ReplicaId | string, where: string, e: unknown): void {
+    const err = e as Error;
+    const msg = `${typeof id === 'number' ? `replica ${id}` : id} threw in ${where}: ${err?.stack?.split('\n').slice(0, 4).join(' | ') ?? String(e)}`;
+    this.extraViolations.push({ invariant: 'exception', message: msg, replica: typeof id === 'number' ? id : undefined, timeMs: this.now });
+    this.note('exception', typeof id === 'number' ? `r${id}` : id, msg);
+    this.stopped = 'exception';
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Clients
+  // ------------------------------------------------------------------------------------------
+
+  private think(c: SimClient): number {
+    return this.now + c.rng.range(0, this.sc.workload.thinkMaxMs);
+  }
+
+  private wantsMore(c: SimClient): boolean {
+    if (this.phase === 'safety') return c.safetyOps < this.sc.workload.maxSafetyOps;
+    return c.livenessOps < this.sc.workload.livenessOps;
+  }
+
+  private issue(c: SimClient): void {
+    if (c.current !== null || c.finished || this.stopped !== null) return;
+    if (!this.wantsMore(c)) {
+      if (this.phase !== 'safety') {
+        c.finished = true;
+        this.checkAllDone();
+      }
+      return;
+    }
+    if (this.phase === 'safety') c.safetyOps++;
+    else c.livenessOps++;
+    const w = this.sc.workload;
+    const key = `k${c.rng.int(0, w.keys - 1)}`;
+    const kind = c.rng.weighted<'put' | 'get' | 'del'>([
+      ['put', 5],
+      ['get', 4],
+      ['del', 1],
+    ]);
+    const op: KvOp = kind === 'put' ? { op: 'put', key, value: `${c.id}.${++c.valueCounter}` } : { op: kind, key };
+    const readOnly = kind === 'get' && w.readOnlyP > 0 && c.rng.bool(w.readOnlyP);
+    const encoded = encodeKvOp(op);
+    let actions: ClientAction[];
+    try {
+      actions = c.core.submit(encoded, { readOnly });
+    } catch (e) {
+      return this.exception(c.id, 'client submit', e);
+    }
+    const ts = c.core.pendingTimestamp!;
+    c.current = { op: encoded, timestamps: [ts], invokeMs: this.now, readOnly };
+    this.stats.issuedRequests++;
+    // A read-only get is reported to the checker only if it falls back to the ordered path
+    // (see noteTimestamp): the tentative path is not linearizable by design (src/core/client.ts).
+    if (!readOnly) this.checker.onInvoke(c.id, ts, encoded, this.now);
+    this.trace.add(this.now, 'invoke', c.id, () => `${c.id}/${ts}${readOnly ? ' ro' : ''} ${encoded}`);
+    this.applyClient(c, actions);
+  }
+
+  private stepClient(c: SimClient, f: () => ClientAction[]): void {
+    let actions: ClientAction[];
+    try {
+      actions = f();
+    } catch (e) {
+      return this.exception(c.id, 'client step', e);
+    }
+    this.applyClient(c, actions);
+  }
+
+  private applyClient(c: SimClient, actions: ClientAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send':
+        case 'broadcast': {
+          if (this.freeze) deepFreeze(a.msg);
+          this.noteTimestamp(c, a.msg);
+          const targets = a.type === 'send' ? [a.to] : this.replicas.map((r) => r.id);
+          for (const to of targets) {
+            this.stats.messagesSent++;
+            const times = this.deliveries();
+            if (times.length === 0) this.dropped(c.id, `-> r${to} (lost): `, a.msg);
+            for (const t of times) this.q.push(t, { k: 'req', to, client: c.idx, msg: a.msg });
+          }
+          break;
+        }
+        case 'setTimer': {
+          const token = ++c.timerToken;
+          c.timers.set(a.name, token);
+          this.q.push(this.now + Math.max(0, a.afterMs), { k: 'ctimer', c: c.idx, name: a.name, token });
+          break;
+        }
+        case 'cancelTimer':
+          c.timers.delete(a.name);
+          break;
+        case 'done':
+          this.complete(c, a.outcome.timestamp, a.outcome.result, a.outcome.replicas);
+          break;
+        case 'log':
+          this.trace.add(this.now, 'log', c.id, () => describePhase(a.event));
+          break;
+      }
+    }
+  }
+
+  /**
+   * A read-only request that falls back to read-write gets a new timestamp: from then on it is
+   * an ordered get, invoked now (it cannot execute before it is sent).
+   */
+  private noteTimestamp(c: SimClient, req: SignedRequest): void {
+    const cur = c.current;
+    if (!cur) return;
+    const ts = req.body.timestamp;
+    if (!cur.timestamps.includes(ts)) {
+      cur.timestamps.push(ts);
+      this.checker.onInvoke(c.id, ts, cur.op, this.now);
+      this.trace.add(this.now, 'invoke', c.id, () => `${c.id}/${ts} (read-only fell back to read-write) ${cur.op}`);
+    }
+  }
+
+  private complete(c: SimClient, timestamp: number, result: string, replicas: ReplicaId[]): void {
+    const cur = c.current;
+    if (!cur) return;
+    c.current = null;
+    this.stats.completedRequests++;
+    this.trace.add(this.now, 'complete', c.id, () => `${c.id}/${timestamp} => ${result} from [${replicas.join(',')}]`);
+    if (cur.readOnly && timestamp === cur.timestamps[0]) this.stats.tentativeReads++;
+    else this.checker.onComplete(c.id, timestamp, result, this.now);
+    if (this.phase === 'safety' || this.wantsMore(c)) this.q.push(this.think(c), { k: 'think', c: c.idx });
+    else {
+      c.finished = true;
+      this.checkAllDone();
+    }
+  }
+
+  private allDoneScheduled = false;
+  private checkAllDone(): void {
+    if (this.phase === 'safety' || this.allDoneScheduled) return;
+    if (this.clients.every((c) => c.finished)) {
+      this.allDoneScheduled = true;
+      this.phase = 'drain';
+      this.note('phase', 'sim', `every request completed; draining ${this.sc.drainMs}ms`);
+      this.q.push(this.now + this.sc.drainMs, { k: 'stop', why: 'all requests completed' });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // End of the run
+  // ------------------------------------------------------------------------------------------
+
+  private checkerFailed(): boolean {
+    return this.checker.violations().length > 0;
+  }
+
+  private finish(): SimResult {
+    const sc = this.sc;
+    this.stats.virtualMs = Math.round(this.now);
+    this.stats.committedRequests = this.committed.size;
+    this.stats.viewChanges = [...this.viewsEntered].filter((v) => v > 0).length;
+    // Final states: correct replicas at the same lastExecuted hold the same state.
+    const byExec = new Map<number, { id: ReplicaId; digest: string }[]>();
+    for (const r of this.replicas) {
+      if (!r.up || !r.core || r.byzantine !== null) continue;
+      try {
+        const st = r.core.status();
+        for (const v of Object.values(st.dropped.reject)) this.stats.rejectedByCorrect += v ?? 0;
+        for (const v of Object.values(st.dropped.ignore)) this.stats.ignoredByCorrect += v ?? 0;
+        const list = byExec.get(st.lastExecuted) ?? [];
+        list.push({ id: r.id, digest: st.stateDigest });
+        byExec.set(st.lastExecuted, list);
+      } catch (e) {
+        this.exception(r.id, 'status', e);
+      }
+    }
+    for (const [seq, list] of byExec) {
+      const digests = new Set(list.map((x) => x.digest));
+      if (digests.size > 1) {
+        this.extraViolations.push({
+          invariant: 'state-agreement',
+          message: `correct replicas that executed up to seq ${seq} hold different states: ${list.map((x) => `r${x.id}=${short(x.digest)}`).join(', ')}`,
+          seq,
+          timeMs: this.now,
+        });
+      }
+    }
+    const livenessDeadlineMs = this.phase === 'safety' ? Number.POSITIVE_INFINITY : this.stats.livenessStartMs + sc.livenessBoundMs;
+    let checkerViolations: Violation[];
+    try {
+      // a run stopped early by a safety violation is not judged on liveness
+      checkerViolations = this.checker.finish({ nowMs: this.now, livenessDeadlineMs: this.stopped === 'safety violation' || this.stopped === 'exception' ? Number.POSITIVE_INFINITY : livenessDeadlineMs });
+    } catch (e) {
+      checkerViolations = [];
+      this.exception('checker', 'finish', e);
+    }
+    const violations: SimViolation[] = [...checkerViolations, ...this.extraViolations];
+    const ok = violations.length === 0;
+    this.note('phase', 'sim', `stopped at ${this.now.toFixed(1)}ms: ${this.stopped}; ${violations.length} violation(s)`);
+    const res: SimResult = {
+      seed: sc.seed,
+      n: sc.n,
+      f: sc.f,
+      ok,
+      violations,
+      stats: this.stats,
+      byzantine: sc.byzantine.map((b) => ({ ...b })),
+      scenario: describeScenario(sc),
+      fingerprint: (this.fp >>> 0).toString(16).padStart(8, '0'),
+      replay: replayCommand(this.o),
+    };
+    if (!ok || this.o.alwaysTrace) res.trace = this.trace.lines();
+    if (this.trace.full) res.fullTrace = this.trace.full;
+    return res;
+  }
+
+  private note(kind: string, who: string, text: string): void {
+    this.trace.add(this.now, kind, who, text);
+  }
+
+  /** fold an event into the run's fingerprint */
+  private mix(kind: number, a: number, b: number): void {
+    let h = this.fp;
+    h = Math.imul(h ^ kind, 0x01000193);
+    h = Math.imul(h ^ a, 0x01000193);
+    h = Math.imul(h ^ b, 0x01000193);
+    h = Math.imul(h ^ Math.floor(this.now * 1000), 0x01000193);
+    this.fp = h >>> 0;
+  }
+}
+
+function isNewView(m: unknown): m is Signed<NewViewBody> {
+  const b = (m as { body?: { type?: unknown; prePrepares?: unknown; newView?: unknown } } | null)?.body;
+  return !!b && b.type === 'new-view' && Array.isArray(b.prePrepares) && typeof b.newView === 'number';
+}
+
+function safeView(core: Replica): number {
+  try {
+    return core.status().view;
+  } catch {
+    return 0;
+  }
+}
+
+/** The exact command that reproduces a run. */
+export function replayCommand(o: SimOptions): string {
+  const parts = ['pbft sim', `--seed ${o.seed}`, `--replicas ${o.n ?? 4}`, `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`];
+  if (o.crypto === 'node') parts.push('--crypto ed25519');
+  if (o.faults === false) parts.push('--no-faults');
+  if (o.livenessBoundMs !== undefined && o.livenessBoundMs !== DEFAULT_LIVENESS_BOUND_MS) parts.push(`--liveness-ms ${o.livenessBoundMs}`);
+  for (const b of o.bugs ?? []) parts.push(`--bug ${b}`);
+  parts.push('--trace');
+  return parts.join(' ');
+}
