@@ -452,7 +452,7 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
   };
   const proc = await replicaRunState(cluster, id);
   const notRunning = () => {
-    const how = proc.state === 'crashed' ? 'it crashed (pbft fault)' : proc.state === 'stopped' ? 'it was stopped' : 'no process';
+    const how = proc.state === 'crashed' ? 'crashed by pbft fault' : proc.state === 'stopped' ? 'stopped' : 'no process';
     return new CliError('NOT_RUNNING', `replica ${id} is not running (${how})`, `start it with: pbft fault ${id} restart (or pbft up ${id})`);
   };
 
@@ -492,9 +492,10 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
       const failure = upFailure(cluster, up);
       if (failure) throw failure;
       const out = up.outcomes[0];
-      if (!out || out.status === 'not-ready' || out.status === 'exited')
-        throw new CliError('NOT_READY', `replica ${id} was started but is not ready yet (it needs a quorum of ${up.quorum} running replicas)`, 'start more replicas with pbft up, then check pbft status');
       const after = await replicaRunState(cluster, id);
+      if (out?.status === 'not-ready' && !up.quorumRunning)
+        return { ...base, changed: true, message: `replica ${id} started (pid ${out.pid}); it becomes ready once ${up.quorum} replicas run (${up.running.length} do now; restart the others)`, process: after, faults: null };
+      if (!out || out.status !== 'ready') throw new CliError('NOT_READY', `replica ${id} was started but is not ready`, 'check pbft status and its process.log');
       return { ...base, changed: true, message: `replica ${id} restarted (pid ${after.pid}) and ready${out.status === 'ready' ? ` in ${Math.round(out.readyMs)} ms` : ''}`, process: after, faults: await faultsNow() };
     }
     case 'pause': {

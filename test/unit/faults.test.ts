@@ -219,7 +219,7 @@ describe('process state and the fault-injection switches (fake replica processes
     expect(await exited).toBe('SIGKILL');
     expect(out).toMatchObject({ replica: 2, action: 'crash', changed: true, process: { state: 'crashed', pid: null } });
     await expect(replicaRunState(cluster, 2)).resolves.toMatchObject({ state: 'crashed', pid: null });
-    await expect(injectFault(cluster, { target: 2, action: 'pause' })).rejects.toMatchObject({ code: 'NOT_RUNNING', message: 'replica 2 is not running (it crashed (pbft fault))' });
+    await expect(injectFault(cluster, { target: 2, action: 'pause' })).rejects.toMatchObject({ code: 'NOT_RUNNING', message: 'replica 2 is not running (crashed by pbft fault)' });
   });
 
   it('pause and resume are idempotent and reported', async () => {

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { STRATEGY_NAMES } from '../../../byzantine/index.js';
 import { FAULT_ACTIONS, actionHelp, formatFaultOutcome, injectFault, parseFaultArgs, strategyHelp } from '../../../cluster/faults.js';
+import { MAX_REPLICAS } from '../../../runtime/config.js';
 import { PbftCommand, dirFlag, intFlag } from '../../base.js';
 
 export default class Fault extends PbftCommand<typeof Fault> {
@@ -47,19 +48,18 @@ export default class Fault extends PbftCommand<typeof Fault> {
   };
 
   async run(): Promise<unknown> {
+    const args = {
+      target: this.args.target,
+      action: this.args.action,
+      rest: [this.args.strategy, ...this.rest].filter((x): x is string => x !== undefined),
+      ...(this.flags.from !== undefined ? { from: this.flags.from } : {}),
+      ...(this.flags.ms !== undefined ? { ms: this.flags.ms } : {}),
+      ...(this.flags.jitter !== undefined ? { jitter: this.flags.jitter } : {}),
+      ...(this.flags.rate !== undefined ? { rate: this.flags.rate } : {}),
+    };
+    parseFaultArgs(args, MAX_REPLICAS); // usage errors first, before looking for a cluster
     const cluster = await this.cluster(this.flags.dir);
-    const req = parseFaultArgs(
-      {
-        target: this.args.target,
-        action: this.args.action,
-        rest: [this.args.strategy, ...this.rest].filter((x): x is string => x !== undefined),
-        ...(this.flags.from !== undefined ? { from: this.flags.from } : {}),
-        ...(this.flags.ms !== undefined ? { ms: this.flags.ms } : {}),
-        ...(this.flags.jitter !== undefined ? { jitter: this.flags.jitter } : {}),
-        ...(this.flags.rate !== undefined ? { rate: this.flags.rate } : {}),
-      },
-      cluster.config.replicas.length,
-    );
+    const req = parseFaultArgs(args, cluster.config.replicas.length);
     const out = await injectFault(cluster, req, {
       timeoutMs: Math.min(this.flags.timeout, 5000),
       readyTimeoutMs: this.flags.timeout,
