@@ -3,7 +3,7 @@
  * (src/cluster/faults.ts) and, for a few cases, through the built CLI (node bin/run.js fault).
  * Replicas are started as `pbft up` starts them (detached, pid files), so crash / restart /
  * pause / resume act exactly as they do for a user. Conditions are awaited by polling status
- * with a deadline; every process is killed in afterAll.
+ * with a deadline; every process is killed in afterAll. The last test runs the demo's fault acts.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +19,8 @@ import { initCluster, type InitOptions } from '../../src/runtime/init.js';
 import { injectFault, listFaults, replicaRunState, type FaultRequest } from '../../src/cluster/faults.js';
 import { upCluster, upFailure } from '../../src/cluster/lifecycle.js';
 import { clusterStatus } from '../../src/cluster/status.js';
+import { DEFAULT_ACTS, runDemo } from '../../src/cluster/demo.js';
+import { palette } from '../../src/cluster/format.js';
 import { ROOT, ensureBuilt, freePorts, kv, waitFor } from '../helpers/cluster.js';
 
 const BIN = path.join(ROOT, 'bin', 'run.js');
@@ -399,4 +401,28 @@ describe('argument errors before any cluster is touched', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+// (in this file, so that it does not run alongside the clusters above on a 2-core machine)
+describe('pbft demo: the fault act', () => {
+  it('crash of the primary, view change, restart and catch-up; corrupt state repaired; all agree', async () => {
+    await ensureBuilt();
+    const lines: string[] = [];
+    const s = await runDemo({ out: (l) => lines.push(l), palette: palette(false), signal: new AbortController().signal });
+    expect(DEFAULT_ACTS.map((a) => a.id)).toEqual(['requests', 'trace', 'crash-primary', 'corrupt-state', 'agreement']);
+    expect(s.ok).toBe(true);
+    expect(s.acts.every((a) => a.ok)).toBe(true);
+    expect(s.requests.every((r) => r.ok)).toBe(true);
+    const crash = s.results.crashPrimary as { crashed: number; fromView: number; toView: number; newPrimary: number; caughtUp: boolean };
+    expect(crash.toView).toBeGreaterThan(crash.fromView);
+    expect(crash.newPrimary).not.toBe(crash.crashed);
+    expect(crash.caughtUp).toBe(true);
+    expect(s.results.corruptState).toMatchObject({ repaired: true });
+    expect((s.results.agreement as { digests: string[] }).digests).toHaveLength(1);
+    const text = lines.join('\n');
+    expect(text).toContain('$ pbft fault primary crash');
+    expect(text).toMatch(/enter-view\s+primary is \d/);
+    expect(text).toMatch(/state-transfer .*installed state/);
+    expect(s.durationMs).toBeLessThan(60_000);
+  }, 90_000);
 });
