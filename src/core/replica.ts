@@ -198,7 +198,6 @@ export class Replica {
   private target: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
   private targetSeenAtExecuted = -1;
   private statusTick = 0;
-  private stateDigestCache: { at: number; digest: Hex } | null = null;
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
@@ -272,7 +271,9 @@ export class Replica {
       viewChanging: this.viewChanging,
       lastExecuted: this.lastExecuted,
       stableCheckpoint: this.stable.seq,
-      stateDigest: this.stateDigest(),
+      // computed fresh: state can change outside execution (a corrupt-state fault) and
+      // status is how an operator sees that
+      stateDigest: this.auth.hash(utf8(this.snapshotState())),
       lowWatermark: this.h(),
       highWatermark: this.H(),
       pendingRequests: this.pending.size,
@@ -347,12 +348,6 @@ export class Replica {
     const clients = [...this.clients.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return canonicalJson({ app: this.app.snapshot(), clients: clients.map(([c, r]) => [c, r.timestamp, r.result]) });
   }
-  private stateDigest(): Hex {
-    if (!this.stateDigestCache || this.stateDigestCache.at !== this.lastExecuted) {
-      this.stateDigestCache = { at: this.lastExecuted, digest: this.auth.hash(utf8(this.snapshotState())) };
-    }
-    return this.stateDigestCache.digest;
-  }
   /** Replace the whole replica state with a snapshot. Throws on malformed input, state unchanged. */
   private installSnapshot(snapshot: string): void {
     const v = JSON.parse(snapshot) as { app?: unknown; clients?: unknown };
@@ -366,7 +361,6 @@ export class Replica {
     }
     this.app.restore(v.app);
     this.clients = clients;
-    this.stateDigestCache = null;
   }
 
   // -------------------------------------------------------------------------------------
@@ -676,8 +670,7 @@ export class Replica {
       } else {
         this.lastExecuted = s.seq;
       }
-      this.stateDigestCache = null;
-      this.emit({ type: 'executed', view: entry.view, seq: entry.seq, digest: entry.digest, requests: executed, certificate: replaying ? null : entry.commits });
+        this.emit({ type: 'executed', view: entry.view, seq: entry.seq, digest: entry.digest, requests: executed, certificate: replaying ? null : entry.commits });
       this.log({ phase: 'execute', view: entry.view, seq: entry.seq, digest: entry.digest, detail: `${executed.length} request(s)` });
       if (s.seq % this.p.checkpointInterval === 0) this.takeCheckpoint(s.seq);
     }
@@ -695,7 +688,6 @@ export class Replica {
   private takeCheckpoint(seq: number): void {
     const snapshot = this.snapshotState();
     const digest = this.auth.hash(utf8(snapshot));
-    this.stateDigestCache = { at: this.lastExecuted, digest };
     this.snapshots.set(seq, { digest, snapshot });
     const cp = sign<CheckpointBody>(this.auth, { type: 'checkpoint', seq, digest, replica: this.id });
     this.checkpointsAt(seq).set(this.id, cp);
@@ -842,7 +834,6 @@ export class Replica {
     }
     // (a diverged replica may have executed past seq: it rolls back and re-executes from its log)
     this.lastExecuted = seq;
-    this.stateDigestCache = { at: seq, digest };
     this.target = null;
     this.emit({ type: 'state-installed', seq, digest, proof });
     this.log({ phase: 'state-transfer', view: this.view, seq, digest, peer: from, detail: 'installed state' });

@@ -106,9 +106,7 @@ describe('a one-replica cluster (n = 1, f = 0)', () => {
     expect(await tc.kill(0, 'SIGTERM')).toEqual({ code: 0, signal: null });
   });
 
-  // Core gap (reported to the lead): with n = 1 the primary never calls checkPrepared after its
-  // own pre-prepare (prepares needed = 0), so nothing commits. Enable once the core handles it.
-  it.skip('serves requests', async () => {
+  it('serves requests', async () => {
     await tc.startAll();
     const c = await tc.client();
     expect(JSON.parse((await c.request(kv.put('solo', '1'), { timeoutMs: 5000 })).result)).toEqual({ ok: true, value: null });
