@@ -28,6 +28,7 @@ export default class Up extends PbftCommand<typeof Up> {
     const idArgs = [this.args.ids, ...this.rest].filter((x): x is string => x !== undefined);
     const ids = parseReplicaIds(idArgs, n);
     const spinner = process.stderr.isTTY && !this.jsonEnabled();
+    if (!spinner && !this.jsonEnabled()) this.note(`Starting ${ids.length} replica${ids.length > 1 ? 's' : ''} and waiting until ready (at most ${this.flags.timeout / 1000} s)...`);
     if (spinner) ux.action.start(`Starting ${ids.length === n ? 'the cluster' : `replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')}`}`, 'launching', { stdout: false });
     const res = await upCluster(cluster, {
       ids,
