@@ -198,6 +198,8 @@ export class Replica {
   private target: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
   private targetSeenAtExecuted = -1;
   private statusTick = 0;
+  /** each peer's last STATUS (view, execution), for the catching-up rule of the request timer */
+  private readonly peerStatus = new Map<ReplicaId, { view: number; viewChanging: boolean; lastExecuted: number }>();
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
@@ -872,19 +874,19 @@ export class Replica {
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'status');
     const peer = m.body.replica;
     const st = m.body;
+    this.peerStatus.set(peer, { view: st.view, viewChanging: st.viewChanging, lastExecuted: st.lastExecuted });
     // Views: help a replica that is behind, or still waiting for the new-view we entered.
     if (st.view < this.view || (st.view === this.view && st.viewChanging && !this.viewChanging)) {
       if (!this.viewChanging && this.currentNewView) this.send(peer, this.currentNewView);
       else if (this.viewChanging && this.ownViewChange) this.send(peer, this.ownViewChange);
-      return;
-    }
-    if (st.view === this.view && st.viewChanging && this.viewChanging) {
+    } else if (st.view === this.view && st.viewChanging && this.viewChanging) {
       if (this.ownViewChange) this.send(peer, this.ownViewChange);
       if (this.sentNewView?.body.newView === this.view) this.send(peer, this.sentNewView);
-      return;
     }
-    if (st.view !== this.view || st.viewChanging || this.viewChanging) return;
-    // Same view, both normal. Behind our stable checkpoint: give it the proof, it will fetch.
+    // Execution catch-up works across views: a commit certificate or a checkpoint proof is a
+    // proof whatever view either side is in, so a replica that is alone in a view change still
+    // keeps up with the decisions (and replies to clients).
+    // Behind our stable checkpoint: give it the proof, it will fetch the state.
     if (st.lastExecuted < this.stable.seq) {
       for (const c of this.stable.proof) this.send(peer, c);
       return;
@@ -900,6 +902,7 @@ export class Replica {
       if (entries.length > 0) this.send(peer, sign<CatchUpBody>(this.auth, { type: 'catch-up', entries, replica: this.id }));
       return;
     }
+    if (st.view !== this.view || st.viewChanging || this.viewChanging) return;
     // Stuck slots above what both executed: retransmit what we sent for them.
     for (let seq = this.lastExecuted + 1; seq <= Math.min(this.H(), this.lastExecuted + this.p.maxInFlight); seq++) {
       const s = this.slots.get(seq);
@@ -966,12 +969,28 @@ export class Replica {
       this.vcTimerRunning = false;
       return;
     }
+    if (!this.viewChanging && (this.target || this.peersAhead() >= this.q.weak)) {
+      // We are behind: f+1 replicas in this view (so at least one correct one) executed more
+      // than we did, or a proven checkpoint is above us. The request we wait for may be among
+      // what we have not caught up on yet; blaming the primary now would send us alone into
+      // the next view. Wait another period; once caught up, the timer applies as usual.
+      this.log({ phase: 'view-change', view: this.view, detail: 'timer expired while catching up: not suspecting the primary yet' });
+      this.startViewChangeTimer();
+      return;
+    }
     if (this.viewChanging) {
       // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
       // timeout doubled."
       this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
     }
     this.startViewChange(this.view + 1, 'timer expired');
+  }
+
+  /** peers whose last status says they are in our view, normal, and executed more than us */
+  private peersAhead(): number {
+    let n = 0;
+    for (const s of this.peerStatus.values()) if (s.view === this.view && !s.viewChanging && s.lastExecuted > this.lastExecuted) n++;
+    return n;
   }
 
   private startViewChange(newView: number, why: string): void {

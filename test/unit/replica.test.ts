@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
 import { parseKvResult } from '../../src/app/kv.js';
+import { makeRequest, sign } from '../../src/core/messages.js';
+import type { StatusBody } from '../../src/core/types.js';
 
 const puts = (k: number, prefix = 'k') => Array.from({ length: k }, (_, i) => ({ op: 'put' as const, key: `${prefix}${i % 3}`, value: `v${i}` }));
 
@@ -130,6 +132,27 @@ describe('replica core: view change (§4.4)', () => {
     const joined = h.actions.find((a) => a.replica === 3 && a.action.type === 'log' && a.action.event.phase === 'view-change' && a.action.event.peer === undefined);
     expect(joined && joined.action.type === 'log' && joined.action.event.detail).toMatch(/moved past view 0/);
     expect(h.replicas[3]!.status().view).toBe(1);
+  });
+
+  it('a backup that is behind f+1 peers of its view does not blame the primary when its timer fires', () => {
+    const h = new Harness(4);
+    const r3 = h.replicas[3]!;
+    const status = (i: number, lastExecuted: number) =>
+      sign<StatusBody>(h.replicaAuth(i), { type: 'status', view: 0, viewChanging: false, lastExecuted, stableSeq: 0, replica: i });
+    const req = makeRequest(h.auth((1000).toString(16).padStart(64, '0')), 'c0', 5, '{"key":"a","op":"get"}');
+    r3.step({ type: 'request', msg: req });
+    r3.step({ type: 'message', from: 1, msg: status(1, 7) });
+    // only one peer ahead (< f+1): could be a liar, the timer applies
+    const lone = new Harness(4);
+    lone.replicas[3]!.step({ type: 'request', msg: req });
+    lone.replicas[3]!.step({ type: 'message', from: 1, msg: status(1, 7) });
+    lone.replicas[3]!.step({ type: 'timer', name: 'view-change' });
+    expect(lone.replicas[3]!.status().view).toBe(1);
+    // f+1 = 2 peers ahead: at least one correct replica executed more; wait instead
+    r3.step({ type: 'message', from: 2, msg: status(2, 7) });
+    const out = r3.step({ type: 'timer', name: 'view-change' });
+    expect(r3.status().view).toBe(0);
+    expect(out.some((a) => a.type === 'setTimer' && a.name === 'view-change')).toBe(true);
   });
 
   it('timers that fire with nothing pending change nothing', () => {
