@@ -74,6 +74,7 @@ export interface RunSeedsOptions {
   bugs?: readonly BugName[];
   crypto?: SimCrypto;
   faults?: boolean;
+  storm?: boolean;
   livenessBoundMs?: number;
   /** stop after this many failing seeds (default: never) */
   maxFailures?: number;
@@ -186,6 +187,7 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
       bugs: o.bugs,
       crypto: o.crypto,
       faults: o.faults,
+      storm: o.storm,
       livenessBoundMs: o.livenessBoundMs,
       ...o.extra,
     });

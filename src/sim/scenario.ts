@@ -106,15 +106,19 @@ export interface ScenarioOptions {
   faults: boolean;
   livenessBoundMs: number;
   params?: Partial<ProtocolParams>;
+  /** force (true) or forbid (false) a storm; default: drawn from the seed */
+  storm?: boolean;
 }
 
 export const DEFAULT_LIVENESS_BOUND_MS = 60_000;
 /** share of faulty runs that are storms (see makeScenario) */
-export const STORM_PROBABILITY = Number(process.env.PBFT_SIM_STORM_P ?? 0.3);
-const SAFETY_EVENTS_PER_REPLICA = Number(process.env.PBFT_SIM_BUDGET ?? 1500);
-const LOSSY_LINK_P = Number(process.env.PBFT_SIM_LINK_P ?? 0.3);
-const SLOW_P_STORM = Number(process.env.PBFT_SIM_SLOW_STORM ?? 0.5);
-const SLOW_P = Number(process.env.PBFT_SIM_SLOW ?? 0.1);
+export const STORM_PROBABILITY = 0.3;
+const SAFETY_EVENTS_PER_REPLICA = 1500;
+/** in a storm, the share of directed replica links that are lossy */
+const LOSSY_LINK_P = 0.3;
+/** probability of stragglers in a storm / in another faulty run */
+const SLOW_P_STORM = 0.5;
+const SLOW_P = 0.1;
 
 export function makeScenario(o: ScenarioOptions): Scenario {
   const { seed, n } = o;
@@ -147,7 +151,8 @@ export function makeScenario(o: ScenarioOptions): Scenario {
   // numbers are prepared at some replicas and not others, and a replica that missed a view
   // brings an older prepared certificate into the next one: where NEW-VIEW's "the certificate
   // with the highest view wins" matters.
-  const storm = o.faults && rng.bool(STORM_PROBABILITY);
+  const drawnStorm = rng.bool(STORM_PROBABILITY);
+  const storm = o.faults && (o.storm ?? drawnStorm);
 
   const loss = storm
     ? rng.range(0.05, 0.3)
@@ -206,7 +211,7 @@ export function makeScenario(o: ScenarioOptions): Scenario {
 
   // --- workload -------------------------------------------------------------------------------
   const workload: Workload = {
-    clients: rng.int(1, 4),
+    clients: rng.int(storm ? 2 : 1, 4),
     keys: rng.int(1, 3),
     thinkMaxMs: rng.pick([0, meanDelayMs, meanDelayMs * 5]),
     readOnlyP: rng.bool(0.5) ? 0 : rng.range(0.2, 0.8),

@@ -40,6 +40,8 @@ export interface SimOptions {
   crypto?: SimCrypto;
   /** false: a fault-free run (no loss, duplication, partitions, crashes, Byzantine replicas) */
   faults?: boolean;
+  /** force (true) or forbid (false) storm scenarios (see scenario.ts); default: from the seed */
+  storm?: boolean;
   /** every request must complete within this many virtual ms of the liveness phase's start */
   livenessBoundMs?: number;
   /** protocol parameter overrides (otherwise drawn from the seed) */
@@ -210,8 +212,8 @@ class Simulation {
   /** active partitions: each maps replica -> side (0/1); two replicas talk iff same side in all */
   private readonly activePartitions = new Map<number, Uint8Array>();
   private readonly committed = new Set<string>();
-  /** the digest correct replicas executed at each seq (the first one; agreement checks the rest) */
-  private readonly executedAt = new Map<number, { digest: string; replica: ReplicaId }>();
+  /** the digest correct replicas committed at each seq (from their 'committed' persist records) */
+  private readonly committedAt = new Map<number, { digest: string; replica: ReplicaId; view: number }>();
   /** extra send delay of stragglers, by replica */
   private readonly slowExtra: number[];
   private readonly viewsEntered = new Set<number>();
@@ -253,6 +255,7 @@ class Simulation {
       faults: o.faults ?? true,
       livenessBoundMs: o.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS,
       params: o.params,
+      storm: o.storm,
     });
     this.freeze = (o.isolation ?? 'freeze') === 'freeze';
     this.slowExtra = new Array<number>(n).fill(0);
@@ -498,7 +501,11 @@ class Simulation {
     if (!Array.isArray(actions)) return this.exception(r.id, 'step', new Error('step did not return an array of actions'));
     const correct = r.byzantine === null;
     // Persist first (the driver contract): all of a step's records are durable before any send.
-    for (const a of actions) if (a.type === 'persist') r.records.push(this.freeze ? deepFreeze(a.record) : a.record);
+    for (const a of actions) {
+      if (a.type !== 'persist') continue;
+      r.records.push(this.freeze ? deepFreeze(a.record) : a.record);
+      if (correct && a.record.kind === 'committed') this.onCommitted(r.id, a.record.entry);
+    }
     const midStep = r.crashMidStep;
     for (const a of actions) {
       switch (a.type) {
@@ -509,7 +516,7 @@ class Simulation {
           this.sendToReplica(r.id, a.to, a.msg);
           break;
         case 'multicast':
-          if (correct && (a.msg as { body?: { type?: string } }).body?.type === 'new-view') this.inspectNewView(a.msg as Signed<NewViewBody>);
+          if (correct && isNewView(a.msg)) this.inspectNewView(a.msg);
           for (const to of this.replicas) if (to.id !== r.id && !(midStep && this.crashRng.bool(0.5))) this.sendToReplica(r.id, to.id, a.msg);
           break;
         case 'reply':
@@ -534,7 +541,6 @@ class Simulation {
         case 'executed':
           this.trace.add(this.now, 'exec', `r${r.id}`, () => `v=${a.view} s=${a.seq} d=${short(a.digest)} [${a.requests.map((q) => `${q.client}/${q.timestamp} ${q.op} => ${q.result}`).join('; ')}]${a.certificate === null ? ' (replayed)' : ''}`);
           if (correct) {
-            if (!this.executedAt.has(a.seq)) this.executedAt.set(a.seq, { digest: a.digest, replica: r.id });
             this.checker.onExecuted(r.id, a, this.now);
             if (a.seq > this.stats.executedSeqs) this.stats.executedSeqs = a.seq;
             for (const q of a.requests) this.committed.add(`${q.client}\u0000${q.timestamp}`);
@@ -578,20 +584,44 @@ class Simulation {
   }
 
   /**
+   * The BFT theorem at commit time (pbft.md "What must hold": "correct replicas commit the same
+   * digest at each sequence number"), from the 'committed' records correct replicas persist:
+   * seen before anything executes, and even when execution is held up by a gap.
+   */
+  private onCommitted(replica: ReplicaId, e: { view: number; seq: number; digest: string }): void {
+    const prev = this.committedAt.get(e.seq);
+    if (!prev) {
+      this.committedAt.set(e.seq, { digest: e.digest, replica, view: e.view });
+      return;
+    }
+    if (prev.digest !== e.digest) {
+      this.extraViolations.push({
+        invariant: 'agreement',
+        message: `correct replicas committed different digests at seq ${e.seq}: replica ${prev.replica} committed ${short(prev.digest)} in view ${prev.view}, replica ${replica} committed ${short(e.digest)} in view ${e.view}`,
+        replica,
+        seq: e.seq,
+        timeMs: this.now,
+      });
+      this.note('violation', `r${replica}`, `agreement: committed ${short(e.digest)} at s=${e.seq}, replica ${prev.replica} committed ${short(prev.digest)}`);
+      this.stopped = 'safety violation';
+    }
+  }
+
+  /**
    * View-change safety (Castro & Liskov 2002, §4.4 and the safety proof's key lemma): if a
    * correct replica committed digest d at seq s, every NEW-VIEW a correct replica enters must
    * carry d at s in O (unless s is at or below the new view's stable checkpoint, where O has
-   * nothing). Checked when a correct replica enters a view, against the digests correct
-   * replicas executed. It sees a wrong O as soon as it is adopted, before any replica
-   * executes from it (the agreement checker sees it only if some replica does).
+   * nothing). Checked when a correct replica enters a view, against what correct replicas
+   * committed. It sees a wrong O as soon as it is adopted, before any replica commits or
+   * executes from it (the agreement checks see it only if some replica does).
    */
   private checkNewViewSafety(replica: ReplicaId, nv: Signed<NewViewBody>): void {
     for (const pp of nv.body.prePrepares) {
-      const e = this.executedAt.get(pp.body.seq);
+      const e = this.committedAt.get(pp.body.seq);
       if (e && e.digest !== pp.body.digest) {
         this.extraViolations.push({
           invariant: 'view-change-safety',
-          message: `replica ${replica} entered view ${nv.body.newView} with a NEW-VIEW from replica ${nv.body.replica} whose O puts ${short(pp.body.digest)} at seq ${pp.body.seq}, but correct replica ${e.replica} committed and executed ${short(e.digest)} there`,
+          message: `replica ${replica} entered view ${nv.body.newView} with a NEW-VIEW from replica ${nv.body.replica} whose O puts ${short(pp.body.digest)} at seq ${pp.body.seq}, but correct replica ${e.replica} committed ${short(e.digest)} there in view ${e.view}`,
           replica,
           seq: pp.body.seq,
           timeMs: this.now,
@@ -1010,6 +1040,7 @@ export function replayCommand(o: SimOptions): string {
   const parts = ['pbft sim', `--seed ${o.seed}`, `--replicas ${o.n ?? 4}`, `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`];
   if (o.crypto === 'node') parts.push('--crypto ed25519');
   if (o.faults === false) parts.push('--no-faults');
+  if (o.storm !== undefined) parts.push(o.storm ? '--storm' : '--no-storm');
   if (o.livenessBoundMs !== undefined && o.livenessBoundMs !== DEFAULT_LIVENESS_BOUND_MS) parts.push(`--liveness-ms ${o.livenessBoundMs}`);
   for (const b of o.bugs ?? []) parts.push(`--bug ${b}`);
   parts.push('--trace');

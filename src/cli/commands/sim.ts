@@ -41,6 +41,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     bug: Flags.string({ hidden: true, multiple: true, summary: 'Run deliberately broken cores (checker tests).' }),
     'liveness-ms': intFlag({ summary: 'Liveness bound in virtual ms (default 60000).', min: 1000, max: 10_000_000 }),
     faults: Flags.boolean({ hidden: true, allowNo: true, default: true, summary: 'With --no-faults: no loss, partitions, crashes or Byzantine replicas.' }),
+    storm: Flags.boolean({ hidden: true, allowNo: true, summary: 'Force (--storm) or forbid (--no-storm) storm scenarios: lossy network, tight timeouts.' }),
   };
 
   async run(): Promise<unknown> {
@@ -75,6 +76,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
       bugs,
       crypto,
       faults: f.faults,
+      storm: f.storm,
       livenessBoundMs: f['liveness-ms'],
       signal: this.signal,
       extra: f.trace && seeds === 1 ? { alwaysTrace: true } : undefined,
