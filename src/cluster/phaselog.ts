@@ -152,7 +152,13 @@ interface Cursor {
 export async function* mergePhaseLogs(
   files: readonly PhaseFile[],
   filter: PhaseFilter = {},
-  o: { endOffsets?: ReadonlyMap<string, number>; stats?: MergeStats; signal?: AbortSignal } = {},
+  o: {
+    endOffsets?: ReadonlyMap<string, number>;
+    /** byte offsets to start from (line starts, e.g. from offsetAtTime) */
+    startOffsets?: ReadonlyMap<string, number>;
+    stats?: MergeStats;
+    signal?: AbortSignal;
+  } = {},
 ): AsyncGenerator<PhaseRecord> {
   const stats = o.stats ?? { skipped: 0 };
   const cursors: Cursor[] = [];
@@ -166,7 +172,9 @@ export async function* mergePhaseLogs(
       } catch {
         continue; // a replica that never wrote a log yet
       }
-      const stream = createReadStream(file.path, { encoding: 'utf8', ...(end !== undefined ? { end: end - 1 } : {}) });
+      const start = o.startOffsets?.get(file.path) ?? 0;
+      if (end !== undefined && start >= end) continue;
+      const stream = createReadStream(file.path, { encoding: 'utf8', start, ...(end !== undefined ? { end: end - 1 } : {}) });
       const rl = createInterface({ input: stream, crlfDelay: Infinity });
       streams.push({ close: () => { rl.close(); stream.destroy(); } });
       cursors.push({ file, it: rl[Symbol.asyncIterator](), head: null, headMs: 0, order: 0, done: false });
@@ -216,6 +224,57 @@ export async function* mergePhaseLogs(
     }
   } finally {
     for (const s of streams) s.close();
+  }
+}
+
+/**
+ * The byte offset of a line start at or before the first record with ts >= tsMs, found by
+ * binary search (a replica appends in time order). A lower bound: reading from it and
+ * filtering by time gives every record from tsMs on. 0 for a missing or unreadable file.
+ */
+export async function offsetAtTime(path: string, tsMs: number): Promise<number> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const { size } = await fh.stat();
+    const probe = Buffer.alloc(64 * 1024);
+    // the timestamp of the first complete line starting at or after `pos`, and that line's start
+    const lineAt = async (pos: number): Promise<{ start: number; ms: number } | null> => {
+      let at = pos;
+      if (at > 0) {
+        // skip the partial line we landed in
+        for (;;) {
+          const { bytesRead } = await fh!.read(probe, 0, probe.length, at - 1);
+          if (bytesRead === 0) return null;
+          const nl = probe.subarray(0, bytesRead).indexOf(10);
+          if (nl >= 0) {
+            at = at - 1 + nl + 1;
+            break;
+          }
+          at += bytesRead;
+          if (at >= size) return null;
+        }
+      }
+      const { bytesRead } = await fh!.read(probe, 0, probe.length, at);
+      const text = probe.subarray(0, bytesRead).toString('utf8');
+      const line = text.slice(0, text.indexOf('\n') >= 0 ? text.indexOf('\n') : undefined);
+      const rec = parsePhaseLine(line);
+      return rec ? { start: at, ms: recordTimeMs(rec) } : { start: at, ms: -Infinity };
+    };
+    let lo = 0;
+    let hi = size;
+    // invariant: every line starting before lo has ts < tsMs (as far as the probes saw)
+    for (let i = 0; i < 64 && hi - lo > probe.length; i++) {
+      const mid = Math.floor((lo + hi) / 2);
+      const l = await lineAt(mid);
+      if (!l || l.ms >= tsMs) hi = mid;
+      else lo = l.start;
+    }
+    return lo;
+  } catch {
+    return 0;
+  } finally {
+    await fh?.close();
   }
 }
 

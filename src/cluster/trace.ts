@@ -4,7 +4,7 @@
  * sequence number(s) it was ordered at (pre-prepare, prepares, commits, execute).
  */
 import type { PhaseFile, PhaseRecord } from './phaselog.js';
-import { mergePhaseLogs, recordTimeMs } from './phaselog.js';
+import { mergePhaseLogs, offsetAtTime, recordTimeMs } from './phaselog.js';
 import { formatRecord, formatMs, relTime, shortClient, type Palette } from './format.js';
 
 export const TRACE_PHASES: ReadonlySet<string> = new Set([
@@ -40,15 +40,19 @@ function namesRequest(r: PhaseRecord, k: RequestKey): boolean {
 /** One pass over the logs (from sinceMs on) collecting the request's timeline. */
 export async function collectTrace(files: readonly PhaseFile[], key: RequestKey, o: { sinceMs?: number } = {}): Promise<Trace> {
   const filter = o.sinceMs !== undefined ? { sinceMs: o.sinceMs } : {};
+  // skip straight to the records from sinceMs on: the logs may be large
+  const startOffsets = new Map<string, number>();
+  if (o.sinceMs !== undefined) for (const f of files) startOffsets.set(f.path, await offsetAtTime(f.path, o.sinceMs));
+  const opts = { startOffsets };
   // pass 1: the records naming the request give its sequence number(s)
   const seqs = new Set<number>();
-  for await (const r of mergePhaseLogs(files, filter)) {
+  for await (const r of mergePhaseLogs(files, filter, opts)) {
     if (namesRequest(r, key) && r.seq !== undefined) seqs.add(r.seq);
   }
   // pass 2: those records, and the protocol records of those sequence numbers
   const records: PhaseRecord[] = [];
   const executedBy = new Set<number>();
-  for await (const r of mergePhaseLogs(files, filter)) {
+  for await (const r of mergePhaseLogs(files, filter, opts)) {
     const mine = namesRequest(r, key);
     const ofSeq = r.seq !== undefined && seqs.has(r.seq) && TRACE_PHASES.has(r.phase) && (r.client === undefined || mine);
     if (!mine && !ofSeq) continue;

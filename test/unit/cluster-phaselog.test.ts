@@ -7,6 +7,7 @@ import {
   discoverPhaseFiles,
   followPhaseLogs,
   mergePhaseLogs,
+  offsetAtTime,
   parsePhaseLine,
   readMerged,
   type PhaseFile,
@@ -91,6 +92,25 @@ describe('mergePhaseLogs', () => {
     await mkdir(join(dir, 'replicas', 'notes'), { recursive: true });
     expect((await discoverPhaseFiles(dir)).map((f) => f.replica)).toEqual([2, 10]);
     expect(await discoverPhaseFiles(join(dir, 'nope'))).toEqual([]);
+  });
+});
+
+describe('offsetAtTime', () => {
+  it('finds a line start before the first record at or after a time, by binary search', async () => {
+    const recs = Array.from({ length: 20_000 }, (_, i) => line({ ts: 1000 + Math.floor(i / 3), replica: 0, phase: 'p', seq: i }));
+    recs.splice(5000, 0, 'garbage line');
+    const f = await writeReplica(0, recs);
+    for (const t of [0, 1000, 2500, 4000, 7665, 7666, 99_999]) {
+      const off = await offsetAtTime(f.path, t);
+      const fromOffset: PhaseRecord[] = [];
+      for await (const r of mergePhaseLogs([f], { sinceMs: t }, { startOffsets: new Map([[f.path, off]]) })) fromOffset.push(r);
+      const all = await readMerged([f], { sinceMs: t });
+      expect(fromOffset.map((r) => r.seq)).toEqual(all.map((r) => r.seq));
+      if (t >= 4000 && t < 7666) expect(off).toBeGreaterThan(0); // it did skip
+    }
+    expect(await offsetAtTime(join(dir, 'missing'), 5)).toBe(0);
+    const empty = await writeReplica(1, []);
+    expect(await offsetAtTime(empty.path, 5)).toBe(0);
   });
 });
 
