@@ -50,6 +50,8 @@ export interface SimOptions {
   traceLines?: number;
   /** also record every event, formatted (slow; for determinism tests and debugging) */
   fullTrace?: boolean;
+  /** also record STATUS messages and timers in the trace (periodic; crowd out the rest) */
+  traceStatus?: boolean;
   /** attach the trace even when the run passes */
   alwaysTrace?: boolean;
   /** hard cap on processed events (a message storm is reported as a violation) */
@@ -205,6 +207,8 @@ class Simulation {
   private readonly crashRng: Rng;
   private readonly scheme: SignatureScheme;
   private readonly freeze: boolean;
+  /** record the periodic STATUS traffic in the trace too */
+  private readonly traceStatus: boolean;
   private readonly correct: ReplicaId[];
   private phase: 'safety' | 'liveness' | 'drain' = 'safety';
   private stopped: string | null = null;
@@ -258,6 +262,7 @@ class Simulation {
       storm: o.storm,
     });
     this.freeze = (o.isolation ?? 'freeze') === 'freeze';
+    this.traceStatus = o.traceStatus ?? false;
     this.slowExtra = new Array<number>(n).fill(0);
     for (const x of this.sc.net.slow) this.slowExtra[x.replica] = x.extraMs;
     const root = new Rng(o.seed);
@@ -366,7 +371,7 @@ class Simulation {
         this.mix(1, ev.from, ev.to);
         if (!r.up) return this.dropped(`r${ev.from}`, `-> r${ev.to} (down): `, ev.msg);
         this.stats.messagesDelivered++;
-        this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
+        if (this.traceStatus || !isStatus(ev.msg)) this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
         return this.stepReplica(r, { type: 'message', from: ev.from, msg: ev.msg });
       }
       case 'req': {
@@ -389,7 +394,7 @@ class Simulation {
         if (!r.up || r.timers.get(ev.name) !== ev.token) return;
         r.timers.delete(ev.name);
         this.mix(4, ev.r, ev.token);
-        this.trace.add(this.now, 'timer', `r${r.id}`, ev.name);
+        if (this.traceStatus || ev.name !== 'status') this.trace.add(this.now, 'timer', `r${r.id}`, ev.name);
         return this.stepReplica(r, { type: 'timer', name: ev.name });
       }
       case 'ctimer': {
@@ -718,7 +723,7 @@ class Simulation {
 
   private dropped(who: string, why: string, msg: unknown): void {
     this.stats.messagesDropped++;
-    this.trace.add(this.now, 'drop', who, () => why + describeMessage(msg));
+    if (this.traceStatus || !isStatus(msg)) this.trace.add(this.now, 'drop', who, () => why + describeMessage(msg));
   }
 
   private crash(r: SimReplica, how: string): void {
@@ -1020,6 +1025,10 @@ class Simulation {
     h = Math.imul(h ^ Math.floor(this.now * 1000), 0x01000193);
     this.fp = h >>> 0;
   }
+}
+
+function isStatus(m: unknown): boolean {
+  return (m as { body?: { type?: unknown } } | null)?.body?.type === 'status';
 }
 
 function isNewView(m: unknown): m is Signed<NewViewBody> {

@@ -12,17 +12,10 @@ const SHORT_TRACE = 40;
 export default class Sim extends PbftCommand<typeof Sim> {
   static override summary = 'Run the deterministic simulator: seeded clusters under faults, every invariant checked.';
   static override description = [
-    'Each seed is one run: a virtual network with delay, loss, duplication, reordering and partitions that heal,',
-    'replica crashes and restarts, up to f Byzantine replicas, and clients issuing puts, gets and deletes over a',
-    'small key space; then a liveness phase in which the network heals and every request must complete.',
-    'Checked on every run: agreement (the BFT theorem), QCertified, total order, checkpoint agreement, validity,',
-    'linearizability of what clients saw, and the liveness bound. A failing seed prints its violations, the',
-    'command that replays it and the trace of the events that led to it; the exit code is then 1.',
-    '',
-    '--byzantine takes strategy SETS separated by commas, spread across seeds; join strategies with + to use them',
-    'together in one run: "equivocate,replay+garbage". "all" is every strategy (one set each), "none" no Byzantine',
-    'replica. Several --replicas values are spread across seeds the same way.',
-  ].join('\n');
+    'Each seed is one run: a virtual network with delay, loss, duplication, reordering and partitions that heal, replica crashes and restarts, up to f Byzantine replicas, and clients issuing puts, gets and deletes over a small key space; then a liveness phase in which the network heals and every request must complete.',
+    'Checked on every run: agreement (the BFT theorem, at commit and at execution), QCertified, total order, checkpoint agreement, validity, view-change safety, linearizability of what clients saw, and the liveness bound. A failing seed prints its violations, the command that replays it and the trace of the events that led to it; the exit code is then 1.',
+    '--byzantine takes strategy SETS separated by commas, spread across seeds; join strategies with + to use them together in one run: "equivocate,replay+garbage". "all" is every strategy (one set each), "none" no Byzantine replica. Several --replicas values are spread across seeds the same way: a seed always runs the same configuration.',
+  ].join('\n\n');
   static override examples = [
     '<%= config.bin %> sim --seeds 1000',
     '<%= config.bin %> sim --seeds 500 --replicas 4,7 --byzantine all',
