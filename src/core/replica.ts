@@ -192,6 +192,8 @@ export class Replica {
   private currentNewView: Signed<NewViewBody> | null = null;
   private sentNewView: Signed<NewViewBody> | null = null;
   private ownViewChange: Signed<ViewChangeBody> | null = null;
+  /** the view-changes this replica sent for recent views, to retransmit to replicas still there */
+  private readonly sentViewChanges = new Map<number, Signed<ViewChangeBody>>();
   private vcTimeoutMs: number;
   private vcTimerRunning = false;
   /** a proven checkpoint above what we executed: fetch state if we make no progress */
@@ -879,6 +881,11 @@ export class Replica {
     if (st.view < this.view || (st.view === this.view && st.viewChanging && !this.viewChanging)) {
       if (!this.viewChanging && this.currentNewView) this.send(peer, this.currentNewView);
       else if (this.viewChanging && this.ownViewChange) this.send(peer, this.ownViewChange);
+      // It may still be collecting view-changes for its view, and ours for that view may have
+      // been lost before we moved on: without it, it can never gather 2f+1 (and its timer
+      // never starts). Retransmit what we sent for its view.
+      const old = st.viewChanging && st.view < this.view ? this.sentViewChanges.get(st.view) : undefined;
+      if (old) this.send(peer, old);
     } else if (st.view === this.view && st.viewChanging && this.viewChanging) {
       if (this.ownViewChange) this.send(peer, this.ownViewChange);
       if (this.sentNewView?.body.newView === this.view) this.send(peer, this.sentNewView);
@@ -1022,6 +1029,8 @@ export class Replica {
       replica: this.id,
     });
     this.ownViewChange = vc;
+    this.sentViewChanges.set(newView, vc);
+    for (const v of this.sentViewChanges.keys()) if (v < newView - 8) this.sentViewChanges.delete(v);
     this.viewChangesFor(newView).set(this.id, vc);
     this.log({ phase: 'view-change', view: newView, seq: this.stable.seq, detail: `${why}; ${prepared.length} prepared certificate(s)` });
     this.multicast(vc);
