@@ -246,6 +246,8 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
     offset: number;
     startedAt: number;
     exit: { exitCode: number | null; signal: string | null } | null;
+    /** settles when the process has exited and p.exit is set */
+    exited: Promise<void>;
   }
   const pending: Pending[] = [];
   for (const ep of toStart) {
@@ -275,10 +277,13 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
         const r = await sub;
         throw new CliError('SPAWN_FAILED', `could not start replica ${ep.id}: ${'message' in r ? String(r.message) : 'spawn failed'}`, 'check that node can run ' + entry);
       }
-      const p: Pending = { ep, pid: sub.pid, logFile: f.logFile, offset, startedAt: performance.now(), exit: null };
-      void sub.then((r) => {
-        p.exit = { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
-      });
+      const p: Pending = { ep, pid: sub.pid, logFile: f.logFile, offset, startedAt: performance.now(), exit: null, exited: Promise.resolve() };
+      p.exited = sub.then(
+        (r) => {
+          p.exit = { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
+        },
+        () => undefined,
+      );
       sub.unref();
       await writeFile(f.pidFile, `${sub.pid}\n`, { mode: 0o644 });
       pending.push(p);
@@ -307,6 +312,8 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
         continue;
       }
       if (p.exit || !(await isAlive(p.pid))) {
+        // gone: its exit status arrives through the child's exit event, possibly a moment later
+        if (!p.exit) await Promise.race([p.exited, new Promise((r) => setTimeout(r, 1000))]);
         await rm(replicaFiles(dir, p.ep.id).pidFile, { force: true });
         outcomes.set(p.ep.id, {
           id: p.ep.id,
