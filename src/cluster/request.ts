@@ -68,7 +68,12 @@ export async function runRequest(cluster: LoadedCluster, op: KvOp, o: RunRequest
       if (states.every((s) => !s.running)) {
         throw new CliError('CLUSTER_DOWN', `the cluster in ${cluster.dir} is down (no replica is running)`, `start it with: pbft up --dir ${cluster.dir}`);
       }
-      throw e;
+      const running = states.filter((s) => s.running).map((s) => s.id);
+      throw new CliError(
+        'NO_QUORUM',
+        `no quorum: ${(e as Error).message.replace(/; is the cluster up\?.*$/, '')} (running here: replica${running.length > 1 ? 's' : ''} ${running.join(', ')})`,
+        'start more replicas with pbft up, then check with pbft status',
+      );
     }
     return await requestWith(client, op, { timeoutMs, ...(o.readOnly ? { readOnly: true } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   } finally {
