@@ -21,6 +21,8 @@ export interface BenchFigures {
   wallMs: number;
   cpuMs: number;
   seedsPerSec: number;
+  /** seeds per CPU-second: independent of other load on the machine */
+  seedsPerCpuSec: number;
   committedRequests: number;
   committedPerCpuSec: number;
   messagesPerCpuSec: number;
@@ -54,6 +56,7 @@ export function benchSim(o: BenchOptions): BenchResult {
       wallMs: Math.round(s.wallMs),
       cpuMs: Math.round(s.cpuMs),
       seedsPerSec: round2(s.seedsPerSec),
+      seedsPerCpuSec: round2(s.runs / cpuSec),
       committedRequests: s.committedRequests,
       committedPerCpuSec: Math.round(s.committedPerCpuSec),
       messagesPerCpuSec: Math.round(s.messagesSent / cpuSec),
@@ -64,8 +67,20 @@ export function benchSim(o: BenchOptions): BenchResult {
 }
 
 export function formatBench(r: BenchResult): string {
-  const head = ['config', 'seeds', 'failed', 'wall s', 'seeds/s', 'committed', 'committed/CPU-s', 'msgs/CPU-s', 'virtual s/CPU-s'];
-  const body = r.rows.map((x) => [x.label, String(x.seeds), String(x.failed), (x.wallMs / 1000).toFixed(1), x.seedsPerSec.toFixed(1), String(x.committedRequests), String(x.committedPerCpuSec), String(x.messagesPerCpuSec), x.virtualSecondsPerCpuSec.toFixed(0)]);
+  const head = ['config', 'seeds', 'failed', 'wall s', 'CPU s', 'seeds/s', 'seeds/CPU-s', 'committed', 'committed/CPU-s', 'msgs/CPU-s', 'virtual s/CPU-s'];
+  const body = r.rows.map((x) => [
+    x.label,
+    String(x.seeds),
+    String(x.failed),
+    (x.wallMs / 1000).toFixed(1),
+    (x.cpuMs / 1000).toFixed(1),
+    x.seedsPerSec.toFixed(1),
+    x.seedsPerCpuSec.toFixed(1),
+    String(x.committedRequests),
+    String(x.committedPerCpuSec),
+    String(x.messagesPerCpuSec),
+    x.virtualSecondsPerCpuSec.toFixed(0),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [`simulator benchmark (node ${r.node})`, fmt(head), ...body.map(fmt)].join('\n');

@@ -100,7 +100,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     this.log(`  state transfers   ${s.stateTransfers}`);
     this.log(`  crashes           ${s.crashes}`);
     this.log(`  violations        ${s.violations}${s.violations ? '  (' + Object.entries(s.byInvariant).map(([k, v]) => `${k}: ${v}`).join(', ') + ')' : ''}`);
-    this.log(`  speed             ${s.seedsPerSec.toFixed(1)} seeds/s, ${Math.round(s.committedPerCpuSec)} simulated committed requests per CPU-second`);
+    this.log(`  speed             ${s.seedsPerSec.toFixed(1)} seeds/s (${(s.runs / Math.max(1e-9, s.cpuMs / 1000)).toFixed(1)} per CPU-second), ${Math.round(s.committedPerCpuSec)} simulated committed requests per CPU-second`);
     if (o.single && o.single.ok && o.trace) {
       // a single passing seed with --trace: show what happened
       this.log('');
