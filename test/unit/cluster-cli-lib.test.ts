@@ -48,11 +48,11 @@ describe('runBench (closed loop, injected clients)', () => {
           maxInFlight = Math.max(maxInFlight, inFlight);
           if (mine > 1) throw new Error('two requests from one client');
           ops.push(op);
-          calls++;
+          const call = ++calls; // this call's own index: the shared counter moves while we wait
           await new Promise((r) => setTimeout(r, 1));
           inFlight--;
           mine--;
-          if (calls % 10 === 0) throw new PbftError('NO_QUORUM', 'simulated');
+          if (call % 10 === 0) throw new PbftError('NO_QUORUM', 'simulated');
           return {};
         },
         close() {
