@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import { STRATEGY_NAMES } from '../../src/byzantine/index.js';
 import { formatFailure, runSeeds } from '../../src/sim/runner.js';
 
-export const BUDGET = { n4: 360, n7: 180 };
+export const BUDGET = { n4: 600, n7: 300 };
 
 export function budgetRun(n: number, seeds: number): void {
   const s = runSeeds({ seeds, fromSeed: 0, replicas: [n], byzantine: ['none', ...STRATEGY_NAMES] });
