@@ -413,7 +413,8 @@ export class ReplicaNode {
         return;
       }
       case 'log':
-        this.phase(a.event);
+        // a strategy switched on a moment ago may not have seen the view yet: the node knows it
+        this.phase(a.event.phase === 'fault' ? { ...a.event, view: this.view } : a.event);
         return;
       case 'executed':
         // One 'reply' record per executed request: links (client, timestamp) to its seq for traces.
