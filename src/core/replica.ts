@@ -139,8 +139,6 @@ interface Slot {
   committed: CommittedEntry | null;
   /** status ticks when the slot last changed: retransmit only what is stuck */
   touchedTick: number;
-  /** only for the execute-out-of-order bug */
-  executedByBug?: boolean;
 }
 
 interface Votes {
@@ -352,7 +350,11 @@ export class Replica {
     const clients = [...this.clients.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return canonicalJson({ app: this.app.snapshot(), clients: clients.map(([c, r]) => [c, r.timestamp, r.result]) });
   }
-  /** Replace the whole replica state with a snapshot. Throws on malformed input, state unchanged. */
+  /**
+   * Replace the whole replica state with a snapshot. Throws on malformed input with the state
+   * unchanged: everything is parsed before anything is replaced, and Application.restore is
+   * all-or-nothing.
+   */
   private installSnapshot(snapshot: string): void {
     const v = JSON.parse(snapshot) as { app?: unknown; clients?: unknown };
     if (typeof v !== 'object' || v === null || typeof v.app !== 'string' || !Array.isArray(v.clients)) throw new Error('malformed snapshot');
@@ -653,7 +655,6 @@ export class Replica {
         s = this.slots.get(this.lastExecuted + 1);
       }
       if (!s?.committed || s.seq <= this.stable.seq) break;
-      if (this.bugs['execute-out-of-order'] && s.executedByBug) continue;
       const entry = s.committed;
       const executed: ExecutedRequest[] = [];
       for (const req of entry.batch) {
@@ -668,13 +669,9 @@ export class Replica {
         if (!replaying) this.sendReply(client, timestamp, result, false);
         executedRequest = true;
       }
-      if (this.bugs['execute-out-of-order']) {
-        s.executedByBug = true;
-        this.lastExecuted = Math.max(this.lastExecuted, s.seq);
-      } else {
-        this.lastExecuted = s.seq;
-      }
-        this.emit({ type: 'executed', view: entry.view, seq: entry.seq, digest: entry.digest, requests: executed, certificate: replaying ? null : entry.commits });
+      // (honest: s.seq is lastExecuted + 1; the out-of-order bug may skip ahead)
+      this.lastExecuted = Math.max(this.lastExecuted, s.seq);
+      this.emit({ type: 'executed', view: entry.view, seq: entry.seq, digest: entry.digest, requests: executed, certificate: replaying ? null : entry.commits });
       this.log({ phase: 'execute', view: entry.view, seq: entry.seq, digest: entry.digest, detail: `${executed.length} request(s)` });
       if (s.seq % this.p.checkpointInterval === 0) this.takeCheckpoint(s.seq);
     }
@@ -829,11 +826,9 @@ export class Replica {
     if (!wanted || seq < wanted.seq) return this.drop('ignore', 'stale');
     if (!this.validCheckpointProof(seq, digest, proof)) return this.drop('reject', 'bad-certificate', from, `state at ${seq} without a valid checkpoint proof`);
     if (this.auth.hash(utf8(snapshot)) !== digest) return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
-    const before = this.snapshotState();
     try {
-      this.installSnapshot(snapshot);
+      this.installSnapshot(snapshot); // leaves the state unchanged when it throws
     } catch (e) {
-      this.installSnapshot(before);
       return this.drop('reject', 'bad-state', from, `state at ${seq}: ${(e as Error).message}`);
     }
     // (a diverged replica may have executed past seq: it rolls back and re-executes from its log)
@@ -846,7 +841,6 @@ export class Replica {
       if (last && req.body.timestamp <= last.timestamp) this.pending.delete(client);
     }
     this.makeStable(seq, digest, proof, snapshot);
-    if (this.nextSeq <= seq) this.nextSeq = seq + 1;
     this.executeReady(false);
   }
 

@@ -242,7 +242,7 @@ export interface Application {
   /** run a read-only op without changing state */
   query(op: string, client: ClientId): string;
   snapshot(): string;
-  /** replace the state with a snapshot; throws on a malformed snapshot */
+  /** replace the state with a snapshot; throws on a malformed one, leaving the state unchanged */
   restore(snapshot: string): void;
   /** digest of the state, hex */
   digest(): Hex;
