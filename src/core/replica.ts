@@ -59,9 +59,31 @@ import type {
   ViewChangeBody,
 } from './types.js';
 
-/** Deliberately broken behaviours, for proving the checkers can fail. Never in production. */
-export type BugName = 'commit-on-2f' | 'new-view-lowest-view' | 'skip-pre-prepare-digest-check' | 'execute-out-of-order';
-export const BUG_NAMES: readonly BugName[] = ['commit-on-2f', 'new-view-lowest-view', 'skip-pre-prepare-digest-check', 'execute-out-of-order'];
+/**
+ * Deliberately broken behaviours, for proving that the adversaries and checkers can find them.
+ * Never in production. Each is one small change to one rule; BUG_DESCRIPTIONS says which.
+ */
+export const BUG_DESCRIPTIONS = {
+  'commit-on-2f': 'commits with 2f matching commits instead of a quorum',
+  'new-view-lowest-view': "O takes the prepared certificate with the LOWEST view at each sequence number",
+  'skip-pre-prepare-digest-check': "a pre-prepare's digest is not checked against its batch",
+  'execute-out-of-order': 'committed batches execute as soon as committed, not in sequence order',
+  'new-view-count-only': "backups compare only the NUMBER of pre-prepares in a NEW-VIEW with O's size (one seq may repeat, another be missing)",
+  'checkpoint-evict-lowest': 'CHECKPOINTs at any future seq are stored; when the table is full the LOWEST seq is evicted',
+  'new-primary-stale-next-seq': "entering a view, a new primary may propose from its old nextSeq before it is reset past O",
+  'pre-prepare-outside-window': 'pre-prepares are accepted outside the watermarks (h, H]',
+  'accept-conflicting-pre-prepare': 'a second pre-prepare for the same (view, seq) with another digest replaces the first',
+  'new-view-too-few-view-changes': 'a NEW-VIEW is accepted with f+1 view-changes in V instead of a quorum',
+  'state-no-digest-check': "a fetched state snapshot is installed without checking it against the proven digest",
+  'view-change-timeout-no-double': 'the view-change timeout never doubles',
+  'view-change-skip-cert-check': 'prepared certificates in view-changes are not validated (prepares, signatures, primary)',
+  'catch-up-skip-cert-check': 'catch-up entries are taken without checking their commit certificate',
+  'restart-forget-prepared': 'a restarted replica forgets its prepared certificates (the durable ones are not restored)',
+  'execute-on-prepared': 'a batch is decided as soon as it is prepared, without a commit quorum',
+  'skip-client-signature-check': 'requests inside pre-prepares are not checked for a valid client signature',
+} as const;
+export type BugName = keyof typeof BUG_DESCRIPTIONS;
+export const BUG_NAMES: readonly BugName[] = Object.keys(BUG_DESCRIPTIONS) as BugName[];
 
 export interface ReplicaOptions {
   id: ReplicaId;
@@ -71,6 +93,11 @@ export interface ReplicaOptions {
   /** durable records from a previous life, in the order they were persisted */
   persisted?: PersistRecord[];
   bugs?: Partial<Record<BugName, boolean>>;
+  /**
+   * Check the core's own invariants at every state transition and throw on a breach (default:
+   * on, unless a bug is enabled: a broken core is there to show what the CHECKERS catch).
+   */
+  assertions?: boolean;
 }
 
 export function defaultParams(n: number, overrides: Partial<ProtocolParams> = {}): ProtocolParams {
@@ -160,6 +187,55 @@ interface Stable {
 
 const MAX_PENDING_REQUESTS = 10_000;
 const MAX_CATCH_UP_ENTRIES = 16;
+/** status ticks between two FETCH-STATE answers to one peer (a snapshot is the largest message) */
+const FETCH_STATE_EVERY_TICKS = 4;
+/** views ahead of ours for which view-changes are kept */
+const VIEW_CHANGE_LOOKAHEAD_PER_REPLICA = 4;
+/** own view-changes kept for retransmission to replicas still collecting for an older view */
+const SENT_VIEW_CHANGES_KEPT = 8;
+
+/** Counts of everything a replica keeps in memory; see `footprintLimits` for their bounds. */
+export interface Footprint {
+  /** log slots, and the span of their sequence numbers above the low watermark */
+  slots: number;
+  slotSpan: number;
+  /** (view, seq) vote sets and the prepares and commits in them */
+  voteSets: number;
+  votes: number;
+  /** checkpoint messages held: inside the window table, and one newest per peer beyond it */
+  checkpointSeqs: number;
+  checkpoints: number;
+  farCheckpoints: number;
+  snapshots: number;
+  /** view-changes held for views above ours, and the views they are for */
+  viewChangeViews: number;
+  viewChanges: number;
+  sentViewChanges: number;
+  pendingRequests: number;
+  peers: number;
+}
+
+/** Upper bounds of every Footprint field for these parameters: memory is bounded whatever arrives. */
+export function footprintLimits(p: ProtocolParams): Footprint {
+  const cps = (2 * p.logWindow) / p.checkpointInterval + 1;
+  const views = VIEW_CHANGE_LOOKAHEAD_PER_REPLICA * p.n + 1;
+  return {
+    // (h, H], and beyond it the window of a checkpoint being fetched: at most 2L
+    slots: 2 * p.logWindow,
+    slotSpan: p.logWindow,
+    voteSets: 2 * p.logWindow,
+    votes: 4 * p.n * p.logWindow,
+    checkpointSeqs: cps,
+    checkpoints: cps * p.n,
+    farCheckpoints: p.n,
+    snapshots: p.logWindow / p.checkpointInterval + 1,
+    viewChangeViews: views,
+    viewChanges: views * p.n,
+    sentViewChanges: SENT_VIEW_CHANGES_KEPT + 1,
+    pendingRequests: MAX_PENDING_REQUESTS,
+    peers: p.n,
+  };
+}
 
 export class Replica {
   readonly id: ReplicaId;
@@ -176,8 +252,13 @@ export class Replica {
   private stable: Stable;
   private readonly slots = new Map<number, Slot>();
   private readonly votes = new Map<string, Votes>();
-  /** checkpoint messages by seq, then replica */
+  /** checkpoint messages by seq, then replica: seqs in (h, h + 2L] only (bounded, never evicted) */
   private readonly checkpoints = new Map<number, Map<ReplicaId, Signed<CheckpointBody>>>();
+  /**
+   * Beyond h + 2L: each peer's newest checkpoint only. A replica far behind still learns a
+   * proven checkpoint from 2f+1 peers, and a faulty peer holds exactly one entry, whatever it sends.
+   */
+  private readonly farCheckpoints = new Map<ReplicaId, Signed<CheckpointBody>>();
   /** own state snapshots at checkpoint seqs not yet stable */
   private readonly snapshots = new Map<number, { digest: Hex; snapshot: string }>();
   private clients = new Map<ClientId, ClientRecord>();
@@ -200,6 +281,11 @@ export class Replica {
   private statusTick = 0;
   /** each peer's last STATUS (view, execution), for the catching-up rule of the request timer */
   private readonly peerStatus = new Map<ReplicaId, { view: number; viewChanging: boolean; lastExecuted: number }>();
+  /** per peer, the status tick of the last catch-up help and of the last state served: rate limits */
+  private readonly servedAt = new Map<ReplicaId, { help: number; state: number }>();
+  /** set while entering a view: nothing is proposed until O is in place and nextSeq is past it */
+  private enteringView = false;
+  private readonly assertions: boolean;
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
@@ -217,6 +303,7 @@ export class Replica {
     this.app = opts.app;
     this.limits = limitsFor(opts.params);
     this.bugs = opts.bugs ?? {};
+    this.assertions = opts.assertions ?? !Object.values(this.bugs).some(Boolean);
     this.vcTimeoutMs = opts.params.viewChangeTimeoutMs;
     const snapshot = this.snapshotState();
     this.stable = { seq: 0, digest: this.auth.hash(utf8(snapshot)), proof: [], snapshot };
@@ -236,6 +323,7 @@ export class Replica {
     this.emit({ type: 'setTimer', name: 'status', afterMs: this.p.statusIntervalMs });
     if (this.viewChanging) this.sendViewChange('restarted during a view change');
     this.emit({ type: 'view-entered', view: this.view, primary: this.primary() });
+    this.assertInvariants('start');
     return this.flush();
   }
 
@@ -262,7 +350,58 @@ export class Replica {
       this.out = [];
       throw e;
     }
+    this.assertInvariants(ev.type);
     return this.flush();
+  }
+
+  /** What this replica holds in memory, by kind (every count is bounded: footprintLimits). */
+  footprint(): Footprint {
+    let votes = 0;
+    for (const v of this.votes.values()) votes += v.prepares.size + v.commits.size;
+    let checkpoints = 0;
+    for (const m of this.checkpoints.values()) checkpoints += m.size;
+    let viewChanges = 0;
+    for (const m of this.viewChanges.values()) viewChanges += m.size;
+    let maxSlot = this.h();
+    for (const k of this.slots.keys()) if (k > maxSlot) maxSlot = k;
+    return {
+      slots: this.slots.size,
+      slotSpan: maxSlot - (this.logTop() - this.p.logWindow),
+      voteSets: this.votes.size,
+      votes,
+      checkpointSeqs: this.checkpoints.size,
+      checkpoints,
+      farCheckpoints: this.farCheckpoints.size,
+      snapshots: this.snapshots.size,
+      viewChangeViews: this.viewChanges.size,
+      viewChanges,
+      sentViewChanges: this.sentViewChanges.size,
+      pendingRequests: this.pending.size,
+      peers: Math.max(this.peerStatus.size, this.servedAt.size),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Assertions (TigerBeetle-style): a breach is a bug in this core, never an input to handle
+  // -------------------------------------------------------------------------------------
+
+  private assert(cond: boolean, what: () => string): void {
+    if (this.assertions && !cond) throw new Error(`replica ${this.id} assertion failed: ${what()}`);
+  }
+
+  /** After every step: h <= lastExecuted <= H, and the log holds nothing at or below h. */
+  private assertInvariants(where: string): void {
+    if (!this.assertions) return;
+    const h = this.h();
+    this.assert(h <= this.lastExecuted && this.lastExecuted <= this.H(), () => `after ${where}: h=${h} lastExecuted=${this.lastExecuted} H=${this.H()}`);
+    const top = this.logTop();
+    for (const seq of this.slots.keys()) this.assert(seq > h && seq <= top, () => `after ${where}: slot ${seq} outside (${h}, ${top}]`);
+  }
+
+  /** Defence in depth: never vote for a digest other than the one decided at that seq. */
+  private assertNotDecidedOtherwise(s: Slot, digest: Hex, what: string): void {
+    const c = s.committed;
+    this.assert(!c || c.digest === digest, () => `${what} (${this.view}, ${s.seq}) for digest ${digest.slice(0, 12)}, but ${c!.digest.slice(0, 12)} is committed there`);
   }
 
   status(): ReplicaStatus {
@@ -298,6 +437,13 @@ export class Replica {
   }
   private H(): number {
     return this.stable.seq + this.p.logWindow;
+  }
+  /**
+   * The highest seq the log may hold: H, or beyond it the window of a proven checkpoint we are
+   * fetching (a NEW-VIEW's O starts at its min-s, which a lagging replica may not have yet).
+   */
+  private logTop(): number {
+    return Math.max(this.H(), this.target ? this.target.seq + this.p.logWindow : 0);
   }
   private emit(a: ReplicaAction): void {
     this.out.push(a);
@@ -403,6 +549,7 @@ export class Replica {
           break;
         }
         case 'prepared': {
+          if (this.bugs['restart-forget-prepared']) break;
           const pp = r.cert.prePrepare.body;
           const s = this.slot(pp.seq);
           if (!s.preparedCert || s.preparedCert.prePrepare.body.view <= pp.view) s.preparedCert = r.cert;
@@ -415,10 +562,32 @@ export class Replica {
       }
     }
     for (const seq of [...this.slots.keys()]) if (seq <= this.stable.seq) this.slots.delete(seq);
+    this.restoreOwnVotes();
     if (this.sentNewView && this.sentNewView.body.newView === this.view && !this.viewChanging) this.currentNewView = this.sentNewView;
     this.nextSeq = Math.max(this.lastExecuted, ...[...this.slots.values()].filter((s) => s.ppView === this.view).map((s) => s.seq)) + 1;
     this.log({ phase: 'state-transfer', view: this.view, seq: this.lastExecuted, detail: `restarted from durable log: checkpoint ${this.stable.seq}, ${records.length} records` });
     this.executeReady(true);
+  }
+
+  /**
+   * After a restart, re-create the votes this replica sent in its current view, so that STATUS
+   * retransmission can resend them: a backup sent a PREPARE for every pre-prepare it accepted,
+   * and every replica sent a COMMIT for each certificate it prepared. Signing is deterministic,
+   * so these are the very messages sent before the crash, never new votes.
+   */
+  private restoreOwnVotes(): void {
+    if (this.viewChanging) return;
+    for (const s of this.slots.values()) {
+      const pp = s.prePrepare?.body;
+      if (!pp || s.ppView !== this.view) continue;
+      const v = this.votesFor(pp.view, pp.seq);
+      if (pp.replica !== this.id) v.prepares.set(this.id, sign<PrepareBody>(this.auth, { type: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id }));
+      if (s.prepared && s.preparedCert) {
+        for (const p of s.preparedCert.prepares) v.prepares.set(p.body.replica, p);
+        v.commits.set(this.id, sign<CommitBody>(this.auth, { type: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id }));
+        s.commitSent = true;
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -494,7 +663,7 @@ export class Replica {
 
   /** The primary closes batches while the pipeline has room and the window allows. */
   private propose(): void {
-    if (!this.isPrimary() || this.viewChanging) return;
+    if (!this.isPrimary() || this.viewChanging || this.enteringView) return;
     while (this.pending.size > 0 && this.nextSeq - 1 - this.lastExecuted < this.p.maxInFlight && this.nextSeq <= this.H()) {
       const batch: SignedRequest[] = [];
       for (const [client, req] of this.pending) {
@@ -533,13 +702,13 @@ export class Replica {
     if (view < this.view) return this.drop('ignore', 'stale');
     if (view > this.view) return this.drop('ignore', 'wrong-view');
     if (this.viewChanging) return this.drop('ignore', 'view-changing');
-    if (seq <= this.h() || seq > this.H()) return this.drop('ignore', 'out-of-window');
+    if ((seq <= this.h() || seq > this.H()) && !this.bugs['pre-prepare-outside-window']) return this.drop('ignore', 'out-of-window');
     const s = this.slot(seq);
     if (s.ppView === view && s.prePrepare) {
       if (s.prePrepare.body.digest === digest) return this.drop('ignore', 'duplicate');
-      return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
+      if (!this.bugs['accept-conflicting-pre-prepare']) return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
     }
-    for (const r of m.batch) if (!verifyClientSig(this.auth, r)) return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
+    if (!this.bugs['skip-client-signature-check']) for (const r of m.batch) if (!verifyClientSig(this.auth, r)) return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
     if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
       return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
     }
@@ -551,6 +720,7 @@ export class Replica {
 
   private sendPrepare(s: Slot): void {
     const pp = s.prePrepare!.body;
+    this.assertNotDecidedOtherwise(s, pp.digest, 'PREPARE');
     const prepare = sign<PrepareBody>(this.auth, { type: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id });
     this.votesFor(pp.view, pp.seq).prepares.set(this.id, prepare);
     this.log({ phase: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest });
@@ -588,6 +758,7 @@ export class Replica {
     const pp = s.prePrepare.body;
     const matching = [...this.votesFor(pp.view, pp.seq).prepares.values()].filter((p) => p.body.digest === pp.digest);
     if (matching.length < this.q.prepares) return;
+    this.assertNotDecidedOtherwise(s, pp.digest, 'COMMIT');
     s.prepared = true;
     s.touchedTick = this.statusTick;
     const cert: PreparedCert = { prePrepare: s.prePrepare, prepares: matching.slice(0, this.q.prepares) };
@@ -621,13 +792,15 @@ export class Replica {
     if (s.committed || !s.prepared || !s.prePrepare || s.seq <= this.lastExecuted) return;
     const pp = s.prePrepare.body;
     const matching = [...this.votesFor(pp.view, pp.seq).commits.values()].filter((c) => c.body.digest === pp.digest);
-    const needed = this.bugs['commit-on-2f'] ? this.q.quorum - 1 : this.q.quorum;
+    const needed = this.bugs['execute-on-prepared'] ? 1 : this.bugs['commit-on-2f'] ? this.q.quorum - 1 : this.q.quorum;
     if (matching.length < needed) return;
     const entry: CommittedEntry = { view: pp.view, seq: pp.seq, digest: pp.digest, batch: s.prePrepare.batch, commits: matching.slice(0, this.q.quorum) };
     this.decide(s, entry);
   }
 
   private decide(s: Slot, entry: CommittedEntry): void {
+    this.assert(!s.committed || s.committed.digest === entry.digest, () => `seq ${s.seq} decided twice: ${s.committed!.digest.slice(0, 12)} then ${entry.digest.slice(0, 12)}`);
+    this.assert(s.seq > this.h() && s.seq <= this.H(), () => `seq ${s.seq} decided outside (${this.h()}, ${this.H()}]`);
     s.committed = entry;
     s.touchedTick = this.statusTick;
     this.persist({ kind: 'committed', entry });
@@ -655,6 +828,7 @@ export class Replica {
         s = this.slots.get(this.lastExecuted + 1);
       }
       if (!s?.committed || s.seq <= this.stable.seq) break;
+      this.assert(s.seq === this.lastExecuted + 1, () => `executing seq ${s!.seq} after ${this.lastExecuted}`);
       const entry = s.committed;
       const executed: ExecutedRequest[] = [];
       for (const req of entry.batch) {
@@ -711,11 +885,21 @@ export class Replica {
     const { seq } = m.body;
     if (seq <= this.h()) return this.drop('ignore', 'stale');
     if (seq % this.p.checkpointInterval !== 0) return this.drop('reject', 'out-of-window', from, `checkpoint at ${seq}, not a multiple of ${this.p.checkpointInterval}`);
-    const at = this.checkpointsAt(seq);
-    // bounded: keep the newest checkpoint seqs (a replica far behind needs the newest proof)
-    while (this.checkpoints.size > 2 * (this.p.logWindow / this.p.checkpointInterval) + 4) {
-      this.checkpoints.delete(Math.min(...this.checkpoints.keys()));
+    if (this.bugs['checkpoint-evict-lowest']) {
+      // the broken rule: any future seq is stored, and a full table evicts its LOWEST seq
+      // (far-future checkpoints of one faulty replica then evict every real one)
+      this.checkpointsAt(seq);
+      while (this.checkpoints.size > 2 * (this.p.logWindow / this.p.checkpointInterval) + 4) this.checkpoints.delete(Math.min(...this.checkpoints.keys()));
+    } else if (seq > this.h() + 2 * this.p.logWindow) {
+      // Far beyond our window: a correct peer is that far only if we are far behind. Keep its
+      // newest one; 2f+1 peers' newest at one seq and digest prove a checkpoint to fetch.
+      const prev = this.farCheckpoints.get(m.body.replica);
+      if (prev && prev.body.seq >= seq) return this.drop('ignore', prev.body.seq === seq && prev.body.digest === m.body.digest ? 'duplicate' : 'stale');
+      this.farCheckpoints.set(m.body.replica, m);
+      return this.checkStable(seq);
     }
+    const at = this.bugs['checkpoint-evict-lowest'] ? this.checkpoints.get(seq) : this.checkpointsAt(seq);
+    if (!at) return; // (evicted by the broken rule above)
     const had = at.get(m.body.replica);
     if (had) return this.drop(had.body.digest === m.body.digest ? 'ignore' : 'reject', had.body.digest === m.body.digest ? 'duplicate' : 'conflict', from, 'checkpoint');
     at.set(m.body.replica, m);
@@ -724,10 +908,11 @@ export class Replica {
 
   /** A proof: 2f+1 matching checkpoint messages at seq, or null. */
   private proofAt(seq: number): { digest: Hex; proof: Signed<CheckpointBody>[] } | null {
-    const at = this.checkpoints.get(seq);
-    if (!at) return null;
+    const all = new Map(this.checkpoints.get(seq));
+    for (const [r, c] of this.farCheckpoints) if (c.body.seq === seq && !all.has(r)) all.set(r, c);
+    if (all.size === 0) return null;
     const byDigest = new Map<Hex, Signed<CheckpointBody>[]>();
-    for (const c of at.values()) {
+    for (const c of all.values()) {
       const l = byDigest.get(c.body.digest) ?? [];
       l.push(c);
       byDigest.set(c.body.digest, l);
@@ -785,6 +970,14 @@ export class Replica {
     for (const k of this.slots.keys()) if (k <= seq) this.slots.delete(k);
     for (const k of this.votes.keys()) if (Number(k.slice(k.indexOf(':') + 1)) <= seq) this.votes.delete(k);
     for (const k of this.checkpoints.keys()) if (k <= seq) this.checkpoints.delete(k);
+    // far checkpoints that the new window covers move into the table
+    for (const [r, c] of this.farCheckpoints) {
+      if (c.body.seq <= seq) this.farCheckpoints.delete(r);
+      else if (c.body.seq <= seq + 2 * this.p.logWindow) {
+        this.farCheckpoints.delete(r);
+        if (!this.checkpointsAt(c.body.seq).has(r)) this.checkpointsAt(c.body.seq).set(r, c);
+      }
+    }
     for (const k of this.snapshots.keys()) if (k <= seq) this.snapshots.delete(k);
     if (this.nextSeq <= seq) this.nextSeq = seq + 1;
   }
@@ -804,8 +997,21 @@ export class Replica {
   private onFetchState(m: Signed<FetchStateBody>, from: ReplicaId): void {
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'fetch-state');
     if (this.stable.seq < m.body.seq || this.stable.seq === 0) return this.drop('ignore', 'stale');
+    // the largest message there is: at most one per peer every few status periods
+    const served = this.served(m.body.replica);
+    if (this.statusTick - served.state < FETCH_STATE_EVERY_TICKS) return this.drop('ignore', 'duplicate');
+    served.state = this.statusTick;
     const st = sign<StateBody>(this.auth, { type: 'state', seq: this.stable.seq, digest: this.stable.digest, snapshot: this.stable.snapshot, proof: this.stable.proof, replica: this.id });
     this.send(m.body.replica, st);
+  }
+
+  private served(peer: ReplicaId): { help: number; state: number } {
+    let s = this.servedAt.get(peer);
+    if (!s) {
+      s = { help: -Infinity, state: -Infinity };
+      this.servedAt.set(peer, s);
+    }
+    return s;
   }
 
   private validCheckpointProof(seq: number, digest: Hex, proof: Signed<CheckpointBody>[]): boolean {
@@ -825,7 +1031,7 @@ export class Replica {
     const wanted = this.target;
     if (!wanted || seq < wanted.seq) return this.drop('ignore', 'stale');
     if (!this.validCheckpointProof(seq, digest, proof)) return this.drop('reject', 'bad-certificate', from, `state at ${seq} without a valid checkpoint proof`);
-    if (this.auth.hash(utf8(snapshot)) !== digest) return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
+    if (this.auth.hash(utf8(snapshot)) !== digest && !this.bugs['state-no-digest-check']) return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
     try {
       this.installSnapshot(snapshot); // leaves the state unchanged when it throws
     } catch (e) {
@@ -871,6 +1077,11 @@ export class Replica {
     const peer = m.body.replica;
     const st = m.body;
     this.peerStatus.set(peer, { view: st.view, viewChanging: st.viewChanging, lastExecuted: st.lastExecuted });
+    // Everything below answers with messages, some large: at most once per status period per
+    // peer, so a flood of STATUS costs a faulty peer more than it costs us.
+    const served = this.served(peer);
+    if (served.help === this.statusTick) return this.drop('ignore', 'duplicate');
+    served.help = this.statusTick;
     // Views: help a replica that is behind, or still waiting for the new-view we entered.
     if (st.view < this.view || (st.view === this.view && st.viewChanging && !this.viewChanging)) {
       if (!this.viewChanging && this.currentNewView) this.send(peer, this.currentNewView);
@@ -887,11 +1098,10 @@ export class Replica {
     // Execution catch-up works across views: a commit certificate or a checkpoint proof is a
     // proof whatever view either side is in, so a replica that is alone in a view change still
     // keeps up with the decisions (and replies to clients).
-    // Behind our stable checkpoint: give it the proof, it will fetch the state.
-    if (st.lastExecuted < this.stable.seq) {
-      for (const c of this.stable.proof) this.send(peer, c);
-      return;
-    }
+    // Its stable checkpoint is behind ours: give it the proof. Behind it in execution, it will
+    // fetch the state; past it (its own checkpoint messages were lost), it makes it stable.
+    if (st.stableSeq < this.stable.seq) for (const c of this.stable.proof) this.send(peer, c);
+    if (st.lastExecuted < this.stable.seq) return;
     // Behind our execution: send commit certificates (each proves its decision: QCertified).
     if (st.lastExecuted < this.lastExecuted) {
       const entries: CommittedEntry[] = [];
@@ -937,10 +1147,11 @@ export class Replica {
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'catch-up');
     let took = 0;
     for (const e of m.body.entries) {
-      if (e.seq <= this.lastExecuted || e.seq > this.lastExecuted + this.p.logWindow || e.seq <= this.h()) continue;
+      // only inside the window: beyond H the peer's stable checkpoint proof moves us first
+      if (e.seq <= this.lastExecuted || e.seq > this.H()) continue;
       const s = this.slot(e.seq);
       if (s.committed) continue;
-      if (!this.validCommittedEntry(e)) return this.drop('reject', 'bad-certificate', from, `catch-up entry ${e.seq} has no valid commit certificate`);
+      if (!this.bugs['catch-up-skip-cert-check'] && !this.validCommittedEntry(e)) return this.drop('reject', 'bad-certificate', from, `catch-up entry ${e.seq} has no valid commit certificate`);
       s.committed = e;
       s.touchedTick = this.statusTick;
       this.persist({ kind: 'committed', entry: e });
@@ -982,7 +1193,7 @@ export class Replica {
     if (this.viewChanging) {
       // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
       // timeout doubled."
-      this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
+      if (!this.bugs['view-change-timeout-no-double']) this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
     }
     this.startViewChange(this.view + 1, 'timer expired');
   }
@@ -1024,7 +1235,7 @@ export class Replica {
     });
     this.ownViewChange = vc;
     this.sentViewChanges.set(newView, vc);
-    for (const v of this.sentViewChanges.keys()) if (v < newView - 8) this.sentViewChanges.delete(v);
+    for (const v of this.sentViewChanges.keys()) if (v < newView - SENT_VIEW_CHANGES_KEPT) this.sentViewChanges.delete(v);
     this.viewChangesFor(newView).set(this.id, vc);
     this.log({ phase: 'view-change', view: newView, seq: this.stable.seq, detail: `${why}; ${prepared.length} prepared certificate(s)` });
     this.multicast(vc);
@@ -1066,6 +1277,7 @@ export class Replica {
       const pp = c.prePrepare.body;
       if (seqs.has(pp.seq)) return `two certificates for seq ${pp.seq}`;
       seqs.add(pp.seq);
+      if (this.bugs['view-change-skip-cert-check']) continue;
       if (pp.view >= b.newView) return `certificate from view ${pp.view} >= ${b.newView}`;
       if (pp.seq <= b.stableSeq || pp.seq > b.stableSeq + this.p.logWindow) return `certificate for seq ${pp.seq} outside its window`;
       if (pp.replica !== this.primary(pp.view)) return `certificate pre-prepare not from the primary of view ${pp.view}`;
@@ -1093,7 +1305,7 @@ export class Replica {
       if (nv === this.view && this.currentNewView) this.send(m.body.replica, this.currentNewView);
       return this.drop('ignore', 'stale');
     }
-    if (nv > this.view + 4 * this.p.n) return this.drop('ignore', 'wrong-view');
+    if (nv > this.view + VIEW_CHANGE_LOOKAHEAD_PER_REPLICA * this.p.n) return this.drop('ignore', 'wrong-view');
     const set = this.viewChangesFor(nv);
     if (set.has(m.body.replica)) return this.drop('ignore', 'duplicate');
     const bad = this.validViewChange(m);
@@ -1150,10 +1362,20 @@ export class Replica {
       if (bad) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${bad}`);
       senders.add(vc.body.replica);
     }
-    if (senders.size < this.q.quorum) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${senders.size} view-changes, ${this.q.quorum} needed`);
+    const vcNeeded = this.bugs['new-view-too-few-view-changes'] ? this.q.weak : this.q.quorum;
+    if (senders.size < vcNeeded) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${senders.size} view-changes, ${this.q.quorum} needed`);
     // "Backups accept the new-view only if O is exactly what they compute from V."
     const O = this.computeO(m.body.viewChanges);
     if (m.body.prePrepares.length !== O.entries.size) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O has ${m.body.prePrepares.length} entries, expected ${O.entries.size}`);
+    // Exactly O: one pre-prepare for each seq of (min-s, max-s], in order. Equal counts are not
+    // enough: a list that repeats one seq and leaves out another would let the new primary
+    // put a different request at the seq it left out.
+    if (!this.bugs['new-view-count-only']) {
+      let expect = O.minS;
+      for (const pp of m.body.prePrepares) {
+        if (pp.body.seq !== ++expect) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O's pre-prepare #${expect - O.minS} is for seq ${pp.body.seq}, expected ${expect}`);
+      }
+    }
     for (const pp of m.body.prePrepares) {
       const want = O.entries.get(pp.body.seq);
       if (!want || pp.body.view !== nv || pp.body.replica !== m.body.replica || pp.body.digest !== want.digest || batchDigest(this.auth, pp.batch) !== want.digest) {
@@ -1176,6 +1398,14 @@ export class Replica {
     this.currentNewView = nv;
     this.ownViewChange = null;
     this.persist({ kind: 'view', view, viewChanging: false });
+    // A new primary must not propose until O is installed and nextSeq is past it: adopting O's
+    // checkpoint below can make it stable, and making a checkpoint stable proposes. Proposing
+    // from the old nextSeq there would sign a second pre-prepare for a seq that O fills.
+    const stale = this.bugs['new-primary-stale-next-seq'];
+    if (!stale) {
+      this.enteringView = true;
+      this.nextSeq = Math.max(O.maxS, O.minS, this.h()) + 1;
+    }
     // the checkpoint min-s: make it stable if we have it, else it is the state we must fetch
     if (O.checkpoint && O.checkpoint.seq > this.h()) this.adoptProvenCheckpoint(O.checkpoint.seq, O.checkpoint.digest, O.checkpoint.proof);
     for (const pp of nv.body.prePrepares) {
@@ -1187,7 +1417,8 @@ export class Replica {
     }
     for (const k of this.votes.keys()) if (Number(k.slice(0, k.indexOf(':'))) < view) this.votes.delete(k);
     for (const k of this.viewChanges.keys()) if (k <= view) this.viewChanges.delete(k);
-    this.nextSeq = Math.max(O.maxS, O.minS, this.h()) + 1;
+    this.nextSeq = stale ? Math.max(O.maxS, O.minS, this.h()) + 1 : Math.max(this.nextSeq, O.maxS + 1, this.h() + 1);
+    this.enteringView = false;
     this.emit({ type: 'view-entered', view, primary: this.primary() });
     this.log({ phase: 'enter-view', view, detail: `primary is ${this.primary()}` });
     // requests not yet ordered: the new primary queues them, backups forward them

@@ -17,10 +17,11 @@ import { KvStore, encodeKvOp, type KvOp } from '../app/kv.js';
 import { ByzantineLayer, CorruptibleApp, type StrategyName } from '../byzantine/index.js';
 import { ClientCore } from '../core/client.js';
 import { primaryOf } from '../core/quorum.js';
-import { Replica, compactRecords, type BugName } from '../core/replica.js';
+import { Replica, compactRecords, footprintLimits, type BugName, type Footprint } from '../core/replica.js';
 import type { ClientAction, ClientId, ClientTimerName, NewViewBody, PersistRecord, Signed, ReplicaAction, ReplicaEvent, ReplicaId, ReplicaMessage, SignedReply, SignedRequest, TimerName } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
 import { InvariantChecker, type Violation } from './checkers.js';
+import { VoteLedger, newViewProblem } from './protocol-checks.js';
 import { EventQueue } from './queue.js';
 import { Rng } from './rng.js';
 import { DEFAULT_LIVENESS_BOUND_MS, describeScenario, makeScenario, type Scenario } from './scenario.js';
@@ -62,7 +63,7 @@ export interface SimOptions {
 
 /** A checker violation, or one the simulator itself detects. */
 export interface SimViolation {
-  invariant: Violation['invariant'] | 'exception' | 'state-agreement' | 'view-change-safety' | 'event-limit';
+  invariant: Violation['invariant'] | 'exception' | 'state-agreement' | 'view-change-safety' | 'no-equivocation' | 'new-view-validity' | 'bounded-memory' | 'event-limit';
   message: string;
   replica?: ReplicaId;
   seq?: number;
@@ -157,6 +158,8 @@ interface SimReplica {
   auth: KeyedAuthenticator;
   /** compact the durable log when it grows past this many records */
   compactAt: number;
+  /** steps since its memory footprint was last checked */
+  stepsSinceFootprint: number;
   /** new-views delivered to this (correct) replica, by view, until it enters that view */
   newViews: Map<number, Signed<NewViewBody>>;
 }
@@ -177,6 +180,8 @@ interface SimClient {
 }
 
 const DEFAULT_MAX_EVENTS = 3_000_000;
+/** a correct replica's memory footprint is checked every this many of its steps, and at the end */
+const FOOTPRINT_EVERY_STEPS = 16;
 
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
@@ -224,6 +229,11 @@ class Simulation {
   /** extra send delay of stragglers, by replica */
   private readonly slowExtra: number[];
   private readonly viewsEntered = new Set<number>();
+  /** what correct replicas signed: no two different votes for one (view, seq) */
+  private readonly votes = new VoteLedger();
+  /** verifies signatures for the simulator's own checks (never signs) */
+  private verifier!: KeyedAuthenticator;
+  private footprintMax!: Footprint;
   private fp = 0x811c9dc5;
   private readonly stats: SimStats = {
     committedRequests: 0,
@@ -284,7 +294,9 @@ class Simulation {
 
     const byz = new Map(this.sc.byzantine.map((b) => [b.replica, b.strategy]));
     this.correct = [...Array(n).keys()].filter((r) => !byz.has(r));
-    this.checker = new InvariantChecker({ n, f: this.sc.f, verifier: new KeyedAuthenticator(this.scheme, null, keyring), correct: this.correct, checkpointInterval: this.sc.params.checkpointInterval });
+    this.verifier = new KeyedAuthenticator(this.scheme, null, keyring);
+    this.footprintMax = footprintLimits(this.sc.params);
+    this.checker = new InvariantChecker({ n, f: this.sc.f, verifier: this.verifier, correct: this.correct, checkpointInterval: this.sc.params.checkpointInterval });
 
     for (let id = 0; id < n; id++) {
       const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
@@ -305,6 +317,7 @@ class Simulation {
         auth,
         newViews: new Map(),
         compactAt: this.compactBase,
+        stepsSinceFootprint: 0,
       });
     }
     const w = this.sc.workload;
@@ -522,10 +535,12 @@ class Simulation {
         case 'persist':
           break;
         case 'send':
+          if (correct) this.checkSigned(r.id, a.msg);
           if (midStep && this.crashRng.bool(0.5)) break;
           this.sendToReplica(r.id, a.to, a.msg);
           break;
         case 'multicast':
+          if (correct) this.checkSigned(r.id, a.msg);
           if (correct && isNewView(a.msg)) this.inspectNewView(a.msg);
           for (const to of this.replicas) if (to.id !== r.id && !(midStep && this.crashRng.bool(0.5))) this.sendToReplica(r.id, to.id, a.msg);
           break;
@@ -594,6 +609,7 @@ class Simulation {
       r.records = [...compactRecords(r.records)];
       r.compactAt = Math.max(this.compactBase, 2 * r.records.length);
     }
+    if (correct && r.core && ++r.stepsSinceFootprint >= FOOTPRINT_EVERY_STEPS) this.checkFootprint(r);
     if (midStep) this.crash(r, 'mid-step');
   }
 
@@ -630,7 +646,39 @@ class Simulation {
    * committed. It sees a wrong O as soon as it is adopted, before any replica commits or
    * executes from it (the agreement checks see it only if some replica does).
    */
+  /** No correct replica signs two different pre-prepares, prepares or commits for one (view, seq). */
+  private checkSigned(replica: ReplicaId, msg: ReplicaMessage): void {
+    const bad = this.votes.observe(replica, msg);
+    if (!bad) return;
+    this.extraViolations.push({ invariant: 'no-equivocation', message: bad, replica, timeMs: this.now });
+    this.note('violation', `r${replica}`, `no-equivocation: ${bad}`);
+    this.stopped = 'safety violation';
+  }
+
+  /** Memory is bounded whatever arrives: every count a correct core keeps is within its limit. */
+  private checkFootprint(r: SimReplica): void {
+    r.stepsSinceFootprint = 0;
+    const fp = r.core!.footprint();
+    for (const k of Object.keys(this.footprintMax) as (keyof Footprint)[]) {
+      if (fp[k] <= this.footprintMax[k]) continue;
+      const message = `correct replica ${r.id} holds ${fp[k]} ${k}, above its bound of ${this.footprintMax[k]}`;
+      this.extraViolations.push({ invariant: 'bounded-memory', message, replica: r.id, timeMs: this.now });
+      this.note('violation', `r${r.id}`, `bounded-memory: ${message}`);
+      this.stopped = 'safety violation';
+      return;
+    }
+  }
+
   private checkNewViewSafety(replica: ReplicaId, nv: Signed<NewViewBody>): void {
+    // a NEW-VIEW a correct replica enters must be valid and its O exactly what V determines
+    const invalid = newViewProblem(this.verifier, this.sc.params, nv);
+    if (invalid) {
+      const message = `replica ${replica} entered view ${nv.body.newView} with an invalid NEW-VIEW from replica ${nv.body.replica}: ${invalid}`;
+      this.extraViolations.push({ invariant: 'new-view-validity', message, replica, timeMs: this.now });
+      this.note('violation', `r${replica}`, `new-view-validity: ${invalid}`);
+      this.stopped = 'safety violation';
+      return;
+    }
     for (const pp of nv.body.prePrepares) {
       const e = this.committedAt.get(pp.body.seq);
       // the lemma binds NEW-VIEWs of later views only: a lagging replica may still enter an
@@ -969,6 +1017,7 @@ class Simulation {
     this.stats.virtualMs = Math.round(this.now);
     this.stats.committedRequests = this.committed.size;
     this.stats.viewChanges = [...this.viewsEntered].filter((v) => v > 0).length;
+    for (const r of this.replicas) if (r.up && r.core && r.byzantine === null) this.checkFootprint(r);
     // Final states: correct replicas at the same lastExecuted hold the same state.
     const byExec = new Map<number, { id: ReplicaId; digest: string }[]>();
     for (const r of this.replicas) {
