@@ -136,6 +136,10 @@ export function makeScheme(name: SchemeName): SignatureScheme {
 export interface Keyring {
   /** public keys of replicas 0..n-1 */
   replicas: Hex[];
+  /** the cluster's identity: a digest of its name and membership (see clusterIdOf) */
+  clusterId: Hex;
+  /** what every signature of this cluster covers before the message: binds it to clusterId */
+  domain: Uint8Array;
   /** public key of a client, or undefined for a stranger */
   clientKey(client: ClientId): Hex | undefined;
 }
@@ -145,10 +149,22 @@ export function selfCertifyingClientId(publicKey: Hex): ClientId {
   return 'pk:' + publicKey;
 }
 
-export function keyringFor(replicas: Hex[], clients: Record<ClientId, Hex>, openClients: boolean): Keyring {
+/**
+ * A cluster's identity: SHA-256 over its name and its membership (the replicas' public keys, in
+ * id order, so n too). Every protocol signature covers it (KeyedAuthenticator), so a message
+ * signed in one cluster never verifies in another, even one that shares keys or ids.
+ */
+export function clusterIdOf(replicas: readonly Hex[], name = ''): Hex {
+  return sha256Hex(`pbft/1 cluster\n${JSON.stringify(name)}\n${replicas.join(',')}`);
+}
+
+export function keyringFor(replicas: Hex[], clients: Record<ClientId, Hex>, openClients: boolean, clusterName = ''): Keyring {
   const map = new Map(Object.entries(clients));
+  const clusterId = clusterIdOf(replicas, clusterName);
   return {
     replicas,
+    clusterId,
+    domain: new TextEncoder().encode(`pbft/1 ${clusterId}\n`),
     clientKey(client) {
       const k = map.get(client);
       if (k !== undefined) return k;
@@ -165,17 +181,25 @@ export class KeyedAuthenticator implements Authenticator {
     private readonly secret: Hex | null,
     private readonly keyring: Keyring,
   ) {}
+  /** the bytes a signature covers: the cluster's domain, then the message */
+  private bound(data: Uint8Array): Uint8Array {
+    const d = this.keyring.domain;
+    const out = new Uint8Array(d.length + data.length);
+    out.set(d);
+    out.set(data, d.length);
+    return out;
+  }
   sign(data: Uint8Array): Hex {
     if (this.secret === null) throw new Error('this authenticator has no signing key');
-    return this.scheme.sign(this.secret, data);
+    return this.scheme.sign(this.secret, this.bound(data));
   }
   verifyReplica(id: ReplicaId, data: Uint8Array, sig: Hex): boolean {
     const k = this.keyring.replicas[id];
-    return k !== undefined && this.scheme.verify(k, data, sig);
+    return k !== undefined && this.scheme.verify(k, this.bound(data), sig);
   }
   verifyClient(client: ClientId, data: Uint8Array, sig: Hex): boolean {
     const k = this.keyring.clientKey(client);
-    return k !== undefined && this.scheme.verify(k, data, sig);
+    return k !== undefined && this.scheme.verify(k, this.bound(data), sig);
   }
   hash(data: Uint8Array): Hex {
     return sha256Hex(data);

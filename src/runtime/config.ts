@@ -310,6 +310,7 @@ export function clusterFromConfig(dir: string, config: ClusterConfig): LoadedClu
 }
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+      config.name,
 
 /** Read and validate <dir>/cluster.json. */
 export async function loadCluster(dir: string): Promise<LoadedCluster> {
