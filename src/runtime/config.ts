@@ -305,12 +305,12 @@ export function clusterFromConfig(dir: string, config: ClusterConfig): LoadedClu
       config.replicas.map((r) => r.publicKey),
       clients,
       config.openClients,
+      config.name,
     ),
   };
 }
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
-      config.name,
 
 /** Read and validate <dir>/cluster.json. */
 export async function loadCluster(dir: string): Promise<LoadedCluster> {
