@@ -5,7 +5,28 @@
  */
 const encoder = new TextEncoder();
 
+/**
+ * Encodings of FROZEN objects, computed once. A frozen object cannot change, so its encoding
+ * cannot either; the simulator deep-freezes everything that crosses its network, and one
+ * message is verified by every replica it reaches (and its parts again inside certificates).
+ * Objects that are not frozen (everything in the real runtime) are encoded afresh each time.
+ */
+const jsonOfFrozen = new WeakMap<object, string>();
+const bytesOfFrozen = new WeakMap<object, Uint8Array>();
+
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
+    let s = jsonOfFrozen.get(value);
+    if (s === undefined) {
+      s = encodeJson(value);
+      jsonOfFrozen.set(value, s);
+    }
+    return s;
+  }
+  return encodeJson(value);
+}
+
+function encodeJson(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -27,6 +48,14 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function canonicalBytes(value: unknown): Uint8Array {
+  if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
+    let b = bytesOfFrozen.get(value);
+    if (b === undefined) {
+      b = encoder.encode(canonicalJson(value));
+      bytesOfFrozen.set(value, b);
+    }
+    return b;
+  }
   return encoder.encode(canonicalJson(value));
 }
 
