@@ -791,7 +791,9 @@ export class Replica {
   private checkCommitted(s: Slot): void {
     if (s.committed || !s.prepared || !s.prePrepare || s.seq <= this.lastExecuted) return;
     const pp = s.prePrepare.body;
-    const matching = [...this.votesFor(pp.view, pp.seq).commits.values()].filter((c) => c.body.digest === pp.digest);
+    const votes = this.votes.get(`${pp.view}:${pp.seq}`);
+    if (!votes) return;
+    const matching = [...votes.commits.values()].filter((c) => c.body.digest === pp.digest);
     const needed = this.bugs['execute-on-prepared'] ? 1 : this.bugs['commit-on-2f'] ? this.q.quorum - 1 : this.q.quorum;
     if (matching.length < needed) return;
     const entry: CommittedEntry = { view: pp.view, seq: pp.seq, digest: pp.digest, batch: s.prePrepare.batch, commits: matching.slice(0, this.q.quorum) };
@@ -1215,6 +1217,8 @@ export class Replica {
     if (this.vcTimerRunning) this.stopViewChangeTimer();
     this.sendViewChange(why);
     for (const k of this.viewChanges.keys()) if (k < newView) this.viewChanges.delete(k);
+    // votes of the views we leave are stale from now on (voteAdmissible): drop them
+    for (const k of this.votes.keys()) if (Number(k.slice(0, k.indexOf(':'))) < newView) this.votes.delete(k);
     this.tryNewView();
   }
 
