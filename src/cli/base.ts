@@ -8,9 +8,10 @@
  */
 import { Command, Errors, Flags, ux, type Interfaces } from '@oclif/core';
 import { loadCluster, type LoadedCluster } from '../runtime/config.js';
-import { PbftError, describeError } from '../errors.js';
+import { PbftError, describeError, type PbftErrorCode } from '../errors.js';
 import { EXIT, exitCodeFor, oneLine } from '../cluster/errors.js';
 import { colourEnabled, palette, type Palette } from '../cluster/format.js';
+import { program } from '../cluster/hints.js';
 
 export type Flags<T extends typeof Command> = Interfaces.InferredFlags<(typeof PbftCommand)['baseFlags'] & T['flags']>;
 export type Args<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -74,22 +75,23 @@ function parseErrorLine(message: string): string {
 }
 
 export interface DescribedError {
-  code: string;
+  code: PbftErrorCode;
   message: string;
   hint?: string;
+  details?: Record<string, unknown>;
   exitCode: number;
 }
 
 /** Map anything thrown to code, one-line message, hint and exit code. */
 export function describeForUser(err: unknown, commandId?: string): DescribedError {
-  const help = commandId ? `run \`pbft ${commandId} --help\` for usage` : 'run `pbft --help` for usage';
+  const help = `run \`${program()} ${commandId ? `${commandId.replace(/:/g, ' ')} ` : ''}--help\` for usage`;
   if (err instanceof PbftError) {
     // oclif rewrites the message of an error thrown by a flag parser:
     // "Parsing --x \n\t<message>\nSee more help with --help"
     const wrapped = /^Parsing --[\w-]+\s*\n\s*([^\n]*)/.exec(err.message);
     const message = wrapped ? wrapped[1]! : err.message;
     const hint = wrapped ? help : err.hint?.split('\n')[0];
-    return { code: err.code, message, ...(hint ? { hint } : {}), exitCode: exitCodeFor(err.code) };
+    return { code: err.code, message, ...(hint ? { hint } : {}), ...(err.details ? { details: err.details } : {}), exitCode: exitCodeFor(err.code) };
   }
   const e = err as Error & { parse?: unknown; oclif?: { exit?: number }; cause?: unknown; code?: unknown };
   if (e && e.cause instanceof PbftError) return describeForUser(e.cause, commandId);
@@ -102,9 +104,11 @@ export function describeForUser(err: unknown, commandId?: string): DescribedErro
   const code = typeof e?.code === 'string' ? e.code : undefined;
   if (code === 'ABORT_ERR' || e?.name === 'AbortError') return { code: 'INTERRUPTED', message: 'interrupted', exitCode: EXIT.interrupted };
   return {
-    code: code ?? 'INTERNAL',
+    // an errno error (EACCES, ENOSPC...) is an I/O failure; anything else is a bug
+    code: code !== undefined && /^E[A-Z]+$/.test(code) ? 'IO' : 'INTERNAL',
     message: `unexpected error: ${describeError(err)}`,
     hint: 'run again with --debug for the stack trace, and please report it',
+    ...(code !== undefined ? { details: { errno: code } } : {}),
     exitCode: EXIT.internal,
   };
 }
@@ -177,9 +181,10 @@ export abstract class PbftCommand<T extends typeof Command> extends Command {
       /* no spinner */
     }
     // whatever broke because of Ctrl-C (a closed client, an aborted wait) is an interruption
-    const d = this.interrupt.signal.aborted ? { code: 'INTERRUPTED', message: 'interrupted', exitCode: EXIT.interrupted, hint: undefined } : describeForUser(err, this.id);
+    const d: DescribedError = this.interrupt.signal.aborted ? { code: 'INTERRUPTED', message: 'interrupted', exitCode: EXIT.interrupted } : describeForUser(err, this.id);
     if (this.jsonEnabled()) {
-      process.stdout.write(JSON.stringify({ ok: false, error: { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}) } }) + '\n');
+      const error = { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}), ...(d.details ? { details: d.details } : {}) };
+      process.stdout.write(JSON.stringify({ ok: false, error }) + '\n');
     }
     process.stderr.write(oneLine(d.message, d.hint) + '\n');
     if (this.debugEnabled && err?.stack) process.stderr.write(err.stack + '\n');

@@ -61,6 +61,8 @@ export interface DemoOptions {
   requestTimeoutMs?: number;
   /** protocol overrides (default: DEMO_PROTOCOL) */
   protocol?: Partial<ClusterConfig['protocol']>;
+  /** awaited before each act (pbft demo --step: wait for Enter) */
+  pause?: (next: { step: number; total: number; title: string }) => Promise<void>;
 }
 
 /** A small checkpoint interval, so that the fault act sees a corrupt state repaired quickly. */
@@ -78,6 +80,37 @@ export interface DemoSummary {
   results: Record<string, unknown>;
   durationMs: number;
   error?: string;
+}
+
+/**
+ * Wait until a line (Enter) arrives on `input`; rejects with the abort reason when `signal`
+ * aborts first. The prompt goes to `output`.
+ */
+export function waitForEnter(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, prompt: string, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    output.write(prompt);
+    let buffered = '';
+    const done = (err?: Error) => {
+      input.off('data', onData);
+      input.off('end', onEnd);
+      signal?.removeEventListener('abort', onAbort);
+      input.pause();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      if (buffered.includes('\n') || buffered.includes('\r')) done();
+    };
+    // no more input (Ctrl-D): go on without pausing again is the caller's choice; here, go on
+    const onEnd = () => done();
+    const onAbort = () => done(abortError(signal));
+    input.on('data', onData);
+    input.once('end', onEnd);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    input.resume();
+  });
 }
 
 /** n distinct free ports from the OS (held open together so they differ). */
@@ -150,7 +183,7 @@ export const agreementAct: DemoAct = {
     ctx.out('');
     for (const line of formatStatusTable(rows, ctx.palette).split('\n')) ctx.out('  ' + line);
     ctx.out('');
-    ctx.out('  ' + formatStatusSummary(summarizeStatus(ctx.cluster, rows), rows));
+    for (const line of formatStatusSummary(summarizeStatus(ctx.cluster, rows), rows, ctx.palette).split('\n')) ctx.out('  ' + line);
     ctx.results.agreement = { converged, lastExecuted: rows.map((r: ReplicaRow) => r.lastExecuted), digests: [...new Set(rows.map((r) => r.stateDigest))] };
     if (!converged) throw new PbftError('DEMO_DIVERGED', 'the replicas did not converge to the same state within 5 s', { hint: 'run again with --keep and inspect the logs with pbft logs --dir <the kept directory>' });
   },
@@ -223,6 +256,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     for (let i = 0; i < acts.length; i++) {
       const act = acts[i]!;
       check();
+      if (o.pause) {
+        await o.pause({ step: i + 3, total, title: act.title });
+        check();
+      }
       step({ out, palette: p }, i + 3, total, act.title);
       const ta = performance.now();
       try {

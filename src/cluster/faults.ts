@@ -35,6 +35,7 @@ import { table, type Palette } from './format.js';
 import { parsePhaseLine, type PhaseRecord } from './phaselog.js';
 import { isAlive, replicaFiles, replicaProcessState, tailLines } from './processes.js';
 import { upCluster, upFailure } from './lifecycle.js';
+import { cmd as hintCmd } from './hints.js';
 
 // ---------------------------------------------------------------------------------------
 // Vocabulary and argument validation
@@ -285,7 +286,7 @@ export async function signalFaultsRefusal(cluster: LoadedCluster, id: number, pi
   if (pid !== null) {
     try {
       const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-      if (args.includes('--no-faults')) return `fault injection is disabled on replica ${id} (the replica was started with --no-faults)`;
+      if (args.includes('--no-faults')) return `fault injection is disabled on replica ${id} (it was started with pbft up --no-fault-injection)`;
     } catch {
       /* no procfs: the replica itself still refuses channel commands */
     }
@@ -382,7 +383,9 @@ export async function resolvePrimary(cluster: LoadedCluster, o: { timeoutMs?: nu
   throw new CliError(
     'NO_PRIMARY',
     `no primary that a quorum (${quorum}) of running replicas agree on: ${st.size === 0 ? 'no replica answered' : seen}`,
-    st.size < quorum ? 'start more replicas (pbft up), or name a replica id instead of primary' : 'wait for the view change to finish (pbft status), or name a replica id instead of primary',
+    st.size < quorum
+      ? `start more replicas (${hintCmd('up', cluster.dir)}), or name a replica id instead of primary`
+      : `wait for the view change to finish (${hintCmd('status', cluster.dir)}), or name a replica id instead of primary`,
   );
 }
 
@@ -422,9 +425,13 @@ export interface FaultOutcome {
   faults: FaultState | null;
 }
 
+/** How to turn fault injection back on (the flag is --no-fault-injection / --fault-injection). */
+export const FAULT_INJECTION_OFF_HINT =
+  'to allow faults: "faultInjection": true in cluster.json and in the replica\'s replica.json, and a replica started without --no-fault-injection (pbft down ID, then pbft up ID)';
+
 async function refuseIfDisabled(cluster: LoadedCluster, id: number, pid: number | null, action: FaultAction): Promise<void> {
   const why = await signalFaultsRefusal(cluster, id, pid);
-  if (why) throw new PbftError('ADMIN_REFUSED', `cannot ${action} replica ${id}: ${why}`, { hint: 'fault injection is off for this cluster or replica; see faultInjection in cluster.json and pbft up --fault-injection' });
+  if (why) throw new PbftError('ADMIN_REFUSED', `cannot ${action} replica ${id}: ${why}`, { hint: FAULT_INJECTION_OFF_HINT });
 }
 
 /** Apply one fault. Throws a PbftError with a one-line message when it cannot. */
@@ -453,7 +460,7 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
   const proc = await replicaRunState(cluster, id);
   const notRunning = () => {
     const how = proc.state === 'crashed' ? 'crashed by pbft fault' : proc.state === 'stopped' ? 'stopped' : 'no process';
-    return new CliError('NOT_RUNNING', `replica ${id} is not running (${how})`, `start it with: pbft fault ${id} restart (or pbft up ${id})`);
+    return new CliError('NOT_RUNNING', `replica ${id} is not running (${how})`, `start it with: ${hintCmd(`fault ${id} restart`, cluster.dir)} (or ${hintCmd(`up ${id}`, cluster.dir)})`);
   };
 
   switch (req.action) {
@@ -466,7 +473,7 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
       try {
         signalGroup(pid, 'SIGKILL');
       } catch (e) {
-        throw new PbftError('NOT_RUNNING', `replica ${id} (pid ${pid}) could not be killed: ${describeError(e)}`, { hint: 'check it with pbft status' });
+        throw new PbftError('NOT_RUNNING', `replica ${id} (pid ${pid}) could not be killed: ${describeError(e)}`, { hint: `check it with ${hintCmd('status', cluster.dir)}` });
       }
       if (!(await waitGone(pid, 5000, o.signal))) throw new PbftError('STOP_FAILED', `replica ${id} (pid ${pid}) is still alive 5 s after SIGKILL`, { hint: `check it with: ps -p ${pid}` });
       await rm(replicaFiles(cluster.dir, id).pidFile, { force: true });
@@ -477,7 +484,7 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
         return {
           ...base,
           changed: false,
-          message: `replica ${id} is already running (pid ${proc.pid}${proc.state === 'paused' ? ', paused: resume it with pbft fault ' + id + ' resume' : ''}); nothing to restart`,
+          message: `replica ${id} is already running (pid ${proc.pid}${proc.state === 'paused' ? `, paused: resume it with ${hintCmd(`fault ${id} resume`, cluster.dir)}` : ''}); nothing to restart`,
           process: proc,
           faults: proc.state === 'paused' ? null : await faultsNow(),
         };
@@ -521,7 +528,7 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
       let resumed = false;
       if (proc.state === 'paused') {
         if (req.action !== 'clear')
-          throw new CliError('REPLICA_PAUSED', `replica ${id} is paused (pid ${proc.pid}) and cannot take the command`, `resume it first: pbft fault ${id} resume (or clear it: pbft fault ${id} clear)`);
+          throw new CliError('REPLICA_PAUSED', `replica ${id} is paused (pid ${proc.pid}) and cannot take the command`, `resume it first: ${hintCmd(`fault ${id} resume`, cluster.dir)} (or clear it: ${hintCmd(`fault ${id} clear`, cluster.dir)})`);
         await logSignalFault(cluster, id, 'resume', `resume: SIGCONT by the operator (pid ${proc.pid}), for clear`);
         signalGroup(proc.pid, 'SIGCONT');
         await waitPaused(proc.pid, false, 2000);

@@ -124,3 +124,37 @@ export function formatMs(ms: number): string {
   if (ms < 1000) return `${ms.toFixed(1)} ms`;
   return `${(ms / 1000).toFixed(2)} s`;
 }
+
+// ---------------------------------------------------------------------------------------
+// User data on a terminal
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Characters that must never reach a terminal raw: C0 and C1 controls (escape sequences, line
+ * breaks), DEL, line/paragraph separators and the bidirectional overrides and isolates.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+/** Always quoted, JSON-style, with every unsafe character escaped (\n, \u001b...). */
+export function quoteText(s: string): string {
+  return JSON.stringify(s).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A key: bare when it is a plain word (letters, digits, _ . : / @ + = -), quoted otherwise. */
+export function showKey(k: string): string {
+  return /^[A-Za-z0-9_.:/@+=-]+$/.test(k) ? k : quoteText(k);
+}
+
+/** Values longer than this many bytes are shown cut, with their length. */
+export const SHOW_VALUE_MAX_BYTES = 200;
+/** How many characters of a long value are shown. */
+export const SHOW_VALUE_HEAD_CHARS = 60;
+
+/** A value, quoted; a long one cut to its first characters plus its length in bytes. */
+export function showValue(v: string, maxBytes = SHOW_VALUE_MAX_BYTES): string {
+  const bytes = Buffer.byteLength(v, 'utf8');
+  if (bytes <= maxBytes) return quoteText(v);
+  const head = Array.from(v).slice(0, SHOW_VALUE_HEAD_CHARS).join('');
+  return `${quoteText(head).slice(0, -1)}…" (${bytes} bytes)`;
+}

@@ -17,12 +17,12 @@ export function parseReplicaIds(args: readonly string[], n: number, what = 'repl
     if (range) {
       const a = Number(range[1]);
       const b = Number(range[2]);
-      if (a > b) throw new CliError('INVALID_ARGUMENT', `invalid ${what} range "${p}"`, 'write ranges low-high, e.g. 1-3');
+      if (a > b) throw new CliError('BAD_ARGUMENT', `invalid ${what} range "${p}"`, 'write ranges low-high, e.g. 1-3');
       for (let i = a; i <= b && out.size <= MAX_IDS; i++) out.add(checkId(i, n, what));
       continue;
     }
     if (!/^\d{1,6}$/.test(p)) {
-      throw new CliError('INVALID_ARGUMENT', `"${p}" is not a ${what}`, `give numbers between 0 and ${n - 1}, e.g. 0 2 or 0,2 or 1-3`);
+      throw new CliError('BAD_ARGUMENT', `"${p}" is not a ${what}`, `give numbers between 0 and ${n - 1}, e.g. 0 2 or 0,2 or 1-3`);
     }
     out.add(checkId(Number(p), n, what));
   }

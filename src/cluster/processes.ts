@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { clusterPaths } from '../runtime/config.js';
 import { CliError } from './errors.js';
+import { cmd } from './hints.js';
 
 export interface ReplicaFiles {
   dir: string;
@@ -234,7 +235,7 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
       throw new CliError(
         'PORT_IN_USE',
         `port ${ep.port} on ${ep.host} (replica ${ep.id}) is already in use by another process`,
-        'stop that process, or re-create the cluster on other ports with `pbft init --force --base-port P`',
+        `stop that process, or re-create the cluster on free ports with ${cmd('init --force', o.dir)} (it picks free ones)`,
       );
     }
   }

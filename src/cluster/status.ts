@@ -9,6 +9,8 @@ import { quorums } from '../core/quorum.js';
 import { replicaProcessState } from './processes.js';
 import { table, type Palette } from './format.js';
 import { replicaRunState, type ProcessState } from './faults.js';
+import { EXIT } from './errors.js';
+import { cmd } from './hints.js';
 
 export interface ReplicaRow {
   id: number;
@@ -101,20 +103,60 @@ export async function clusterStatus(cluster: LoadedCluster, o: { timeoutMs?: num
   );
 }
 
+/**
+ * The health of a cluster, from one status round:
+ *
+ * - healthy (exit 0): every replica answers, and none has faults in force;
+ * - degraded (exit 7): a quorum (2f+1) answers, but some replica does not (down, crashed,
+ *   paused or silent), or has faults in force;
+ * - no-quorum (exit 5): fewer than a quorum answer: requests cannot complete;
+ * - down (exit 4): no replica process is running.
+ */
+export type Health = 'healthy' | 'degraded' | 'no-quorum' | 'down';
+
+export const HEALTH_EXIT: Record<Health, number> = { healthy: EXIT.ok, degraded: EXIT.degraded, 'no-quorum': EXIT.noQuorum, down: EXIT.down };
+
 export interface StatusSummary {
   n: number;
+  f: number;
+  /** replicas with a live process (paused ones included) */
   up: number;
+  /** replicas that answered the status query */
   reachable: number;
+  answering: number[];
   quorum: number;
+  /** processes stopped with SIGSTOP (pbft fault ID pause): alive, but they answer nothing */
+  paused: number[];
+  /** no process: stopped, crashed or never started */
+  notRunning: number[];
+  /** a live, not paused process that did not answer */
+  silent: number[];
+  /** answering replicas with faults in force (network faults, a Byzantine strategy) */
+  faulty: number[];
+  /** fewer than a quorum answer: no request can complete */
+  belowQuorum: boolean;
+  health: Health;
+  /** the exit code of pbft status for this health */
+  exitCode: number;
   /** the highest view any reachable replica is in */
   view: number | null;
   /** the replicas that agree on the most common (lastExecuted, stateDigest) */
   agreeing: number[];
   /** every reachable replica has the same lastExecuted and stateDigest */
   converged: boolean;
+  /** one line per problem, most serious first */
+  warnings: string[];
+  /** commands that fix the problems, as they can be run */
+  advice: string[];
+}
+
+function ids(list: number[]): string {
+  return list.join(', ');
 }
 
 export function summarizeStatus(cluster: LoadedCluster, rows: ReplicaRow[]): StatusSummary {
+  const n = rows.length;
+  const f = cluster.params.f;
   const reach = rows.filter((r) => r.reachable);
   const groups = new Map<string, number[]>();
   for (const r of reach) {
@@ -122,14 +164,68 @@ export function summarizeStatus(cluster: LoadedCluster, rows: ReplicaRow[]): Sta
     groups.set(k, [...(groups.get(k) ?? []), r.id]);
   }
   const agreeing = [...groups.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+  const quorum = quorums(cluster.config.replicas.length, f).quorum;
+  const paused = rows.filter((r) => r.process === 'paused').map((r) => r.id);
+  const notRunning = rows.filter((r) => !r.reachable && !r.up && r.process !== 'paused').map((r) => r.id);
+  const silent = rows.filter((r) => !r.reachable && r.up && r.process !== 'paused').map((r) => r.id);
+  const faulty = reach.filter((r) => r.faults.length > 0).map((r) => r.id);
+  const belowQuorum = reach.length < quorum;
+  const anyProcess = rows.some((r) => r.up || r.process === 'paused');
+  const health: Health = !anyProcess && reach.length === 0 ? 'down' : belowQuorum ? 'no-quorum' : reach.length < n || faulty.length > 0 ? 'degraded' : 'healthy';
+
+  const warnings: string[] = [];
+  const advice: string[] = [];
+  if (health === 'down') {
+    warnings.push(`the cluster is down: no replica is running`);
+    advice.push(`start it: ${cmd('up', cluster.dir)}`);
+  } else if (belowQuorum) {
+    warnings.push(
+      `below quorum: ${reach.length} of ${n} replicas answer and ${quorum} are needed, so no request can complete (one sent now waits, and may still execute once a quorum is back)`,
+    );
+  } else if (reach.length < n) {
+    const left = Math.max(0, f - (n - reach.length));
+    warnings.push(
+      `${n - reach.length} of ${n} replicas do not answer: requests still complete, but the cluster tolerates ${left === 0 ? 'no further fault' : `only ${left} more fault${left === 1 ? '' : 's'}`} (f = ${f} with every replica up)`,
+    );
+  }
+  if (paused.length) {
+    warnings.push(`replica${paused.length > 1 ? 's' : ''} ${ids(paused)} ${paused.length > 1 ? 'are' : 'is'} paused (SIGSTOP): running, but answering nothing`);
+    advice.push(`resume: ${paused.map((id) => cmd(`fault ${id} resume`, cluster.dir)).join('; ')}`);
+  }
+  if (notRunning.length && health !== 'down') {
+    const crashed = rows.filter((r) => notRunning.includes(r.id) && r.process === 'crashed').map((r) => r.id);
+    warnings.push(`replica${notRunning.length > 1 ? 's' : ''} ${ids(notRunning)} ${notRunning.length > 1 ? 'are' : 'is'} not running${crashed.length ? ` (${ids(crashed)} crashed by pbft fault)` : ''}`);
+    advice.push(`start: ${cmd(`up ${notRunning.join(' ')}`, cluster.dir)}`);
+  }
+  if (silent.length) {
+    warnings.push(`replica${silent.length > 1 ? 's' : ''} ${ids(silent)} ${silent.length > 1 ? 'run but do' : 'runs but does'} not answer`);
+    advice.push(`look at its output: ${silent.map((id) => cmd(`logs --process ${id}`, cluster.dir)).join('; ')}`);
+  }
+  const changing = reach.filter((r) => r.viewChanging).map((r) => r.id);
+  if (changing.length) warnings.push(`a view change is under way on replica${changing.length > 1 ? 's' : ''} ${ids(changing)} (requests wait until it ends)`);
+  if (faulty.length) {
+    warnings.push(`faults in force on replica${faulty.length > 1 ? 's' : ''} ${ids(faulty)}`);
+    advice.push(`lift them: ${faulty.map((id) => cmd(`fault ${id} clear`, cluster.dir)).join('; ')}`);
+  }
   return {
-    n: rows.length,
+    n,
+    f,
     up: rows.filter((r) => r.up).length,
     reachable: reach.length,
-    quorum: quorums(cluster.config.replicas.length, cluster.params.f).quorum,
+    answering: reach.map((r) => r.id),
+    quorum,
+    paused,
+    notRunning,
+    silent,
+    faulty,
+    belowQuorum,
+    health,
+    exitCode: HEALTH_EXIT[health],
     view: reach.length ? Math.max(...reach.map((r) => r.view ?? 0)) : null,
     agreeing,
     converged: reach.length > 0 && groups.size === 1,
+    warnings,
+    advice,
   };
 }
 
@@ -193,11 +289,35 @@ export function formatStatusTable(rows: ReplicaRow[], p: Palette): string {
   return lines.join('\n');
 }
 
-/** One sentence: how many are up, the view, and whether they agree. */
-export function formatStatusSummary(sum: StatusSummary, rows: ReplicaRow[]): string {
-  if (sum.reachable === 0) return `All ${sum.n} replicas are down. Start them with: pbft up`;
-  const agree = sum.converged
-    ? `all ${sum.reachable} answering replicas at lastExecuted ${rows.find((r) => r.reachable)!.lastExecuted} with the same state digest`
-    : `${sum.agreeing.length} replicas (${sum.agreeing.join(', ')}) agree on lastExecuted and state digest; others differ (catching up, or faulty)`;
-  return `${sum.up}/${sum.n} up (quorum ${sum.quorum}), view ${sum.view}: ${agree}.`;
+/**
+ * A sentence on how many replicas answer, the view and whether they agree; then a warning line
+ * per problem and the commands that fix them.
+ */
+export function formatStatusSummary(sum: StatusSummary, rows: ReplicaRow[], p?: Palette): string {
+  const warn = (l: string) => (p ? p.paint('33', l) : l);
+  const lines: string[] = [];
+  if (sum.reachable === 0) {
+    lines.push(sum.health === 'down' ? `All ${sum.n} replicas are down.` : `No replica answers (0/${sum.n}; a quorum needs ${sum.quorum}).`);
+  } else {
+    const agree = sum.converged
+      ? `all ${sum.reachable} answering replicas at lastExecuted ${rows.find((r) => r.reachable)!.lastExecuted} with the same state digest`
+      : `${sum.agreeing.length} replicas (${sum.agreeing.join(', ')}) agree on lastExecuted and state digest; others differ (catching up, or faulty)`;
+    const paused = sum.paused.length ? `; ${sum.paused.length} paused` : '';
+    lines.push(`${sum.reachable}/${sum.n} up and answering (quorum ${sum.quorum}${paused}), view ${sum.view}: ${agree}.`);
+  }
+  for (const w of sum.warnings) lines.push(warn(`warning: ${w}.`));
+  for (const a of sum.advice) lines.push(`  ${a.charAt(0).toUpperCase()}${a.slice(1)}`);
+  return lines.join('\n');
+}
+
+/** The --json form of pbft status: the summary (health, exitCode...) and one object per replica. */
+export function statusReport(sum: StatusSummary, rows: ReplicaRow[]): Record<string, unknown> {
+  return {
+    ok: sum.health === 'healthy',
+    ...sum,
+    replicas: rows.map(({ status, ...r }) => ({
+      ...r,
+      ...(status ? { ready: status.ready, inboundPeers: status.inboundPeers, uptimeMs: status.uptimeMs, wal: status.wal, faultInjection: status.faults?.enabled } : {}),
+    })),
+  };
 }

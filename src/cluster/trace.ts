@@ -85,6 +85,16 @@ export interface ClientSide {
   doneAtMs: number;
   replicas: number[];
   view: number;
+  /** sent on the read-only path (accepted on 2f+1 matching tentative replies, unless it fell back) */
+  readOnly?: boolean;
+  /** 2f+1, to tell a read-only answer from one that fell back to the ordered path */
+  quorum?: number;
+}
+
+/** What the client's answer rested on: "f+1 matching replies" or "2f+1 matching tentative replies". */
+export function replyRule(c: Pick<ClientSide, 'readOnly' | 'quorum' | 'replicas'>): string {
+  const tentative = c.readOnly === true && (c.quorum === undefined || c.replicas.length >= c.quorum);
+  return tentative ? '2f+1 matching tentative replies' : 'f+1 matching replies';
 }
 
 /**
@@ -107,7 +117,7 @@ export function formatTrace(t: Trace, p: Palette, client?: ClientSide, o: { comp
     rows.push({ ms: client.sentAtMs, text: `  ${rel(client.sentAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1', 'request'.padEnd(14))} sent` });
     rows.push({
       ms: client.doneAtMs,
-      text: `  ${rel(client.doneAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1;32', 'result'.padEnd(14))} f+1 matching replies from r${client.replicas.join(', r')} (view ${client.view})`,
+      text: `  ${rel(client.doneAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1;32', 'result'.padEnd(14))} ${replyRule(client)} from r${client.replicas.join(', r')} (view ${client.view})`,
     });
   }
   rows.sort((a, b) => a.ms - b.ms);

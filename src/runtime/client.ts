@@ -29,7 +29,7 @@ export interface ClientConnectOptions {
 }
 
 export interface RequestOptions {
-  /** give up after this long (default 10000 ms) with PbftError NO_QUORUM */
+  /** give up after this long (default 10000 ms) with PbftError NO_QUORUM (details.outcome 'unknown': it may still execute) */
   timeoutMs?: number;
   /** use the read-only path (2f+1 matching tentative replies, falls back to read-write) */
   readOnly?: boolean;
@@ -216,10 +216,18 @@ export class PbftClient {
       o.signal?.addEventListener('abort', onAbort, { once: true });
       deadline = setTimeout(() => {
         const connected = this.connectedReplicas();
+        const answered = [...p.repliedBy].sort((a, b) => a - b);
+        // The request was sent: the replicas may still execute it once they agree, so its
+        // outcome is unknown (Jepsen's "info"), not failed.
+        const reach =
+          connected.length >= this.q.quorum
+            ? 'the replicas are reachable but did not agree in time (a partition between them, a view change, or faults); check with "pbft status"'
+            : 'is the cluster up? check with "pbft status"';
         finish(
           new PbftError(
             'NO_QUORUM',
-            `no quorum: ${p.repliedBy.size ? `only ${p.repliedBy.size} replica(s) (${[...p.repliedBy].sort((a, b) => a - b).join(',')}) answered` : 'no replica answered'} within ${timeoutMs} ms, ${o.readOnly ? `${this.q.quorum} matching tentative or ` : ''}${this.q.weak} matching replies needed (connected to ${connected.length} of ${this.links.length} replicas${connected.length ? `: ${connected.join(',')}` : ''}); is the cluster up? check with "pbft status"`,
+            `no quorum: ${answered.length ? `only ${answered.length} replica(s) (${answered.join(',')}) answered` : 'no replica answered'} within ${timeoutMs} ms, ${o.readOnly ? `${this.q.quorum} matching tentative or ` : ''}${this.q.weak} matching replies needed (connected to ${connected.length} of ${this.links.length} replicas${connected.length ? `: ${connected.join(',')}` : ''}); the outcome is unknown: it may still be executed later`,
+            { hint: reach, details: { outcome: 'unknown', answered, connected } },
           ),
         );
       }, timeoutMs);

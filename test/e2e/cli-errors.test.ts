@@ -159,13 +159,19 @@ describe('processes and the network', () => {
       const r = await pbft(['request', 'put', 'a', 'b', '--timeout', '1500', '--dir', dir]);
       expectOneLineError(r, EXIT.noQuorum, /no quorum/);
       const s = await pbft(['status', '--dir', dir, '--json']);
-      const rows = JSON.parse(s.stdout) as { id: number; up: boolean }[];
-      expect(rows.map((x) => x.up)).toEqual([true, false, false, false]);
+      expect(s.exitCode).toBe(EXIT.noQuorum);
+      const report = JSON.parse(s.stdout) as { health: string; belowQuorum: boolean; notRunning: number[]; replicas: { id: number; up: boolean }[] };
+      expect(report).toMatchObject({ health: 'no-quorum', belowQuorum: true, notRunning: [1, 2, 3] });
+      expect(report.replicas.map((x) => x.up)).toEqual([true, false, false, false]);
+      const text = await pbft(['status', '--dir', dir]);
+      expect(text.exitCode).toBe(EXIT.noQuorum);
+      expect(text.stdout).toMatch(/warning: below quorum: 1 of 4 replicas answer and 3 are needed/);
+      expect(text.stdout).toMatch(/Start: .*pbft up 1 2 3 --dir /);
     } finally {
       const down = await pbft(['down', '--dir', dir]);
       expect(down.exitCode).toBe(0);
     }
-  });
+  }, 180_000);
 });
 
 describe('invalid flag values and arguments', () => {

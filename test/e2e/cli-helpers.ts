@@ -127,8 +127,9 @@ export async function waitForStatus(dir: string, pred: (rows: StatusRow[]) => bo
   let last: StatusRow[] = [];
   for (;;) {
     const r = await pbft(['status', '--dir', dir, '--json']);
-    if (r.exitCode === 0) {
-      last = JSON.parse(r.stdout) as StatusRow[];
+    // 0 healthy, 7 degraded, 5 no quorum, 4 down: a report either way
+    if ([0, 4, 5, 7].includes(r.exitCode)) {
+      last = (JSON.parse(r.stdout) as { replicas: StatusRow[] }).replicas;
       for (const row of last) if (row.pid) seenPids.add(row.pid);
       if (pred(last)) return last;
     }

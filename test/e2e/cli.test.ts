@@ -54,7 +54,8 @@ describe('pbft CLI on a real 4-replica cluster', () => {
 
     const again = await pbft(['up', '--dir', dir]);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stdout.match(/already running/g)?.length).toBe(4);
+    expect(again.stdout.match(/^replica \d +already running/gm)?.length).toBe(4);
+    expect(again.stdout).toMatch(/All 4 replicas were already running; nothing to start/);
   });
 
   let tracedSeq = 0;
@@ -114,7 +115,8 @@ describe('pbft CLI on a real 4-replica cluster', () => {
     const table = await pbft(['status', '--dir', dir]);
     expect(table.exitCode, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/replica +state +pid +view/);
-    expect(table.stdout).toContain('4/4 up');
+    expect(table.stdout).toContain('4/4 up and answering');
+    expect(table.stdout).not.toContain('warning');
     expect(table.stdout).toContain('with the same state digest');
   });
 
@@ -174,6 +176,9 @@ describe('pbft CLI on a real 4-replica cluster', () => {
     expect(again.exitCode).toBe(0);
     expect(again.stdout.match(/not running/g)?.length).toBe(4);
     const status = await pbft(['status', '--dir', dir, '--json']);
-    expect((JSON.parse(status.stdout) as { up: boolean }[]).every((x) => !x.up)).toBe(true);
+    expect(status.exitCode).toBe(4);
+    const report = JSON.parse(status.stdout) as { health: string; replicas: { up: boolean }[] };
+    expect(report.health).toBe('down');
+    expect(report.replicas.every((x) => !x.up)).toBe(true);
   });
 });

@@ -239,7 +239,7 @@ describe('--no-faults on one replica', () => {
   });
 
   it('that replica refuses fault commands; the others accept them', async () => {
-    await expect(sendAdminCommand(tc.cluster, 0, { kind: 'net', action: 'delay', ms: 5 })).rejects.toMatchObject({ message: expect.stringContaining('started with --no-faults') });
+    await expect(sendAdminCommand(tc.cluster, 0, { kind: 'net', action: 'delay', ms: 5 })).rejects.toMatchObject({ message: expect.stringContaining('started with pbft up --no-fault-injection') });
     await sendAdminCommand(tc.cluster, 1, { kind: 'net', action: 'delay', ms: 5 });
     await sendAdminCommand(tc.cluster, 1, { kind: 'clear' });
   });

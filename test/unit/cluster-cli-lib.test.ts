@@ -5,6 +5,7 @@ import { EXIT, exitCodeFor, oneLine } from '../../src/cluster/errors.js';
 import { describeOutcome, parseRequestArgs, type RequestOutcome } from '../../src/cluster/request.js';
 import { formatDropped } from '../../src/cluster/status.js';
 import { describeForUser } from '../../src/cli/base.js';
+import { program } from '../../src/cluster/hints.js';
 import { PbftError } from '../../src/errors.js';
 import { parseKvOp, encodeKvOp } from '../../src/app/kv.js';
 
@@ -160,7 +161,7 @@ describe('errors', () => {
     expect(describeForUser(new PbftError('NO_QUORUM', 'no quorum'))).toMatchObject({ code: 'NO_QUORUM', exitCode: EXIT.noQuorum });
     const wrapped = new PbftError('BAD_ARGUMENT', 'x');
     wrapped.message = 'Parsing --replicas \n\t--replicas must be an integer\nSee more help with --help';
-    expect(describeForUser(wrapped, 'init')).toMatchObject({ message: '--replicas must be an integer', exitCode: EXIT.usage, hint: 'run `pbft init --help` for usage' });
+    expect(describeForUser(wrapped, 'init')).toMatchObject({ message: '--replicas must be an integer', exitCode: EXIT.usage, hint: `run \`${program()} init --help\` for usage` });
     expect(describeForUser(new TypeError('boom'))).toMatchObject({ code: 'INTERNAL', exitCode: EXIT.internal });
   });
 });

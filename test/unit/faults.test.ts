@@ -236,7 +236,7 @@ describe('process state and the fault-injection switches (fake replica processes
 
   it('signals obey --no-faults, replica.json and cluster.json', async () => {
     const d = fakeReplica(1, ['--no-faults']);
-    expect(await signalFaultsRefusal(cluster, 1, d.pid!)).toBe('fault injection is disabled on replica 1 (the replica was started with --no-faults)');
+    expect(await signalFaultsRefusal(cluster, 1, d.pid!)).toBe('fault injection is disabled on replica 1 (it was started with pbft up --no-fault-injection)');
     await expect(injectFault(cluster, { target: 1, action: 'crash' })).rejects.toMatchObject({ code: 'ADMIN_REFUSED', message: expect.stringContaining('cannot crash replica 1: fault injection is disabled') });
     expect(d.exitCode).toBe(null);
     expect(await signalFaultsRefusal(cluster, 0, null)).toBe(null);

@@ -1,7 +1,9 @@
 import { Flags } from '@oclif/core';
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import { initCluster, type InitOptions } from '../../runtime/init.js';
+import type { InitOptions } from '../../runtime/init.js';
+import { createCluster } from '../../cluster/init.js';
+import { cmd } from '../../cluster/hints.js';
 import { clusterPaths } from '../../runtime/config.js';
 import { PbftError } from '../../errors.js';
 import { PbftCommand, dirFlag, intFlag } from '../base.js';
@@ -12,7 +14,11 @@ export default class Init extends PbftCommand<typeof Init> {
     'Generates Ed25519 keys for the replicas, the clients and an operator (secret key files, mode 0600),',
     'a cluster.json with members, public keys, addresses and protocol parameters, and a directory per replica.',
     'On a terminal with no flags it asks a few questions (never under CI or without a terminal).',
-    'It refuses to overwrite an existing cluster unless --force is given.',
+    'It refuses to overwrite an existing cluster unless --force is given, and directories under /proc,',
+    '/sys or /dev. Without --base-port the replicas get free ports (outside the range the kernel uses',
+    'for outgoing connections, and away from the clusters next to --dir), so clusters live side by side.',
+    'Sizes other than n = 3f+1 (4, 7, 10...) work, but are warned about: fewer than 4 replicas tolerate',
+    'no fault, and extra replicas tolerate no more faults.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> init',
@@ -25,7 +31,7 @@ export default class Init extends PbftCommand<typeof Init> {
     replicas: intFlag({ summary: 'Number of replicas n (default 4; tolerates f = floor((n-1)/3) faults).', min: 1, max: 256, char: 'n' }),
     faults: intFlag({ summary: 'Faults to tolerate f (n = 3f+1 unless --replicas is given).', min: 0, max: 85, char: 'f' }),
     host: Flags.string({ summary: 'Host (IP address or name) every replica listens on.', default: '127.0.0.1' }),
-    'base-port': intFlag({ summary: 'Replica i listens on base-port + i.', min: 1, max: 65535, default: 7000 }),
+    'base-port': intFlag({ summary: 'Replica i listens on base-port + i (default: free ports, picked at random).', min: 1, max: 65535 }),
     clients: intFlag({ summary: 'Number of configured clients (client0, client1, ...).', min: 0, max: 10000, default: 1, char: 'c' }),
     crypto: Flags.string({ summary: 'Signature backend.', options: ['node', 'noble'], default: 'node' }),
     'fault-injection': Flags.boolean({ summary: 'Let replicas accept signed fault commands (pbft fault).', allowNo: true, default: true }),
@@ -38,7 +44,7 @@ export default class Init extends PbftCommand<typeof Init> {
     let opts: InitOptions = {
       dir: f.dir,
       host: f.host,
-      basePort: f['base-port'],
+      ...(f['base-port'] !== undefined ? { basePort: f['base-port'] } : {}),
       clients: f.clients,
       force: f.force,
       crypto: f.crypto as 'node' | 'noble',
@@ -48,7 +54,8 @@ export default class Init extends PbftCommand<typeof Init> {
     };
     if (this.shouldAsk()) opts = await this.wizard(opts);
 
-    const res = await initCluster(opts);
+    const res = await createCluster(opts);
+    for (const w of res.warnings) this.note(`warning: ${w}`);
     const c = res.config;
     const rel = (p: string) => relative(process.cwd(), p) || '.';
     this.log(`${res.replaced ? 'Replaced the cluster with' : 'Created'} a ${c.protocol.n}-replica cluster (tolerates f = ${c.protocol.f} faulty replica${c.protocol.f === 1 ? '' : 's'}) in ${rel(res.dir)}`);
@@ -59,12 +66,13 @@ export default class Init extends PbftCommand<typeof Init> {
     this.log('');
     for (const r of c.replicas) this.log(`  replica ${r.id}  ${r.host}:${r.port}  ${r.publicKey.slice(0, 16)}…`);
     this.log('');
-    const dirArg = f.dir === './pbft-cluster' && !process.env.PBFT_DIR ? '' : ` --dir ${f.dir}`;
-    this.log(`Next: pbft up${dirArg}`);
+    this.log(`Next: ${cmd('up', f.dir)}`);
     return {
       ok: true,
       dir: res.dir,
       replaced: res.replaced,
+      warnings: res.warnings,
+      portsChosen: res.ports,
       n: c.protocol.n,
       f: c.protocol.f,
       replicas: c.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, publicKey: r.publicKey })),
@@ -96,7 +104,7 @@ export default class Init extends PbftCommand<typeof Init> {
         default: '127.0.0.1',
         validate: (v) => /^[A-Za-z0-9.:_-]{1,253}$/.test(v) || 'a host name or IP address',
       });
-      const basePort = await number({ message: 'Base port (replica i listens on base + i):', default: 7000, min: 1, max: 65535 - (replicas ?? 4), required: true });
+      const basePort = await number({ message: 'Base port (replica i listens on base + i; leave empty for free ports):', min: 1, max: 65535 - (replicas ?? 4), required: false });
       const clients = await number({ message: 'Configured clients:', default: 1, min: 0, max: 10000, required: true });
       const crypto = await select({
         message: 'Signatures:',
@@ -112,7 +120,7 @@ export default class Init extends PbftCommand<typeof Init> {
         force = await confirm({ message: `${o.dir} already holds a cluster. Replace it (deletes its keys and data)?`, default: false });
         if (!force) throw new PbftError('CLUSTER_EXISTS', `${o.dir} already holds a cluster; nothing was changed`, { hint: 'choose another --dir, or answer yes to replace it' });
       }
-      return { ...o, replicas: replicas ?? 4, host, basePort: basePort ?? 7000, clients: clients ?? 1, crypto, faultInjection, force };
+      return { ...o, replicas: replicas ?? 4, host, ...(basePort !== undefined ? { basePort } : {}), clients: clients ?? 1, crypto, faultInjection, force };
     } catch (e) {
       if (e instanceof Error && e.name === 'ExitPromptError') throw new PbftError('INTERRUPTED', 'cancelled; nothing was changed');
       throw e;

@@ -8,9 +8,11 @@ import {
   type PhaseFilter,
   type PhaseRecord,
 } from '../../cluster/phaselog.js';
-import { formatRecord } from '../../cluster/format.js';
+import { formatRecord, replicaColour } from '../../cluster/format.js';
+import { followProcessLogs, processLogFiles, readProcessLogs, type ProcessLogLine } from '../../cluster/processlog.js';
 import { parseReplicaIds } from '../../cluster/ids.js';
 import { CliError } from '../../cluster/errors.js';
+import { cmd } from '../../cluster/hints.js';
 import { PbftCommand, dirFlag, intFlag } from '../base.js';
 
 export default class Logs extends PbftCommand<typeof Logs> {
@@ -19,6 +21,10 @@ export default class Logs extends PbftCommand<typeof Logs> {
     'Reads replicas/<i>/phases.jsonl of every replica and merges them by timestamp: one colour per',
     'replica and per phase (NO_COLOR turns colours off). -f keeps following new lines, including',
     'replicas that start later. --json prints one JSON object per line, as the replicas wrote it.',
+    '',
+    '--process IDS shows the replicas\' own output instead (stdout and stderr, replicas/<i>/process.log):',
+    'start-up and ready lines, warnings, errors, crashes. -f and -n work there too; with several',
+    'replicas each line starts with its replica.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> logs',
@@ -26,6 +32,8 @@ export default class Logs extends PbftCommand<typeof Logs> {
     '<%= config.bin %> logs --seq 3',
     '<%= config.bin %> logs --replica 0,2 --phase pre-prepare,commit',
     '<%= config.bin %> logs --json | jq .phase',
+    '<%= config.bin %> logs --process 2',
+    '<%= config.bin %> logs --process 0-3 -f',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -37,11 +45,13 @@ export default class Logs extends PbftCommand<typeof Logs> {
     view: intFlag({ summary: 'Only records of this view.', min: 0, max: Number.MAX_SAFE_INTEGER }),
     client: Flags.string({ summary: 'Only records naming this client id.' }),
     tail: intFlag({ summary: 'Only the last N matching records (before following).', min: 1, max: 10_000_000, char: 'n' }),
+    process: Flags.string({ summary: "Show these replicas' process output (stdout and stderr) instead of the phase log, e.g. 2 or 0-3." }),
   };
 
   async run(): Promise<void> {
     const cluster = await this.cluster(this.flags.dir);
     const n = cluster.config.replicas.length;
+    if (this.flags.process !== undefined) return this.processOutput(cluster.config.replicas.length, cluster);
     const filter: PhaseFilter = {};
     if (this.flags.replica !== undefined) filter.replicas = new Set(parseReplicaIds([this.flags.replica], n));
     if (this.flags.phase !== undefined) filter.phases = new Set(parsePhases(this.flags.phase));
@@ -79,7 +89,7 @@ export default class Logs extends PbftCommand<typeof Logs> {
         emit(rec);
         count++;
       }
-      if (count === 0 && !this.flags.follow && !json) this.note('(no matching phase-log records yet; start the cluster with pbft up, or follow with -f)');
+      if (count === 0 && !this.flags.follow && !json) this.note(`(no matching phase-log records yet; start the cluster with ${cmd('up', this.flags.dir)}, or follow with -f)`);
     }
     if (!this.flags.follow) return;
     await followPhaseLogs({
@@ -90,6 +100,31 @@ export default class Logs extends PbftCommand<typeof Logs> {
       onRecord: emit,
       signal: this.signal,
     });
+  }
+
+  /** logs --process IDS: the replicas' own stdout and stderr. */
+  private async processOutput(n: number, cluster: Awaited<ReturnType<Logs['cluster']>>): Promise<void> {
+    const phaseOnly = (['replica', 'phase', 'seq', 'view', 'client'] as const).filter((k) => this.flags[k] !== undefined);
+    if (phaseOnly.length) {
+      throw new CliError('BAD_ARGUMENT', `--${phaseOnly[0]} filters the phase log and does not apply to --process`, 'use --process IDS with -f and -n only');
+    }
+    const ids = parseReplicaIds([this.flags.process!], n);
+    const files = processLogFiles(cluster, ids);
+    const json = this.jsonEnabled();
+    const many = ids.length > 1;
+    const p = this.palette;
+    const emit = (l: ProcessLogLine) => {
+      const text = json ? JSON.stringify(l) : many ? `${p.paint(replicaColour(l.replica), `r${l.replica}`.padEnd(3))} | ${l.line}` : l.line;
+      process.stdout.write(text + '\n');
+    };
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+    });
+    const now = await readProcessLogs(files, this.flags.tail !== undefined ? { tail: this.flags.tail } : {});
+    now.lines.forEach(emit);
+    if (now.lines.length === 0 && !this.flags.follow && !json) this.note(`(no process output yet: replica${many ? 's' : ''} ${ids.join(', ')} never started; start with ${cmd(`up ${ids.join(' ')}`, this.flags.dir)})`);
+    if (!this.flags.follow) return;
+    await followProcessLogs(files, { offsets: now.offsets, onLine: emit, signal: this.signal });
   }
 }
 

@@ -1,5 +1,6 @@
 import { Args, Flags, ux } from '@oclif/core';
-import { upCluster, upFailure } from '../../cluster/lifecycle.js';
+import { planUp, upCluster, upFailure } from '../../cluster/lifecycle.js';
+import { cmd } from '../../cluster/hints.js';
 import { parseReplicaIds } from '../../cluster/ids.js';
 import { formatMs } from '../../cluster/format.js';
 import { PbftCommand, dirFlag, intFlag } from '../base.js';
@@ -27,9 +28,14 @@ export default class Up extends PbftCommand<typeof Up> {
     const n = cluster.config.replicas.length;
     const idArgs = [this.args.ids, ...this.rest].filter((x): x is string => x !== undefined);
     const ids = parseReplicaIds(idArgs, n);
-    const spinner = process.stderr.isTTY && !this.jsonEnabled();
-    if (!spinner && !this.jsonEnabled()) this.note(`Starting ${ids.length} replica${ids.length > 1 ? 's' : ''} and waiting until ready (at most ${this.flags.timeout / 1000} s)...`);
-    if (spinner) ux.action.start(`Starting ${ids.length === n ? 'the cluster' : `replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')}`}`, 'launching', { stdout: false });
+    const plan = await planUp(cluster, ids);
+    const starting = plan.toStart.length;
+    const spinner = process.stderr.isTTY && !this.jsonEnabled() && starting > 0;
+    if (!spinner && !this.jsonEnabled() && starting > 0) {
+      const already = plan.alreadyRunning.length ? ` (${plan.alreadyRunning.length} already running)` : '';
+      this.note(`Starting ${starting} replica${starting > 1 ? 's' : ''}${already} and waiting until ready (at most ${this.flags.timeout / 1000} s)...`);
+    }
+    if (spinner) ux.action.start(`Starting ${starting === n ? 'the cluster' : `replica${starting > 1 ? 's' : ''} ${plan.toStart.join(', ')}`}`, 'launching', { stdout: false });
     const res = await upCluster(cluster, {
       ids,
       readyTimeoutMs: this.flags.timeout,
@@ -63,13 +69,21 @@ export default class Up extends PbftCommand<typeof Up> {
       }
     }
     if (failure) throw failure;
+    const dir = this.flags.dir;
+    const allAlready = res.outcomes.every((o) => o.status === 'already-running');
     if (!res.quorumRunning) {
-      this.log(`${res.running.length}/${n} replicas running; ${res.quorum} are needed for a quorum. Start the others with: pbft up`);
+      const others = cluster.config.replicas.map((r) => r.id).filter((id) => !res.running.includes(id));
+      this.log(`${res.running.length}/${n} replicas running; ${res.quorum} are needed for a quorum. Start the others with: ${cmd(`up ${others.join(' ')}`, dir)}`);
+    } else if (allAlready) {
+      const what = ids.length === n ? `All ${n} replicas were already running` : `Replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ${ids.length > 1 ? 'were' : 'was'} already running`;
+      this.log(`${what}; nothing to start (${res.running.length}/${n} running, quorum ${res.quorum}). Check them with: ${cmd('status', dir)}`);
     } else {
-      this.log(`Cluster is up: ${res.running.length}/${n} replicas running (quorum ${res.quorum}). Try: pbft request put hello world`);
+      this.log(`Cluster is up: ${res.running.length}/${n} replicas running (quorum ${res.quorum}). Try: ${cmd('request put hello world', dir)}`);
     }
     return {
       ok: true,
+      alreadyRunning: plan.alreadyRunning,
+      started: plan.toStart,
       replicas: res.outcomes.map((o) => ({ ...o })),
       running: res.running,
       quorum: res.quorum,
