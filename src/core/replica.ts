@@ -703,11 +703,16 @@ export class Replica {
     if (view > this.view) return this.drop('ignore', 'wrong-view');
     if (this.viewChanging) return this.drop('ignore', 'view-changing');
     if ((seq <= this.h() || seq > this.H()) && !this.bugs['pre-prepare-outside-window']) return this.drop('ignore', 'out-of-window');
+    // Executed here already: a commit certificate decided it, nothing to vote on.
+    if (seq <= this.lastExecuted) return this.drop('ignore', 'stale');
     const s = this.slot(seq);
     if (s.ppView === view && s.prePrepare) {
       if (s.prePrepare.body.digest === digest) return this.drop('ignore', 'duplicate');
       if (!this.bugs['accept-conflicting-pre-prepare']) return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
     }
+    // Decided here (by a commit certificate, e.g. from catch-up) but not executed yet: a correct
+    // primary proposes the decided digest or nothing at this seq; never prepare against it.
+    if (s.committed && s.committed.digest !== digest) return this.drop('reject', 'conflict', from, `pre-prepare (${view}, ${seq}) conflicts with the digest committed there`);
     if (!this.bugs['skip-client-signature-check']) for (const r of m.batch) if (!verifyClientSig(this.auth, r)) return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
     if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
       return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
