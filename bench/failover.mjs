@@ -12,7 +12,8 @@ import { initCluster } from '../dist/runtime/init.js';
 import { PbftClient } from '../dist/runtime/client.js';
 import { freePorts } from '../dist/cluster/demo.js';
 import { upCluster, upFailure, downCluster } from '../dist/cluster/lifecycle.js';
-import { injectFault, resolvePrimary } from '../dist/cluster/faults.js';
+import { injectFault } from '../dist/cluster/faults.js';
+import { resolvePrimary } from '../dist/cluster/fault-primary.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const json = process.argv.includes('--json');

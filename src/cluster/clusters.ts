@@ -10,7 +10,7 @@ import path from 'node:path';
 import { quorums } from '../core/quorum.js';
 import { loadCluster, loadReplicaOverrides, type ClusterConfig, type LoadedCluster } from '../runtime/config.js';
 import { describeError, isPbftError } from '../errors.js';
-import { replicaRunState } from './faults.js';
+import { replicaRunState } from './fault-state.js';
 import { discoverReplicaIds, replicaProcessState } from './processes.js';
 import { table, type Palette } from './format.js';
 import { shortPath } from './format-ps.js';

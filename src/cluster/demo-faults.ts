@@ -7,7 +7,9 @@
  */
 import { PbftError } from '../errors.js';
 import type { DemoAct, DemoContext } from './demo.js';
-import { injectFault, resolvePrimary, formatFaultOutcome } from './faults.js';
+import { injectFault } from './faults.js';
+import { resolvePrimary } from './fault-primary.js';
+import { formatFaultOutcome } from './fault-format.js';
 import { formatMs, formatRecord } from './format.js';
 import { discoverPhaseFiles, readMerged, type PhaseRecord } from './phaselog.js';
 import { waitConverged } from './status.js';

@@ -8,7 +8,7 @@ import { readReplicaSecret, type LoadedCluster } from '../runtime/config.js';
 import { CliError } from './errors.js';
 import { cmd } from './hints.js';
 import { discoverReplicaIds, replicaFiles, replicaProcessState, startReplicas, stopReplicas, type StartOutcome, type StopOutcome } from './processes.js';
-import { replicaRunState, type ProcessState } from './faults.js';
+import { replicaRunState, type ProcessState } from './fault-state.js';
 
 export interface UpOptions {
   /** replicas to start (default: all) */

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { clusterPaths } from '../runtime/config.js';
+import { abortError, describeError } from '../errors.js';
 import { CliError } from './errors.js';
 import { cmd } from './hints.js';
 
@@ -55,6 +56,37 @@ export async function readPidFile(path: string): Promise<number | null> {
   return pid <= 0x7fffffff ? pid : null;
 }
 
+/** The fields of /proc/<pid>/stat that we read. */
+export interface ProcStat {
+  /** R, S, D, T (stopped by a signal), t (stopped by a tracer), Z (zombie), X (dead), ... */
+  state: string;
+  ppid: number;
+  pgrp: number;
+}
+
+/** /proc/<pid>/stat, or null when it cannot be read (the process is gone, or there is no procfs). */
+export async function readProcStat(pid: number | string): Promise<ProcStat | null> {
+  let st: string;
+  try {
+    st = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so the fields are
+  // counted from the last ')'
+  const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '', ppid: Number(rest[1]), pgrp: Number(rest[2]) };
+}
+
+/** The process's command line (/proc/<pid>/cmdline), or null when it cannot be read. */
+export async function readCmdline(pid: number): Promise<string[] | null> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  } catch {
+    return null;
+  }
+}
+
 /** Is the process alive (not gone and not a zombie)? */
 export async function isAlive(pid: number): Promise<boolean> {
   try {
@@ -62,25 +94,21 @@ export async function isAlive(pid: number): Promise<boolean> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    const st = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // the state is the field after the parenthesised command name
-    const state = st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return true; // no procfs: trust kill(0)
-  }
+  const st = await readProcStat(pid);
+  if (st === null) return true; // no procfs: trust kill(0)
+  return st.state !== 'Z' && st.state !== 'X';
+}
+
+/** Is the process stopped by a signal (SIGSTOP: state T, or t under a tracer)? false when it cannot tell. */
+export async function isPaused(pid: number): Promise<boolean> {
+  const st = await readProcStat(pid);
+  return st !== null && (st.state === 'T' || st.state === 't');
 }
 
 /** Does the live process `pid` look like replica `id` (guards against pid reuse)? */
 export async function looksLikeReplica(pid: number, id: number): Promise<boolean> {
-  let cmdline: string;
-  try {
-    cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return true; // no procfs: cannot tell, trust the pid file
-  }
-  const args = cmdline.split('\0');
+  const args = await readCmdline(pid);
+  if (args === null) return true; // no procfs: cannot tell, trust the pid file
   const i = args.indexOf('--id');
   return i >= 0 && args[i + 1] === String(id);
 }
@@ -339,29 +367,20 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Stop
+// Signals (pbft down, pbft fault)
 // ---------------------------------------------------------------------------------------
 
-export type StopOutcome =
-  | { id: number; status: 'not-running'; stalePidFile: boolean }
-  | { id: number; status: 'stopped'; pid: number; signal: 'SIGTERM' | 'SIGKILL'; stopMs: number };
-
-export interface StopOptions {
-  dir: string;
-  ids: number[];
-  /** time between SIGTERM and SIGKILL */
-  graceMs?: number;
-}
-
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
+/**
+ * Send `sig` to the process group that `pid` leads (a replica started by pbft up leads its
+ * own), or to the process alone when it leads none (started otherwise, e.g. by tests). Throws
+ * the error of kill(2) when neither can be signalled: ESRCH, the process is gone; EPERM, it is
+ * not ours.
+ */
+export function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-pid, sig); // the whole process group (the replica leads its own)
+    process.kill(-pid, sig);
   } catch {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* already gone */
-    }
+    process.kill(pid, sig);
   }
 }
 
@@ -372,15 +391,6 @@ async function groupAlive(pid: number): Promise<boolean> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EPERM') return true;
     return isAlive(pid);
-  }
-}
-
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const until = performance.now() + ms;
-  for (;;) {
-    if (!(await isAlive(pid)) && !(await groupAliveNonZombie(pid))) return true;
-    if (performance.now() >= until) return false;
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
@@ -396,16 +406,49 @@ async function groupAliveNonZombie(pgid: number): Promise<boolean> {
   }
   for (const e of entries) {
     if (!/^[0-9]+$/.test(e)) continue;
-    try {
-      const st = await readFile(`/proc/${e}/stat`, 'utf8');
-      const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      // fields after comm: state ppid pgrp ...
-      if (Number(rest[2]) === pgid && rest[0] !== 'Z' && rest[0] !== 'X') return true;
-    } catch {
-      /* raced with its exit */
-    }
+    const st = await readProcStat(e); // null: raced with its exit
+    if (st !== null && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') return true;
   }
   return false;
+}
+
+/**
+ * Wait until the process and every other process of the group it leads are gone (zombies
+ * count as gone): true, or false after `timeoutMs`. Throws ABORTED when `signal` fires.
+ */
+export async function waitGone(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    if (!(await isAlive(pid)) && !(await groupAliveNonZombie(pid))) return true;
+    if (performance.now() >= until) return false;
+    if (signal?.aborted) throw abortError(signal);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Wait until the process is paused (or no longer paused), or gone: true, or false after `timeoutMs`. */
+export async function waitPaused(pid: number, paused: boolean, timeoutMs: number): Promise<boolean> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    if ((await isPaused(pid)) === paused || !(await isAlive(pid))) return true;
+    if (performance.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stop
+// ---------------------------------------------------------------------------------------
+
+export type StopOutcome =
+  | { id: number; status: 'not-running'; stalePidFile: boolean }
+  | { id: number; status: 'stopped'; pid: number; signal: 'SIGTERM' | 'SIGKILL'; stopMs: number };
+
+export interface StopOptions {
+  dir: string;
+  ids: number[];
+  /** time between SIGTERM and SIGKILL */
+  graceMs?: number;
 }
 
 /** Stop replicas: SIGTERM to the group, a grace period, then SIGKILL. Idempotent. */
@@ -421,12 +464,21 @@ export async function stopReplicas(o: StopOptions): Promise<StopOutcome[]> {
         return { id, status: 'not-running', stalePidFile: st.stalePidFile };
       }
       const pid = st.pid;
+      /** a process that is already gone is stopped; one we may not signal is an error at once */
+      const send = (sig: NodeJS.Signals) => {
+        try {
+          signalGroup(pid, sig);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
+          throw new CliError('STOP_FAILED', `replica ${id} (pid ${pid}) could not be sent ${sig}: ${describeError(e)}`, `check it with \`ps -p ${pid}\``);
+        }
+      };
       const t0 = performance.now();
-      signalGroup(pid, 'SIGTERM');
+      send('SIGTERM');
       let sig: 'SIGTERM' | 'SIGKILL' = 'SIGTERM';
       if (!(await waitGone(pid, graceMs))) {
         sig = 'SIGKILL';
-        signalGroup(pid, 'SIGKILL');
+        send('SIGKILL');
         if (!(await waitGone(pid, 5000))) {
           throw new CliError('STOP_FAILED', `replica ${id} (pid ${pid}) is still alive after SIGKILL`, `check it with \`ps -p ${pid}\``);
         }

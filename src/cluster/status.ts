@@ -8,7 +8,7 @@ import { describeError } from '../errors.js';
 import { quorums } from '../core/quorum.js';
 import { replicaProcessState } from './processes.js';
 import { table, type Palette } from './format.js';
-import { replicaRunState, type ProcessState } from './faults.js';
+import { replicaRunState, type ProcessState } from './fault-state.js';
 import { EXIT } from './errors.js';
 import { cmd } from './hints.js';
 

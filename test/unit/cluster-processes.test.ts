@@ -8,16 +8,23 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   containsReadyLine,
   isAlive,
+  isPaused,
+  readCmdline,
   readPidFile,
+  readProcStat,
   replicaFiles,
   replicaProcessState,
   startReplicas,
   stopReplicas,
+  signalGroup,
   tailLines,
+  waitGone,
+  waitPaused,
   type ReplicaEndpoint,
 } from '../../src/cluster/processes.js';
 import { freePorts } from '../../src/cluster/demo.js';
@@ -160,5 +167,71 @@ describe('helpers', () => {
   it('containsReadyLine needs the JSON ready event', () => {
     expect(containsReadyLine('x\n{"event":"ready","replica":1}\n')).toBe(true);
     expect(containsReadyLine('ready\n{"event":"started"}')).toBe(false);
+  });
+});
+
+describe('signals and /proc (the helpers pbft down and pbft fault share)', () => {
+  /** a process leading its own group, with a second process in that group; their pids */
+  async function group(): Promise<{ leader: number; member: number }> {
+    const program = [
+      "const c = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
+      'console.log(c.pid);',
+      'setInterval(() => {}, 1000);',
+    ].join(' ');
+    const leader = spawn(process.execPath, ['-e', program], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const member = await new Promise<number>((res) => leader.stdout!.once('data', (d: Buffer) => res(Number(String(d).trim()))));
+    leader.unref();
+    return { leader: leader.pid!, member };
+  }
+  const kill = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+
+  it('readProcStat and readCmdline read this process; isPaused and waitPaused follow SIGSTOP/SIGCONT', async () => {
+    expect(await readProcStat(process.pid)).toMatchObject({ state: expect.stringMatching(/^[RSD]$/), ppid: process.ppid });
+    expect(await readProcStat(0x7ffffff0)).toBe(null);
+    const { leader, member } = await group();
+    try {
+      expect(await readCmdline(member)).toEqual([process.execPath, '-e', 'setInterval(() => {}, 1000)', '']);
+      expect((await readProcStat(member))?.pgrp).toBe(leader);
+      signalGroup(leader, 'SIGSTOP');
+      expect(await waitPaused(leader, true, 2000)).toBe(true);
+      expect(await isPaused(member)).toBe(true); // the whole group
+      signalGroup(leader, 'SIGCONT');
+      expect(await waitPaused(member, false, 2000)).toBe(true);
+      expect(await isPaused(leader)).toBe(false);
+    } finally {
+      kill(-leader);
+    }
+  });
+
+  it('waitGone waits for the whole group, not only its leader', async () => {
+    const { leader, member } = await group();
+    try {
+      process.kill(leader, 'SIGKILL'); // the leader alone
+      expect(await waitGone(leader, 300)).toBe(false);
+      expect(await isAlive(member)).toBe(true);
+      signalGroup(leader, 'SIGKILL'); // the group outlives its leader
+      expect(await waitGone(leader, 5000)).toBe(true);
+      expect(await isAlive(member)).toBe(false);
+    } finally {
+      kill(member);
+    }
+  });
+
+  it('signalGroup falls back to the process alone, and throws ESRCH once it is gone; waitGone can be aborted', async () => {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }); // in our group
+    const exited = new Promise((r) => child.once('exit', (_c, sig) => r(sig)));
+    signalGroup(child.pid!, 'SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    expect(await waitGone(child.pid!, 2000)).toBe(true);
+    expect(() => signalGroup(child.pid!, 'SIGKILL')).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    const ac = new AbortController();
+    ac.abort();
+    await expect(waitGone(process.pid, 1000, ac.signal)).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });

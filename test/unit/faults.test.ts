@@ -8,30 +8,32 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { STRATEGY_NAMES } from '../../src/byzantine/index.js';
 import { parseAdminCommand } from '../../src/runtime/wire.js';
 import { initCluster } from '../../src/runtime/init.js';
 import type { LoadedCluster } from '../../src/runtime/config.js';
 import { palette } from '../../src/cluster/format.js';
 import { exitCodeFor } from '../../src/cluster/errors.js';
+import { injectFault } from '../../src/cluster/faults.js';
 import {
   FAULT_ACTIONS,
-  actionHelp,
   adminCommandFor,
-  formatFaultList,
-  formatFaultOutcome,
-  injectFault,
-  isPaused,
+  faultPeers,
   parseFaultArgs,
-  parsePeerList,
-  parseTarget,
-  replicaRunState,
-  signalFaultsRefusal,
-  strategyHelp,
+  type FaultAction,
   type FaultArgs,
-  type ReplicaFaults,
-} from '../../src/cluster/faults.js';
+  type FaultRequest,
+  type FaultRequestOf,
+} from '../../src/cluster/fault-request.js';
+import { actionHelp, formatFaultList, formatFaultOutcome, strategyHelp } from '../../src/cluster/fault-format.js';
+import type { ReplicaFaults } from '../../src/cluster/fault-list.js';
+import { replicaRunState, signalFaultsRefusal } from '../../src/cluster/fault-state.js';
+import { parseReplicaIds, parseReplicaTarget } from '../../src/cluster/ids.js';
+import { isPaused } from '../../src/cluster/processes.js';
+
+const parsePeerList = (s: string, n: number) => parseReplicaIds([s], n, { flag: '--from' });
+const parseTarget = parseReplicaTarget;
 
 const N = 4;
 const parse = (a: FaultArgs) => parseFaultArgs(a, N);
@@ -102,6 +104,75 @@ describe('parseFaultArgs', () => {
     expect(() => parsePeerList('0-4', 4)).toThrow(/unknown replica 4/);
     expect(parseTarget(' primary ', 4)).toBe('primary');
     expect(parseTarget('03', 4)).toBe(3);
+  });
+});
+
+describe('FaultRequest: one type per action', () => {
+  it('parseFaultArgs gives each action exactly its own fields (no undefined ones)', () => {
+    const cases: [FaultArgs, FaultRequest][] = [
+      [{ target: '2', action: 'crash' }, { target: 2, action: 'crash' }],
+      [{ target: 'primary', action: 'restart' }, { target: 'primary', action: 'restart' }],
+      [{ target: '0', action: 'partition', from: '1,3' }, { target: 0, action: 'partition', from: [1, 3] }],
+      [{ target: '1', action: 'delay', ms: '50' }, { target: 1, action: 'delay', ms: 50 }],
+      [{ target: '1', action: 'delay', ms: '50', jitter: '5' }, { target: 1, action: 'delay', ms: 50, jitterMs: 5 }],
+      [{ target: '1', action: 'drop', rate: '0.5' }, { target: 1, action: 'drop', rate: 0.5 }],
+      [{ target: '1', action: 'heal' }, { target: 1, action: 'heal' }],
+      [{ target: '1', action: 'heal', from: '0' }, { target: 1, action: 'heal', from: [0] }],
+      [{ target: '1', action: 'byzantine', rest: ['silent'] }, { target: 1, action: 'byzantine', strategy: 'silent' }],
+      [{ target: '1', action: 'clear' }, { target: 1, action: 'clear' }],
+    ];
+    for (const [args, want] of cases) expect(parse(args), JSON.stringify(args)).toStrictEqual(want);
+  });
+
+  it('the type follows the action: required fields, no foreign ones, narrowing by action', () => {
+    expectTypeOf<FaultRequestOf<'partition'>['from']>().toEqualTypeOf<number[]>();
+    expectTypeOf<FaultRequestOf<'heal'>['from']>().toEqualTypeOf<number[] | undefined>();
+    expectTypeOf<FaultRequestOf<'delay'>['ms']>().toEqualTypeOf<number>();
+    expectTypeOf<FaultRequest['action']>().toEqualTypeOf<FaultAction>();
+    const typeErrors = (): FaultRequest[] => [
+      // @ts-expect-error partition needs --from
+      { target: 1, action: 'partition' },
+      // @ts-expect-error delay needs ms
+      { target: 1, action: 'delay', jitterMs: 3 },
+      // @ts-expect-error crash takes no ms
+      { target: 1, action: 'crash', ms: 5 },
+      // @ts-expect-error drop takes a rate, not peers
+      { target: 1, action: 'drop', rate: 0.1, from: [0] },
+      // @ts-expect-error an unknown strategy
+      { target: 1, action: 'byzantine', strategy: 'teleport' },
+    ];
+    expect(typeof typeErrors).toBe('function');
+    // every action is a member, and `action` alone narrows to it
+    const fields = (r: FaultRequest): string => {
+      switch (r.action) {
+        case 'partition':
+          return r.from.join(',');
+        case 'delay':
+          return `${r.ms}${r.jitterMs !== undefined ? `+-${r.jitterMs}` : ''}`;
+        case 'drop':
+          return String(r.rate);
+        case 'heal':
+          return r.from?.join(',') ?? 'all';
+        case 'byzantine':
+          return r.strategy;
+        case 'crash':
+        case 'restart':
+        case 'pause':
+        case 'resume':
+        case 'isolate':
+        case 'clear':
+          return '-';
+        default: {
+          const none: never = r;
+          return none;
+        }
+      }
+    };
+    expect(fields(parse({ target: '1', action: 'delay', ms: 7, jitter: 2 }))).toBe('7+-2');
+    expect(fields(parse({ target: '1', action: 'heal' }))).toBe('all');
+    expect(faultPeers(parse({ target: '1', action: 'partition', from: '0,2' }))).toEqual([0, 2]);
+    expect(faultPeers(parse({ target: '1', action: 'heal' }))).toBe(undefined);
+    expect(faultPeers(parse({ target: '1', action: 'isolate' }))).toBe(undefined);
   });
 });
 

@@ -1,7 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { STRATEGY_NAMES } from '../../../byzantine/index.js';
-import { FAULT_ACTIONS, actionHelp, formatFaultOutcome, injectFault, parseFaultArgs, strategyHelp } from '../../../cluster/faults.js';
+import { injectFault } from '../../../cluster/faults.js';
+import { actionHelp, formatFaultOutcome, strategyHelp } from '../../../cluster/fault-format.js';
+import { FAULT_ACTIONS, parseFaultArgs } from '../../../cluster/fault-request.js';
 import { MAX_REPLICAS } from '../../../runtime/config.js';
+import { isPbftError } from '../../../errors.js';
 import { PbftCommand, dirFlag, intFlag } from '../../base.js';
 
 export default class Fault extends PbftCommand<typeof Fault> {
@@ -57,7 +60,13 @@ export default class Fault extends PbftCommand<typeof Fault> {
       ...(this.flags.jitter !== undefined ? { jitter: this.flags.jitter } : {}),
       ...(this.flags.rate !== undefined ? { rate: this.flags.rate } : {}),
     };
-    parseFaultArgs(args, MAX_REPLICAS); // usage errors first, before looking for a cluster
+    // usage errors first, before looking for a cluster; whether an id is one of its replicas
+    // is for the cluster to say (not "this cluster has replicas 0-255")
+    try {
+      parseFaultArgs(args, MAX_REPLICAS);
+    } catch (e) {
+      if (!isPbftError(e, 'UNKNOWN_REPLICA')) throw e;
+    }
     const cluster = await this.cluster(this.flags.dir);
     const req = parseFaultArgs(args, cluster.config.replicas.length);
     const out = await injectFault(cluster, req, {

@@ -1,4 +1,5 @@
-import { formatFaultList, listFaults } from '../../../cluster/faults.js';
+import { formatFaultList } from '../../../cluster/fault-format.js';
+import { listFaults } from '../../../cluster/fault-list.js';
 import { PbftCommand, dirFlag, intFlag } from '../../base.js';
 
 export default class FaultList extends PbftCommand<typeof FaultList> {
