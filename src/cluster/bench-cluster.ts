@@ -3,11 +3,14 @@
  * an ephemeral self-certifying identity (pk:<hex>), or the configured clients when the
  * cluster does not accept open clients.
  */
+import { readFile } from 'node:fs/promises';
+import { fetchStatus } from '../runtime/admin.js';
 import type { LoadedCluster } from '../runtime/config.js';
 import { PbftClient, ephemeralClientIdentity } from '../runtime/client.js';
-import { isPbftError } from '../errors.js';
+import { abortError, isPbftError } from '../errors.js';
 import type { BenchClient } from './bench.js';
 import { CliError } from './errors.js';
+import { cmd } from './hints.js';
 import { replicaProcessState } from './processes.js';
 
 export async function benchClientFactory(
@@ -26,7 +29,11 @@ export async function benchClientFactory(
         'set "openClients": true in cluster.json, or use --clients ' + Math.max(1, configured.length),
       );
     }
-    const c = await PbftClient.connect(cluster, { ...opts, ...(o.signal ? { signal: o.signal } : {}) });
+    if (o.signal?.aborted) throw abortError(o.signal);
+    // Not given the caller's signal: a client keeps an 'abort' listener on it for its lifetime,
+    // one per bench client (MaxListenersExceededWarning past 10). runBench closes every client
+    // when interrupted; waitConnected below only polls the signal.
+    const c = await PbftClient.connect(cluster, opts);
     try {
       await c.waitConnected(cluster.params.n, { timeoutMs: o.connectTimeoutMs ?? 3000, ...(o.signal ? { signal: o.signal } : {}) }).catch(async (e) => {
         // all replicas are best; f+1 are enough to make progress
@@ -38,7 +45,7 @@ export async function benchClientFactory(
       c.close();
       if (isPbftError(e, 'NO_QUORUM')) {
         const states = await Promise.all(cluster.config.replicas.map((r) => replicaProcessState(cluster.dir, r.id)));
-        if (states.every((s) => !s.running)) throw new CliError('CLUSTER_DOWN', `the cluster in ${cluster.dir} is down (no replica is running)`, `start it with: pbft up --dir ${cluster.dir}`);
+        if (states.every((s) => !s.running)) throw new CliError('CLUSTER_DOWN', `the cluster in ${cluster.dir} is down (no replica is running)`, `start it with: ${cmd('up', cluster.dir)}`);
       }
       throw e;
     }
@@ -57,7 +64,6 @@ export interface ReplicaMemory {
 
 /** Peak and current RSS of the running replicas (Linux /proc; empty elsewhere). */
 export async function replicaMemory(cluster: LoadedCluster): Promise<ReplicaMemory[]> {
-  const { readFile } = await import('node:fs/promises');
   const out: ReplicaMemory[] = [];
   for (const r of cluster.config.replicas) {
     const st = await replicaProcessState(cluster.dir, r.id);
@@ -71,4 +77,98 @@ export async function replicaMemory(cluster: LoadedCluster): Promise<ReplicaMemo
     }
   }
   return out;
+}
+
+/** What a replica has done so far, as its status reports it (and /proc for the CPU time). */
+export interface ReplicaCounters {
+  id: number;
+  pid: number;
+  view: number;
+  primary: number;
+  /** CPU seconds (user + system) since the process started, or null if unknown */
+  cpuSeconds: number | null;
+  /** pre-prepares sent as primary and the requests they carried, or null (older replicas) */
+  prePrepares: number | null;
+  batchedRequests: number | null;
+}
+
+/** CPU seconds of a process from /proc/<pid>/stat (utime + stime), or null off Linux. */
+export async function procCpuSeconds(pid: number): Promise<number | null> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) is in parentheses and may hold spaces: count from its end
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
+    return (utime + stime) / 100; // USER_HZ, 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** Counters of every running replica that answers (over its admin channel). */
+export async function replicaCounters(cluster: LoadedCluster, o: { timeoutMs?: number } = {}): Promise<ReplicaCounters[]> {
+  const all = await Promise.all(
+    cluster.config.replicas.map(async (r): Promise<ReplicaCounters | null> => {
+      try {
+        const st = await fetchStatus(cluster, r.id, { timeoutMs: o.timeoutMs ?? 2000 });
+        const cpu = st.cpu ? (st.cpu.userMs + st.cpu.systemMs) / 1000 : await procCpuSeconds(st.pid);
+        return {
+          id: r.id,
+          pid: st.pid,
+          view: st.view,
+          primary: st.primary,
+          cpuSeconds: cpu,
+          prePrepares: st.batching?.prePrepares ?? null,
+          batchedRequests: st.batching?.requests ?? null,
+        };
+      } catch {
+        return null;
+      }
+    }),
+  );
+  return all.filter((x): x is ReplicaCounters => x !== null);
+}
+
+/** What the replicas did during a run: the difference of two counter snapshots. */
+export interface ReplicaWork {
+  /** mean requests per pre-prepare over all primaries of the run (null: unknown or none sent) */
+  meanBatch: number | null;
+  prePrepares: number | null;
+  /** the primary at the end of the run */
+  primary: number | null;
+  /** CPU seconds each replica used during the run (replicas that restarted in between are left out) */
+  cpuSeconds: { id: number; seconds: number }[];
+}
+
+export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[]): ReplicaWork {
+  let pp = 0;
+  let reqs = 0;
+  let known = false;
+  const cpu: { id: number; seconds: number }[] = [];
+  for (const a of after) {
+    const b = before.find((x) => x.id === a.id && x.pid === a.pid);
+    if (!b) continue; // restarted (or not answering) before the run: counters not comparable
+    if (a.cpuSeconds !== null && b.cpuSeconds !== null) cpu.push({ id: a.id, seconds: Math.max(0, a.cpuSeconds - b.cpuSeconds) });
+    if (a.prePrepares !== null && b.prePrepares !== null && a.batchedRequests !== null && b.batchedRequests !== null) {
+      known = true;
+      pp += a.prePrepares - b.prePrepares;
+      reqs += a.batchedRequests - b.batchedRequests;
+    }
+  }
+  const primaries = after.map((a) => a.primary);
+  const primary = primaries.length > 0 && primaries.every((p) => p === primaries[0]) ? primaries[0]! : null;
+  return { meanBatch: known && pp > 0 ? reqs / pp : null, prePrepares: known ? pp : null, primary, cpuSeconds: cpu.sort((x, y) => x.id - y.id) };
+}
+
+/** The bench's line about the replicas' work, e.g. "mean batch 3.9 requests at the primary (r0) ...". */
+export function formatReplicaWork(w: ReplicaWork, elapsedMs: number): string[] {
+  const lines: string[] = [];
+  if (w.meanBatch !== null) lines.push(`batching     mean ${w.meanBatch.toFixed(2)} requests per pre-prepare at the primary${w.primary !== null ? ` (r${w.primary})` : ''}, ${w.prePrepares} pre-prepares`);
+  if (w.cpuSeconds.length > 0) {
+    const s = elapsedMs / 1000;
+    lines.push(`replica CPU  ${w.cpuSeconds.map((c) => `r${c.id} ${c.seconds.toFixed(2)} s`).join(', ')}  (user + system during the run; ${s.toFixed(1)} s of wall time)`);
+  }
+  return lines;
 }

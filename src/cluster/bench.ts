@@ -60,7 +60,11 @@ export class Samples {
   }
 }
 
-/** What the bench needs from a client: one request at a time. */
+/**
+ * What the bench needs from a client: one request at a time. The signal given to request() is
+ * that client's own (aborted when the bench is interrupted): one listener per signal, however
+ * many clients run.
+ */
 export interface BenchClient {
   request(op: string, o: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown>;
   close(): Promise<void> | void;
@@ -74,6 +78,8 @@ export interface BenchOptions {
   requestTimeoutMs: number;
   makeClient: (index: number) => Promise<BenchClient>;
   signal?: AbortSignal;
+  /** awaited once every client is connected, just before the load starts (e.g. to read counters) */
+  onStart?: () => Promise<void> | void;
   /** called about every progressIntervalMs while the load runs */
   onProgress?: (p: BenchProgress) => void;
   progressIntervalMs?: number;
@@ -127,12 +133,17 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const errorsByCode: Record<string, number> = {};
   let errors = 0;
   let aborted = false;
-  const stop = new AbortController();
+  // One AbortController per client, not one signal shared by every in-flight request: each
+  // request adds an 'abort' listener to the signal it is given, and more than 10 listeners on
+  // one signal is what Node reports as MaxListenersExceededWarning (bench with 11+ clients).
+  const stops = Array.from({ length: o.clients }, () => new AbortController());
+  let stopped = false;
   const onAbort = () => {
     aborted = true;
-    stop.abort();
+    stopped = true;
+    for (const s of stops) s.abort();
   };
-  o.signal?.addEventListener('abort', onAbort);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   let progressTimer: NodeJS.Timeout | undefined;
   try {
     if (o.signal?.aborted) onAbort();
@@ -142,6 +153,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
     if (failed) throw failed.reason;
 
+    if (o.onStart) await o.onStart();
     // one value per client, re-used (random so that compression or dedup cannot help)
     const value = () => randomBytes(Math.ceil(o.valueSize / 2)).toString('hex').slice(0, o.valueSize);
     const start = now();
@@ -166,15 +178,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     await Promise.all(
       clients.map(async (c, i) => {
         const v = value();
-        for (let k = 0; !stop.signal.aborted && now() < end; k++) {
+        const signal = stops[i]!.signal;
+        for (let k = 0; !stopped && now() < end; k++) {
           const op = encodeKvOp({ op: 'put', key: `bench/${i}/${k % 1024}`, value: v });
           const t0 = now();
           try {
-            await c.request(op, { timeoutMs: o.requestTimeoutMs, signal: stop.signal });
+            await c.request(op, { timeoutMs: o.requestTimeoutMs, signal });
             // a request issued before the end counts even if it completes just after it
             latencies.push(now() - t0);
           } catch (e) {
-            if (stop.signal.aborted) break; // interrupted by the caller: not an error of the cluster
+            if (stopped) break; // interrupted by the caller: not an error of the cluster
             errors++;
             const code = errorCode(e);
             errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;

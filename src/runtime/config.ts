@@ -5,7 +5,8 @@
  * <dir>/keys/replica-<i>.key     hex Ed25519 secret seed, mode 0600 (dir 0700)
  * <dir>/keys/client-<name>.key   per configured client
  * <dir>/keys/operator.key        signs fault/admin commands
- * <dir>/replicas/<i>/wal.jsonl   durable log of PersistRecords
+ * <dir>/replicas/<i>/wal/        durable log of PersistRecords: segment files (see storage.ts)
+ * <dir>/replicas/<i>/wal.jsonl   the single-file durable log of older versions (converted on start)
  * <dir>/replicas/<i>/phases.jsonl phase log, one JSON object per line
  * <dir>/replicas/<i>/replica.pid pid file of the running process
  * <dir>/replicas/<i>/process.log the process's stdout/stderr
@@ -200,7 +201,10 @@ export interface ClusterPaths {
   replicaKey(id: ReplicaId): string;
   clientKey(name: string): string;
   replicaDir(id: ReplicaId): string;
+  /** the single-file durable log of older versions (converted to walDir on start) */
   wal(id: ReplicaId): string;
+  /** the durable log: a directory of segment files */
+  walDir(id: ReplicaId): string;
   phases(id: ReplicaId): string;
   pid(id: ReplicaId): string;
   processLog(id: ReplicaId): string;
@@ -222,6 +226,7 @@ export function clusterPaths(dir: string): ClusterPaths {
     clientKey: (name) => path.join(keysDir, `client-${name}.key`),
     replicaDir: rdir,
     wal: (id) => path.join(rdir(id), 'wal.jsonl'),
+    walDir: (id) => path.join(rdir(id), 'wal'),
     phases: (id) => path.join(rdir(id), 'phases.jsonl'),
     pid: (id) => path.join(rdir(id), 'replica.pid'),
     processLog: (id) => path.join(rdir(id), 'process.log'),

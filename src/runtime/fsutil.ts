@@ -18,8 +18,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644): void {
+/**
+ * Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
+ * With `fsync: false` (a replica whose replica.json says so) nothing is synced.
+ */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644, o: { fsync?: boolean } = {}): void {
+  const doFsync = o.fsync !== false;
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const fd = openSync(tmp, 'wx', mode);
@@ -27,7 +31,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
+    if (doFsync) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     try {
@@ -48,7 +52,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
     }
     throw e;
   }
-  fsyncDir(dir);
+  if (doFsync) fsyncDir(dir);
 }
 
 /** Is there a live process with this pid (that we may or may not be allowed to signal)? */

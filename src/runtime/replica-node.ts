@@ -3,8 +3,9 @@
  *
  * Loop: events (peer messages, client requests, timers) are queued and drained in one
  * event-loop turn; the persist records the core returned for that turn are written to the
- * durable log as ONE line and fsynced (off the event loop), and only then are the turn's
- * messages, multicasts and replies sent: persist-before-send, as a group commit (see commit()).
+ * durable log as ONE frame and made durable (asynchronously, off the event loop), and only then
+ * are the turn's messages, multicasts and replies sent: persist-before-send, as a group commit
+ * (see commit()).
  * Timers are setTimeout by name (replaced on set; a fired timer is delivered only while still
  * set).
  *
@@ -97,6 +98,10 @@ export class ReplicaNode {
   private faultInjection = true;
   private overrides: ReplicaOverrides = {};
   private coreErrors = 0;
+  /** pre-prepares sent as primary and the requests they carried (bench: mean batch size) */
+  private readonly batches = { prePrepares: 0, requests: 0, max: 0 };
+  private ppView = -1;
+  private ppSeq = -1;
   private readonly diag: (line: string) => void;
 
   private constructor(private readonly o: ReplicaNodeOptions) {
@@ -147,14 +152,21 @@ export class ReplicaNode {
     // Bind first: a second process for the same replica fails here, before touching the log.
     await this.transport.listen();
     try {
-      if (this.o.pidFile !== false) writeFileAtomicSync(cluster.paths.pid(id), `${process.pid}\n`, 0o644);
+      const fsync = this.overrides.fsync !== false;
+      if (this.o.pidFile !== false) writeFileAtomicSync(cluster.paths.pid(id), `${process.pid}\n`, 0o644, { fsync });
       this.phases = new PhaseLogWriter(cluster.paths.phases(id), {
         replica: id,
         enabled: this.overrides.phaseLog !== false,
         maxBytes: this.overrides.phaseLogMaxBytes,
       });
-      this.wal = DurableLog.open(cluster.paths.wal(id), { fsync: this.overrides.fsync !== false, compact: compactRecords, label: `replica ${id}` });
-      if (this.wal.loadReport.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${this.wal.records.length} records kept`);
+      this.wal = DurableLog.open(cluster.paths.walDir(id), { fsync, compact: compactRecords, legacyFile: cluster.paths.wal(id), label: `replica ${id}` });
+      const lr = this.wal.loadReport;
+      const mig = lr.migrated;
+      if (mig)
+        this.diag(
+          `durable log: converted ${mig.from} (the single-file format of older versions, ${mig.records} records${mig.tornTail ? ', a torn last append ignored' : ''}) to segment files in ${cluster.paths.walDir(id)}; the old file now holds a note that stops older versions from starting`,
+        );
+      if (lr.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${lr.records} records kept`);
       if (this.overrides.fsync === false) this.diag('warning: fsync is off (replica.json): a crash may lose what this replica signed');
 
       const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring);
@@ -171,7 +183,7 @@ export class ReplicaNode {
       this.app = new CorruptibleApp(new KvStore(), rng);
       this.byz = (this.o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng }, this.app);
       this.gate = new AdminGate(cluster, id);
-      const persisted = this.wal.records;
+      const persisted = this.wal.takeRecords();
       try {
         this.replica = new Replica({ id, params: cluster.params, auth, app: this.app, persisted });
       } catch (e) {
@@ -182,13 +194,13 @@ export class ReplicaNode {
       try {
         actions = this.byz.transform(this.replica.start());
       } catch (e) {
-        throw new PbftError('WAL_CORRUPT', `replica ${id}: cannot restart from its durable log ${cluster.paths.wal(id)}: ${describeError(e)}; restore the file, or move it aside to restart empty and catch up from peers`, { cause: e });
+        throw new PbftError('WAL_CORRUPT', `replica ${id}: cannot restart from its durable log ${cluster.paths.walDir(id)}: ${describeError(e)}; restore it, or move it aside to restart empty and catch up from peers`, { cause: e });
       }
       this.view = this.replica.status().view;
       this.carryOut(actions);
     } catch (e) {
       await this.transport.close();
-      this.phases?.close();
+      await this.phases?.close();
       this.removePidFile();
       throw e;
     }
@@ -297,11 +309,11 @@ export class ReplicaNode {
   }
 
   /**
-   * Group commit. The records of a turn are written as one line and fsynced off the event loop;
-   * the turn's effects wait until that sync reports success. While a sync is in flight, later
-   * turns keep stepping the core: their records gather into the next batch (written when the
-   * sync completes, so at most one unsynced line ever exists) and their effects queue behind,
-   * in order. A turn with no records and nothing queued ahead of it acts at once.
+   * Group commit. The records of a turn are written as one frame and made durable off the event
+   * loop; the turn's effects wait until that commit reports success. While a commit is in flight,
+   * later turns keep stepping the core: their records gather into the next batch (committed when
+   * the current one completes, so at most one frame is ever not yet durable) and their effects
+   * queue behind, in order. A turn with no records and nothing queued ahead of it acts at once.
    */
   private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
     if (this.fatal) return;
@@ -317,13 +329,13 @@ export class ReplicaNode {
 
   private startBatch(records: PersistRecord[]): void {
     this.batchId++;
+    this.syncing = true;
     try {
-      this.wal.write(records);
+      this.wal.commit(records, (err) => this.onSynced(err));
     } catch (e) {
+      this.syncing = false;
       return this.walFailed(e);
     }
-    this.syncing = true;
-    this.wal.sync((err) => this.onSynced(err));
   }
 
   private onSynced(err: PbftError | null): void {
@@ -360,7 +372,7 @@ export class ReplicaNode {
     this.fatal = true;
     this.diag(`fatal: ${err.message}`);
     this.phase({ phase: 'stop', view: this.view, reason: 'fatal', detail: err.message });
-    this.phases?.flush();
+    void this.phases?.flush();
     // Nothing that depends on unsynced records is sent: stop here.
     this.stopped = true;
     this.waiting = [];
@@ -394,12 +406,27 @@ export class ReplicaNode {
     this.transport.sendToPeer(to, frame);
   }
 
+  /** Count a pre-prepare this replica sends as primary, once per (view, seq): batch statistics. */
+  private countPrePrepare(msg: ReplicaAction & { type: 'send' | 'multicast' }): void {
+    const m = msg.msg as { body?: { type?: unknown; view?: unknown; seq?: unknown; replica?: unknown }; batch?: unknown };
+    const b = m.body;
+    if (!b || b.type !== 'pre-prepare' || b.replica !== this.id || typeof b.view !== 'number' || typeof b.seq !== 'number' || !Array.isArray(m.batch)) return;
+    if (b.view < this.ppView || (b.view === this.ppView && b.seq <= this.ppSeq)) return; // a retransmission
+    this.ppView = b.view;
+    this.ppSeq = b.seq;
+    this.batches.prePrepares++;
+    this.batches.requests += m.batch.length;
+    if (m.batch.length > this.batches.max) this.batches.max = m.batch.length;
+  }
+
   private perform(a: ReplicaAction): void {
     switch (a.type) {
       case 'send':
+        this.countPrePrepare(a);
         if (a.to !== this.id) this.sendPeer(a.to, JSON.stringify({ type: 'message', msg: a.msg }));
         return;
       case 'multicast': {
+        this.countPrePrepare(a);
         const frame = JSON.stringify({ type: 'message', msg: a.msg });
         for (let i = 0; i < this.cluster.params.n; i++) if (i !== this.id) this.sendPeer(i, frame);
         return;
@@ -446,8 +473,10 @@ export class ReplicaNode {
     const st = this.replica.status();
     const info: ReadyInfo = { event: 'ready', replica: this.id, pid: process.pid, host: entry.host, port: entry.port, view: st.view, lastExecuted: st.lastExecuted, connectedPeers: peers };
     this.phase({ phase: 'ready', view: st.view, detail: `connected to replicas ${peers.join(',') || '(none)'}` });
-    this.phases.flush();
-    this.o.onReady?.(info);
+    // announce readiness once the ready line is in the phase log (tools read it after)
+    void this.phases.flush().then(() => {
+      if (!this.stopped) this.o.onReady?.(info);
+    });
   }
 
   // -------------------------------------------------------------------------------------
@@ -472,7 +501,9 @@ export class ReplicaNode {
         this.phase({ phase: 'admin', view: this.view, reason: 'refused', detail: r });
         respond({ type: 'result', rid, ok: false, error: r });
       } else {
-        respond({ type: 'result', rid, ok: true, result: { replica: this.id, faults: this.faultState(), message: r.message } });
+        // answer once the fault line is in the phase log: the operator's tools show it next
+        const result = { replica: this.id, faults: this.faultState(), message: r.message };
+        void this.phases.flush().then(() => respond({ type: 'result', rid, ok: true, result }));
       }
       return;
     }
@@ -483,7 +514,7 @@ export class ReplicaNode {
   applyCommand(cmd: AdminCommand): { message: string } | string {
     if (cmd.kind === 'faults') return { message: this.faultState().active.join('; ') || 'healthy' };
     if (!this.faultInjection)
-      return `fault injection is disabled on replica ${this.id} (${!this.cluster.config.faultInjection ? 'faultInjection is false in cluster.json' : this.o.faultInjection === false ? 'the replica was started with --no-faults' : 'faultInjection is false in its replica.json'})`;
+      return `fault injection is disabled on replica ${this.id} (${!this.cluster.config.faultInjection ? 'faultInjection is false in cluster.json' : this.o.faultInjection === false ? 'it was started with pbft up --no-fault-injection' : 'faultInjection is false in its replica.json'})`;
     let message: string;
     switch (cmd.kind) {
       case 'net':
@@ -505,7 +536,7 @@ export class ReplicaNode {
         break;
     }
     this.phase({ phase: 'fault', view: this.view, detail: `${message}${cmd.kind === 'net' && cmd.action !== 'heal' ? '' : ''}` });
-    this.phases.flush();
+    void this.phases.flush();
     return { message };
   }
 
@@ -524,6 +555,7 @@ export class ReplicaNode {
     const entry = replicaEntry(this.cluster, this.id);
     const base = this.replica.status();
     const wal = this.wal;
+    const cpu = process.cpuUsage();
     return {
       ...base,
       pid: process.pid,
@@ -538,8 +570,10 @@ export class ReplicaNode {
       faults: this.faultState(),
       transportDropped: { ...(this.transport.drops as Record<string, number>) },
       runtimeDropped: { ...this.runtimeDropped },
-      wal: { bytes: wal.sizeBytes, records: wal.records.length, appends: wal.appends, compactions: wal.compactions },
+      wal: { bytes: wal.sizeBytes, records: wal.recordCount, appends: wal.appends, compactions: wal.rollovers, segments: wal.segmentNumbers.length, deletedSegments: wal.deletedSegments },
       traffic: { ...this.transport.counters },
+      batching: { ...this.batches },
+      cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
     };
   }
 
@@ -564,7 +598,7 @@ export class ReplicaNode {
     await this.transport.close();
     await this.wal.whenIdle();
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
-    this.phases.close();
+    await this.phases.close();
     this.wal.close();
     this.removePidFile();
   }

@@ -1,69 +1,145 @@
 /**
- * The durable log of a replica: the core's PersistRecords, appended and fsynced before the
+ * The durable log of a replica: the core's PersistRecords, appended and made durable before the
  * driver sends anything that depends on them.
  *
- * Format (wal.jsonl): one line per write, i.e. per batch of records that became durable
- * together (the driver never writes while a sync is in flight, so at most one line is unsynced): {"c":"<checksum>","r":[<record>, ...]}\n, where the checksum is the first 16 hex
- * digits of SHA-256 over the exact text of the record array. A crash can only tear the last
- * append, which was never synced and so never relied on: a bad LAST line is ignored (and cut
- * off before the next append). A bad line anywhere else is corruption and refuses to load.
+ * Layout: a directory (replicas/<i>/wal/) of segment files 0000000000000001.log,
+ * 0000000000000002.log, ... read in numeric order. Records are only ever appended to the last
+ * (active) segment; nothing is rewritten.
  *
- * Compaction: when a batch holds a checkpoint record, the log is rewritten as
- * compact(all records) into a temp file, fsynced, renamed over the log, and the directory
- * fsynced; a crash at any point leaves either the old or the new log.
+ * Frames: one line per commit, i.e. per batch of records that became durable together (group
+ * commit: the driver never starts a commit while one is in flight, so at most one frame is ever
+ * not yet durable, and it is the last one):
+ *
+ *     <crc32 of the JSON, 8 lower-case hex digits> <JSON array of records>\n
+ *
+ * The checksum is CRC-32 (zlib's polynomial) of the JSON's UTF-8 bytes: zlib.crc32 from Node
+ * itself where it exists (Node >= 20.15; several GB/s), else the table-driven code below, which
+ * gives the same values. A frame is all or nothing: a batch is never half loaded.
+ *
+ * Checkpoints: a batch holding a checkpoint record newer than the last one starts a new segment.
+ * Its first frame is the batch itself (the checkpoint record carries the snapshot), preceded by
+ * a copy of the latest `view` record and of the latest still-relevant `new-view` record, so that
+ * no older segment is needed for those. An older segment is deleted once the stable checkpoint
+ * covers every sequence number it holds (its pre-prepare, prepared and committed records); its
+ * view, new-view and checkpoint records are then superseded by newer ones. So the log keeps what
+ * `compactRecords` would keep, and a little more, without ever copying it. The new segment and
+ * its directory entry are synced before that frame counts as durable, and only then are covered
+ * segments unlinked (asynchronously: an unlink lost in a crash leaves an obsolete segment, which
+ * is harmless and removed on the next start).
+ *
+ * I/O: commit() is asynchronous (libuv's thread pool): nothing on the event loop waits for the
+ * disk. With fsync on, segments are opened O_DSYNC, so the write that returns has reached the
+ * disk (fdatasync after the write where O_DSYNC does not exist); with `"fsync": false` nothing
+ * is ever synced, files nor directories.
+ *
+ * Recovery (open, at start, synchronous): segments are read in order. A bad LAST frame of the
+ * LAST segment (no newline, a checksum or JSON failure, zeros) is a torn append that was never
+ * durable and so never relied on: it is cut off. A bad frame anywhere else is corruption, and
+ * the log refuses to load with an error naming the file and line; never silently.
+ *
+ * Migration from the single-file format (wal.jsonl, SHA-256-checked lines, before segments):
+ * open() converts it once, automatically: the old file is read with its own rules (a torn last
+ * line ignored, corruption refused), compacted, written as segment 1 (temp file, sync, rename,
+ * sync directory), and then replaced by a short note explaining the conversion, written so that
+ * an older pbft refuses to start from it (it reads it as a corrupt log) instead of starting
+ * empty and forgetting what this replica signed.
  */
-import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { PersistRecord } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
-import { fsyncDir, writeFileAtomicSync } from './fsutil.js';
+import { fsyncDir } from './fsutil.js';
 
 const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint']);
-const PREFIX = '{"c":"';
-const MID = '","r":';
+const SEGMENT_RE = /^(\d{16})\.log$/;
+const NL = 0x0a;
+const SP = 0x20;
 
 export interface DurableLogOptions {
-  /** fsync after every append (default true) */
+  /** make every commit durable on disk (default true); false: no fsync of any kind, anywhere */
   fsync?: boolean;
-  /** folds records at a stable checkpoint (the core's compactRecords); default: keep all */
+  /** folds records (the core's compactRecords); used when converting a single-file log */
   compact?: (records: PersistRecord[]) => PersistRecord[];
+  /** the single-file log of older versions (wal.jsonl), converted on open if present */
+  legacyFile?: string;
   /** names the owner in error messages, e.g. "replica 2" */
   label?: string;
-  /** largest log file accepted on load */
+  /** largest segment file accepted on load */
   maxBytes?: number;
 }
 
 export interface LoadReport {
   records: number;
+  /** frames (lines) read, over all segments */
   lines: number;
+  segments: number;
   /** a torn last append was found and cut off */
   tornTail: boolean;
   bytes: number;
+  /** covered segments found on disk and deleted (an unlink lost in a crash) */
+  staleSegmentsDeleted: number;
+  /** a single-file log (older format) was converted: its path and record count */
+  migrated?: { from: string; records: number; tornTail: boolean };
 }
 
-function checksum(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
-}
+// ---------------------------------------------------------------------------------------
+// Checksum: CRC-32 (polynomial 0xEDB88320, as zlib, PNG, gzip)
+// ---------------------------------------------------------------------------------------
 
-export function encodeLine(records: PersistRecord[]): string {
-  const body = JSON.stringify(records);
-  return PREFIX + checksum(body) + MID + body + '}\n';
-}
+const nativeCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 
-/** Decode one line (without its newline); a string describes what is wrong. */
-export function decodeLine(line: string): PersistRecord[] | string {
-  if (!line.startsWith(PREFIX) || line.length < PREFIX.length + 16 + MID.length + 3) return 'not a log line';
-  const sum = line.slice(PREFIX.length, PREFIX.length + 16);
-  if (line.slice(PREFIX.length + 16, PREFIX.length + 16 + MID.length) !== MID || !line.endsWith('}')) return 'not a log line';
-  const body = line.slice(PREFIX.length + 16 + MID.length, -1);
-  if (checksum(body) !== sum) return 'checksum mismatch';
-  let v: unknown;
-  try {
-    v = JSON.parse(body);
-  } catch {
-    return 'invalid JSON';
+let tables: Int32Array[] | null = null;
+/** Slicing-by-8 CRC-32 in JavaScript: the same values as zlib.crc32, for Node < 20.15. */
+export function crc32js(b: Uint8Array): number {
+  if (!tables) {
+    tables = Array.from({ length: 8 }, () => new Int32Array(256));
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+      tables[0]![i] = c;
+    }
+    for (let i = 0; i < 256; i++) for (let k = 1; k < 8; k++) tables[k]![i] = (tables[k - 1]![i]! >>> 8) ^ tables[0]![tables[k - 1]![i]! & 0xff]!;
   }
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = tables as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  let c = -1;
+  let i = 0;
+  for (const n = b.length - 7; i < n; i += 8) {
+    const a = c ^ (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24));
+    c = t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^ t3[b[i + 4]!]! ^ t2[b[i + 5]!]! ^ t1[b[i + 6]!]! ^ t0[b[i + 7]!]!;
+  }
+  for (; i < b.length; i++) c = t0[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+export function crc32(b: Uint8Array): number {
+  return nativeCrc32 ? nativeCrc32(b) >>> 0 : crc32js(b);
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames
+// ---------------------------------------------------------------------------------------
+
+/** One frame: "<crc32 hex> <JSON>\n". */
+export function encodeFrame(records: PersistRecord[]): Buffer {
+  const json = JSON.stringify(records);
+  const len = Buffer.byteLength(json, 'utf8');
+  const buf = Buffer.allocUnsafe(9 + len + 1);
+  buf.write(json, 9, len, 'utf8');
+  buf[8] = SP;
+  buf[9 + len] = NL;
+  buf.write(crc32(buf.subarray(9, 9 + len)).toString(16).padStart(8, '0'), 0, 8, 'latin1');
+  return buf;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+function checkRecords(v: unknown): PersistRecord[] | string {
   if (!Array.isArray(v)) return 'not a record list';
   for (const r of v) {
     if (typeof r !== 'object' || r === null || !KINDS.has((r as { kind?: unknown }).kind as string)) return 'unknown record';
@@ -71,203 +147,605 @@ export function decodeLine(line: string): PersistRecord[] | string {
   return v as PersistRecord[];
 }
 
+/** Decode one frame (without its newline); a string says what is wrong. */
+export function decodeFrame(line: Uint8Array): PersistRecord[] | string {
+  if (line.length < 11 || line[8] !== SP) return 'not a log frame';
+  let sum = 0;
+  for (let i = 0; i < 8; i++) {
+    const h = hexValue(line[i]!);
+    if (h < 0) return 'not a log frame';
+    sum = sum * 16 + h;
+  }
+  const body = line.subarray(9);
+  if (crc32(body) !== sum) return 'checksum mismatch';
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch {
+    return 'invalid JSON';
+  }
+  return checkRecords(v);
+}
+
+export function segmentName(no: number): string {
+  return `${String(no).padStart(16, '0')}.log`;
+}
+
+/** The highest sequence number a record is about (0 for view, new-view and checkpoint records). */
+function seqOf(r: PersistRecord): number {
+  let s: unknown = 0;
+  if (r.kind === 'pre-prepare') s = r.msg?.body?.seq;
+  else if (r.kind === 'prepared') s = r.cert?.prePrepare?.body?.seq;
+  else if (r.kind === 'committed') s = r.entry?.seq;
+  return typeof s === 'number' && Number.isFinite(s) ? s : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// The single-file format of older versions (read only, for the conversion)
+// ---------------------------------------------------------------------------------------
+
+const LEGACY_PREFIX = '{"c":"';
+const LEGACY_MID = '","r":';
+/** The note that replaces a converted wal.jsonl (two lines: an older pbft reads it as corrupt). */
+export const LEGACY_NOTE =
+  'pbft: this replica\'s durable log was converted to segment files in the "wal" directory next to this file by a newer pbft.\n' +
+  'Run this replica with that newer pbft. This note stays so that an older pbft refuses to start (rather than start with an empty log); do not delete it.\n';
+
+function legacyChecksum(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** Decode one line of the single-file format (without its newline). */
+export function decodeLegacyLine(line: string): PersistRecord[] | string {
+  if (!line.startsWith(LEGACY_PREFIX) || line.length < LEGACY_PREFIX.length + 16 + LEGACY_MID.length + 3) return 'not a log line';
+  const sum = line.slice(LEGACY_PREFIX.length, LEGACY_PREFIX.length + 16);
+  if (line.slice(LEGACY_PREFIX.length + 16, LEGACY_PREFIX.length + 16 + LEGACY_MID.length) !== LEGACY_MID || !line.endsWith('}')) return 'not a log line';
+  const body = line.slice(LEGACY_PREFIX.length + 16 + LEGACY_MID.length, -1);
+  if (legacyChecksum(body) !== sum) return 'checksum mismatch';
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    return 'invalid JSON';
+  }
+  return checkRecords(v);
+}
+
+/** Encode one line of the single-file format (tests and tools only). */
+export function encodeLegacyLine(records: PersistRecord[]): string {
+  const body = JSON.stringify(records);
+  return LEGACY_PREFIX + legacyChecksum(body) + LEGACY_MID + body + '}\n';
+}
+
+function readLegacy(file: string, label: string): { records: PersistRecord[]; tornTail: boolean } {
+  const text = fs.readFileSync(file, 'utf8');
+  const parts = text.split('\n');
+  const records: PersistRecord[] = [];
+  let torn = false;
+  for (let i = 0; i < parts.length; i++) {
+    const line = parts[i]!;
+    if (i === parts.length - 1) {
+      if (line.length > 0) torn = true; // no newline: the last append was torn
+      break;
+    }
+    const isLast = i === parts.length - 2 && parts[parts.length - 1] === '';
+    const decoded = decodeLegacyLine(line);
+    if (typeof decoded === 'string') {
+      if (isLast) {
+        torn = true;
+        break;
+      }
+      throw new PbftError(
+        'WAL_CORRUPT',
+        `${label}: durable log ${file} is corrupt at line ${i + 1} of ${parts.length - 1} (${decoded}); the replica cannot safely restart from it. Restore the file, or move it aside to restart empty and catch up from peers (safe only if at most f replicas ever do so)`,
+      );
+    }
+    for (const r of decoded) records.push(r);
+  }
+  return { records, tornTail: torn };
+}
+
+// ---------------------------------------------------------------------------------------
+// The log
+// ---------------------------------------------------------------------------------------
+
+interface Segment {
+  no: number;
+  file: string;
+  bytes: number;
+  frames: number;
+  records: number;
+  /** highest seq of its pre-prepare, prepared and committed records */
+  maxSeq: number;
+}
+
+type Callback = (err: PbftError | null) => void;
+
+const O_DSYNC: number | undefined = (fs.constants as Record<string, number | undefined>).O_DSYNC;
+
 export class DurableLog {
+  private active: Segment;
+  /** every segment on disk, oldest first; the last one is `active` */
+  private segments: Segment[];
   private fd: number;
-  private all: PersistRecord[];
+  private loaded: PersistRecord[] | null;
   private readonly doFsync: boolean;
-  private readonly compactFn: (records: PersistRecord[]) => PersistRecord[];
   private readonly label: string;
-  private bytes: number;
-  private closed = false;
-  private written = 0;
-  private synced = 0;
-  private syncInFlight = false;
+  /** the highest checkpoint seq written (the stable checkpoint) */
+  private stable: number;
+  private latestView: Extract<PersistRecord, { kind: 'view' }> | null = null;
+  private latestNewView: Extract<PersistRecord, { kind: 'new-view' }> | null = null;
+  private busy = false;
+  private housekeeping = 0;
   private idleWaiters: Array<() => void> = [];
+  private closed = false;
   /** statistics for status */
   appends = 0;
-  compactions = 0;
+  /** segments started at a checkpoint */
+  rollovers = 0;
+  deletedSegments = 0;
 
   private constructor(
-    readonly file: string,
+    readonly dir: string,
+    segments: Segment[],
     fd: number,
-    records: PersistRecord[],
-    bytes: number,
+    loaded: PersistRecord[],
+    stable: number,
     o: DurableLogOptions,
     readonly loadReport: LoadReport,
   ) {
+    this.segments = segments;
+    this.active = segments[segments.length - 1]!;
     this.fd = fd;
-    this.all = records;
-    this.bytes = bytes;
+    this.loaded = loaded;
+    this.stable = stable;
     this.doFsync = o.fsync ?? true;
-    this.compactFn = o.compact ?? ((r) => r);
     this.label = o.label ?? 'durable log';
+    for (const r of loaded) this.track(r);
   }
 
-  /** Open (creating if absent) and load the log. Throws PbftError WAL_CORRUPT / WAL_IO. */
-  static open(file: string, o: DurableLogOptions = {}): DurableLog {
+  private static appendFlags(doFsync: boolean): number {
+    const c = fs.constants;
+    return c.O_WRONLY | c.O_APPEND | c.O_CREAT | (doFsync && O_DSYNC !== undefined ? O_DSYNC : 0);
+  }
+
+  /**
+   * Open (creating if absent) and load the log in directory `dir`, converting a single-file log
+   * first if `legacyFile` exists. Synchronous: for start-up only. Throws PbftError WAL_CORRUPT or
+   * WAL_IO with a one-line message that names the file and what to do.
+   */
+  static open(dir: string, o: DurableLogOptions = {}): DurableLog {
     const label = o.label ?? 'replica';
+    const doFsync = o.fsync ?? true;
     const maxBytes = o.maxBytes ?? 4 * 1024 * 1024 * 1024;
+    const ioError = (what: string, e: unknown) =>
+      e instanceof PbftError ? e : new PbftError('WAL_IO', `${label}: cannot ${what}: ${describeError(e)}; check the directory exists and is writable`, { cause: e });
+
+    let created = false;
+    try {
+      if (!fs.existsSync(dir)) {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        created = true;
+      }
+    } catch (e) {
+      throw ioError(`create its durable log directory ${dir}`, e);
+    }
+    if (created && doFsync) fsyncDir(path.dirname(dir));
+
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      throw ioError(`read its durable log directory ${dir}`, e);
+    }
+    for (const n of names) if (n.startsWith('.tmp-')) fs.rmSync(path.join(dir, n), { force: true }); // an interrupted conversion
+    let nums = names.flatMap((n) => {
+      const m = SEGMENT_RE.exec(n);
+      return m ? [Number(m[1])] : [];
+    });
+    nums.sort((a, b) => a - b);
+
+    // The single-file log of older versions: convert it once.
+    let migrated: LoadReport['migrated'];
+    if (o.legacyFile && fs.existsSync(o.legacyFile)) {
+      const legacy = o.legacyFile;
+      let text: string;
+      try {
+        text = fs.readFileSync(legacy, 'utf8');
+      } catch (e) {
+        throw ioError(`read its durable log ${legacy}`, e);
+      }
+      if (!text.startsWith(LEGACY_NOTE.slice(0, 40))) {
+        const old = readLegacy(legacy, label);
+        const compacted = o.compact ? o.compact(old.records) : old.records;
+        if (nums.length > 0) {
+          // Only an interrupted conversion leaves both: then segment 1 holds exactly the old log.
+          const only = nums.length === 1 ? readSegmentFrames(path.join(dir, segmentName(nums[0]!)), label, maxBytes, true) : null;
+          const same = only !== null && only.frames.length === 1 && JSON.stringify(only.frames[0]) === JSON.stringify(compacted);
+          if (!same)
+            throw new PbftError(
+              'WAL_CORRUPT',
+              `${label}: both an old-format durable log ${legacy} and segment files in ${dir} exist, and they differ; keep the one this replica last ran with (move the other aside) and start it again`,
+            );
+        } else {
+          const tmp = path.join(dir, `.tmp-convert-${process.pid}`);
+          try {
+            const data = encodeFrame(compacted);
+            fs.writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+            if (doFsync) syncFile(tmp);
+            fs.renameSync(tmp, path.join(dir, segmentName(1)));
+            if (doFsync) fsyncDir(dir);
+          } catch (e) {
+            throw ioError(`convert its durable log ${legacy} to segment files in ${dir}`, e);
+          }
+          nums = [1];
+        }
+        try {
+          writeFileAtomic(legacy, LEGACY_NOTE, doFsync);
+        } catch (e) {
+          throw ioError(`replace the converted durable log ${legacy} by a note`, e);
+        }
+        migrated = { from: legacy, records: old.records.length, tornTail: old.tornTail };
+      }
+    }
+
+    // Read every segment in order.
+    const segments: Segment[] = [];
+    const records: PersistRecord[] = [];
+    let stable = 0;
+    let tornTail = false;
+    let lines = 0;
+    let bytes = 0;
+    const firstFrameHasCheckpoint: boolean[] = [];
+    for (let k = 0; k < nums.length; k++) {
+      const no = nums[k]!;
+      const file = path.join(dir, segmentName(no));
+      const isLast = k === nums.length - 1;
+      const r = readSegmentFrames(file, label, maxBytes, isLast);
+      if (r.torn) {
+        tornTail = true;
+        try {
+          const tfd = fs.openSync(file, 'r+');
+          try {
+            fs.ftruncateSync(tfd, r.goodBytes);
+            if (doFsync) fs.fsyncSync(tfd);
+          } finally {
+            fs.closeSync(tfd);
+          }
+        } catch (e) {
+          throw ioError(`cut the torn end off its durable log ${file}`, e);
+        }
+      }
+      if (isLast && r.frames.length === 0 && k > 0) {
+        // a segment whose first frame was torn: it was never durable, nothing relied on it
+        fs.rmSync(file, { force: true });
+        if (doFsync) fsyncDir(dir);
+        continue;
+      }
+      const seg: Segment = { no, file, bytes: r.goodBytes, frames: r.frames.length, records: 0, maxSeq: 0 };
+      for (const frame of r.frames) {
+        for (const rec of frame) {
+          records.push(rec);
+          seg.records++;
+          seg.maxSeq = Math.max(seg.maxSeq, seqOf(rec));
+          if (rec.kind === 'checkpoint' && typeof rec.seq === 'number' && rec.seq > stable) stable = rec.seq;
+        }
+      }
+      firstFrameHasCheckpoint.push(r.frames[0]?.some((x) => x.kind === 'checkpoint') ?? false);
+      lines += r.frames.length;
+      bytes += r.goodBytes;
+      segments.push(seg);
+    }
+
+    // Delete segments a newer checkpoint segment covers (their unlink was lost in a crash).
+    let staleSegmentsDeleted = 0;
+    let anchoredAfter = false;
+    for (let k = segments.length - 1; k >= 0; k--) {
+      const s = segments[k]!;
+      if (anchoredAfter && s.maxSeq <= stable) {
+        fs.rmSync(s.file, { force: true });
+        bytes -= s.bytes;
+        staleSegmentsDeleted++;
+        segments.splice(k, 1);
+        // (its records stay in `records`: obsolete, and the core folds them away)
+      } else if (firstFrameHasCheckpoint[k]) anchoredAfter = true;
+    }
+
+    // The active segment: the last one, or a first, empty one.
+    if (segments.length === 0) segments.push({ no: 1, file: path.join(dir, segmentName(1)), bytes: 0, frames: 0, records: 0, maxSeq: 0 });
+    const active = segments[segments.length - 1]!;
     let fd: number;
     try {
-      fd = openSync(file, 'a+', 0o600);
+      const existed = fs.existsSync(active.file);
+      fd = fs.openSync(active.file, DurableLog.appendFlags(doFsync), 0o600);
+      if (!existed && doFsync) fsyncDir(dir);
     } catch (e) {
-      throw new PbftError('WAL_IO', `${label}: cannot open its durable log ${file}: ${describeError(e)}; check the directory exists and is writable`, { cause: e });
+      throw ioError(`open its durable log ${active.file}`, e);
     }
-    try {
-      const size = fstatSync(fd).size;
-      if (size > maxBytes) throw new PbftError('WAL_CORRUPT', `${label}: durable log ${file} is ${size} bytes, larger than the ${maxBytes} accepted; it is not a pbft log`);
-      const text = size === 0 ? '' : readFileSync(file, 'utf8');
-      const records: PersistRecord[] = [];
-      const parts = text.split('\n');
-      // parts[last] is '' when the file ends with a newline, else a partial (torn) line.
-      let goodBytes = 0;
-      let torn = false;
-      let lines = 0;
-      for (let i = 0; i < parts.length; i++) {
-        const line = parts[i]!;
-        const isLast = i === parts.length - 1 || (i === parts.length - 2 && parts[parts.length - 1] === '');
-        if (i === parts.length - 1) {
-          if (line.length > 0) torn = true; // no newline: the last append was torn
-          break;
-        }
-        const decoded = decodeLine(line);
-        if (typeof decoded === 'string') {
-          if (isLast) {
-            torn = true;
-            break;
-          }
-          throw new PbftError(
-            'WAL_CORRUPT',
-            `${label}: durable log ${file} is corrupt at line ${i + 1} of ${parts.length - 1} (${decoded}); the replica cannot safely restart from it. Restore the file, or move it aside to restart empty and catch up from peers (safe only if at most f replicas ever do so)`,
-          );
-        }
-        for (const r of decoded) records.push(r);
-        goodBytes += Buffer.byteLength(line, 'utf8') + 1;
-        lines++;
-      }
-      if (torn || goodBytes !== size) {
-        ftruncateSync(fd, goodBytes);
-        fsyncSync(fd);
-      }
-      if (size === 0) fsyncDir(path.dirname(file));
-      return new DurableLog(file, fd, records, goodBytes, o, { records: records.length, lines, tornTail: torn, bytes: goodBytes });
-    } catch (e) {
-      closeSync(fd);
-      if (e instanceof PbftError) throw e;
-      throw new PbftError('WAL_IO', `${label}: cannot read its durable log ${file}: ${describeError(e)}`, { cause: e });
-    }
+    const report: LoadReport = { records: records.length, lines, segments: segments.length, tornTail, bytes, staleSegmentsDeleted, ...(migrated ? { migrated } : {}) };
+    return new DurableLog(dir, segments, fd, records, stable, o, report);
   }
 
-  /** Every record since the last compaction, in order (what the core gets on restart). */
-  get records(): PersistRecord[] {
-    return this.all;
+  /** Every record read at open, in order (what the core gets on restart); then released. */
+  takeRecords(): PersistRecord[] {
+    const r = this.loaded ?? [];
+    this.loaded = null;
+    return r;
+  }
+
+  /** Records read at open (until takeRecords). */
+  get records(): readonly PersistRecord[] {
+    return this.loaded ?? [];
   }
 
   get sizeBytes(): number {
-    return this.bytes;
+    let b = 0;
+    for (const s of this.segments) b += s.bytes;
+    return b;
+  }
+
+  get recordCount(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.records;
+    return n;
+  }
+
+  /** Segment files on disk (their numbers, oldest first). */
+  get segmentNumbers(): number[] {
+    return this.segments.map((s) => s.no);
+  }
+
+  get stableSeq(): number {
+    return this.stable;
+  }
+
+  /** Is a commit in flight? */
+  get inFlight(): boolean {
+    return this.busy;
+  }
+
+  private track(r: PersistRecord): void {
+    if (r.kind === 'view') {
+      if (!this.latestView || r.view >= this.latestView.view) this.latestView = r;
+    } else if (r.kind === 'new-view') {
+      if (!this.latestNewView || r.msg.body.newView >= this.latestNewView.msg.body.newView) this.latestNewView = r;
+    }
+  }
+
+  /** What a new segment must repeat from older ones: the latest view and new-view records. */
+  private carry(): PersistRecord[] {
+    const out: PersistRecord[] = [];
+    if (this.latestView) out.push(this.latestView);
+    if (this.latestNewView && (!this.latestView || this.latestNewView.msg.body.newView >= this.latestView.view)) out.push(this.latestNewView);
+    return out;
+  }
+
+  private walError(what: string, file: string, e: unknown, fix = 'free disk space or fix the disk and restart it'): PbftError {
+    return new PbftError('WAL_IO', `${this.label}: cannot ${what} its durable log ${file}: ${describeError(e)}; ${fix}`, { cause: e });
   }
 
   /**
-   * Make a batch of records durable: one write, one fsync (synchronously). When the batch holds
-   * a checkpoint record, the log is compacted afterwards.
+   * Make a batch of records durable, asynchronously: one frame, one write; cb(null) once it is
+   * on disk (with fsync on) or in the OS (fsync off), cb(error) if not. One commit at a time (the
+   * driver's group commit): a second one while one is in flight is a driver bug and throws.
+   * A batch holding a newer checkpoint record starts a new segment.
    */
-  append(records: PersistRecord[]): void {
-    this.write(records);
-    if (this.synced === this.written) return;
-    try {
-      if (this.doFsync) fsyncSync(this.fd);
-    } catch (e) {
-      throw new PbftError('WAL_IO', `${this.label}: cannot sync its durable log ${this.file}: ${describeError(e)}; free disk space or fix permissions and restart it`, { cause: e });
-    }
-    this.synced = this.written;
-  }
-
-  /**
-   * Write a batch as one line WITHOUT syncing it (call sync() next; nothing that depends on it
-   * may leave the process before sync() reports success). Not allowed while a sync is in flight,
-   * so that at most one unsynced line ever exists: that is what makes a torn line the last one.
-   * A batch holding a checkpoint record triggers compaction, which syncs everything.
-   */
-  write(records: PersistRecord[]): void {
-    if (this.closed) throw new PbftError('WAL_IO', `${this.label}: durable log is closed`);
-    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: durable log written while a sync is in flight (driver bug)`);
-    if (records.length === 0) return;
-    const buf = Buffer.from(encodeLine(records), 'utf8');
-    try {
-      let off = 0;
-      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-    } catch (e) {
-      throw new PbftError('WAL_IO', `${this.label}: cannot write its durable log ${this.file}: ${describeError(e)}; free disk space or fix permissions and restart it`, { cause: e });
-    }
-    this.bytes += buf.length;
-    this.appends++;
-    this.written++;
-    for (const r of records) this.all.push(r);
-    if (records.some((r) => r.kind === 'checkpoint')) this.compact();
-  }
-
-  /** Is something written and not yet synced? */
-  get unsynced(): boolean {
-    return this.synced !== this.written;
-  }
-
-  /** fsync what was written so far, off the event loop; cb(null) once it is durable. */
-  sync(cb: (err: PbftError | null) => void): void {
-    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: two syncs in flight (driver bug)`);
-    if (!this.doFsync || this.synced === this.written || this.closed) {
-      if (!this.closed) this.synced = this.written;
-      process.nextTick(cb, this.closed ? new PbftError('WAL_IO', `${this.label}: durable log is closed`) : null);
+  commit(records: PersistRecord[], cb: Callback): void {
+    if (this.busy) throw new PbftError('WAL_IO', `${this.label}: durable log committed while a commit is in flight (driver bug)`);
+    if (this.closed) {
+      process.nextTick(cb, new PbftError('WAL_IO', `${this.label}: durable log is closed`));
       return;
     }
-    const target = this.written;
-    this.syncInFlight = true;
-    fsync(this.fd, (err) => {
-      this.syncInFlight = false;
-      if (!err) this.synced = Math.max(this.synced, target);
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-      cb(err ? new PbftError('WAL_IO', `${this.label}: cannot sync its durable log ${this.file}: ${describeError(err)}; free disk space or fix the disk and restart it`, { cause: err }) : null);
+    if (records.length === 0) {
+      process.nextTick(cb, null); // everything committed before is durable already
+      return;
+    }
+    let checkpoint = 0;
+    for (const r of records) if (r.kind === 'checkpoint' && r.seq > this.stable && r.seq > checkpoint) checkpoint = r.seq;
+    const frameRecords = checkpoint > 0 ? [...this.carry(), ...records] : records;
+    let maxSeq = 0;
+    for (const r of records) {
+      this.track(r);
+      const s = seqOf(r);
+      if (s > maxSeq) maxSeq = s;
+    }
+    let buf: Buffer;
+    try {
+      buf = encodeFrame(frameRecords);
+    } catch (e) {
+      process.nextTick(cb, new PbftError('WAL_IO', `${this.label}: cannot encode a durable log record: ${describeError(e)}`, { cause: e }));
+      return;
+    }
+    this.busy = true;
+    const done = (err: PbftError | null) => {
+      this.busy = false;
+      if (!err) this.appends++;
+      cb(err);
+      this.notifyIdle();
+    };
+    if (checkpoint === 0) {
+      this.writeAll(this.fd, buf, this.active.file, (err) => {
+        if (!err) {
+          this.active.bytes += buf.length;
+          this.active.frames++;
+          this.active.records += frameRecords.length;
+          this.active.maxSeq = Math.max(this.active.maxSeq, maxSeq);
+        }
+        done(err);
+      });
+      return;
+    }
+    this.rollover(buf, frameRecords.length, maxSeq, checkpoint, done);
+  }
+
+  /** Promise form of commit(). */
+  append(records: PersistRecord[]): Promise<void> {
+    return new Promise((resolve, reject) => this.commit(records, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /** write the whole buffer at the end of fd (O_APPEND), then fdatasync where O_DSYNC is missing */
+  private writeAll(fd: number, buf: Buffer, file: string, cb: Callback): void {
+    let off = 0;
+    const step = () =>
+      fs.write(fd, buf, off, buf.length - off, null, (err, n) => {
+        if (err) return cb(this.walError('write', file, err));
+        off += n;
+        if (off < buf.length) return step();
+        if (!this.doFsync || O_DSYNC !== undefined) return cb(null);
+        fs.fdatasync(fd, (e) => cb(e ? this.walError('sync', file, e) : null));
+      });
+    step();
+  }
+
+  private rollover(buf: Buffer, nRecords: number, maxSeq: number, checkpoint: number, done: Callback): void {
+    const seg: Segment = { no: this.active.no + 1, file: path.join(this.dir, segmentName(this.active.no + 1)), bytes: 0, frames: 0, records: 0, maxSeq: 0 };
+    fs.open(seg.file, DurableLog.appendFlags(this.doFsync) | fs.constants.O_EXCL, 0o600, (err, fd) => {
+      if (err) return done(this.walError('create a segment of', seg.file, err));
+      this.writeAll(fd, buf, seg.file, (werr) => {
+        if (werr) {
+          fs.close(fd, () => undefined);
+          return done(werr);
+        }
+        const finish = (derr: PbftError | null) => {
+          if (derr) {
+            fs.close(fd, () => undefined);
+            return done(derr);
+          }
+          seg.bytes = buf.length;
+          seg.frames = 1;
+          seg.records = nRecords;
+          seg.maxSeq = maxSeq;
+          const oldFd = this.fd;
+          this.fd = fd;
+          this.active = seg;
+          this.segments.push(seg);
+          this.stable = checkpoint;
+          this.rollovers++;
+          this.housekeeping++;
+          fs.close(oldFd, () => {
+            this.housekeeping--;
+            this.notifyIdle();
+          });
+          this.deleteCovered();
+          done(null);
+        };
+        if (!this.doFsync) return finish(null);
+        fsyncDirAsync(this.dir, (e) => finish(e ? this.walError('sync the directory of', this.dir, e) : null));
+      });
     });
   }
 
-  /** Resolves when no sync is in flight (before close). */
+  /** Unlink every segment but the active one whose sequence numbers the stable checkpoint covers. */
+  private deleteCovered(): void {
+    const keep: Segment[] = [];
+    for (const s of this.segments) {
+      if (s !== this.active && s.maxSeq <= this.stable) {
+        this.housekeeping++;
+        this.deletedSegments++;
+        fs.unlink(s.file, () => {
+          // an unlink that fails leaves an obsolete segment: removed on the next start
+          this.housekeeping--;
+          this.notifyIdle();
+        });
+      } else keep.push(s);
+    }
+    this.segments = keep;
+  }
+
+  private notifyIdle(): void {
+    if (this.busy || this.housekeeping > 0) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves when no commit, close or unlink is in flight. */
   whenIdle(): Promise<void> {
-    if (!this.syncInFlight) return Promise.resolve();
+    if (!this.busy && this.housekeeping === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Rewrite the log as compact(records): temp file, fsync, rename, fsync directory. */
-  compact(): void {
-    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: durable log compacted while a sync is in flight (driver bug)`);
-    const next = this.compactFn(this.all);
-    // Chunk the rewrite into lines of bounded record count; every line is independently valid.
-    let text = '';
-    const CHUNK = 256;
-    for (let i = 0; i < next.length; i += CHUNK) text += encodeLine(next.slice(i, i + CHUNK));
-    try {
-      writeFileAtomicSync(this.file, text, 0o600);
-      closeSync(this.fd);
-      this.fd = openSync(this.file, 'a', 0o600);
-    } catch (e) {
-      throw new PbftError('WAL_IO', `${this.label}: cannot compact its durable log ${this.file}: ${describeError(e)}`, { cause: e });
-    }
-    this.all = next;
-    this.bytes = Buffer.byteLength(text, 'utf8');
-    this.compactions++;
-    this.synced = this.written; // the rewrite was fsynced, and holds everything written
-  }
-
-  /** Close (sync first). Await whenIdle() before calling it if a sync may be in flight. */
+  /** Close. Await whenIdle() first if a commit may be in flight. Every commit is durable already. */
   close(): void {
     if (this.closed) return;
-    if (this.syncInFlight) throw new PbftError('WAL_IO', `${this.label}: durable log closed while a sync is in flight (driver bug)`);
+    if (this.busy) throw new PbftError('WAL_IO', `${this.label}: durable log closed while a commit is in flight (driver bug)`);
     this.closed = true;
     try {
-      if (this.doFsync) fsyncSync(this.fd);
+      fs.closeSync(this.fd);
     } catch {
       /* closing anyway */
     }
-    closeSync(this.fd);
   }
+}
+
+/** Read the frames of one segment file. A bad last frame is torn if `mayBeTorn`, else corruption. */
+function readSegmentFrames(file: string, label: string, maxBytes: number, mayBeTorn: boolean): { frames: PersistRecord[][]; goodBytes: number; torn: boolean } {
+  let data: Buffer;
+  try {
+    const size = fs.statSync(file).size;
+    if (size > maxBytes) throw new PbftError('WAL_CORRUPT', `${label}: durable log segment ${file} is ${size} bytes, larger than the ${maxBytes} accepted; it is not a pbft log`);
+    data = fs.readFileSync(file);
+  } catch (e) {
+    if (e instanceof PbftError) throw e;
+    throw new PbftError('WAL_IO', `${label}: cannot read its durable log ${file}: ${describeError(e)}`, { cause: e });
+  }
+  // count lines first, for "line i of n" in messages
+  let total = 0;
+  for (let p = data.indexOf(NL); p !== -1; p = data.indexOf(NL, p + 1)) total++;
+  const partial = data.length > 0 && data[data.length - 1] !== NL;
+  const frames: PersistRecord[][] = [];
+  let start = 0;
+  let lineNo = 0;
+  const corrupt = (what: string) =>
+    new PbftError(
+      'WAL_CORRUPT',
+      `${label}: durable log ${file} is corrupt at line ${lineNo} of ${total + (partial ? 1 : 0)} (${what}); the replica cannot safely restart from it. Restore the file, or move the whole wal directory aside to restart empty and catch up from peers (safe only if at most f replicas ever do so)`,
+    );
+  while (start < data.length) {
+    const end = data.indexOf(NL, start);
+    lineNo++;
+    if (end === -1) {
+      // no newline: an append torn by a crash, if this is the end of the log
+      if (mayBeTorn) return { frames, goodBytes: start, torn: true };
+      throw corrupt('a partial line at the end of a segment that is not the last one');
+    }
+    const decoded = decodeFrame(data.subarray(start, end));
+    if (typeof decoded === 'string') {
+      if (mayBeTorn && end === data.length - 1) return { frames, goodBytes: start, torn: true };
+      throw corrupt(decoded);
+    }
+    frames.push(decoded);
+    start = end + 1;
+  }
+  return { frames, goodBytes: start, torn: false };
+}
+
+function syncFile(file: string): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Write a small file atomically (temp, rename), syncing only when asked. Start-up only. */
+function writeFileAtomic(file: string, text: string, doFsync: boolean): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  if (doFsync) syncFile(tmp);
+  fs.renameSync(tmp, file);
+  if (doFsync) fsyncDir(path.dirname(file));
+}
+
+/** fsync a directory off the event loop (platforms that cannot are not an error). */
+function fsyncDirAsync(dir: string, cb: (err: NodeJS.ErrnoException | null) => void): void {
+  fs.open(dir, 'r', (err, fd) => {
+    if (err) return cb(ignorableDirSyncError(err) ? null : err);
+    fs.fsync(fd, (e) => fs.close(fd, () => cb(e && !ignorableDirSyncError(e) ? e : null)));
+  });
+}
+
+function ignorableDirSyncError(e: NodeJS.ErrnoException): boolean {
+  return e.code === 'EISDIR' || e.code === 'EINVAL' || e.code === 'EPERM' || e.code === 'EACCES';
 }

@@ -3,9 +3,12 @@
  * durable logs and ports; a torn durable log tolerated; SIGINT / SIGTERM exit 0.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PersistRecord } from '../../src/core/types.js';
+import { encodeFrame, segmentName } from '../../src/runtime/storage.js';
 import { REPLICA_MAIN, createTestCluster, kv, type TestCluster } from '../helpers/cluster.js';
 
 function run(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -86,6 +89,37 @@ describe('replica process errors', () => {
     await new Promise<void>((resolve) => {
       const check = () => (p.stderr.join('').includes('torn last append') ? resolve() : setTimeout(check, 50));
       check();
+    });
+    expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
+  });
+
+  it('a durable log in segment files: a corrupt frame before the end: exit 1 naming the file; a torn last frame: starts and says so', async () => {
+    const walDir = tc.cluster.paths.walDir(3);
+    rmSync(walDir, { recursive: true, force: true });
+    rmSync(tc.cluster.paths.wal(3), { force: true });
+    mkdirSync(walDir, { recursive: true });
+    const view: PersistRecord = { kind: 'view', view: 0, viewChanging: false };
+    const frames = [encodeFrame([view]), encodeFrame([view]), encodeFrame([view])];
+    const seg1 = path.join(walDir, segmentName(1));
+    const bad = Buffer.from(frames[1]!.toString('utf8').replace('"view":0', '"view":7'));
+    writeFileSync(seg1, Buffer.concat([frames[0]!, bad, frames[2]!]), { mode: 0o600 });
+    const r = await run(['--dir', tc.dir, '--id', '3']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: replica 3: durable log .*0000000000000001\.log is corrupt at line 2 of 3 \(checksum mismatch\); .*\n$/);
+    writeFileSync(seg1, Buffer.concat([frames[0]!, frames[1]!, frames[2]!.subarray(0, 12)]), { mode: 0o600 });
+    const p = tc.spawn(3);
+    // it cannot be ready alone (no quorum): await the diagnostic line instead
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onData = (d: Buffer | string) => {
+        seen += d.toString();
+        if (seen.includes('torn last append')) {
+          p.child.stderr!.off('data', onData);
+          resolve();
+        }
+      };
+      p.child.stderr!.on('data', onData);
+      void p.exited.then((e) => reject(new Error(`replica 3 exited (${JSON.stringify(e)}): ${seen}`)));
     });
     expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
   });

@@ -1,6 +1,6 @@
 import { ux } from '@oclif/core';
 import { runBench, type BenchResult } from '../../cluster/bench.js';
-import { benchClientFactory, replicaMemory, type ReplicaMemory } from '../../cluster/bench-cluster.js';
+import { benchClientFactory, formatReplicaWork, replicaCounters, replicaMemory, replicaWork, type ReplicaCounters, type ReplicaMemory } from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
 
@@ -9,7 +9,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
   static override description = [
     'Each client (an ephemeral self-certifying identity, so cluster.json needs openClients: true) sends',
     'a put, waits for f+1 matching replies, and sends the next, for --duration seconds. Reports',
-    'throughput, latency percentiles and errors.',
+    'throughput, latency percentiles and errors, the mean batch size at the primary and the CPU seconds',
+    'each replica used during the run.',
   ].join('\n');
   static override examples = ['<%= config.bin %> bench', '<%= config.bin %> bench --clients 32 --duration 20 --value-size 128 --json'];
   static override enableJsonFlag = true;
@@ -21,7 +22,9 @@ export default class Bench extends PbftCommand<typeof Bench> {
     timeout: intFlag({ summary: 'Per-request timeout in ms (a timed-out request counts as an error).', min: 1, max: 3_600_000, default: 10_000 }),
   };
 
-  async run(): Promise<BenchResult & { n: number; f: number; replicaMemory: ReplicaMemory[] }> {
+  async run(): Promise<
+    BenchResult & { n: number; f: number; replicaMemory: ReplicaMemory[]; meanBatchSize: number | null; prePrepares: number | null; replicaCpuSeconds: { id: number; seconds: number }[] }
+  > {
     const cluster = await this.cluster(this.flags.dir);
     const { n, f } = cluster.params;
     const maxOp = cluster.config.protocol.maxOpBytes;
@@ -32,7 +35,11 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.note(`Benchmarking ${n} replicas (f = ${f}) with ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} for ${this.flags.duration} s, ${this.flags['value-size']}-byte values...`);
     const tty = process.stderr.isTTY;
     if (showProgress && tty) ux.action.start('Running', 'connecting', { stdout: false });
+    let before: ReplicaCounters[] = [];
     const res = await runBench({
+      onStart: async () => {
+        before = await replicaCounters(cluster);
+      },
       clients: this.flags.clients,
       durationMs: this.flags.duration * 1000,
       valueSize: this.flags['value-size'],
@@ -52,12 +59,14 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.log(`errors       ${res.errors}${res.errors ? `  (${Object.entries(res.errorsByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`);
     this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
+    const work = replicaWork(before, await replicaCounters(cluster));
+    for (const line of formatReplicaWork(work, res.elapsedMs)) this.log(line);
     const mem = await replicaMemory(cluster);
     if (mem.length > 0) {
       const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
       this.log(`replica RSS  peak ${mem.map((m) => `r${m.id} ${mb(m.peakRssBytes)}`).join(', ')}  (VmHWM since start; now ${mem.map((m) => mb(m.rssBytes)).join(', ')})`);
     }
     if (res.completed === 0) process.exitCode = 5;
-    return { ...res, n, f, replicaMemory: mem };
+    return { ...res, n, f, replicaMemory: mem, meanBatchSize: work.meanBatch, prePrepares: work.prePrepares, replicaCpuSeconds: work.cpuSeconds };
   }
 }

@@ -1,0 +1,39 @@
+/**
+ * `pbft bench` on a real 4-replica cluster: no MaxListenersExceededWarning with more than 10
+ * clients, and the report shows the mean batch at the primary and each replica's CPU seconds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { pbft } from './cli-helpers.js';
+
+describe('pbft bench', () => {
+  let tc: TestCluster;
+  beforeAll(async () => {
+    tc = await createTestCluster({ replicas: 4 });
+    await tc.startAll();
+  }, 60_000);
+  afterAll(async () => {
+    await tc?.cleanup();
+  });
+
+  it('12 clients, --json: no listener warning; mean batch size and replica CPU seconds reported', async () => {
+    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '12', '--duration', '1', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/MaxListenersExceededWarning|Warning/);
+    const out = JSON.parse(r.stdout) as { completed: number; meanBatchSize: number | null; prePrepares: number | null; replicaCpuSeconds: { id: number; seconds: number }[] };
+    expect(out.completed).toBeGreaterThan(0);
+    expect(out.meanBatchSize).toBeGreaterThanOrEqual(1);
+    expect(out.prePrepares).toBeGreaterThan(0);
+    expect(out.meanBatchSize! * out.prePrepares!).toBeGreaterThanOrEqual(out.completed - 0.5); // every completed request was in a batch
+    expect(out.replicaCpuSeconds.map((c) => c.id)).toEqual([0, 1, 2, 3]);
+    for (const c of out.replicaCpuSeconds) expect(c.seconds).toBeGreaterThan(0);
+  });
+
+  it('text output has the batching and replica CPU lines', async () => {
+    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '11', '--duration', '1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('MaxListenersExceededWarning');
+    expect(r.stdout).toMatch(/^batching +mean \d+\.\d\d requests per pre-prepare at the primary \(r0\), \d+ pre-prepares$/m);
+    expect(r.stdout).toMatch(/^replica CPU +r0 \d+\.\d\d s, r1 \d+\.\d\d s, r2 \d+\.\d\d s, r3 \d+\.\d\d s {2}\(user \+ system during the run; /m);
+  });
+});

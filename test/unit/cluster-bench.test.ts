@@ -1,0 +1,125 @@
+/**
+ * bench: no MaxListenersExceededWarning however many clients (each request listens for 'abort'
+ * on the signal it is given: one signal per client, one listener on the caller's), and the
+ * replicas' work during a run (mean batch at the primary, CPU seconds per replica).
+ */
+import { getEventListeners } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { runBench, type BenchClient } from '../../src/cluster/bench.js';
+import { formatReplicaWork, procCpuSeconds, replicaWork, type ReplicaCounters } from '../../src/cluster/bench-cluster.js';
+
+/** A client that, like PbftClient, adds an 'abort' listener per request and removes it after. */
+function listeningClient(seen: { maxOnOneSignal: number; signals: Set<AbortSignal> }, caller?: AbortSignal): BenchClient {
+  return {
+    request: (_op, o) =>
+      new Promise((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(t);
+          reject(new Error('aborted'));
+        };
+        const t = setTimeout(() => {
+          o.signal?.removeEventListener('abort', onAbort);
+          resolve({});
+        }, 2);
+        o.signal?.addEventListener('abort', onAbort, { once: true });
+        if (o.signal) {
+          seen.signals.add(o.signal);
+          seen.maxOnOneSignal = Math.max(seen.maxOnOneSignal, getEventListeners(o.signal, 'abort').length);
+        }
+        if (caller) seen.maxOnOneSignal = Math.max(seen.maxOnOneSignal, getEventListeners(caller, 'abort').length);
+      }),
+    close: () => undefined,
+  };
+}
+
+describe('runBench with many clients', () => {
+  it('20 clients: one abort listener per signal, no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const seen = { maxOnOneSignal: 0, signals: new Set<AbortSignal>() };
+      const caller = new AbortController();
+      const res = await runBench({ clients: 20, durationMs: 100, valueSize: 4, requestTimeoutMs: 1000, signal: caller.signal, makeClient: async () => listeningClient(seen, caller.signal) });
+      expect(res.completed).toBeGreaterThan(0);
+      expect(res.errors).toBe(0);
+      expect(seen.signals.size).toBe(20); // each client has its own signal
+      expect(seen.maxOnOneSignal).toBe(1);
+      expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0); // and runBench removed its own
+      // a warning is emitted on the next tick: let it arrive if there were one
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('interrupting 20 clients aborts every request in flight and is not counted as errors', async () => {
+    const seen = { maxOnOneSignal: 0, signals: new Set<AbortSignal>() };
+    const caller = new AbortController();
+    const run = runBench({ clients: 20, durationMs: 60_000, valueSize: 1, requestTimeoutMs: 1000, signal: caller.signal, makeClient: async () => listeningClient(seen) });
+    setTimeout(() => caller.abort(), 30);
+    const r = await run;
+    expect(r.aborted).toBe(true);
+    expect(r.errors).toBe(0);
+    expect([...seen.signals].every((s) => s.aborted)).toBe(true);
+  });
+
+  it('onStart runs once every client is connected, before the first request', async () => {
+    const events: string[] = [];
+    await runBench({
+      clients: 3,
+      durationMs: 20,
+      valueSize: 1,
+      requestTimeoutMs: 1000,
+      makeClient: async (i) => {
+        events.push(`connect ${i}`);
+        return { request: async () => void events.push('request'), close: () => undefined };
+      },
+      onStart: async () => void events.push('start'),
+    });
+    expect(events.slice(0, 4)).toEqual(['connect 0', 'connect 1', 'connect 2', 'start']);
+    expect(events.indexOf('request')).toBe(4);
+  });
+});
+
+describe("the replicas' work during a run", () => {
+  const c = (id: number, pid: number, cpu: number | null, pp: number | null, reqs: number | null, primary = 0): ReplicaCounters => ({
+    id,
+    pid,
+    view: 0,
+    primary,
+    cpuSeconds: cpu,
+    prePrepares: pp,
+    batchedRequests: reqs,
+  });
+
+  it('mean batch over every primary of the run, CPU seconds per replica; a restarted replica is left out', () => {
+    const before = [c(0, 10, 1.5, 100, 150), c(1, 11, 1.0, 0, 0), c(2, 12, 2.0, 0, 0), c(3, 13, 0.5, 0, 0)];
+    const after = [c(0, 10, 4.0, 300, 950), c(1, 11, 3.0, 0, 0), c(2, 12, 3.0, 0, 0), c(3, 99, 0.2, 0, 0)];
+    const w = replicaWork(before, after);
+    expect(w.meanBatch).toBe(4);
+    expect(w.prePrepares).toBe(200);
+    expect(w.primary).toBe(0);
+    expect(w.cpuSeconds).toEqual([
+      { id: 0, seconds: 2.5 },
+      { id: 1, seconds: 2 },
+      { id: 2, seconds: 1 },
+    ]);
+    expect(formatReplicaWork(w, 10_000)).toEqual([
+      'batching     mean 4.00 requests per pre-prepare at the primary (r0), 200 pre-prepares',
+      'replica CPU  r0 2.50 s, r1 2.00 s, r2 1.00 s  (user + system during the run; 10.0 s of wall time)',
+    ]);
+  });
+
+  it('older replicas (no batching in their status) give no mean batch, but CPU from /proc', async () => {
+    const w = replicaWork([c(0, 10, 1, null, null)], [c(0, 10, 2, null, null)]);
+    expect(w.meanBatch).toBeNull();
+    expect(formatReplicaWork(w, 1000)).toHaveLength(1);
+    if (process.platform === 'linux') {
+      const s = await procCpuSeconds(process.pid);
+      expect(s).toBeGreaterThan(0);
+    }
+    expect(await procCpuSeconds(2 ** 30)).toBeNull();
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * A replica in this process (n = 1, on a free 127.0.0.1 port): "fsync": false in replica.json
+ * means no fsync anywhere (durable log, conversion, pid file, directories); the status reports
+ * batching and CPU time; a restart recovers exactly what was committed, through segment files.
+ */
+import fs, { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PbftClient } from '../../src/runtime/client.js';
+import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
+import { initCluster } from '../../src/runtime/init.js';
+import { ReplicaNode } from '../../src/runtime/replica-node.js';
+import { encodeLegacyLine } from '../../src/runtime/storage.js';
+import { freePorts, kv } from '../helpers/cluster.js';
+
+let dir: string | undefined;
+const nodes: ReplicaNode[] = [];
+const clients: PbftClient[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  syncBuiltinESMExports();
+  for (const c of clients.splice(0)) c.close();
+  for (const n of nodes.splice(0)) await n.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function soloCluster(replicaJson: Record<string, unknown>): Promise<LoadedCluster> {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'pbft-node-'));
+  const [port] = await freePorts(1);
+  await initCluster({ dir, replicas: 1, ports: [port!], protocol: { checkpointInterval: 4, logWindow: 8, maxInFlight: 4 } });
+  const cluster = await loadCluster(dir);
+  writeFileSync(cluster.paths.replicaJson(0), JSON.stringify(replicaJson));
+  return cluster;
+}
+
+async function startNode(cluster: LoadedCluster): Promise<ReplicaNode> {
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const node = await ReplicaNode.start({ cluster, id: 0, log: () => undefined, onReady: () => ready() });
+  nodes.push(node);
+  await isReady;
+  return node;
+}
+
+async function stopNode(node: ReplicaNode): Promise<void> {
+  await node.stop();
+  nodes.splice(nodes.indexOf(node), 1);
+}
+
+describe('ReplicaNode and its durable log', () => {
+  it('"fsync": false: a whole life (conversion, start, requests, checkpoints, stop) without one fsync', async () => {
+    const cluster = await soloCluster({ fsync: false });
+    // an old-format log to convert, too
+    writeFileSync(cluster.paths.wal(0), encodeLegacyLine([{ kind: 'view', view: 0, viewChanging: false }]), { mode: 0o600 });
+    const calls: string[] = [];
+    const syncFlags = (fs.constants.O_SYNC ?? 0) | (fs.constants.O_DSYNC ?? 0);
+    for (const name of ['fsync', 'fsyncSync', 'fdatasync', 'fdatasyncSync'] as const) {
+      const orig = fs[name] as (...a: unknown[]) => unknown;
+      vi.spyOn(fs, name).mockImplementation(((...a: unknown[]) => {
+        calls.push(name);
+        return orig(...a);
+      }) as never);
+    }
+    for (const name of ['open', 'openSync'] as const) {
+      const orig = fs[name] as (...a: unknown[]) => unknown;
+      vi.spyOn(fs, name).mockImplementation(((...a: unknown[]) => {
+        if (typeof a[1] === 'number' && (a[1] & syncFlags) !== 0) calls.push(`${name}(${String(a[0])}) with a sync flag`);
+        return orig(...a);
+      }) as never);
+    }
+    syncBuiltinESMExports();
+    const node = await startNode(cluster);
+    const c = await PbftClient.connect(cluster);
+    clients.push(c);
+    for (let i = 0; i < 10; i++) expect(JSON.parse((await c.request(kv.put(`k${i}`, `v${i}`))).result)).toEqual({ ok: true, value: null });
+    const st = node.status();
+    expect(st.stableCheckpoint).toBeGreaterThanOrEqual(8);
+    expect(st.wal.compactions).toBeGreaterThanOrEqual(2); // segments started at checkpoints
+    expect(st.batching).toMatchObject({ prePrepares: 10, requests: 10, max: 1 });
+    expect(st.cpu!.userMs + st.cpu!.systemMs).toBeGreaterThan(0);
+    await stopNode(node);
+    expect(calls).toEqual([]);
+  });
+
+  it('restarts from its segments with the state it had, and old segments are gone', async () => {
+    const cluster = await soloCluster({ fsync: true });
+    let node = await startNode(cluster);
+    let c = await PbftClient.connect(cluster);
+    clients.push(c);
+    for (let i = 0; i < 13; i++) await c.request(kv.put(`k${i % 5}`, `v${i}`));
+    const before = node.status();
+    await stopNode(node);
+    c.close();
+    const files = readdirSync(cluster.paths.walDir(0));
+    expect(files.length).toBeLessThanOrEqual(3);
+    expect(files.every((f) => /^\d{16}\.log$/.test(f))).toBe(true);
+    node = await startNode(cluster);
+    const after = node.status();
+    expect({ lastExecuted: after.lastExecuted, stateDigest: after.stateDigest, stableCheckpoint: after.stableCheckpoint }).toEqual({
+      lastExecuted: before.lastExecuted,
+      stateDigest: before.stateDigest,
+      stableCheckpoint: before.stableCheckpoint,
+    });
+    c = await PbftClient.connect(cluster);
+    clients.push(c);
+    expect(JSON.parse((await c.request(kv.get('k2'))).result)).toEqual({ ok: true, value: 'v12' });
+  });
+});
