@@ -857,8 +857,11 @@ export class Replica {
       if (s.seq % this.p.checkpointInterval === 0) this.takeCheckpoint(s.seq);
     }
     if (executedRequest) {
-      // "stops it when it executes; restarts it when it executes one and others are pending"
-      this.vcTimeoutMs = this.p.viewChangeTimeoutMs;
+      // "stops it when it executes; restarts it when it executes one and others are pending".
+      // The timeout keeps the value that let a view change succeed (see makeStable for how it
+      // comes back down): resetting it here to the initial value made a network slower than
+      // that value (partial synchrony's unknown bound) cost a view change per request, for
+      // ever (found by the simulator's slow healed networks).
       if (this.vcTimerRunning && !this.viewChanging) {
         if (this.pending.size > 0 && !this.isPrimary()) this.startViewChangeTimer();
         else this.stopViewChangeTimer();
@@ -963,6 +966,9 @@ export class Replica {
   }
 
   private makeStable(seq: number, digest: Hex, proof: Signed<CheckpointBody>[], snapshot: string): void {
+    // K more requests ordered in this view: the network kept up with the current timeout, so
+    // halve it back towards the configured one.
+    if (!this.viewChanging) this.vcTimeoutMs = Math.max(this.p.viewChangeTimeoutMs, Math.floor(this.vcTimeoutMs / 2));
     this.stable = { seq, digest, proof, snapshot };
     this.persist({ kind: 'checkpoint', seq, digest, snapshot, proof });
     this.emit({ type: 'checkpoint-stable', seq, digest });
