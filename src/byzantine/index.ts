@@ -16,6 +16,7 @@
 import type { ReplicaAction, ReplicaEvent } from '../core/types.js';
 import type { CorruptibleApp } from './app.js';
 import { Equivocate, ConflictingVotes } from './strategies/equivocate.js';
+import { Fuzz } from './strategies/fuzz.js';
 import { Garbage } from './strategies/garbage.js';
 import { CorruptState, Replay, Silent, WrongReply } from './strategies/simple.js';
 import { ForgedViewChange } from './strategies/view-change.js';
@@ -30,6 +31,7 @@ export {
   parseStrategyName,
   type ByzantineErrorCode,
   type ByzantineStrategy,
+  type Colluder,
   type StrategyContext,
   type StrategyName,
 } from './types.js';
@@ -37,6 +39,7 @@ export { Silent, WrongReply, CorruptState, Replay, wrongResult } from './strateg
 export { Equivocate, ConflictingVotes, type EquivocationVariant } from './strategies/equivocate.js';
 export { ForgedViewChange, type ViewChangeForgery, type NewViewForgery } from './strategies/view-change.js';
 export { Garbage, GARBAGE_KINDS, type GarbageKind } from './strategies/garbage.js';
+export { Fuzz, FuzzPool, Bag, editSet, FUZZ_GENERATORS, FUZZ_POOL_KEY, FUZZ_POOL_LIMITS, type FuzzGenerator, type Outgoing, type SeqClass, type SetEdit } from './strategies/fuzz.js';
 
 /**
  * A fresh strategy instance. `corrupt-state` needs `ctx.app` (ByzantineError 'needs-app'
@@ -60,6 +63,8 @@ export function createStrategy(name: StrategyName, ctx: StrategyContext): Byzant
       return new CorruptState(ctx);
     case 'garbage':
       return new Garbage(ctx);
+    case 'fuzz':
+      return new Fuzz(ctx);
     default:
       throw new ByzantineError('unknown-strategy', `unknown Byzantine strategy ${JSON.stringify(name)}`);
   }

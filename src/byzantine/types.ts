@@ -8,7 +8,7 @@
 import type { Authenticator, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId } from '../core/types.js';
 import type { CorruptibleApp } from './app.js';
 
-export type StrategyName = 'silent' | 'equivocate' | 'conflicting-votes' | 'forged-view-change' | 'replay' | 'wrong-reply' | 'corrupt-state' | 'garbage';
+export type StrategyName = 'silent' | 'equivocate' | 'conflicting-votes' | 'forged-view-change' | 'replay' | 'wrong-reply' | 'corrupt-state' | 'garbage' | 'fuzz';
 
 export const STRATEGY_NAMES: readonly StrategyName[] = [
   'silent',
@@ -19,6 +19,7 @@ export const STRATEGY_NAMES: readonly StrategyName[] = [
   'wrong-reply',
   'corrupt-state',
   'garbage',
+  'fuzz',
 ];
 
 export const STRATEGY_DESCRIPTIONS: Record<StrategyName, string> = {
@@ -30,6 +31,7 @@ export const STRATEGY_DESCRIPTIONS: Record<StrategyName, string> = {
   'wrong-reply': 'replies to clients with wrong results, correctly signed by itself',
   'corrupt-state': 'its application state silently diverges (on activation, then now and then); the honest core must repair it by state transfer',
   garbage: 'alongside normal behaviour, sends malformed messages: wrong types, missing fields, huge numbers, bad signatures, non-member ids, forged requests',
+  fuzz: 'a seeded structure-aware fuzzer (after ByzzFuzz): pools real messages and certificates, builds well-formed messages of every type from them at the window edges and far future, with sets edited (repeated, omitted, reordered, stale entries), mutates its own messages a little and equivocates along partitions; colludes with the other Byzantine replicas of a simulated run',
 };
 
 export function isStrategyName(s: unknown): s is StrategyName {
@@ -54,6 +56,12 @@ export function parseStrategyName(s: unknown): StrategyName {
   throw new ByzantineError('unknown-strategy', `unknown Byzantine strategy ${JSON.stringify(s)?.slice(0, 60)}; known: ${STRATEGY_NAMES.join(', ')}`);
 }
 
+/** Another Byzantine replica of the same run, with its key: colluding strategies may sign as it. */
+export interface Colluder {
+  id: ReplicaId;
+  auth: Authenticator;
+}
+
 export interface StrategyContext {
   id: ReplicaId;
   params: ProtocolParams;
@@ -63,6 +71,17 @@ export interface StrategyContext {
   rng: () => number;
   /** the replica's application wrapper; needed by `corrupt-state` (ByzantineLayer supplies it) */
   app?: CorruptibleApp;
+  /**
+   * Collusion (the simulator supplies it; real replicas have none): the OTHER Byzantine replicas
+   * of this run and their keys. Up to f replicas may be faulty together, and faulty replicas
+   * may share keys, so signing as a colluder is a power a real adversary has.
+   */
+  colluders?: readonly Colluder[];
+  /**
+   * One blackboard shared by the strategies of all Byzantine replicas of a run (the same Map
+   * object in every context); each strategy keeps its entry under its own key (`fuzz/pool`).
+   */
+  shared?: Map<string, unknown>;
 }
 
 export interface ByzantineStrategy {

@@ -2,6 +2,7 @@
  * Simulator throughput figures: seeds per second (wall clock) and simulated committed requests
  * per second of CPU (`process.cpuUsage()`, user + system), per replica count and crypto backend.
  */
+import type { AdversaryName } from './adversary.js';
 import { runSeeds, type ByzantineSpec } from './runner.js';
 import type { SimCrypto } from './simulator.js';
 
@@ -10,6 +11,7 @@ export interface BenchOptions {
   fromSeed?: number;
   replicas?: readonly number[];
   byzantine?: ByzantineSpec;
+  adversary?: readonly AdversaryName[];
   crypto?: SimCrypto;
   onProgress?(done: number, total: number): void;
 }
@@ -45,12 +47,13 @@ export function benchSim(o: BenchOptions): BenchResult {
       fromSeed: o.fromSeed ?? 0,
       replicas: [n],
       byzantine: o.byzantine ?? 'all',
+      adversary: o.adversary,
       crypto: o.crypto,
       onProgress: () => o.onProgress?.(++done, o.seeds * counts.length),
     });
     const cpuSec = Math.max(1e-9, s.cpuMs / 1000);
     rows.push({
-      label: `n=${n} crypto=${o.crypto ?? 'sim'}`,
+      label: `n=${n} crypto=${o.crypto ?? 'sim'}${o.adversary?.length && o.adversary.join(',') !== 'catalogue' ? ` adversary=${o.adversary.join(',')}` : ''}`,
       seeds: s.runs,
       failed: s.failed,
       wallMs: Math.round(s.wallMs),

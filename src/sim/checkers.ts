@@ -9,7 +9,8 @@
  *   distinct replicas (the certificate itself is checked), or is a re-execution after restart;
  * - total-order: each replica executes consecutive seqs; histories are prefixes of each other;
  * - checkpoint-agreement: stable checkpoint digests agree; installed state has a valid proof;
- * - validity: only requests clients issued execute, each (client, timestamp) once;
+ * - validity: only requests clients issued execute, each (client, timestamp) once (a Byzantine
+ *   client's requests count as issued when it signed them: see onByzantineRequest);
  * - linearizability: the KV history clients observed (src/sim/linearizability.ts);
  * - liveness: every request invoked by the deadline completed by it.
  *
@@ -46,6 +47,11 @@ export interface CheckerOptions {
    * restarted replica must resume exactly after its last reported stable checkpoint.
    */
   checkpointInterval?: number;
+  /**
+   * Byzantine clients (the simulator's `clients` adversary): their requests are not operations
+   * of the checked history; validity accepts exactly those they signed (onByzantineRequest).
+   */
+  byzantineClient?: (client: ClientId) => boolean;
   /** most violations kept (default 1000); further ones are counted in `suppressed` */
   maxViolations?: number;
   linearizability?: LinearizabilityOptions;
@@ -208,6 +214,9 @@ export class InvariantChecker {
   private readonly executedAt = new Map<string, { seq: number; replica: ReplicaId; result: string; op: string }>();
   private readonly invocations = new Map<string, Invocation>();
   private order = 0;
+  private readonly byzantineClient: ((client: ClientId) => boolean) | undefined;
+  /** requests Byzantine clients signed: (client, timestamp, op) -> may it execute (valid) or never */
+  private readonly byzantineIssued = new Map<string, boolean>();
 
   constructor(o: CheckerOptions) {
     const q = quorums(o.n, o.f);
@@ -218,6 +227,7 @@ export class InvariantChecker {
     this.K = o.checkpointInterval;
     this.maxViolations = o.maxViolations ?? 1000;
     this.linOpts = o.linearizability ?? {};
+    this.byzantineClient = o.byzantineClient;
   }
 
   // -------------------------------------------------------------------------------------
@@ -373,8 +383,16 @@ export class InvariantChecker {
   private checkValidity(replica: ReplicaId, r: ReplicaTrack, seq: number, requests: ExecutedRequest[], timeMs: number): void {
     for (const req of requests) {
       const key = reqKey(req.client, req.timestamp);
-      const inv = this.invocations.get(key) ?? this.reissueOf(req.client, req.timestamp, req.op);
-      if (!inv) {
+      const byz = this.byzantineClient?.(req.client) ? this.byzantineIssued.get(`${key}\u0000${req.op}`) : null;
+      const inv = byz === null ? (this.invocations.get(key) ?? this.reissueOf(req.client, req.timestamp, req.op)) : undefined;
+      if (byz !== null) {
+        // a Byzantine client: anything it signed may run (even two ops with one timestamp), once
+        if (byz === undefined) {
+          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which Byzantine client ${req.client.slice(0, 24)} never signed` }, `issued:${key}:${replica}`);
+        } else if (!byz) {
+          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}: Byzantine client ${req.client.slice(0, 24)} signed it, but it is invalid (oversized or malformed) and must be rejected` }, `issued:${key}:${replica}`);
+        }
+      } else if (!inv) {
         this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which no client issued` }, `issued:${key}:${replica}`);
       } else if (inv.op !== req.op) {
         this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} at seq ${seq} with op ${showOp(req.op)}, but the client issued ${showOp(inv.op)}` }, `issued:${key}:${replica}`);
@@ -455,6 +473,16 @@ export class InvariantChecker {
   // -------------------------------------------------------------------------------------
   // Client events
   // -------------------------------------------------------------------------------------
+
+  /**
+   * A Byzantine client signed (client, timestamp, op): valid = a request replicas may execute
+   * (once); invalid = one they must reject (oversized, malformed). Not part of the checked
+   * history: Byzantine clients observe nothing the checker trusts.
+   */
+  onByzantineRequest(client: ClientId, timestamp: number, op: string, valid = true): void {
+    const k = `${reqKey(client, timestamp)}\u0000${op}`;
+    if (!this.byzantineIssued.has(k) || valid) this.byzantineIssued.set(k, valid);
+  }
 
   onInvoke(client: ClientId, timestamp: number, op: string, timeMs: number): void {
     const key = reqKey(client, timestamp);

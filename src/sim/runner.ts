@@ -8,10 +8,15 @@
  * commas and the strategies of one set joined by '+': `--byzantine equivocate,replay+garbage`
  * runs half the seeds with equivocating replicas and half with replaying-and-garbage ones;
  * `all` is every strategy, one set each.
+ *
+ * Adversaries (src/sim/adversary.ts): a list of names, one per run, spread across seeds the same
+ * way (`--adversary twins,cuts`; `all` = every one). `catalogue` and `clients` use the strategy
+ * sets; the others ignore them.
  */
 import { STRATEGY_NAMES, type StrategyName } from '../byzantine/index.js';
 import { BUG_NAMES, type BugName } from '../core/replica.js';
 import { PbftError } from '../errors.js';
+import { ADVERSARY_NAMES, isAdversaryName, usesStrategySets, type AdversaryName } from './adversary.js';
 import { simulate, type SimCrypto, type SimOptions, type SimResult, type SimViolation } from './simulator.js';
 
 export type StrategySet = readonly StrategyName[];
@@ -63,6 +68,24 @@ export function parseByzantineSpec(text: string): ByzantineSpec {
   return out;
 }
 
+/** Parse `--adversary`: names separated by commas, or `all` (every adversary). */
+export function parseAdversarySpec(text: string): AdversaryName[] {
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (items.length === 0) throw new SimSpecError(`--adversary needs a value: all, or names (comma-separated): ${ADVERSARY_NAMES.join(', ')}`);
+  const out: AdversaryName[] = [];
+  for (const item of items) {
+    const names = item === 'all' ? ADVERSARY_NAMES : [item];
+    for (const name of names) {
+      if (!isAdversaryName(name)) throw new SimSpecError(`unknown adversary "${name.slice(0, 40)}"; known: ${ADVERSARY_NAMES.join(', ')} (or all)`);
+      if (!out.includes(name)) out.push(name);
+    }
+  }
+  return out;
+}
+
 export interface RunSeedsOptions {
   /** how many seeds */
   seeds: number;
@@ -71,6 +94,8 @@ export interface RunSeedsOptions {
   /** replica counts, spread across seeds (default [4]) */
   replicas?: readonly number[];
   byzantine?: ByzantineSpec;
+  /** adversaries, spread across seeds (default ['catalogue']) */
+  adversary?: readonly AdversaryName[];
   bugs?: readonly BugName[];
   crypto?: SimCrypto;
   faults?: boolean;
@@ -100,8 +125,13 @@ export interface SimSummary {
   violations: number;
   /** violations by invariant */
   byInvariant: Record<string, number>;
-  /** runs per replica count and per strategy set (e.g. "n=4 equivocate") */
+  /**
+   * runs per replica count, adversary and (for the adversaries that use them) strategy set,
+   * e.g. "n=4 catalogue equivocate", "n=7 twins", "n=4 clients none"
+   */
   byConfig: Record<string, { runs: number; failed: number }>;
+  /** per adversary: runs, failures, and what it did (its counters, summed over its runs) */
+  byAdversary: Record<string, { runs: number; failed: number; counters: Record<string, number> }>;
   failures: SimResult[];
   wallMs: number;
   cpuMs: number;
@@ -112,11 +142,21 @@ export interface SimSummary {
   stoppedEarly: boolean;
 }
 
-/** The (n, strategy set) a seed runs with: deterministic, covering every pair. */
-export function configForSeed(seed: number, replicas: readonly number[], sets: readonly StrategySet[]): { n: number; byzantine: StrategySet } {
+/**
+ * The (n, adversary, strategy set) a seed runs with: deterministic, covering every triple. With
+ * one adversary it is the (n, strategy set) of the simulator before adversaries existed.
+ */
+export function configForSeed(seed: number, replicas: readonly number[], sets: readonly StrategySet[], adversaries: readonly AdversaryName[] = ['catalogue']): { n: number; adversary: AdversaryName; byzantine: StrategySet } {
   const n = replicas[seed % replicas.length]!;
-  const byzantine = sets[Math.floor(seed / replicas.length) % sets.length]!;
-  return { n, byzantine };
+  const rest = Math.floor(seed / replicas.length);
+  const adversary = adversaries[rest % adversaries.length]!;
+  const byzantine = sets[Math.floor(rest / adversaries.length) % sets.length]!;
+  return { n, adversary, byzantine: usesStrategySets(adversary) ? byzantine : [] };
+}
+
+/** The byConfig key of a configuration: "n=4 catalogue equivocate", "n=4 twins". */
+export function configKey(c: { n: number; adversary: AdversaryName; byzantine: StrategySet }): string {
+  return `n=${c.n} ${c.adversary}${usesStrategySets(c.adversary) ? ` ${c.byzantine.length ? c.byzantine.join('+') : 'none'}` : ''}`;
 }
 
 export function parseBugName(s: string): BugName {
@@ -150,6 +190,7 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
   validateRunOptions(o);
   const replicas = o.replicas?.length ? o.replicas : [4];
   const sets = strategySets(o.byzantine ?? 'none');
+  const adversaries = o.adversary?.length ? o.adversary : (['catalogue'] as const);
   const s: SimSummary = {
     runs: 0,
     passed: 0,
@@ -164,6 +205,7 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
     violations: 0,
     byInvariant: {},
     byConfig: {},
+    byAdversary: {},
     failures: [],
     wallMs: 0,
     cpuMs: 0,
@@ -179,11 +221,12 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
       break;
     }
     const seed = o.fromSeed + i;
-    const cfg = configForSeed(seed, replicas, sets);
+    const cfg = configForSeed(seed, replicas, sets, adversaries);
     const r = simulate({
       seed,
       n: cfg.n,
       byzantine: cfg.byzantine,
+      adversary: cfg.adversary,
       bugs: o.bugs,
       crypto: o.crypto,
       faults: o.faults,
@@ -199,13 +242,16 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
     s.crashes += r.stats.crashes;
     s.messagesSent += r.stats.messagesSent;
     s.virtualMs += r.stats.virtualMs;
-    const key = `n=${cfg.n} ${cfg.byzantine.length ? cfg.byzantine.join('+') : 'none'}`;
-    const c = (s.byConfig[key] ??= { runs: 0, failed: 0 });
+    const c = (s.byConfig[configKey(cfg)] ??= { runs: 0, failed: 0 });
     c.runs++;
+    const a = (s.byAdversary[cfg.adversary] ??= { runs: 0, failed: 0, counters: {} });
+    a.runs++;
+    for (const [k, v] of Object.entries(r.stats.adversary.counters)) a.counters[k] = (a.counters[k] ?? 0) + v;
     if (r.ok) s.passed++;
     else {
       s.failed++;
       c.failed++;
+      a.failed++;
       s.failures.push(r);
       s.violations += r.violations.length;
       for (const v of r.violations) s.byInvariant[v.invariant] = (s.byInvariant[v.invariant] ?? 0) + 1;
@@ -223,7 +269,8 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
 /** A readable report of one failing run: seed, violations, replay command, trace. */
 export function formatFailure(r: SimResult, o: { trace: boolean } = { trace: true }): string {
   const lines: string[] = [];
-  lines.push(`seed ${r.seed} (n=${r.n}, byzantine: ${r.byzantine.map((b) => `r${b.replica}=${b.strategy}`).join(' ') || 'none'}): ${r.violations.length} violation(s)`);
+  const twins = r.twins.length ? `, twins: r${r.twins.join(',r')}` : '';
+  lines.push(`seed ${r.seed} (n=${r.n}, adversary ${r.adversary}, byzantine: ${r.byzantine.map((b) => `r${b.replica}=${b.strategy}`).join(' ') || 'none'}${twins}): ${r.violations.length} violation(s)`);
   for (const v of r.violations.slice(0, 20)) lines.push(`  [${v.invariant}] ${describeViolation(v)}`);
   if (r.violations.length > 20) lines.push(`  ... and ${r.violations.length - 20} more`);
   lines.push(`  replay: ${r.replay}`);

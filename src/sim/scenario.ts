@@ -29,6 +29,12 @@ export interface NetworkModel {
    * phase; asymmetric, so a replica may hear others without being heard. Empty = none.
    */
   linkLoss: number[];
+  /**
+   * Extra delay on every message once the network heals (the liveness phase): partial
+   * synchrony's unknown bound. It can exceed the initial view-change timeout, so the view
+   * change completes only because the timeout doubles (up to maxViewChangeTimeoutMs). 0 = none.
+   */
+  healedExtraMs: number;
   /** stragglers: replica -> extra delay on everything it sends (safety phase) */
   slow: { replica: ReplicaId; extraMs: number }[];
 }
@@ -119,6 +125,8 @@ const LOSSY_LINK_P = 0.3;
 /** probability of stragglers in a storm / in another faulty run */
 const SLOW_P_STORM = 0.5;
 const SLOW_P = 0.1;
+/** probability that the healed network (liveness phase) is slower than the initial timeouts */
+const SLOW_HEALED_P = 0.05;
 
 export function makeScenario(o: ScenarioOptions): Scenario {
   const { seed, n } = o;
@@ -275,15 +283,25 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     }
   }
 
+  // After GST the network may be slower than the timeouts were set for (drawn from a stream of
+  // its own, so every other draw of a seed is what it was before this existed): between one
+  // and ~1.3 initial view-change timeouts, and at most a fifth of the largest timeout. A
+  // request takes four one-way delays after a backup's timer starts (forward, pre-prepare,
+  // prepare, commit), so with the timeout doubled enough an honest cluster is live again.
+  const gst = new Rng(seed).fork('scenario/healed-network');
+  const slowHealed = o.faults && params.maxViewChangeTimeoutMs >= 8 * params.viewChangeTimeoutMs && gst.bool(SLOW_HEALED_P);
+  const healedExtraMs = slowHealed ? Math.round(Math.min(params.maxViewChangeTimeoutMs / 5, params.viewChangeTimeoutMs * gst.range(1, 1.3))) : 0;
+
   return {
     seed,
     storm,
     n,
     f,
     params,
-    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow },
+    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow, healedExtraMs },
     safetyMs,
-    livenessBoundMs: o.livenessBoundMs,
+    // a slow healed network needs more virtual time; it costs no more events
+    livenessBoundMs: Math.max(o.livenessBoundMs, 60 * healedExtraMs),
     drainMs,
     safetyEventBudget: SAFETY_EVENTS_PER_REPLICA * n,
     byzantine,
@@ -302,7 +320,7 @@ export function describeScenario(s: Scenario): string {
   return [
     `${s.storm ? 'STORM ' : ''}n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
     `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}`,
-    `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms`,
+    `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms${s.net.healedExtraMs ? `, healed network +${s.net.healedExtraMs}ms` : ''}`,
     `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,
     `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : 'r' + c.target}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}`).join(' ') || 'none'}`,
     `partitions: ${s.partitions.map((x) => `${x.kind}${x.side.length ? '[' + x.side.join(',') + ']' : ''}@${x.atMs}ms+${x.durationMs}`).join(' ') || 'none'}`,

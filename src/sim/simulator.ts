@@ -21,6 +21,10 @@ import { Replica, compactRecords, footprintLimits, type BugName, type Footprint 
 import type { ClientAction, ClientId, ClientTimerName, NewViewBody, PersistRecord, Signed, ReplicaAction, ReplicaEvent, ReplicaId, ReplicaMessage, SignedReply, SignedRequest, TimerName } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
 import { InvariantChecker, type Violation } from './checkers.js';
+import { ADVERSARY_NAMES, describeAdversary, isAdversaryName, planAdversary, strategiesFor, type AdversaryName, type AdversaryPlan, type AdversaryStats } from './adversary.js';
+import { ByzantineClients } from './byzclients.js';
+import { CutScheduler, type CutHost } from './cuts.js';
+import { TwinsNet } from './twins.js';
 import { VoteLedger, newViewProblem } from './protocol-checks.js';
 import { EventQueue } from './queue.js';
 import { Rng } from './rng.js';
@@ -35,6 +39,12 @@ export interface SimOptions {
   n?: number;
   /** strategies used together by this run's Byzantine replicas (1..f of them); default none */
   byzantine?: readonly StrategyName[];
+  /**
+   * who attacks the run (src/sim/adversary.ts): 'catalogue' (default: Byzantine replicas with
+   * the `byzantine` strategies), 'fuzz', 'twins', 'clients' (Byzantine clients, with the
+   * `byzantine` strategies too) or 'cuts'
+   */
+  adversary?: AdversaryName;
   /** deliberately broken cores, to prove the checkers can fail (applied to every replica) */
   bugs?: readonly BugName[];
   /** signature backend: 'sim' (fast keyed-hash model, default) or 'node' (real Ed25519) */
@@ -102,6 +112,8 @@ export interface SimStats {
   events: number;
   virtualMs: number;
   livenessStartMs: number;
+  /** what the run's adversary did, by kind (twins splits, Byzantine-client requests, cuts) */
+  adversary: AdversaryStats;
 }
 
 export interface SimResult {
@@ -112,6 +124,9 @@ export interface SimResult {
   violations: SimViolation[];
   stats: SimStats;
   byzantine: { replica: ReplicaId; strategy: StrategyName; fromMs: number }[];
+  adversary: AdversaryName;
+  /** replicas run as twins (the twins adversary) */
+  twins: ReplicaId[];
   scenario: string;
   /** the last events before the end of the run (always on failure), formatted */
   trace?: string[];
@@ -126,8 +141,10 @@ export interface SimResult {
 // ---------------------------------------------------------------------------------------------
 
 type SimEvent =
-  | { k: 'msg'; to: ReplicaId; from: ReplicaId; msg: ReplicaMessage }
-  | { k: 'req'; to: ReplicaId; client: number; msg: SignedRequest }
+  /** twin: 1 = to twin B of a twinned replica (the twins adversary) */
+  | { k: 'msg'; to: ReplicaId; from: ReplicaId; msg: ReplicaMessage; twin?: 1 }
+  /** who: a Byzantine client (client is then -1; msg may be anything) */
+  | { k: 'req'; to: ReplicaId; client: number; msg: SignedRequest; who?: string }
   | { k: 'reply'; client: number; from: ReplicaId; msg: SignedReply }
   | { k: 'rtimer'; r: ReplicaId; name: TimerName; token: number }
   | { k: 'ctimer'; c: number; name: ClientTimerName; token: number }
@@ -138,6 +155,8 @@ type SimEvent =
   | { k: 'heal'; i: number }
   | { k: 'byzantine-on'; i: number }
   | { k: 'liveness' }
+  /** a timed step of the run's adversary (twins phase, Byzantine-client burst, cut step) */
+  | { k: 'adversary'; tag: number }
   | { k: 'stop'; why: string };
 
 interface SimReplica {
@@ -151,8 +170,10 @@ interface SimReplica {
   timerToken: number;
   app: CorruptibleApp;
   layer: ByzantineLayer;
-  /** planned strategy (Byzantine replicas are never counted as correct) */
-  byzantine: StrategyName | null;
+  /** planned strategy, or 'twin' (Byzantine replicas are never counted as correct) */
+  byzantine: StrategyName | 'twin' | null;
+  /** a twinned replica's instance: 0 = twin A (in `replicas`), 1 = twin B (in `twinB`) */
+  twin?: 0 | 1;
   /** crash in the middle of the next step */
   crashMidStep: boolean;
   auth: KeyedAuthenticator;
@@ -180,6 +201,8 @@ interface SimClient {
 }
 
 const DEFAULT_MAX_EVENTS = 3_000_000;
+/** twin B's timer tokens start here, so a timer event names its twin unambiguously */
+const TWIN_B_TOKENS = 1_000_000_000;
 /** a correct replica's memory footprint is checked every this many of its steps, and at the end */
 const FOOTPRINT_EVERY_STEPS = 16;
 
@@ -234,6 +257,15 @@ class Simulation {
   /** verifies signatures for the simulator's own checks (never signs) */
   private verifier!: KeyedAuthenticator;
   private footprintMax!: Footprint;
+  /** the run's adversary and its parts (null when it has none) */
+  private readonly adv: AdversaryPlan;
+  private twins: TwinsNet | null = null;
+  /** twin B of each twinned replica (twin A is in `replicas`) */
+  private readonly twinB = new Map<ReplicaId, SimReplica>();
+  private byzClients: ByzantineClients | null = null;
+  private cuts: CutScheduler | null = null;
+  /** the replica instance whose actions are being carried out (which twin sends) */
+  private acting: SimReplica | null = null;
   private fp = 0x811c9dc5;
   private readonly stats: SimStats = {
     committedRequests: 0,
@@ -258,6 +290,7 @@ class Simulation {
     events: 0,
     virtualMs: 0,
     livenessStartMs: 0,
+    adversary: { name: 'catalogue', counters: {} },
   };
 
   constructor(o: SimOptions) {
@@ -265,15 +298,23 @@ class Simulation {
     this.o = o;
     const n = o.n ?? 4;
     if (!Number.isSafeInteger(n) || n < 4 || n > 64) throw new RangeError(`replicas must be an integer in [4, 64], got ${n}`);
-    this.sc = makeScenario({
-      seed: o.seed,
-      n,
-      byzantine: o.byzantine ?? [],
-      faults: o.faults ?? true,
-      livenessBoundMs: o.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS,
-      params: o.params,
-      storm: o.storm,
-    });
+    const adversary = o.adversary ?? 'catalogue';
+    if (!isAdversaryName(adversary)) throw new RangeError(`unknown adversary ${JSON.stringify(adversary)}; known: ${ADVERSARY_NAMES.join(', ')}`);
+    const planned = planAdversary(
+      makeScenario({
+        seed: o.seed,
+        n,
+        byzantine: strategiesFor(adversary, o.byzantine ?? []),
+        faults: o.faults ?? true,
+        livenessBoundMs: o.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS,
+        params: o.params,
+        storm: o.storm,
+      }),
+      adversary,
+      o.faults ?? true,
+    );
+    this.sc = planned.sc;
+    this.adv = planned.plan;
     this.freeze = (o.isolation ?? 'freeze') === 'freeze';
     this.traceStatus = o.traceStatus ?? false;
     this.compactBase = 4 * this.sc.params.logWindow + 256;
@@ -290,18 +331,36 @@ class Simulation {
     const rpubs = rsecrets.map((s) => this.scheme.publicKey(s));
     const cids = [...Array(this.sc.workload.clients).keys()].map((i) => `c${i}`);
     const csecrets = cids.map((c) => secretFor(o.seed, `client-${c}`));
-    const keyring = keyringFor(rpubs, Object.fromEntries(cids.map((c, i) => [c, this.scheme.publicKey(csecrets[i]!)])), false);
+    const byzClients =
+      this.adv.name === 'clients' && this.adv.clients.clients.length > 0
+        ? new ByzantineClients(this.adv.clients, { n, scheme: this.scheme, maxOpBytes: this.sc.params.maxOpBytes, rng: root.fork('adversary/clients/run'), secret: (who) => secretFor(o.seed, who), honest: cids })
+        : null;
+    // Byzantine clients are in the keyring like honest ones; their floods use self-certifying ids
+    const keyring = keyringFor(rpubs, { ...Object.fromEntries(cids.map((c, i) => [c, this.scheme.publicKey(csecrets[i]!)])), ...byzClients?.publicKeys }, byzClients !== null);
+    byzClients?.attach(keyring);
 
     const byz = new Map(this.sc.byzantine.map((b) => [b.replica, b.strategy]));
-    this.correct = [...Array(n).keys()].filter((r) => !byz.has(r));
+    const twinned = new Set(this.adv.name === 'twins' ? this.adv.twins.replicas : []);
+    this.correct = [...Array(n).keys()].filter((r) => !byz.has(r) && !twinned.has(r));
     this.verifier = new KeyedAuthenticator(this.scheme, null, keyring);
     this.footprintMax = footprintLimits(this.sc.params);
-    this.checker = new InvariantChecker({ n, f: this.sc.f, verifier: this.verifier, correct: this.correct, checkpointInterval: this.sc.params.checkpointInterval });
+    this.checker = new InvariantChecker({
+      n,
+      f: this.sc.f,
+      verifier: this.verifier,
+      correct: this.correct,
+      checkpointInterval: this.sc.params.checkpointInterval,
+      byzantineClient: byzClients ? (id) => byzClients.isByzantine(id) : undefined,
+    });
 
+    // Collusion: each Byzantine replica holds the keys of the run's other Byzantine replicas, and
+    // all share one blackboard (the fuzz strategy keeps its pool there).
+    const byzShared = new Map<string, unknown>();
+    const colludersOf = (id: ReplicaId) => (byz.has(id) ? this.sc.byzantine.filter((b) => b.replica !== id).map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) })) : undefined);
     for (let id = 0; id < n; id++) {
       const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
-      const layer = new ByzantineLayer({ id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn() }, app);
+      const layer = new ByzantineLayer({ id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared }, app);
       this.replicas.push({
         id,
         core: null,
@@ -338,6 +397,7 @@ class Simulation {
         rng: root.fork(`workload/${id}`),
       });
     });
+    this.setupAdversary(root, byzClients);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -346,7 +406,7 @@ class Simulation {
 
   run(): SimResult {
     const sc = this.sc;
-    this.note('phase', 'sim', `seed ${sc.seed}: ${describeScenario(sc)}`);
+    this.note('phase', 'sim', `seed ${sc.seed}: ${this.describe()}`);
     // schedule the plan
     sc.byzantine.forEach((b, i) => {
       if (b.fromMs === 0) this.handle({ k: 'byzantine-on', i });
@@ -354,9 +414,11 @@ class Simulation {
     });
     sc.crashes.forEach((c, i) => this.q.push(c.atMs, { k: 'crash', i }));
     sc.partitions.forEach((p, i) => this.q.push(p.atMs, { k: 'partition', i }));
+    this.scheduleAdversary();
     this.q.push(sc.safetyMs, { k: 'liveness' });
     // boot
     for (const r of this.replicas) this.boot(r, false);
+    for (const r of this.twinB.values()) this.boot(r, false);
     for (const c of this.clients) this.q.push(this.think(c), { k: 'think', c: c.idx });
 
     const maxEvents = this.o.maxEvents ?? DEFAULT_MAX_EVENTS;
@@ -385,19 +447,28 @@ class Simulation {
   private handle(ev: SimEvent): void {
     switch (ev.k) {
       case 'msg': {
-        const r = this.replicas[ev.to]!;
-        this.mix(1, ev.from, ev.to);
+        const r = ev.twin ? this.twinB.get(ev.to)! : this.replicas[ev.to]!;
+        this.mix(1, ev.from, ev.twin ? ev.to + 0x100 : ev.to);
         if (!r.up) return this.dropped(`r${ev.from}`, `-> r${ev.to} (down): `, ev.msg);
         this.stats.messagesDelivered++;
-        if (this.traceStatus || !isStatus(ev.msg)) this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
+        if (this.traceStatus || !isStatus(ev.msg)) this.trace.add(this.now, 'deliver', this.twins?.isTwin(ev.to) ? `r${ev.to}${ev.twin ? 'B' : 'A'}` : `r${ev.to}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
         return this.stepReplica(r, { type: 'message', from: ev.from, msg: ev.msg });
       }
       case 'req': {
         const r = this.replicas[ev.to]!;
         this.mix(2, ev.client, ev.to);
-        if (!r.up) return this.dropped(`c${ev.client}`, `-> r${ev.to} (down): `, ev.msg);
+        const who = ev.who ?? `c${ev.client}`;
+        if (!r.up) return this.dropped(who, `-> r${ev.to} (down): `, ev.msg);
         this.stats.messagesDelivered++;
-        this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- c${ev.client} ${describeMessage(ev.msg)}`);
+        this.trace.add(this.now, 'deliver', `r${ev.to}`, () => `<- ${who} ${describeMessage(ev.msg)}`);
+        if (this.twins?.isTwin(ev.to)) {
+          // a client request to a twinned replica reaches both twins, or one of them
+          for (const t of this.twins.requestTargets()) {
+            const inst = t === 1 ? this.twinB.get(ev.to)! : r;
+            if (inst.up && this.stopped === null) this.stepReplica(inst, { type: 'request', msg: ev.msg });
+          }
+          return;
+        }
         return this.stepReplica(r, { type: 'request', msg: ev.msg });
       }
       case 'reply': {
@@ -408,8 +479,8 @@ class Simulation {
         return this.stepClient(c, () => c.core.step({ type: 'reply', from: ev.from, msg: ev.msg }));
       }
       case 'rtimer': {
-        const r = this.replicas[ev.r]!;
-        if (!r.up || r.timers.get(ev.name) !== ev.token) return;
+        const r = ev.token >= TWIN_B_TOKENS ? this.twinB.get(ev.r) : this.replicas[ev.r];
+        if (!r || !r.up || r.timers.get(ev.name) !== ev.token) return;
         r.timers.delete(ev.name);
         this.mix(4, ev.r, ev.token);
         if (this.traceStatus || ev.name !== 'status') this.trace.add(this.now, 'timer', `r${r.id}`, ev.name);
@@ -447,6 +518,8 @@ class Simulation {
       case 'liveness':
         if (this.phase === 'safety') this.startLiveness();
         return;
+      case 'adversary':
+        return this.adversaryStep(ev.tag);
       case 'stop':
         this.stopped = ev.why;
         return;
@@ -479,6 +552,7 @@ class Simulation {
     } catch (e) {
       return this.exception(r.id, restart ? 'restart' : 'start', e);
     }
+    this.acting = r;
     this.apply(r, r.byzantine !== null ? this.transform(r, actions) : actions);
   }
 
@@ -517,6 +591,7 @@ class Simulation {
       const nv = e.msg;
       r.newViews.set(nv.body.newView, nv);
     }
+    this.acting = r;
     this.apply(r, r.byzantine !== null ? this.transform(r, actions) : actions);
   }
 
@@ -619,6 +694,7 @@ class Simulation {
    * seen before anything executes, and even when execution is held up by a gap.
    */
   private onCommitted(replica: ReplicaId, e: { view: number; seq: number; digest: string }): void {
+    this.cuts?.onCommitted(replica, e.seq);
     const prev = this.committedAt.get(e.seq);
     if (!prev) {
       this.committedAt.set(e.seq, { digest: e.digest, replica, view: e.view });
@@ -752,7 +828,8 @@ class Simulation {
       const l = net.linkLoss[link]!;
       if (l > 0 && this.netRng.bool(l)) return [];
     }
-    const out = [this.now + this.delay()];
+    const extra = healed ? net.healedExtraMs : 0;
+    const out = [this.now + extra + this.delay()];
     if (!healed && net.duplicate > 0 && this.netRng.bool(net.duplicate)) {
       out.push(this.now + this.delay());
       this.stats.messagesDuplicated++;
@@ -766,15 +843,59 @@ class Simulation {
       return this.dropped(`r${from}`, `-> ${String(to)} (no such peer): `, msg);
     }
     if (!this.canTalk(from, to)) return this.dropped(`r${from}`, `-> r${to} (partitioned): `, msg);
+    let extra = 0;
+    if (this.cuts) {
+      // the cuts adversary's scheduler: drop (-1) or hold back this message
+      extra = this.cuts.decide(from, to, msg);
+      if (extra < 0) return this.dropped(`r${from}`, `-> r${to} (cut): `, msg);
+    }
+    if (this.twins) return this.sendTwins(from, to, msg);
     const times = this.deliveries(from * this.sc.n + to);
     if (times.length === 0) return this.dropped(`r${from}`, `-> r${to} (lost): `, msg);
     if (this.phase === 'safety' && this.slowExtra[from]) for (let i = 0; i < times.length; i++) times[i]! += this.slowExtra[from]!;
+    if (extra > 0) for (let i = 0; i < times.length; i++) times[i]! += extra;
     for (const t of times) this.q.push(t, { k: 'msg', to, from, msg });
+  }
+
+  /**
+   * The twins' network: a message to a twinned replica goes to the twin(s) on the sender's
+   * side; a twin's message reaches the replicas on its side (twin A on side A, twin B on B).
+   */
+  private sendTwins(from: ReplicaId, to: ReplicaId, msg: ReplicaMessage): void {
+    const tw = this.twins!;
+    const fromTwin = tw.isTwin(from);
+    const fromSide = fromTwin ? (this.acting?.id === from ? (this.acting.twin ?? 0) : 0) : tw.side(from);
+    let targets: (0 | 1 | -1)[];
+    if (tw.isTwin(to)) {
+      targets = ([0, 1] as const).filter((side) => tw.talks(fromSide, side, false));
+      if (targets.length === 2) tw.count('deliveries-to-both-twins');
+      else if (targets.length === 1) tw.count('split-deliveries');
+    } else {
+      targets = tw.talks(fromSide, tw.side(to), !fromTwin) ? [-1] : [];
+    }
+    if (targets.length === 0) {
+      tw.count('partitioned');
+      return this.dropped(`r${from}${fromTwin ? (fromSide === 1 ? 'B' : 'A') : ''}`, `-> r${to} (twins partition): `, msg);
+    }
+    for (const t of targets) {
+      const times = this.deliveries(from * this.sc.n + to);
+      if (times.length === 0) {
+        this.dropped(`r${from}`, `-> r${to}${t === 1 ? 'B' : t === 0 ? 'A' : ''} (lost): `, msg);
+        continue;
+      }
+      if (this.phase === 'safety' && this.slowExtra[from]) for (let i = 0; i < times.length; i++) times[i]! += this.slowExtra[from]!;
+      for (const time of times) this.q.push(time, t === 1 ? { k: 'msg', to, from, msg, twin: 1 } : { k: 'msg', to, from, msg });
+    }
   }
 
   private sendReply(from: ReplicaId, client: ClientId, msg: SignedReply): void {
     this.stats.messagesSent++;
     const idx = this.clientIndex.get(client);
+    if (idx === undefined && this.byzClients?.isByzantine(client)) {
+      // a Byzantine client's reply: it does not need it
+      this.stats.messagesDelivered++;
+      return;
+    }
     if (idx === undefined) return this.dropped(`r${from}`, `-> ${String(client).slice(0, 20)} (no such client): `, msg);
     const times = this.deliveries();
     if (times.length === 0) return this.dropped(`r${from}`, `-> ${client} (lost): `, msg);
@@ -820,7 +941,7 @@ class Simulation {
     const r = this.replicas[target]!;
     if (!r.up || r.crashMidStep) return;
     // Never more than f faulty at once: crashed correct replicas + Byzantine ones <= f.
-    if (this.crashedCorrect() + this.sc.byzantine.length + 1 > this.sc.f) {
+    if (this.crashedCorrect() + this.byzantineCount() + 1 > this.sc.f) {
       this.note('crash', `r${r.id}`, 'planned crash skipped: it would exceed f faulty replicas');
       return;
     }
@@ -848,6 +969,8 @@ class Simulation {
 
   private startLiveness(): void {
     this.phase = 'liveness';
+    this.twins?.heal();
+    this.cuts?.heal();
     this.stats.livenessStartMs = this.now;
     this.q.push(this.now + this.sc.livenessBoundMs + this.sc.drainMs, { k: 'stop', why: 'liveness bound passed' });
     this.activePartitions.clear();
@@ -858,6 +981,171 @@ class Simulation {
     }
     for (const c of this.clients) if (c.current === null && !c.finished) this.q.push(this.think(c), { k: 'think', c: c.idx });
     this.checkAllDone();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Adversaries (src/sim/adversary.ts): twins, Byzantine clients, cuts
+  // ------------------------------------------------------------------------------------------
+
+  /** once replicas and clients exist: twin B of each twinned replica, the cut scheduler */
+  private setupAdversary(root: Rng, byzClients: ByzantineClients | null): void {
+    this.stats.adversary.name = this.adv.name;
+    this.byzClients = byzClients;
+    if (this.adv.name === 'twins' && this.adv.twins.replicas.length > 0) {
+      this.twins = new TwinsNet(this.adv.twins, this.sc.n, root.fork('adversary/twins/net'));
+      for (const id of this.adv.twins.replicas) {
+        const a = this.replicas[id]!;
+        a.byzantine = 'twin';
+        a.twin = 0;
+        // twin B: another honest core with the same key and id, its own state and durable log
+        // (it shares twin A's layer, which never gets a strategy: both pass everything through)
+        this.twinB.set(id, {
+          id,
+          core: null,
+          up: false,
+          incarnation: 0,
+          records: [],
+          timers: new Map(),
+          timerToken: TWIN_B_TOKENS,
+          app: new CorruptibleApp(new KvStore(), root.fork(`app/${id}/twin-b`).fn()),
+          layer: a.layer,
+          byzantine: 'twin',
+          twin: 1,
+          crashMidStep: false,
+          auth: a.auth,
+          newViews: new Map(),
+          compactAt: this.compactBase,
+          stepsSinceFootprint: 0,
+        });
+      }
+    }
+    if (this.adv.name === 'cuts' && this.adv.cuts.cuts.length > 0) this.cuts = new CutScheduler(this.adv.cuts, this.cutHost(), root.fork('adversary/cuts/run'));
+  }
+
+  /** Byzantine replicas: the strategies' and the twinned ones */
+  private byzantineCount(): number {
+    return this.sc.byzantine.length + this.twinB.size;
+  }
+
+  /** the scenario line, with the adversary's plan */
+  private describe(): string {
+    const a = describeAdversary(this.adv);
+    return a ? `${describeScenario(this.sc)}; ${a}` : describeScenario(this.sc);
+  }
+
+  private scheduleAdversary(): void {
+    if (this.twins) {
+      this.twins.plan.phases.forEach((p, i) => {
+        if (p.atMs === 0) this.adversaryStep(i);
+        else this.q.push(p.atMs, { k: 'adversary', tag: i });
+      });
+    }
+    this.byzClients?.plan.bursts.forEach((b, i) => this.q.push(b.atMs, { k: 'adversary', tag: i }));
+    this.cuts?.start();
+  }
+
+  private adversaryStep(tag: number): void {
+    if (this.phase !== 'safety') return;
+    if (this.twins) {
+      this.twins.setPhase(tag);
+      const ph = this.twins.plan.phases[tag]!;
+      const on = (side: number) => ph.sides.map((s, r) => (s === side && !this.twins!.isTwin(r) ? r : -1)).filter((r) => r >= 0);
+      const tw = this.twins.plan.replicas;
+      this.note('twins', 'net', `phase #${tag}: side A {${[...tw.map((r) => `r${r}A`), ...on(0).map((r) => `r${r}`)].join(',')}} side B {${[...tw.map((r) => `r${r}B`), ...on(1).map((r) => `r${r}`)].join(',')}} both {${on(2).map((r) => `r${r}`).join(',')}}${ph.cutCorrect ? '; correct replicas cut along the same line' : ''}`);
+      return;
+    }
+    if (this.byzClients) return this.byzantineBurst(tag);
+    this.cuts?.onTimer(tag);
+  }
+
+  /** a Byzantine client's burst: every validly signed request is registered with the checker first */
+  private byzantineBurst(i: number): void {
+    const bc = this.byzClients!;
+    const b = bc.plan.bursts[i]!;
+    const sends = bc.fire(i, this.currentPrimary(), (client, timestamp, op, valid) => this.checker.onByzantineRequest(client, timestamp, op, valid));
+    this.note('byz-client', bc.ids[b.client]!, `${b.kind}: ${sends.length} message(s)`);
+    for (const s of sends) {
+      if (this.freeze) deepFreeze(s.msg);
+      for (const to of s.to) {
+        this.stats.messagesSent++;
+        const times = this.deliveries();
+        if (times.length === 0) this.dropped(s.who, `-> r${to} (lost): `, s.msg);
+        for (const t of times) this.q.push(t, { k: 'req', to, client: -1, msg: s.msg as SignedRequest, who: s.who });
+      }
+    }
+  }
+
+  private cutHost(): CutHost {
+    return {
+      n: this.sc.n,
+      f: this.sc.f,
+      now: () => this.now,
+      isCorrect: (r) => this.isCorrect(r),
+      isUp: (r) => this.replicas[r]?.up === true && !this.replicas[r]!.crashMidStep,
+      currentPrimary: () => this.currentPrimary(),
+      committed: (seq) => this.committedAt.has(seq),
+      crash: (r, midStep, downMs) => this.crashForCut(r, midStep, downMs),
+      schedule: (atMs, tag) => this.q.push(Math.max(this.now, atMs), { k: 'adversary', tag }),
+      note: (text) => this.note('cut', 'net', text),
+    };
+  }
+
+  /**
+   * The cuts adversary crashes a correct replica WHILE f replicas are Byzantine: f + 1 replicas
+   * are then not running correctly for a while. Why that is still within the fault model (at
+   * most f faulty at any instant):
+   *
+   * A crash of a correct replica is a fault only while it is down, and only for liveness. The
+   * driver contract makes every record of a step durable before any of its sends, and the
+   * replica restarts from exactly its durable log (compactRecords). It never sent anything it
+   * did not persist, so after the restart it cannot contradict itself: to every other node it is
+   * a correct replica whose links lost messages for a while (those sent to it while it was down,
+   * those of an interrupted step it did not send). Message loss is what PBFT's asynchronous
+   * network already allows, and safety holds under any loss: so the replica stays in `correct`
+   * throughout, every safety checker keeps judging it (its restart is reported to them), and the
+   * safety checkers must still hold. The f + 1 only costs progress while it is down, which the
+   * safety phase does not require. To keep that excess brief and single: the cut crashes only
+   * in the safety phase, only when no other correct replica is down (at most f Byzantine + 1
+   * down at any instant), and restarts it after `downMs` or at the liveness phase at the latest;
+   * liveness is judged only in the liveness phase, where every crashed replica has restarted and
+   * exactly f replicas (the Byzantine ones) are faulty.
+   */
+  private crashForCut(id: ReplicaId, midStep: boolean, downMs: number): boolean {
+    if (this.phase !== 'safety') return false;
+    const r = this.replicas[id];
+    if (!r || r.byzantine !== null || !r.up || r.crashMidStep) return false;
+    if (this.crashedCorrect() > 0) {
+      this.note('crash', `r${id}`, 'cut crash skipped: another correct replica is down');
+      return false;
+    }
+    if (midStep) {
+      r.crashMidStep = true;
+      this.note('crash', `r${r.id}`, 'will crash in the middle of its next step (cut)');
+    } else {
+      this.crash(r, 'cut');
+    }
+    this.q.push(this.now + downMs, { k: 'restart', r: r.id, inc: r.incarnation });
+    return true;
+  }
+
+  private collectAdversaryStats(): void {
+    const c = this.stats.adversary.counters;
+    const add = (from: Record<string, number>) => {
+      for (const [k, v] of Object.entries(from)) c[k] = (c[k] ?? 0) + v;
+    };
+    if (this.twins) {
+      add(this.twins.counters);
+      // views whose primary was a twin, as correct replicas entered them (and view 0)
+      const views = [...this.viewsEntered, 0].filter((v, i, all) => all.indexOf(v) === i);
+      c['twin-primary-views'] = views.filter((v) => this.twins!.isTwin(primaryOf(v, this.sc.n))).length;
+    }
+    if (this.byzClients) add(this.byzClients.counters);
+    if (this.cuts) add(this.cuts.counters);
+    // what the Byzantine replicas' strategies did (catalogue, fuzz, clients, cuts), by strategy
+    for (const r of this.replicas) {
+      if (r.byzantine === null || r.byzantine === 'twin') continue;
+      for (const [k, v] of Object.entries(r.layer.counters)) c[`${r.layer.current ?? r.byzantine}:${k}`] = (c[`${r.layer.current ?? r.byzantine}:${k}`] ?? 0) + v;
+    }
   }
 
   private exception(id: ReplicaId | string, where: string, e: unknown): void {
@@ -935,6 +1223,7 @@ class Simulation {
         case 'broadcast': {
           if (this.freeze) deepFreeze(a.msg);
           this.noteTimestamp(c, a.msg);
+          this.byzClients?.observe(a.msg);
           const targets = a.type === 'send' ? [a.to] : this.replicas.map((r) => r.id);
           for (const to of targets) {
             this.stats.messagesSent++;
@@ -1017,6 +1306,7 @@ class Simulation {
     this.stats.virtualMs = Math.round(this.now);
     this.stats.committedRequests = this.committed.size;
     this.stats.viewChanges = [...this.viewsEntered].filter((v) => v > 0).length;
+    this.collectAdversaryStats();
     for (const r of this.replicas) if (r.up && r.core && r.byzantine === null) this.checkFootprint(r);
     // Final states: correct replicas at the same lastExecuted hold the same state.
     const byExec = new Map<number, { id: ReplicaId; digest: string }[]>();
@@ -1074,7 +1364,9 @@ class Simulation {
       violations,
       stats: this.stats,
       byzantine: sc.byzantine.map((b) => ({ ...b })),
-      scenario: describeScenario(sc),
+      adversary: this.adv.name,
+      twins: [...this.twinB.keys()],
+      scenario: this.describe(),
       fingerprint: (this.fp >>> 0).toString(16).padStart(8, '0'),
       replay: replayCommand(this.o),
     };
@@ -1117,7 +1409,7 @@ function safeView(core: Replica): number {
 
 /** The exact command that reproduces a run. */
 export function replayCommand(o: SimOptions): string {
-  const parts = ['pbft sim', `--seed ${o.seed}`, `--replicas ${o.n ?? 4}`, `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`];
+  const parts = ['pbft sim', `--seed ${o.seed}`, `--replicas ${o.n ?? 4}`, `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`, `--adversary ${o.adversary ?? 'catalogue'}`];
   if (o.crypto === 'node') parts.push('--crypto ed25519');
   if (o.faults === false) parts.push('--no-faults');
   if (o.storm !== undefined) parts.push(o.storm ? '--storm' : '--no-storm');

@@ -19,7 +19,7 @@ export function budgetRun(n: number, seeds: number): void {
   );
   expect(s.failed, report).toBe(0);
   // every strategy (and none) ran
-  expect(Object.keys(s.byConfig).sort()).toEqual([`n=${n} none`, ...STRATEGY_NAMES.map((x) => `n=${n} ${x}`)].sort());
+  expect(Object.keys(s.byConfig).sort()).toEqual([`n=${n} catalogue none`, ...STRATEGY_NAMES.map((x) => `n=${n} catalogue ${x}`)].sort());
   expect(s.committedRequests).toBeGreaterThan(seeds * 5);
   expect(s.viewChanges).toBeGreaterThan(seeds / 4);
   expect(s.stateTransfers).toBeGreaterThan(0);

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { STRATEGY_NAMES } from '../../src/byzantine/index.js';
-import { configForSeed, formatFailure, parseByzantineSpec, parseReplicaCounts, runSeeds, strategySets } from '../../src/sim/runner.js';
+import { ADVERSARY_NAMES } from '../../src/sim/adversary.js';
+import { configForSeed, configKey, formatFailure, parseAdversarySpec, parseByzantineSpec, parseReplicaCounts, runSeeds, strategySets } from '../../src/sim/runner.js';
 import { simulate } from '../../src/sim/simulator.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -46,7 +47,7 @@ describe('seed -> configuration', () => {
       seen.add(`${c.n}/${c.byzantine.join('+')}`);
     }
     expect(seen.size).toBe(2 * sets.length);
-    for (const s of [0, 5, 12345]) expect(configForSeed(s, [7], [['replay', 'garbage']])).toEqual({ n: 7, byzantine: ['replay', 'garbage'] });
+    for (const s of [0, 5, 12345]) expect(configForSeed(s, [7], [['replay', 'garbage']])).toEqual({ n: 7, adversary: 'catalogue', byzantine: ['replay', 'garbage'] });
   });
   it('a failing seed replays from its command line: same configuration, same run', () => {
     const s = runSeeds({ seeds: 3, fromSeed: 40, replicas: [4, 7], byzantine: 'all', bugs: ['commit-on-2f'] });
@@ -69,6 +70,59 @@ describe('seed -> configuration', () => {
   });
 });
 
+describe('--adversary', () => {
+  it('parses names, all, lists; rejects unknown names and empty values', () => {
+    expect(parseAdversarySpec('all')).toEqual([...ADVERSARY_NAMES]);
+    expect(parseAdversarySpec('twins, cuts')).toEqual(['twins', 'cuts']);
+    expect(parseAdversarySpec('clients,clients,all')).toEqual(['clients', ...ADVERSARY_NAMES.filter((a) => a !== 'clients')]);
+    expect(parseAdversarySpec('catalogue')).toEqual(['catalogue']);
+    expect(() => parseAdversarySpec('twins,nope')).toThrow(/unknown adversary "nope"/);
+    expect(() => parseAdversarySpec(' , ')).toThrow(/needs a value/);
+  });
+
+  it('spreads adversaries across seeds: every (n, adversary, set) triple; one adversary = the old mapping', () => {
+    const sets = strategySets(parseByzantineSpec('none,equivocate'));
+    const advs = parseAdversarySpec('all');
+    const seen = new Set<string>();
+    for (let s = 7; s < 7 + 2 * advs.length * sets.length; s++) seen.add(configKey(configForSeed(s, [4, 7], sets, advs)));
+    // the adversaries that ignore strategy sets have one key per n
+    const expected = [4, 7].flatMap((n) => advs.flatMap((a) => (a === 'catalogue' || a === 'clients' ? ['none', 'equivocate'].map((b) => `n=${n} ${a} ${b}`) : [`n=${n} ${a}`])));
+    expect([...seen].sort()).toEqual([...new Set(expected)].sort());
+    const all = strategySets('all');
+    for (let s = 0; s < 40; s++) {
+      const old = configForSeed(s, [4, 7], all);
+      expect(configForSeed(s, [4, 7], all, ['catalogue'])).toEqual(old);
+      expect(old.adversary).toBe('catalogue');
+    }
+    expect(configForSeed(3, [4], [['replay']], ['twins'])).toEqual({ n: 4, adversary: 'twins', byzantine: [] });
+  });
+
+  it('byConfig and byAdversary name the adversary; what each did is counted', () => {
+    const s = runSeeds({ seeds: 4, fromSeed: 20, replicas: [4], adversary: ['twins', 'clients'], byzantine: 'none' });
+    expect(Object.keys(s.byConfig).sort()).toEqual(['n=4 clients none', 'n=4 twins']);
+    expect(Object.keys(s.byAdversary).sort()).toEqual(['clients', 'twins']);
+    expect(s.byAdversary.twins!.runs).toBe(2);
+    expect(s.byAdversary.twins!.counters['split-deliveries']).toBeGreaterThan(0);
+    expect(s.byAdversary.clients!.counters['bursts']).toBeGreaterThan(0);
+  });
+
+  it('a failing seed of any adversary replays from its command line: same configuration, same run', () => {
+    const s = runSeeds({ seeds: 8, fromSeed: 60, replicas: [4, 7], adversary: parseAdversarySpec('all'), byzantine: 'all', bugs: ['commit-on-2f'] });
+    expect(s.failed).toBeGreaterThan(4);
+    expect(new Set(s.failures.map((r) => r.adversary)).size).toBeGreaterThan(3);
+    for (const r of s.failures) {
+      const m = /^pbft sim --seed (\d+) --replicas (\d+) --byzantine (\S+) --adversary (\S+) --bug commit-on-2f --trace$/.exec(r.replay)!;
+      expect(m, r.replay).not.toBeNull();
+      expect(m[4]).toBe(r.adversary);
+      // what `pbft sim` does with that command line: one seed, that configuration
+      const again = runSeeds({ seeds: 1, fromSeed: Number(m[1]), replicas: parseReplicaCounts([m[2]!]), byzantine: parseByzantineSpec(m[3]!), adversary: parseAdversarySpec(m[4]!), bugs: ['commit-on-2f'] });
+      expect(again.failures[0]!.fingerprint).toBe(r.fingerprint);
+      expect(again.failures[0]!.violations).toEqual(r.violations);
+      expect(formatFailure(r)).toContain(`adversary ${r.adversary}`);
+    }
+  });
+});
+
 describe.skipIf(!built)('pbft sim (built CLI)', () => {
   const run = (args: string[]) => execa('node', [join(root, 'bin', 'run.js'), 'sim', ...args], { reject: false, env: { NO_COLOR: '1' } });
 
@@ -88,7 +142,7 @@ describe.skipIf(!built)('pbft sim (built CLI)', () => {
     expect(j.ok).toBe(false);
     expect(j.failed).toBe(1);
     expect(j.failures[0].seed).toBe(3);
-    expect(j.failures[0].replay).toBe('pbft sim --seed 3 --replicas 4 --byzantine none --bug commit-on-2f --trace');
+    expect(j.failures[0].replay).toBe('pbft sim --seed 3 --replicas 4 --byzantine none --adversary catalogue --bug commit-on-2f --trace');
     expect(j.failures[0].violations.some((v: { invariant: string }) => v.invariant === 'qcertified')).toBe(true);
   });
 
@@ -101,11 +155,30 @@ describe.skipIf(!built)('pbft sim (built CLI)', () => {
     expect(r.stdout).toMatch(/trace \(last \d+ events\)/);
   });
 
+  it('--adversary: runs each adversary, says what it did, replays with it', async () => {
+    const r = await run(['--seeds', '2', '--seed', '30', '--adversary', 'twins,cuts', '--json']);
+    expect([0, 1]).toContain(r.exitCode);
+    const j = JSON.parse(r.stdout);
+    expect(j.runs).toBe(2);
+    expect(Object.keys(j.byAdversary).sort()).toEqual(['cuts', 'twins']);
+    expect(Object.keys(j.byConfig).sort()).toEqual(['n=4 cuts', 'n=4 twins']);
+    expect(j.byAdversary.twins.counters.phases).toBeGreaterThan(0);
+    const f = await run(['--seed', '3', '--adversary', 'clients', '--byzantine', 'none', '--bug', 'commit-on-2f']);
+    expect(f.exitCode).toBe(1);
+    expect(f.stdout).toMatch(/adversary: clients; byzantine: none/);
+    expect(f.stdout).toMatch(/adversary clients +1 runs, 1 failed; byzantine-clients \d/);
+    expect(f.stdout).toMatch(/seed 3 \(n=4, adversary clients, byzantine: none\)/);
+    expect(f.stdout).toContain('replay: pbft sim --seed 3 --replicas 4 --byzantine none --adversary clients --bug commit-on-2f --trace');
+  });
+
   it('bad flags: a one-line error and the usage exit code', async () => {
     const r = await run(['--byzantine', 'nonsense']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/unknown Byzantine strategy "nonsense"/);
     const r2 = await run(['--replicas', '2']);
     expect(r2.exitCode).toBe(2);
+    const r3 = await run(['--adversary', 'nonsense']);
+    expect(r3.exitCode).toBe(2);
+    expect(r3.stderr).toMatch(/unknown adversary "nonsense"/);
   });
 });

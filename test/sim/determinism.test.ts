@@ -39,6 +39,6 @@ describe('simulator determinism', () => {
 
   it('gives the exact replay command', () => {
     const r = simulate({ seed: 77, n: 7, byzantine: ['equivocate', 'replay'], bugs: ['commit-on-2f'] });
-    expect(r.replay).toBe('pbft sim --seed 77 --replicas 7 --byzantine equivocate+replay --bug commit-on-2f --trace');
+    expect(r.replay).toBe('pbft sim --seed 77 --replicas 7 --byzantine equivocate+replay --adversary catalogue --bug commit-on-2f --trace');
   });
 });

@@ -2,18 +2,26 @@
  * Seeds that once failed, kept as regression tests. Each names the bug it found.
  */
 import { describe, expect, it } from 'vitest';
+import type { StrategyName } from '../../src/byzantine/index.js';
+import type { AdversaryName } from '../../src/sim/adversary.js';
 import { simulate } from '../../src/sim/simulator.js';
 
-const cases = [
+const cases: { seed: number; n: number; byzantine: readonly StrategyName[]; adversary?: AdversaryName; bug: string }[] = [
   { seed: 96, n: 4, byzantine: ['silent'] as const, bug: 'view-change timer started before 2f+1 view-changes: one replica ran ahead alone through views' },
   { seed: 38, n: 4, byzantine: ['forged-view-change'] as const, bug: "a lost view-change was never retransmitted once its sender moved on: two replicas waited forever with 2f view-changes" },
+  { seed: 0, n: 4, byzantine: [], adversary: 'twins', bug: 'a backup that had committed a seq through catch-up prepared a twin primary\'s conflicting pre-prepare for it' },
+  { seed: 14, n: 4, byzantine: [], adversary: 'twins', bug: 'the same: executed s=2 from a catch-up, then accepted the other twin\'s pre-prepare (0, 2)' },
+  { seed: 27, n: 4, byzantine: [], adversary: 'fuzz', bug: 'the same, found by the fuzzer' },
+  { seed: 10, n: 4, byzantine: [], adversary: 'cuts', bug: 'the same, found by the cut scheduler' },
+  { seed: 169, n: 4, byzantine: ['fuzz'], adversary: 'catalogue', bug: 'the same, with the fuzz strategy from the catalogue' },
+  { seed: 159, n: 7, byzantine: [], adversary: 'clients', bug: 'vote sets of views a replica had left stayed until the next NEW-VIEW: more than 2L during a long view change (bounded-memory)' },
   { seed: 1262, n: 4, byzantine: ['garbage'] as const, bug: 'a new primary proposed from its old nextSeq while adopting O\'s checkpoint, then pre-prepared s12 and s13 again with other requests (issue 7, defect 3)' },
 ];
 
 describe('simulator regressions', () => {
   for (const c of cases) {
-    it(`seed ${c.seed} (n=${c.n}, ${c.byzantine.join('+')}): ${c.bug}`, () => {
-      const r = simulate({ seed: c.seed, n: c.n, byzantine: c.byzantine });
+    it(`seed ${c.seed} (n=${c.n}, ${c.adversary ?? 'catalogue'} ${c.byzantine.join('+')}): ${c.bug}`, () => {
+      const r = simulate({ seed: c.seed, n: c.n, byzantine: c.byzantine, adversary: c.adversary });
       expect(r.violations.map((v) => `[${v.invariant}] ${v.message}`)).toEqual([]);
       expect(r.ok).toBe(true);
     });

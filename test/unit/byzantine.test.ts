@@ -92,7 +92,7 @@ function sends(actions: ReplicaAction[]): Extract<ReplicaAction, { type: 'send' 
 
 describe('catalogue', () => {
   it('names and describes every strategy, and creates each by name', () => {
-    expect(STRATEGY_NAMES).toHaveLength(8);
+    expect(STRATEGY_NAMES).toHaveLength(9);
     for (const name of STRATEGY_NAMES) {
       expect(STRATEGY_DESCRIPTIONS[name].length).toBeGreaterThan(20);
       const app = new CorruptibleApp(new KvStore(), rngOf(1));

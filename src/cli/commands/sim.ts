@@ -1,13 +1,16 @@
 import { Flags } from '@oclif/core';
 import { PbftCommand, intFlag } from '../base.js';
 import { benchSim, formatBench } from '../../sim/bench.js';
-import { formatFailure, parseBugName, parseByzantineSpec, parseReplicaCounts, runSeeds, strategySets, type SimSummary } from '../../sim/runner.js';
+import { ADVERSARY_NAMES } from '../../sim/adversary.js';
+import { formatFailure, parseAdversarySpec, parseBugName, parseByzantineSpec, parseReplicaCounts, runSeeds, strategySets, type SimSummary } from '../../sim/runner.js';
 import type { SimResult } from '../../sim/simulator.js';
 
 /** Failing seeds printed in full (the rest are listed by seed and replay command). */
 const DETAILED_FAILURES = 5;
 /** Trace lines printed per failing seed without --trace. */
 const SHORT_TRACE = 40;
+/** Counters printed per adversary (all of them with --json). */
+const ADVERSARY_COUNTERS_SHOWN = 8;
 
 export default class Sim extends PbftCommand<typeof Sim> {
   static override summary = 'Run the deterministic simulator: seeded clusters under faults, every invariant checked.';
@@ -15,11 +18,14 @@ export default class Sim extends PbftCommand<typeof Sim> {
     'Each seed is one run: a virtual network with delay, loss, duplication, reordering and partitions that heal, replica crashes and restarts, up to f Byzantine replicas, and clients issuing puts, gets and deletes over a small key space; then a liveness phase in which the network heals and every request must complete.',
     'Checked on every run: agreement (the BFT theorem, at commit and at execution), QCertified, total order, checkpoint agreement, validity, view-change safety, linearizability of what clients saw, and the liveness bound. A failing seed prints its violations, the command that replays it and the trace of the events that led to it; the exit code is then 1.',
     '--byzantine takes strategy SETS separated by commas, spread across seeds; join strategies with + to use them together in one run: "equivocate,replay+garbage". "all" is every strategy (one set each), "none" no Byzantine replica. Several --replicas values are spread across seeds the same way: a seed always runs the same configuration.',
+    '--adversary chooses who attacks, one per run, spread across seeds the same way (comma-separated, or "all"): catalogue (default: Byzantine replicas running the --byzantine strategy sets); fuzz (Byzantine replicas running the "fuzz" strategy); twins (up to f Byzantine replicas each run as two honest cores with one key, on different sides of a partition schedule that changes and then heals); clients (Byzantine clients: equal timestamps to different replicas, timestamps near 2^53, read-only writes, replays, floods of fresh self-certifying ids, oversized and malformed requests; with the --byzantine strategies too); cuts (f Byzantine replicas running "fuzz", and a network scheduler aimed at view changes: commits that reach one replica, checkpoints straddling a view change, a crash and restart, a prepared straggler). Each is drawn from the seed and replays from it.',
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> sim --seeds 1000',
     '<%= config.bin %> sim --seeds 500 --replicas 4,7 --byzantine all',
     '<%= config.bin %> sim --seed 42 --replicas 7 --byzantine equivocate --trace',
+    '<%= config.bin %> sim --seeds 500 --replicas 4,7 --adversary all',
+    '<%= config.bin %> sim --seeds 200 --adversary twins,cuts --json',
     '<%= config.bin %> sim --bench --seeds 50',
   ];
   static override enableJsonFlag = true;
@@ -28,6 +34,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     seed: intFlag({ summary: 'First seed (default 0).', min: 0, max: Number.MAX_SAFE_INTEGER }),
     replicas: Flags.string({ char: 'n', summary: 'Replica counts, repeatable or comma-separated (default 4).', multiple: true }),
     byzantine: Flags.string({ summary: 'Byzantine strategy sets: all, none, or names (comma: spread; +: together).', default: 'none,all' }),
+    adversary: Flags.string({ summary: `Adversaries, spread across seeds: all, or names (comma-separated): ${ADVERSARY_NAMES.join(', ')}.`, default: 'catalogue' }),
     crypto: Flags.string({ summary: 'Signatures: sim (fast keyed-hash model) or ed25519 (real).', options: ['sim', 'ed25519'], default: 'sim' }),
     trace: Flags.boolean({ summary: 'Print the whole trace of failing seeds (and of a single seed even when it passes).' }),
     bench: Flags.boolean({ summary: 'Measure seeds/s and simulated committed requests per CPU-second, per replica count.' }),
@@ -41,6 +48,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     const f = this.flags;
     const replicas = parseReplicaCounts(f.replicas ?? ['4']);
     const byzantine = parseByzantineSpec(f.byzantine);
+    const adversary = parseAdversarySpec(f.adversary);
     const bugs = (f.bug ?? []).map(parseBugName);
     const crypto = f.crypto === 'ed25519' ? 'node' : 'sim';
     const fromSeed = f.seed ?? 0;
@@ -48,7 +56,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     const progress = process.stderr.isTTY && !this.jsonEnabled();
 
     if (f.bench) {
-      const r = benchSim({ seeds, fromSeed, replicas, byzantine, crypto, onProgress: progress ? (d, t) => this.progress(`bench ${d}/${t} seeds`) : undefined });
+      const r = benchSim({ seeds, fromSeed, replicas, byzantine, adversary, crypto, onProgress: progress ? (d, t) => this.progress(`bench ${d}/${t} seeds`) : undefined });
       if (progress) this.progress('', true);
       this.log(formatBench(r));
       if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;
@@ -66,6 +74,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
       fromSeed,
       replicas,
       byzantine,
+      adversary,
       bugs,
       crypto,
       faults: f.faults,
@@ -86,20 +95,26 @@ export default class Sim extends PbftCommand<typeof Sim> {
     });
     if (progress) this.progress('', true);
 
-    if (!this.jsonEnabled()) this.report(summary, { fromSeed, seeds, replicas, describeSets, trace: f.trace, single });
+    if (!this.jsonEnabled()) this.report(summary, { fromSeed, seeds, replicas, describeSets, adversaries: adversary.join(', '), trace: f.trace, single });
     if (summary.failed > 0) process.exitCode = 1;
     return toJson(summary, f.trace);
   }
 
-  private report(s: SimSummary, o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; trace: boolean; single?: SimResult }): void {
+  private report(s: SimSummary, o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; adversaries: string; trace: boolean; single?: SimResult }): void {
     const last = o.fromSeed + s.runs - 1;
-    this.log(`pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; byzantine: ${o.describeSets})${s.stoppedEarly ? ' - interrupted' : ''}`);
+    this.log(`pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; adversary: ${o.adversaries}; byzantine: ${o.describeSets})${s.stoppedEarly ? ' - interrupted' : ''}`);
     this.log(`  runs              ${s.runs}  (${s.passed} passed, ${s.failed} failed)`);
     this.log(`  committed         ${s.committedRequests} requests (${s.completedRequests} completed at clients)`);
     this.log(`  view changes      ${s.viewChanges}`);
     this.log(`  state transfers   ${s.stateTransfers}`);
     this.log(`  crashes           ${s.crashes}`);
     this.log(`  violations        ${s.violations}${s.violations ? '  (' + Object.entries(s.byInvariant).map(([k, v]) => `${k}: ${v}`).join(', ') + ')' : ''}`);
+    for (const [name, a] of Object.entries(s.byAdversary)) {
+      // the adversary's own counters first (strategy counters are "strategy:kind"), a few
+      const entries = Object.entries(a.counters).sort(([x], [y]) => Number(x.includes(':')) - Number(y.includes(':')));
+      const did = entries.slice(0, ADVERSARY_COUNTERS_SHOWN).map(([k, v]) => `${k} ${v}`).join(', ') + (entries.length > ADVERSARY_COUNTERS_SHOWN ? `, ... (${entries.length - ADVERSARY_COUNTERS_SHOWN} more with --json)` : '');
+      this.log(`  ${`adversary ${name}`.padEnd(17)} ${a.runs} runs, ${a.failed} failed${did ? `; ${did}` : ''}`);
+    }
     this.log(`  speed             ${s.seedsPerSec.toFixed(1)} seeds/s (${(s.runs / Math.max(1e-9, s.cpuMs / 1000)).toFixed(1)} per CPU-second), ${Math.round(s.committedPerCpuSec)} simulated committed requests per CPU-second`);
     if (o.single && o.single.ok && o.trace) {
       // a single passing seed with --trace: show what happened
@@ -138,6 +153,7 @@ function toJson(s: SimSummary, withTrace: boolean): unknown {
     violations: s.violations,
     byInvariant: s.byInvariant,
     byConfig: s.byConfig,
+    byAdversary: s.byAdversary,
     seedsPerSec: Math.round(s.seedsPerSec * 100) / 100,
     committedPerCpuSec: Math.round(s.committedPerCpuSec),
     wallMs: Math.round(s.wallMs),
@@ -146,7 +162,10 @@ function toJson(s: SimSummary, withTrace: boolean): unknown {
     failures: s.failures.map((r) => ({
       seed: r.seed,
       n: r.n,
+      adversary: r.adversary,
       byzantine: r.byzantine,
+      twins: r.twins,
+      adversaryStats: r.stats.adversary.counters,
       violations: r.violations,
       replay: r.replay,
       scenario: r.scenario,
