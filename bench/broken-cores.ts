@@ -14,7 +14,7 @@ const only = args.filter((a, i) => !a.startsWith('--') && !(boundAt >= 0 && i ==
 const rows: BrokenCoreResult[] = [];
 for (const c of BROKEN_CORE_CASES) {
   if (only.length > 0 && !only.includes(c.bug)) continue;
-  const r = searchBrokenCore(c, { bound });
+  const r = await searchBrokenCore(c, { bound });
   rows.push(r);
   console.error(`${c.bug}: ${r.caught ? `caught at seed ${r.seed} (n=${r.n}, ${r.adversary}) by ${r.invariants.join(', ')}; honest core ${r.honestPasses ? 'passes' : 'FAILS'} there` : `not caught in ${r.searched} seeds`} (${(r.cpuMs / 1000).toFixed(1)} CPU-s)`);
 }

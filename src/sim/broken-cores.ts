@@ -10,7 +10,7 @@
  */
 import { BUG_DESCRIPTIONS, type BugName } from '../core/replica.js';
 import type { AdversaryName } from './adversary.js';
-import { runSeeds } from './runner.js';
+import { runSeedsAsync } from './runner.js';
 import { simulate, type SimResult } from './simulator.js';
 
 /** Invariants that count as catching a bug (an exception is a crash of the core, not a catch). */
@@ -93,9 +93,9 @@ export interface BrokenCoreResult {
 }
 
 /** Search seeds 0.. for the first run the bug fails, then check that seed with the honest core. */
-export function searchBrokenCore(c: BrokenCoreCase, opts: { bound?: number; fromSeed?: number } = {}): BrokenCoreResult {
+export async function searchBrokenCore(c: BrokenCoreCase, opts: { bound?: number; fromSeed?: number } = {}): Promise<BrokenCoreResult> {
   const bound = opts.bound ?? c.bound;
-  const s = runSeeds({ seeds: bound, fromSeed: opts.fromSeed ?? 0, bugs: [c.bug], replicas: c.replicas, adversary: c.adversaries, byzantine: 'none', storm: c.storm, maxFailures: 1 });
+  const s = await runSeedsAsync({ seeds: bound, fromSeed: opts.fromSeed ?? 0, bugs: [c.bug], replicas: c.replicas, adversary: c.adversaries, byzantine: 'none', storm: c.storm, maxFailures: 1 });
   const base: BrokenCoreResult = { bug: c.bug, description: BUG_DESCRIPTIONS[c.bug], caught: false, searched: s.runs, bound, invariants: [], cpuMs: s.cpuMs };
   const r = s.failures[0];
   if (!r) return base;

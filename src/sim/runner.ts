@@ -187,6 +187,29 @@ export function validateRunOptions(o: RunSeedsOptions): void {
 }
 
 export function runSeeds(o: RunSeedsOptions): SimSummary {
+  const it = seedRuns(o);
+  for (;;) {
+    const step = it.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `runSeeds` that gives the event loop a turn every `yieldEvery` seeds: long searches in a test
+ * worker (or next to a server) then never block it for more than a few seeds.
+ */
+export async function runSeedsAsync(o: RunSeedsOptions & { yieldEvery?: number }): Promise<SimSummary> {
+  const every = Math.max(1, o.yieldEvery ?? 5);
+  const it = seedRuns(o);
+  for (let i = 1; ; i++) {
+    const step = it.next();
+    if (step.done) return step.value;
+    if (i % every === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The seeds of a run one by one (yields after each), returning the summary. */
+function* seedRuns(o: RunSeedsOptions): Generator<void, SimSummary, void> {
   validateRunOptions(o);
   const replicas = o.replicas?.length ? o.replicas : [4];
   const sets = strategySets(o.byzantine ?? 'none');
@@ -257,6 +280,7 @@ export function runSeeds(o: RunSeedsOptions): SimSummary {
       for (const v of r.violations) s.byInvariant[v.invariant] = (s.byInvariant[v.invariant] ?? 0) + 1;
     }
     o.onProgress?.(s.runs, o.seeds, r);
+    yield;
   }
   s.wallMs = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);

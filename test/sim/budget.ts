@@ -6,12 +6,12 @@
  */
 import { expect } from 'vitest';
 import { STRATEGY_NAMES } from '../../src/byzantine/index.js';
-import { formatFailure, runSeeds } from '../../src/sim/runner.js';
+import { formatFailure, runSeedsAsync } from '../../src/sim/runner.js';
 
 export const BUDGET = { n4: 600, n7: 300 };
 
-export function budgetRun(n: number, seeds: number): void {
-  const s = runSeeds({ seeds, fromSeed: 0, replicas: [n], byzantine: ['none', ...STRATEGY_NAMES] });
+export async function budgetRun(n: number, seeds: number): Promise<void> {
+  const s = await runSeedsAsync({ seeds, fromSeed: 0, replicas: [n], byzantine: ['none', ...STRATEGY_NAMES] });
   const report = s.failures.map((r) => formatFailure({ ...r, trace: r.trace?.slice(-60) })).join('\n\n');
   console.log(
     `n=${n}: ${s.runs} seeds, ${s.failed} failed, ${s.committedRequests} committed requests, ${s.viewChanges} view changes, ${s.stateTransfers} state transfers, ${s.crashes} crashes; ` +

@@ -21,8 +21,8 @@ describe('broken cores are caught by the general adversaries', () => {
       it.skip(`${c.bug}: a known gap, not caught yet (${c.knownGap})`, () => {});
       continue;
     }
-    it(`${c.bug}: caught within ${c.bound} seeds (${c.adversaries.join(', ')})`, { timeout: 600_000 }, () => {
-      const r = searchBrokenCore(c);
+    it(`${c.bug}: caught within ${c.bound} seeds (${c.adversaries.join(', ')})`, { timeout: 600_000 }, async () => {
+      const r = await searchBrokenCore(c);
       expect(r.caught, `${c.bug} not caught in ${r.searched} seeds${r.failure ? `; the failing seed:\n${formatFailure(r.failure)}` : ''}`).toBe(true);
       expect(r.invariants.some((i) => CATCHING_INVARIANTS.has(i))).toBe(true);
       expect(r.adversary).not.toBe('catalogue');

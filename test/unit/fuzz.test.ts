@@ -17,7 +17,7 @@ import type { ClientAction, ProtocolParams, ReplicaAction, ReplicaEvent, Replica
 import { KeyedAuthenticator, keyringFor, SimScheme } from '../../src/crypto/index.js';
 import { InvariantChecker } from '../../src/sim/checkers.js';
 import { EventQueue } from '../../src/sim/queue.js';
-import { formatFailure, runSeeds } from '../../src/sim/runner.js';
+import { formatFailure, runSeedsAsync } from '../../src/sim/runner.js';
 import { simulate, type SimResult } from '../../src/sim/simulator.js';
 import { Harness } from './core-harness.js';
 
@@ -530,8 +530,8 @@ describe('the fuzz strategy', () => {
     [4, 150],
     [7, 60],
   ] as const) {
-    it(`honest cores survive it in the simulator: ${seeds} seeds at n = ${n}`, { timeout: 300_000 }, () => {
-      const s = runSeeds({ seeds, fromSeed: 0, replicas: [n], byzantine: ['fuzz'] });
+    it(`honest cores survive it in the simulator: ${seeds} seeds at n = ${n}`, { timeout: 300_000 }, async () => {
+      const s = await runSeedsAsync({ seeds, fromSeed: 0, replicas: [n], byzantine: ['fuzz'] });
       console.log(`fuzz, n=${n}: ${s.runs} seeds, ${s.failed} failed${s.failed ? ` (seeds ${s.failures.map((r) => r.seed).join(', ')})` : ''}, ${s.committedRequests} committed requests, ${s.viewChanges} view changes; ${(s.cpuMs / 1000).toFixed(1)} CPU-s`);
       expect(s.failed, s.failures.map((r) => formatFailure({ ...r, trace: r.trace?.slice(-40) })).join('\n\n')).toBe(0);
     });
