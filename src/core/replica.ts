@@ -159,7 +159,6 @@ interface Slot {
   ppView: number;
   prePrepare: SignedPrePrepare | null;
   prepared: boolean;
-  commitSent: boolean;
   /** the prepared certificate with the highest view formed here (reported in view changes) */
   preparedCert: PreparedCert | null;
   /** the decision: set once committed-local, or from a verified commit certificate */
@@ -473,7 +472,7 @@ export class Replica {
   private slot(seq: number): Slot {
     let s = this.slots.get(seq);
     if (!s) {
-      s = { seq, ppView: -1, prePrepare: null, prepared: false, commitSent: false, preparedCert: null, committed: null, touchedTick: this.statusTick };
+      s = { seq, ppView: -1, prePrepare: null, prepared: false, preparedCert: null, committed: null, touchedTick: this.statusTick };
       this.slots.set(seq, s);
     }
     return s;
@@ -544,7 +543,6 @@ export class Replica {
             s.ppView = r.msg.body.view;
             s.prePrepare = r.msg;
             s.prepared = false;
-            s.commitSent = false;
           }
           break;
         }
@@ -585,7 +583,6 @@ export class Replica {
       if (s.prepared && s.preparedCert) {
         for (const p of s.preparedCert.prepares) v.prepares.set(p.body.replica, p);
         v.commits.set(this.id, sign<CommitBody>(this.auth, { type: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id }));
-        s.commitSent = true;
       }
     }
   }
@@ -690,7 +687,6 @@ export class Replica {
     s.ppView = pp.body.view;
     s.prePrepare = pp;
     s.prepared = false;
-    s.commitSent = false;
     s.touchedTick = this.statusTick;
     this.persist({ kind: 'pre-prepare', msg: pp });
   }
@@ -772,7 +768,6 @@ export class Replica {
     this.log({ phase: 'prepared', view: pp.view, seq: pp.seq, digest: pp.digest });
     const commit = sign<CommitBody>(this.auth, { type: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id });
     this.votesFor(pp.view, pp.seq).commits.set(this.id, commit);
-    s.commitSent = true;
     this.log({ phase: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest });
     this.multicast(commit);
     this.checkCommitted(s);
