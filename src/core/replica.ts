@@ -956,6 +956,16 @@ export class Replica {
     if (!this.target || seq > this.target.seq) {
       this.target = { seq, digest, proof };
       this.targetSeenAtExecuted = this.lastExecuted;
+      // Slots above our window that the proven checkpoint covers are decided by it: drop them
+      // (and their votes), or a target raised twice would keep the old target's window as
+      // well, past the 2L bound (sim seed 5014 n=4, twins). Our view-changes report the
+      // target from now on, so no prepared certificate at or below it is needed.
+      const top = this.H();
+      for (const k of this.slots.keys()) if (k > top && k <= seq) this.slots.delete(k);
+      for (const k of this.votes.keys()) {
+        const at = Number(k.slice(k.indexOf(':') + 1));
+        if (at > top && at <= seq) this.votes.delete(k);
+      }
     }
     if (fetchNow) this.fetchState();
   }
@@ -1109,6 +1119,14 @@ export class Replica {
     // Its stable checkpoint is behind ours: give it the proof. Behind it in execution, it will
     // fetch the state; past it (its own checkpoint messages were lost), it makes it stable.
     if (st.stableSeq < this.stable.seq) for (const c of this.stable.proof) this.send(peer, c);
+    // Checkpoints we took above both stable checkpoints: our CHECKPOINT may have been lost on
+    // its way (they are sent once). Without a retransmission, a window whose checkpoints all
+    // missed a few correct replicas stays full for good: every replica executed up to H and
+    // none can advance h (sim seed 207866 n=10, clients).
+    for (let seq = Math.max(st.stableSeq, this.stable.seq) + this.p.checkpointInterval; seq <= this.lastExecuted; seq += this.p.checkpointInterval) {
+      const mine = this.checkpoints.get(seq)?.get(this.id);
+      if (mine) this.send(peer, mine);
+    }
     if (st.lastExecuted < this.stable.seq) return;
     // Behind our execution: send commit certificates (each proves its decision: QCertified).
     if (st.lastExecuted < this.lastExecuted) {
@@ -1198,11 +1216,12 @@ export class Replica {
       this.startViewChangeTimer();
       return;
     }
-    if (this.viewChanging) {
-      // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
-      // timeout doubled."
-      if (!this.bugs['view-change-timeout-no-double']) this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
-    }
+    // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
+    // timeout doubled." We double on a normal-case expiry too: when the network is slower
+    // than the timeout, each view change does execute what was prepared, so counting only
+    // failed view changes kept the timeout below one request's latency and every request
+    // cost a view change (sim seed 206724 n=4, clients). makeStable halves it back.
+    if (!this.bugs['view-change-timeout-no-double']) this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
     this.startViewChange(this.view + 1, 'timer expired');
   }
 
@@ -1231,15 +1250,19 @@ export class Replica {
   /** VIEW-CHANGE <v+1, s, C, P, i>: the stable checkpoint, its proof, and prepared certificates. */
   private sendViewChange(why: string): void {
     const newView = this.view;
+    // A proven checkpoint we are still fetching the state of is as good a base as our stable
+    // one (the paper's replica discards its log on the proof, and fetches the state after):
+    // it lets setTarget drop the slots it supersedes.
+    const base = this.target && this.target.seq > this.stable.seq ? this.target : this.stable;
     const prepared: PreparedCert[] = [];
     for (const s of [...this.slots.values()].sort((a, b) => a.seq - b.seq)) {
-      if (s.seq > this.stable.seq && s.preparedCert) prepared.push(s.preparedCert);
+      if (s.seq > base.seq && s.preparedCert) prepared.push(s.preparedCert);
     }
     const vc = sign<ViewChangeBody>(this.auth, {
       type: 'view-change',
       newView,
-      stableSeq: this.stable.seq,
-      checkpointProof: this.stable.proof,
+      stableSeq: base.seq,
+      checkpointProof: base.proof,
       prepared,
       replica: this.id,
     });

@@ -9,6 +9,7 @@ import { maxFaulty } from '../core/quorum.js';
 import type { ProtocolParams, ReplicaId } from '../core/types.js';
 import type { StrategyName } from '../byzantine/index.js';
 import { Rng } from './rng.js';
+import { BYZ_CLIENT_LIMITS } from './byzclients.js';
 
 export type JitterModel =
   | { kind: 'uniform'; maxMs: number }
@@ -301,7 +302,7 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow, healedExtraMs },
     safetyMs,
     // a slow healed network needs more virtual time; it costs no more events
-    livenessBoundMs: Math.max(o.livenessBoundMs, 60 * healedExtraMs),
+    livenessBoundMs: Math.max(o.livenessBoundMs, 60 * healedExtraMs, healedExtraMs ? slowHealedWorkMs(healedExtraMs + meanDelayMs, params, workload) : 0),
     drainMs,
     safetyEventBudget: SAFETY_EVENTS_PER_REPLICA * n,
     byzantine,
@@ -312,6 +313,22 @@ export function makeScenario(o: ScenarioOptions): Scenario {
 }
 
 /** One line describing a scenario, for traces and --trace output. */
+/**
+ * Time an honest cluster needs to order every request a run can issue, one after another,
+ * over a slow healed network: with maxBatchSize x maxInFlight requests per three one-way
+ * delays (pre-prepare, prepare, commit), a flood of Byzantine clients' requests ahead of a
+ * correct client's is worked through at that rate and no faster, whatever the protocol does
+ * (sim seed 107110 n=7: batch 1, one in flight, +584 ms links, 36 flood requests). Doubled
+ * for the view changes on the way.
+ */
+function slowHealedWorkMs(hopMs: number, p: ProtocolParams, w: Workload): number {
+  if (hopMs <= 0) return 0;
+  const honest = w.clients * (w.maxSafetyOps + w.livenessOps + 1);
+  const byzantine = BYZ_CLIENT_LIMITS.floodIdsPerRun + BYZ_CLIENT_LIMITS.clients * BYZ_CLIENT_LIMITS.burstsPerClient;
+  const rounds = Math.ceil((honest + byzantine) / (p.maxBatchSize * p.maxInFlight));
+  return Math.round(2 * rounds * 3 * hopMs);
+}
+
 export function describeScenario(s: Scenario): string {
   const j = s.net.jitter;
   const jit = j.kind === 'uniform' ? `uniform<=${j.maxMs.toFixed(1)}` : j.kind === 'exp' ? `exp(${j.meanMs.toFixed(1)})` : `spiky(${j.meanMs.toFixed(1)}, p=${j.spikeP.toFixed(2)} +${j.spikeMs.toFixed(0)})`;

@@ -1355,6 +1355,7 @@ class Simulation {
     }
     const violations: SimViolation[] = [...checkerViolations, ...this.extraViolations];
     const ok = violations.length === 0;
+    if (!ok || this.o.alwaysTrace) this.noteFinalStates();
     this.note('phase', 'sim', `stopped at ${this.now.toFixed(1)}ms: ${this.stopped}; ${violations.length} violation(s)`);
     const res: SimResult = {
       seed: sc.seed,
@@ -1373,6 +1374,20 @@ class Simulation {
     if (!ok || this.o.alwaysTrace) res.trace = this.trace.lines();
     if (this.trace.full) res.fullTrace = this.trace.full;
     return res;
+  }
+
+  /** Each replica's state at the end, so a failing trace shows where every replica stood. */
+  private noteFinalStates(): void {
+    for (const r of [...this.replicas, ...this.twinB.values()]) {
+      const who = `r${r.id}${r.twin === 1 ? "'" : ''}`;
+      if (!r.core || !r.up) {
+        this.note('state', who, 'down');
+        continue;
+      }
+      const st = r.core.status();
+      const fp = r.core.footprint();
+      this.note('state', who, `view ${st.view}${st.viewChanging ? ' (changing)' : ''}, executed ${st.lastExecuted}, stable ${st.stableCheckpoint}, window (${st.lowWatermark}, ${st.highWatermark}], ${st.pendingRequests} pending, ${fp.slots} slots, ${fp.voteSets} vote sets${r.byzantine ? `; byzantine: ${r.byzantine}` : ''}`);
+    }
   }
 
   private note(kind: string, who: string, text: string): void {

@@ -16,6 +16,10 @@ const cases: { seed: number; n: number; byzantine: readonly StrategyName[]; adve
   { seed: 169, n: 4, byzantine: ['fuzz'], adversary: 'catalogue', bug: 'the same, with the fuzz strategy from the catalogue' },
   { seed: 159, n: 7, byzantine: [], adversary: 'clients', bug: 'vote sets of views a replica had left stayed until the next NEW-VIEW: more than 2L during a long view change (bounded-memory)' },
   { seed: 1262, n: 4, byzantine: ['garbage'] as const, bug: 'a new primary proposed from its old nextSeq while adopting O\'s checkpoint, then pre-prepared s12 and s13 again with other requests (issue 7, defect 3)' },
+  { seed: 206724, n: 4, byzantine: ['silent'] as const, adversary: 'clients', bug: 'a network slower than the view-change timeout after GST: the timeout doubled only when a view change failed, so each request cost a view change for ever (liveness)' },
+  { seed: 207866, n: 10, byzantine: ['corrupt-state'] as const, adversary: 'clients', bug: 'checkpoint messages were sent once: lost on a partition, every replica executed up to H and no checkpoint ever became stable (liveness)' },
+  { seed: 107110, n: 7, byzantine: [], adversary: 'clients', bug: 'batch 1, one request in flight, +584 ms links after GST and 36 flood requests: more work than the liveness bound allowed (the bound now scales with it)' },
+  { seed: 5014, n: 4, byzantine: [], adversary: 'twins', bug: 'a proven checkpoint raised twice above the window kept the first target\'s slots: 11 slots, past the 2L bound (bounded-memory)' },
 ];
 
 describe('simulator regressions', () => {
@@ -30,10 +34,11 @@ describe('simulator regressions', () => {
 
 describe('defect 3 is caught when brought back', () => {
   // Seed 1262 (garbage) showed defect 3 before the other fixes of issue 7 changed that run; the
-  // fuzzer finds it again at seed 304, which pins it now.
-  it('seed 304 (n=4, fuzz) with the bug flag new-primary-stale-next-seq fails by no-equivocation, and passes without it', () => {
-    const bad = simulate({ seed: 304, n: 4, byzantine: [], adversary: 'fuzz', bugs: ['new-primary-stale-next-seq'] });
+  // fuzzer found it again at seed 304, and after the checkpoint retransmission and timeout
+  // fixes (which change every run's schedule) at seed 552, which pins it now.
+  it('seed 552 (n=4, fuzz) with the bug flag new-primary-stale-next-seq fails by no-equivocation, and passes without it', () => {
+    const bad = simulate({ seed: 552, n: 4, byzantine: [], adversary: 'fuzz', bugs: ['new-primary-stale-next-seq'] });
     expect(bad.violations.map((v) => v.invariant)).toContain('no-equivocation');
-    expect(simulate({ seed: 304, n: 4, byzantine: [], adversary: 'fuzz' }).ok).toBe(true);
+    expect(simulate({ seed: 552, n: 4, byzantine: [], adversary: 'fuzz' }).ok).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
 import { parseKvResult } from '../../src/app/kv.js';
 import { makeRequest, sign } from '../../src/core/messages.js';
-import type { StatusBody } from '../../src/core/types.js';
+import type { StatusBody, ViewChangeBody } from '../../src/core/types.js';
 
 const puts = (k: number, prefix = 'k') => Array.from({ length: k }, (_, i) => ({ op: 'put' as const, key: `${prefix}${i % 3}`, value: `v${i}` }));
 
@@ -151,6 +151,37 @@ describe('replica core: view change (§4.4)', () => {
     const out = r3.step({ type: 'timer', name: 'view-change' });
     expect(r3.status().view).toBe(0);
     expect(out.some((a) => a.type === 'setTimer' && a.name === 'view-change')).toBe(true);
+  });
+
+  it('the view-change timeout doubles when the normal-case timer expires, not only when a view change fails', () => {
+    // A network slower than the timeout: every view change succeeds (it executes what was
+    // prepared) and the next request times out again. The timeout must grow past the latency.
+    const h = new Harness(4, { viewChangeTimeoutMs: 100, maxViewChangeTimeoutMs: 1600 });
+    const r3 = h.replicas[3]!;
+    const req = makeRequest(h.auth((1000).toString(16).padStart(64, '0')), 'c0', 5, '{"key":"a","op":"get"}');
+    const armed = r3.step({ type: 'request', msg: req }).find((a) => a.type === 'setTimer' && a.name === 'view-change');
+    expect(armed && armed.type === 'setTimer' && armed.afterMs).toBe(100);
+    r3.step({ type: 'timer', name: 'view-change' });
+    expect(r3.status().view).toBe(1);
+    // the view-change timer for view 1 (armed once 2f+1 view-changes arrive) uses the doubled value
+    const vcs = [1, 2].map((i) => sign<ViewChangeBody>(h.replicaAuth(i), { type: 'view-change', newView: 1, stableSeq: 0, checkpointProof: [], prepared: [], replica: i }));
+    const out = vcs.flatMap((vc) => r3.step({ type: 'message', from: vc.body.replica, msg: vc }));
+    const next = out.find((a) => a.type === 'setTimer' && a.name === 'view-change');
+    expect(next && next.type === 'setTimer' && next.afterMs).toBe(200);
+  });
+
+  it('STATUS from a peer whose checkpoints are behind ours gets our CHECKPOINT messages again (they are sent once)', () => {
+    const h = new Harness(4);
+    // every checkpoint message is lost: each replica executes up to H and none becomes stable
+    h.filter = (_from, _to, msg) => (msg as { body?: { type?: string } }).body?.type === 'checkpoint';
+    h.runOps('c0', puts(4));
+    h.run(() => [0, 1, 2, 3].every((i) => h.replicas[i]!.status().lastExecuted === 4));
+    expect(h.replicas[0]!.status().stableCheckpoint).toBe(0);
+    // status rounds now carry them again
+    h.filter = () => false;
+    for (let round = 0; round < 2; round++) for (const i of [0, 1, 2, 3]) h.apply(i, h.replicas[i]!.step({ type: 'timer', name: 'status' }));
+    h.run(() => [0, 1, 2, 3].every((i) => h.replicas[i]!.status().stableCheckpoint === 4), 10_000);
+    for (const i of [0, 1, 2, 3]) expect(h.replicas[i]!.status().stableCheckpoint).toBe(4);
   });
 
   it('timers that fire with nothing pending change nothing', () => {

@@ -81,7 +81,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
       storm: f.storm,
       livenessBoundMs: f['liveness-ms'],
       signal: this.signal,
-      extra: f.trace && seeds === 1 ? { alwaysTrace: true } : undefined,
+      extra: f.trace && seeds === 1 ? { alwaysTrace: true, fullTrace: true } : undefined,
       onProgress: (done, total, r) => {
         if (seeds === 1) single = r;
         if (!r.ok) violations += r.violations.length;
@@ -120,12 +120,12 @@ export default class Sim extends PbftCommand<typeof Sim> {
       // a single passing seed with --trace: show what happened
       this.log('');
       this.log(`seed ${o.single.seed} passed; scenario: ${o.single.scenario}`);
-      for (const t of o.single.trace ?? []) this.log('    ' + t);
+      for (const t of o.single.fullTrace ?? o.single.trace ?? []) this.log('    ' + t);
     }
     s.failures.forEach((r, i) => {
       this.log('');
       if (i < DETAILED_FAILURES || o.trace) {
-        const shown = o.trace ? r : { ...r, trace: r.trace?.slice(-SHORT_TRACE) };
+        const shown = o.trace ? { ...r, trace: r.fullTrace ?? r.trace } : { ...r, trace: r.trace?.slice(-SHORT_TRACE) };
         this.log(formatFailure(shown, { trace: true }));
         if (!o.trace && (r.trace?.length ?? 0) > SHORT_TRACE) this.log(`    (last ${SHORT_TRACE} of ${r.trace!.length} events; --trace prints them all)`);
       } else {
