@@ -37,19 +37,55 @@ export function sign<B>(auth: Authenticator, body: B): Signed<B> {
 }
 
 export function verifyReplicaSig(auth: Authenticator, m: Signed<{ replica: number }>): boolean {
+  const memo = auth.frozenMemo;
+  if (memo && Object.isFrozen(m)) {
+    let ok = memo.replicaSig.get(m);
+    if (ok === undefined) {
+      ok = auth.verifyReplica(m.body.replica, canonicalBytes(m.body), m.sig);
+      memo.replicaSig.set(m, ok);
+    }
+    return ok;
+  }
   return auth.verifyReplica(m.body.replica, canonicalBytes(m.body), m.sig);
 }
 
 export function verifyClientSig(auth: Authenticator, m: SignedRequest): boolean {
+  const memo = auth.frozenMemo;
+  if (memo && Object.isFrozen(m)) {
+    let ok = memo.clientSig.get(m);
+    if (ok === undefined) {
+      ok = auth.verifyClient(m.body.client, canonicalBytes(m.body), m.sig);
+      memo.clientSig.set(m, ok);
+    }
+    return ok;
+  }
   return auth.verifyClient(m.body.client, canonicalBytes(m.body), m.sig);
 }
 
 export function requestDigest(auth: Authenticator, req: SignedRequest): Hex {
+  const memo = auth.frozenMemo;
+  if (memo && Object.isFrozen(req)) {
+    let d = memo.digest.get(req);
+    if (d === undefined) {
+      d = auth.hash(canonicalBytes(req.body));
+      memo.digest.set(req, d);
+    }
+    return d;
+  }
   return auth.hash(canonicalBytes(req.body));
 }
 
 /** Batch digest: hash of the canonical list of request digests. The null request is []. */
 export function batchDigest(auth: Authenticator, batch: SignedRequest[]): Hex {
+  const memo = auth.frozenMemo;
+  if (memo && Object.isFrozen(batch)) {
+    let d = memo.digest.get(batch);
+    if (d === undefined) {
+      d = auth.hash(utf8(canonicalJson(batch.map((r) => requestDigest(auth, r)))));
+      memo.digest.set(batch, d);
+    }
+    return d;
+  }
   return auth.hash(utf8(canonicalJson(batch.map((r) => requestDigest(auth, r)))));
 }
 
@@ -301,8 +337,41 @@ function guard<T>(f: () => T): Parsed<T> {
   }
 }
 
+/**
+ * Verdicts on FROZEN messages, by limits: a frozen message cannot change, so neither can its
+ * verdict (the simulator deep-freezes what it delivers, and delivers one message to many).
+ */
+const parsedFrozen = new Map<string, WeakMap<object, Parsed<ReplicaMessage>>>();
+const memoOfLimits = new WeakMap<Limits, WeakMap<object, Parsed<ReplicaMessage>>>();
+
+function parsedMemo(l: Limits): WeakMap<object, Parsed<ReplicaMessage>> {
+  let memo = memoOfLimits.get(l);
+  if (memo) return memo;
+  // equal limits share one memo (every replica of a simulated cluster has its own Limits object)
+  const key = `${l.n}/${l.maxBatchSize}/${l.maxOpBytes}/${l.maxEntries}/${l.maxSnapshotBytes}`;
+  memo = parsedFrozen.get(key);
+  if (!memo) {
+    if (parsedFrozen.size >= 64) parsedFrozen.clear();
+    memo = new WeakMap();
+    parsedFrozen.set(key, memo);
+  }
+  memoOfLimits.set(l, memo);
+  return memo;
+}
+
 /** Validate a message received from a replica. */
 export function parseReplicaMessage(raw: unknown, l: Limits): Parsed<ReplicaMessage> {
+  if (typeof raw !== 'object' || raw === null || !Object.isFrozen(raw)) return parseReplicaMessageFresh(raw, l);
+  const memo = parsedMemo(l);
+  let p = memo.get(raw);
+  if (!p) {
+    p = parseReplicaMessageFresh(raw, l);
+    memo.set(raw, p);
+  }
+  return p;
+}
+
+function parseReplicaMessageFresh(raw: unknown, l: Limits): Parsed<ReplicaMessage> {
   return guard(() => {
     const o = obj(raw, 'message');
     const body = obj(o.body, 'message.body');

@@ -231,6 +231,20 @@ export interface Authenticator {
   verifyClient(client: ClientId, data: Uint8Array, sig: Hex): boolean;
   /** SHA-256, hex */
   hash(data: Uint8Array): Hex;
+  /**
+   * Results about FROZEN messages, shared by every authenticator that would compute the same
+   * ones (same scheme, same keyring). A frozen message cannot change, so neither can whether
+   * its signature verifies or what its digest is. The simulator deep-freezes everything it
+   * delivers, and one message is checked by each replica it reaches and again inside every
+   * certificate that carries it. Absent: nothing is remembered.
+   */
+  readonly frozenMemo?: FrozenMemo;
+}
+
+export interface FrozenMemo {
+  replicaSig: WeakMap<object, boolean>;
+  clientSig: WeakMap<object, boolean>;
+  digest: WeakMap<object, Hex>;
 }
 
 /** A deterministic application replicated by the core. */

@@ -9,7 +9,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import type { Authenticator, ClientId, Hex, ReplicaId } from '../core/types.js';
+import type { Authenticator, ClientId, FrozenMemo, Hex, ReplicaId } from '../core/types.js';
 
 ed.hashes.sha512 = sha512;
 
@@ -21,6 +21,13 @@ export interface SignatureScheme {
   publicKey(secret: Hex): Hex;
   sign(secret: Hex, data: Uint8Array): Hex;
   verify(publicKey: Hex, data: Uint8Array, sig: Hex): boolean;
+  /**
+   * Optional: the same over prefix || data without building that buffer (a scheme that
+   * hashes its input can stream it). KeyedAuthenticator prefixes every message with the
+   * cluster's domain.
+   */
+  signPrefixed?(secret: Hex, prefix: Uint8Array, data: Uint8Array): Hex;
+  verifyPrefixed?(publicKey: Hex, prefix: Uint8Array, data: Uint8Array, sig: Hex): boolean;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -120,6 +127,14 @@ export class SimScheme implements SignatureScheme {
     if (secret === undefined || typeof sig !== 'string') return false;
     return this.sign(secret, data) === sig;
   }
+  signPrefixed(secret: Hex, prefix: Uint8Array, data: Uint8Array): Hex {
+    return createHash('sha256').update(secret).update(prefix).update(data).digest('hex');
+  }
+  verifyPrefixed(publicKey: Hex, prefix: Uint8Array, data: Uint8Array, sig: Hex): boolean {
+    const secret = this.secrets.get(publicKey);
+    if (secret === undefined || typeof sig !== 'string') return false;
+    return this.signPrefixed(secret, prefix, data) === sig;
+  }
 }
 
 export function makeScheme(name: SchemeName): SignatureScheme {
@@ -174,13 +189,32 @@ export function keyringFor(replicas: Hex[], clients: Record<ClientId, Hex>, open
   };
 }
 
+/** Memos of frozen-message results, one per (scheme, keyring): whatever verifies under one verifies under all. */
+const memos = new WeakMap<SignatureScheme, WeakMap<Keyring, FrozenMemo>>();
+function memoFor(scheme: SignatureScheme, keyring: Keyring): FrozenMemo {
+  let byKeyring = memos.get(scheme);
+  if (!byKeyring) {
+    byKeyring = new WeakMap();
+    memos.set(scheme, byKeyring);
+  }
+  let m = byKeyring.get(keyring);
+  if (!m) {
+    m = { replicaSig: new WeakMap(), clientSig: new WeakMap(), digest: new WeakMap() };
+    byKeyring.set(keyring, m);
+  }
+  return m;
+}
+
 /** The Authenticator a node (replica or client) uses: its own secret and the keyring. */
 export class KeyedAuthenticator implements Authenticator {
+  readonly frozenMemo: FrozenMemo;
   constructor(
     private readonly scheme: SignatureScheme,
     private readonly secret: Hex | null,
     private readonly keyring: Keyring,
-  ) {}
+  ) {
+    this.frozenMemo = memoFor(scheme, keyring);
+  }
   /** the bytes a signature covers: the cluster's domain, then the message */
   private bound(data: Uint8Array): Uint8Array {
     const d = this.keyring.domain;
@@ -191,15 +225,20 @@ export class KeyedAuthenticator implements Authenticator {
   }
   sign(data: Uint8Array): Hex {
     if (this.secret === null) throw new Error('this authenticator has no signing key');
-    return this.scheme.sign(this.secret, this.bound(data));
+    const s = this.scheme;
+    return s.signPrefixed ? s.signPrefixed(this.secret, this.keyring.domain, data) : s.sign(this.secret, this.bound(data));
+  }
+  private verifyAs(key: Hex, data: Uint8Array, sig: Hex): boolean {
+    const s = this.scheme;
+    return s.verifyPrefixed ? s.verifyPrefixed(key, this.keyring.domain, data, sig) : s.verify(key, this.bound(data), sig);
   }
   verifyReplica(id: ReplicaId, data: Uint8Array, sig: Hex): boolean {
     const k = this.keyring.replicas[id];
-    return k !== undefined && this.scheme.verify(k, this.bound(data), sig);
+    return k !== undefined && this.verifyAs(k, data, sig);
   }
   verifyClient(client: ClientId, data: Uint8Array, sig: Hex): boolean {
     const k = this.keyring.clientKey(client);
-    return k !== undefined && this.scheme.verify(k, this.bound(data), sig);
+    return k !== undefined && this.verifyAs(k, data, sig);
   }
   hash(data: Uint8Array): Hex {
     return sha256Hex(data);
