@@ -41,6 +41,7 @@ const PHASE_COLOURS: Record<string, string> = {
   'enter-view': '1;31',
   'state-transfer': '1;33',
   'catch-up': '33',
+  recovery: '7;33',
   drop: '2',
   fault: '7;31',
   connect: '2',

@@ -54,6 +54,7 @@ export const KNOWN_PHASES = [
   'enter-view',
   'state-transfer',
   'catch-up',
+  'recovery',
   'drop',
   'fault',
   'connect',

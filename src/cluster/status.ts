@@ -96,7 +96,8 @@ export async function clusterStatus(cluster: LoadedCluster, o: { timeoutMs?: num
         stateDigest: s.stateDigest,
         connectedPeers: s.connectedPeers ?? [],
         dropped: droppedByReason(s),
-        faults: s.faults?.active ?? [],
+        // a replica recovering from a damaged log does not vote yet: it counts against f
+        faults: [...(s.faults?.active ?? []), ...(s.recovery ? [`recovering from a damaged durable log (${s.recovery.phase})`] : [])],
         status: s,
       };
     }),

@@ -273,10 +273,13 @@ function vNewView(v: unknown, l: Limits, what = 'new-view'): Signed<NewViewBody>
   return v as Signed<NewViewBody>;
 }
 
+const STATUS_KEYS = ['type', 'view', 'viewChanging', 'lastExecuted', 'stableSeq', 'replica'] as const;
+const STATUS_KEYS_RECOVERING = [...STATUS_KEYS, 'recoveringAfter'] as const;
 function vStatus(v: unknown, l: Limits, what = 'status'): Signed<StatusBody> {
   const b = signedShell(v, what);
-  keys(b, ['type', 'view', 'viewChanging', 'lastExecuted', 'stableSeq', 'replica'], what);
+  keys(b, 'recoveringAfter' in b ? STATUS_KEYS_RECOVERING : STATUS_KEYS, what);
   type(b, 'status', what);
+  if ('recoveringAfter' in b) nat(b.recoveringAfter, `${what}.recoveringAfter`);
   nat(b.view, `${what}.view`);
   bool(b.viewChanging, `${what}.viewChanging`);
   nat(b.lastExecuted, `${what}.lastExecuted`);

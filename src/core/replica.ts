@@ -16,6 +16,7 @@ import {
   limitsFor,
   makePrePrepare,
   makeReply,
+  makeRequest,
   parseReplicaMessage,
   parseRequest,
   requestDigest,
@@ -81,6 +82,10 @@ export const BUG_DESCRIPTIONS = {
   'restart-forget-prepared': 'a restarted replica forgets its prepared certificates (the durable ones are not restored)',
   'execute-on-prepared': 'a batch is decided as soon as it is prepared, without a commit quorum',
   'skip-client-signature-check': 'requests inside pre-prepares are not checked for a valid client signature',
+  'execute-duplicate-request': "execution skips a request only when its timestamp is OLDER than the client's last, so one (c, t) ordered twice runs twice",
+  'prepare-quorum-short': 'a slot is prepared with 2f-1 matching prepares instead of 2f',
+  'view-change-last-view-only': 'a VIEW-CHANGE carries only the certificates prepared in the view being left, not older ones',
+  'recovery-skipped': 'a replica restarted with its durable log lost votes at once, as if nothing were lost (no recovery mode)',
 } as const;
 export type BugName = keyof typeof BUG_DESCRIPTIONS;
 export const BUG_NAMES: readonly BugName[] = Object.keys(BUG_DESCRIPTIONS) as BugName[];
@@ -92,6 +97,13 @@ export interface ReplicaOptions {
   app: Application;
   /** durable records from a previous life, in the order they were persisted */
   persisted?: PersistRecord[];
+  /**
+   * Start amnesic: the durable log was lost or found damaged (a checksum failed before its
+   * last record), so what this replica signed before is unknown. It recovers (see the class
+   * comment on recovery) with a recovery request of this timestamp, larger than any it used
+   * before (the runtime: wall-clock ms; the simulator: virtual time), and this nonce.
+   */
+  recover?: { timestamp: number; nonce: Hex };
   bugs?: Partial<Record<BugName, boolean>>;
   /**
    * Check the core's own invariants at every state transition and throw on a breach (default:
@@ -135,13 +147,18 @@ export function compactRecords(records: PersistRecord[]): PersistRecord[] {
   let cp: Extract<PersistRecord, { kind: 'checkpoint' }> | undefined;
   let view: Extract<PersistRecord, { kind: 'view' }> | undefined;
   let newView: Extract<PersistRecord, { kind: 'new-view' }> | undefined;
+  let recovery: Extract<PersistRecord, { kind: 'recovery' }> | undefined;
   for (const r of records) {
-    if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
+    if (r.kind === 'recovery') recovery = r;
+    else if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
     else if (r.kind === 'view' && (!view || r.view >= view.view)) view = r;
     else if (r.kind === 'new-view' && (!newView || r.msg.body.newView >= newView.msg.body.newView)) newView = r;
   }
   const h = cp?.seq ?? 0;
   const out: PersistRecord[] = [];
+  // an unfinished recovery must survive every compaction: until it is done, this replica
+  // does not know what it signed before its log was lost
+  if (recovery && !recovery.done) out.push(recovery);
   if (view) out.push(view);
   if (cp) out.push(cp);
   if (newView && (!view || newView.msg.body.newView >= view.view)) out.push(newView);
@@ -236,6 +253,71 @@ export function footprintLimits(p: ProtocolParams): Footprint {
   };
 }
 
+/** Status periods between two sends of a recovery request not executed yet. */
+const RECOVERY_RESEND_TICKS = 4;
+
+/** Client ids of recovery requests: `replica:<id>`, signed with that replica's key. */
+export const RECOVERY_CLIENT_PREFIX = 'replica:';
+export function recoveryClientId(id: ReplicaId): ClientId {
+  return `${RECOVERY_CLIENT_PREFIX}${id}`;
+}
+export function isRecoveryClient(client: ClientId): boolean {
+  return client.startsWith(RECOVERY_CLIENT_PREFIX);
+}
+/** The op of a recovery request: the nonce makes it, and its result, unique. */
+export function recoveryOp(nonce: Hex): string {
+  return canonicalJson({ nonce, op: 'pbft/recover' });
+}
+function recoveryResult(op: string): string {
+  try {
+    const v = JSON.parse(op) as { nonce?: unknown };
+    if (typeof v.nonce === 'string' && v.nonce.length <= 128) return `recovered ${v.nonce}`;
+  } catch {
+    // not a recovery op: it still executes, as a no-op
+  }
+  return 'recovered';
+}
+
+interface Recovery {
+  request: SignedRequest;
+  timestamp: number;
+  nonce: Hex;
+  expectedResult: string;
+  /** lastExecuted when the recovery request's execution was first seen in our state */
+  after: number | null;
+  /** a view whose NEW-VIEW was formed after that: voting there is safe */
+  freshView: number | null;
+}
+
+/**
+ * The replica core.
+ *
+ * Recovery mode (a durable log lost or damaged). A replica that does not know what it signed
+ * must not sign again where it may have signed before, nor take part in a view change with a
+ * log that may omit prepared certificates: either could break agreement, as one more faulty
+ * replica would. After the paper's recovery (simplified):
+ * 1. It orders a recovery request, signed with its own key as client `replica:<id>`. That
+ *    request is ordered after the crash, at a seq s_r above every checkpoint it knew before,
+ *    so whatever it signed before is at seqs up to s_r + L. It sees the request executed in
+ *    its state at some lastExecuted = after >= s_r (by executing it, or in a fetched state).
+ * 2. Until then, and until it is in a view formed after that, it sends no PRE-PREPARE,
+ *    PREPARE, COMMIT, VIEW-CHANGE or NEW-VIEW. It learns decisions from commit certificates
+ *    (catch-up) and proven checkpoints (state transfer), executes, replies, and sends
+ *    CHECKPOINTs (its state is the correct one).
+ * 3. A view is formed after it when every VIEW-CHANGE of its NEW-VIEW proves a stable
+ *    checkpoint at or above `after`. Those 2f+1 view-changes were sent after the request was
+ *    ordered, and f+1 or more of them by correct replicas other than itself; the request could
+ *    only be ordered in a view no lower than the highest view that had 2f+1 view-changes when
+ *    it crashed, and it had sent view-changes for no view above that one plus one. So that
+ *    view is above every view it signed anything in: it votes there (no vote of its own can
+ *    conflict), following the NEW-VIEW's O like everyone. It advertises the wait in its STATUS
+ *    (recoveringAfter); a replica that executed its request and holds a stable checkpoint at
+ *    or above `after` starts a view change for it, once per recovery request.
+ * 4. It takes part in view changes again (recovery done) once its stable checkpoint reaches
+ *    after + L: its view-changes then omit nothing it may have prepared before.
+ * Liveness needs 2f+1 others to order its request and change views: a recovering replica
+ * counts against f, as a crashed one does.
+ */
 export class Replica {
   readonly id: ReplicaId;
   private readonly p: ProtocolParams;
@@ -289,6 +371,16 @@ export class Replica {
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
   private started = false;
+  /** set while recovering from a lost or damaged durable log (see the class comment) */
+  private recovery: Recovery | null = null;
+  /** the lowest stable checkpoint among the view-changes of the NEW-VIEW we entered this view by */
+  private viewMinStable = -1;
+  /** per peer, the timestamp of the last recovery request we changed view for (helpRecovery) */
+  private readonly helpedRecovery = new Map<ReplicaId, { timestamp: number; times: number; view: number }>();
+  /** peers that said (STATUS recoveringAfter) they wait for a view formed after that seq */
+  private readonly recoveringPeers = new Map<ReplicaId, number>();
+  /** the view for which, as its new primary, we waited for fresh view-changes (tryNewView) */
+  private newViewWaitFor = -1;
 
   constructor(opts: ReplicaOptions) {
     validateParams(opts.params);
@@ -307,6 +399,66 @@ export class Replica {
     const snapshot = this.snapshotState();
     this.stable = { seq: 0, digest: this.auth.hash(utf8(snapshot)), proof: [], snapshot };
     this.restored = opts.persisted && opts.persisted.length > 0 ? compactRecords(opts.persisted) : null;
+    if (opts.recover && !this.bugs['recovery-skipped']) {
+      const { timestamp, nonce } = opts.recover;
+      if (!Number.isSafeInteger(timestamp) || timestamp < 1) throw new RangeError('recover.timestamp must be a positive safe integer');
+      if (typeof nonce !== 'string' || !/^[0-9a-f]{8,64}$/.test(nonce)) throw new RangeError('recover.nonce must be 8 to 64 hex digits');
+      this.recovery = this.makeRecovery(timestamp, nonce, null);
+    }
+  }
+
+  private makeRecovery(timestamp: number, nonce: Hex, after: number | null): Recovery {
+    const op = recoveryOp(nonce);
+    const request = makeRequest(this.auth, recoveryClientId(this.id), timestamp, op);
+    return { request, timestamp, nonce, expectedResult: recoveryResult(op), after, freshView: null };
+  }
+
+  private persistRecovery(done: boolean): void {
+    const r = this.recovery;
+    if (r) this.persist({ kind: 'recovery', timestamp: r.timestamp, nonce: r.nonce, after: r.after, done });
+  }
+
+  /** May this replica sign votes and view changes? Not while recovering (class comment). */
+  private get recovering(): boolean {
+    return this.recovery !== null;
+  }
+
+  /** Move recovery on: note where its request executed; finish once safe. */
+  private checkRecovery(): void {
+    const r = this.recovery;
+    if (!r) return;
+    if (r.after === null) {
+      const e = this.clients.get(recoveryClientId(this.id));
+      if (!e || e.timestamp !== r.timestamp || e.result !== r.expectedResult) return;
+      r.after = this.lastExecuted;
+      this.persistRecovery(false);
+      this.log({ phase: 'recovery', view: this.view, seq: r.after, detail: `recovery request executed by seq ${r.after}: waiting for a view formed after it` });
+    }
+    // a view formed after the request executed (every view-change of its NEW-VIEW proves a
+    // checkpoint at or above r.after), or any later one
+    if (r.freshView === null && !this.viewChanging && this.viewMinStable >= r.after) {
+      r.freshView = this.view;
+      this.log({ phase: 'recovery', view: this.view, seq: this.lastExecuted, detail: `view ${this.view} was formed after its recovery request: votes again; view changes once stable at ${r.after + this.p.logWindow}` });
+    }
+    if (r.freshView === null || this.stable.seq < r.after + this.p.logWindow) return;
+    this.persistRecovery(true);
+    this.recovery = null;
+    this.log({ phase: 'recovery', view: this.view, seq: this.stable.seq, detail: 'recovered: voting again' });
+    this.emit({ type: 'recovered', view: this.view, seq: this.stable.seq });
+  }
+
+  private recoveryStatus(): ReplicaStatus['recovery'] {
+    const r = this.recovery;
+    if (!r) return undefined;
+    const boundSeq = r.after === null ? null : r.after + this.p.logWindow;
+    const phase = r.after === null ? 'ordering' : r.freshView === null ? 'awaiting-view' : 'rejoining';
+    return { phase, boundSeq };
+  }
+
+  /** May it pre-prepare, prepare and commit? Not while recovering until a fresh view (class comment). */
+  private get voting(): boolean {
+    const r = this.recovery;
+    return !r || (r.freshView !== null && this.view >= r.freshView);
   }
 
   // -------------------------------------------------------------------------------------
@@ -319,6 +471,12 @@ export class Replica {
     this.started = true;
     if (this.restored) this.restore(this.restored);
     this.restored = null;
+    if (this.recovery) {
+      const r = this.recovery;
+      this.persistRecovery(false);
+      this.log({ phase: 'recovery', view: this.view, seq: this.lastExecuted, detail: r.after === null ? `durable log lost or damaged: recovering (request ${r.timestamp}); no votes until done` : `resuming recovery: no votes at or below seq ${r.after + this.p.logWindow}` });
+      if (r.after === null) this.multicast(r.request);
+    }
     this.emit({ type: 'setTimer', name: 'status', afterMs: this.p.statusIntervalMs });
     if (this.viewChanging) this.sendViewChange('restarted during a view change');
     this.emit({ type: 'view-entered', view: this.view, primary: this.primary() });
@@ -339,6 +497,7 @@ export class Replica {
         case 'timer':
           if (ev.name === 'status') this.onStatusTimer();
           else if (ev.name === 'view-change') this.onViewChangeTimer();
+          else if (ev.name === 'new-view-wait') this.onNewViewWaitTimer();
           break;
         default:
           this.drop('reject', 'malformed', undefined, 'unknown event');
@@ -418,6 +577,7 @@ export class Replica {
       highWatermark: this.H(),
       pendingRequests: this.pending.size,
       dropped: { ignore: { ...this.dropped.ignore }, reject: { ...this.dropped.reject } },
+      ...(this.recovery ? { recovery: this.recoveryStatus() } : {}),
     };
   }
 
@@ -557,6 +717,11 @@ export class Replica {
         case 'committed':
           this.slot(r.entry.seq).committed = r.entry;
           break;
+        case 'recovery':
+          // the newest record wins; an unfinished recovery resumes (a second loss, passed as
+          // opts.recover, starts a new one instead)
+          if (!this.recovery || this.recovery.timestamp <= r.timestamp) this.recovery = r.done ? null : this.makeRecovery(r.timestamp, r.nonce, r.after);
+          break;
       }
     }
     for (const seq of [...this.slots.keys()]) if (seq <= this.stable.seq) this.slots.delete(seq);
@@ -650,6 +815,7 @@ export class Replica {
   }
 
   private sendReply(client: ClientId, timestamp: number, result: string, tentative: boolean): void {
+    if (isRecoveryClient(client)) return; // a recovering replica reads its own state
     const msg = makeReply(this.auth, { view: this.view, timestamp, client, replica: this.id, result, tentative });
     this.emit({ type: 'reply', client, msg });
   }
@@ -660,7 +826,7 @@ export class Replica {
 
   /** The primary closes batches while the pipeline has room and the window allows. */
   private propose(): void {
-    if (!this.isPrimary() || this.viewChanging || this.enteringView) return;
+    if (!this.isPrimary() || this.viewChanging || this.enteringView || !this.voting) return;
     while (this.pending.size > 0 && this.nextSeq - 1 - this.lastExecuted < this.p.maxInFlight && this.nextSeq <= this.H()) {
       const batch: SignedRequest[] = [];
       for (const [client, req] of this.pending) {
@@ -695,6 +861,8 @@ export class Replica {
     const { view, seq, digest } = m.body;
     if (m.body.replica !== this.primary(view)) return this.drop('reject', 'not-primary', from, `pre-prepare from ${m.body.replica}, primary of view ${view} is ${this.primary(view)}`);
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'pre-prepare');
+    // recovering: it learns decisions from certificates, it does not vote (class comment)
+    if (!this.voting) return this.drop('ignore', 'recovering');
     if (view < this.view) return this.drop('ignore', 'stale');
     if (view > this.view) return this.drop('ignore', 'wrong-view');
     if (this.viewChanging) return this.drop('ignore', 'view-changing');
@@ -732,6 +900,7 @@ export class Replica {
   private voteAdmissible(m: Signed<PrepareBody | CommitBody>, from: ReplicaId): boolean {
     const { view, seq } = m.body;
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, m.body.type), false;
+    if (!this.voting) return this.drop('ignore', 'recovering'), false;
     if (view < this.view) return this.drop('ignore', 'stale'), false;
     if (view > this.view) return this.drop('ignore', 'wrong-view'), false;
     if (seq <= this.h() || seq > this.H()) return this.drop('ignore', 'out-of-window'), false;
@@ -758,7 +927,7 @@ export class Replica {
     if (s.prepared || !s.prePrepare || s.ppView !== this.view || this.viewChanging) return;
     const pp = s.prePrepare.body;
     const matching = [...this.votesFor(pp.view, pp.seq).prepares.values()].filter((p) => p.body.digest === pp.digest);
-    if (matching.length < this.q.prepares) return;
+    if (matching.length < (this.bugs['prepare-quorum-short'] ? this.q.prepares - 1 : this.q.prepares)) return;
     this.assertNotDecidedOtherwise(s, pp.digest, 'COMMIT');
     s.prepared = true;
     s.touchedTick = this.statusTick;
@@ -836,8 +1005,9 @@ export class Replica {
       for (const req of entry.batch) {
         const { client, timestamp, op } = req.body;
         const last = this.clients.get(client);
-        if (last && timestamp <= last.timestamp) continue; // exactly once per (c, t)
-        const result = this.app.execute(op, client);
+        if (last && (this.bugs['execute-duplicate-request'] ? timestamp < last.timestamp : timestamp <= last.timestamp)) continue; // exactly once per (c, t)
+        // a recovery request never reaches the application: its result marks it executed
+        const result = isRecoveryClient(client) ? recoveryResult(op) : this.app.execute(op, client);
         this.clients.set(client, { timestamp, result });
         executed.push({ client, timestamp, op, result, digest: requestDigest(this.auth, req) });
         const held = this.pending.get(client);
@@ -862,6 +1032,7 @@ export class Replica {
         else this.stopViewChangeTimer();
       }
     }
+    this.checkRecovery();
     this.propose();
   }
 
@@ -980,6 +1151,7 @@ export class Replica {
     this.log({ phase: 'stable', view: this.view, seq, digest });
     if (this.target && this.target.seq <= seq) this.target = null;
     this.garbageCollect(seq);
+    this.checkRecovery();
     this.propose();
   }
 
@@ -1074,7 +1246,11 @@ export class Replica {
 
   private onStatusTimer(): void {
     this.statusTick++;
-    const st = sign<StatusBody>(this.auth, { type: 'status', view: this.view, viewChanging: this.viewChanging, lastExecuted: this.lastExecuted, stableSeq: this.stable.seq, replica: this.id });
+    // recovering and its request not executed yet: send it again now and then (it may have
+    // reached no correct primary, or been lost)
+    if (this.recovery && this.recovery.after === null && this.statusTick % RECOVERY_RESEND_TICKS === 0) this.multicast(this.recovery.request);
+    const waiting = this.recovery && this.recovery.after !== null && this.recovery.freshView === null ? this.recovery.after : undefined;
+    const st = sign<StatusBody>(this.auth, { type: 'status', view: this.view, viewChanging: this.viewChanging, lastExecuted: this.lastExecuted, stableSeq: this.stable.seq, replica: this.id, ...(waiting !== undefined ? { recoveringAfter: waiting } : {}) });
     this.multicast(st);
     // a proven checkpoint above us and no progress since the last tick: fetch the state
     if (this.target) {
@@ -1095,6 +1271,10 @@ export class Replica {
     const peer = m.body.replica;
     const st = m.body;
     this.peerStatus.set(peer, { view: st.view, viewChanging: st.viewChanging, lastExecuted: st.lastExecuted });
+    if (st.recoveringAfter !== undefined) {
+      this.recoveringPeers.set(peer, st.recoveringAfter);
+      this.helpRecovery(peer, st.recoveringAfter);
+    } else this.recoveringPeers.delete(peer);
     // Everything below answers with messages, some large: at most once per status period per
     // peer, so a flood of STATUS costs a faulty peer more than it costs us.
     const served = this.served(peer);
@@ -1155,6 +1335,28 @@ export class Replica {
     }
   }
 
+  /**
+   * A peer recovers from a lost log and waits for a view formed after its recovery request:
+   * start one, once per recovery request we executed (a Byzantine peer gets one view change per
+   * request it has ordered), and only with a stable checkpoint at or above the seq it names, so
+   * that our view-change counts as formed after it.
+   */
+  private helpRecovery(peer: ReplicaId, after: number): void {
+    if (this.recovering || this.viewChanging || this.stable.seq < after) return;
+    const done = this.clients.get(recoveryClientId(peer));
+    if (!done) return;
+    // the view we are in was formed after it already: its NEW-VIEW reaches it through STATUS
+    if (this.viewMinStable >= after) return;
+    // Once per view, at most f+1 times per recovery request: a NEW-VIEW whose V holds a stale
+    // view-change (a Byzantine replica's, say) is not fresh, and of f+1 primaries in a row one
+    // is correct. A Byzantine peer buys at most f+1 view changes per request it gets ordered.
+    const h = this.helpedRecovery.get(peer);
+    const times = h && h.timestamp === done.timestamp ? h.times : 0;
+    if (times > this.p.f || (h && h.timestamp === done.timestamp && h.view > this.view)) return;
+    this.helpedRecovery.set(peer, { timestamp: done.timestamp, times: times + 1, view: this.view + 1 });
+    this.startViewChange(this.view + 1, `replica ${peer} recovers from a lost log and needs a view formed after its recovery request`);
+  }
+
   private validCommittedEntry(e: CommittedEntry): boolean {
     if (batchDigest(this.auth, e.batch) !== e.digest) return false;
     const seen = new Set<ReplicaId>();
@@ -1203,7 +1405,7 @@ export class Replica {
   }
 
   private onViewChangeTimer(): void {
-    if (!this.viewChanging && (this.pending.size === 0 || this.isPrimary())) {
+    if (this.recovering || (!this.viewChanging && (this.pending.size === 0 || this.isPrimary()))) {
       this.vcTimerRunning = false;
       return;
     }
@@ -1234,6 +1436,9 @@ export class Replica {
 
   private startViewChange(newView: number, why: string): void {
     if (newView <= this.view) return;
+    // recovering: its view-change could omit what it prepared before its log was lost; it
+    // follows the NEW-VIEWs the others form instead
+    if (this.recovering) return;
     this.view = newView;
     this.viewChanging = true;
     this.currentNewView = null;
@@ -1256,7 +1461,7 @@ export class Replica {
     const base = this.target && this.target.seq > this.stable.seq ? this.target : this.stable;
     const prepared: PreparedCert[] = [];
     for (const s of [...this.slots.values()].sort((a, b) => a.seq - b.seq)) {
-      if (s.seq > base.seq && s.preparedCert) prepared.push(s.preparedCert);
+      if (s.seq > base.seq && s.preparedCert && (!this.bugs['view-change-last-view-only'] || s.preparedCert.prePrepare.body.view === newView - 1)) prepared.push(s.preparedCert);
     }
     const vc = sign<ViewChangeBody>(this.auth, {
       type: 'view-change',
@@ -1364,12 +1569,34 @@ export class Replica {
     return computeO(this.auth, V, { lowestViewBug: this.bugs['new-view-lowest-view'] });
   }
 
-  private tryNewView(): void {
+  private tryNewView(force = false): void {
     if (!this.viewChanging || this.primary() !== this.id || this.sentNewView?.body.newView === this.view) return;
     const set = this.viewChanges.get(this.view);
     if (!set || set.size < this.q.quorum || !set.has(this.id)) return;
-    // own view-change first, then the others in id order: deterministic
-    const V = [set.get(this.id)!, ...[...set.entries()].filter(([r]) => r !== this.id).sort((a, b) => a[0] - b[0]).map(([, m]) => m)].slice(0, this.q.quorum);
+    // A peer recovering from a lost log votes again only in a view whose every view-change
+    // proves a stable checkpoint at or above `need` (class comment). When fewer than a quorum
+    // do yet, and more view-changes may come, wait a little for them (a Byzantine replica's
+    // stale view-change often comes first).
+    const need = this.freshnessNeeded();
+    if (need !== null && !force) {
+      let fresh = 0;
+      for (const m of set.values()) if (m.body.stableSeq >= need) fresh++;
+      if (fresh < this.q.quorum && set.size < this.p.n - this.recoveringPeers.size) {
+        if (this.newViewWaitFor !== this.view) {
+          this.newViewWaitFor = this.view;
+          this.emit({ type: 'setTimer', name: 'new-view-wait', afterMs: Math.max(1, Math.floor(this.vcTimeoutMs / 4)) });
+        }
+        return;
+      }
+    }
+    // Own view-change first, then the others with the highest stable checkpoints first (ties by
+    // id: deterministic); with a recovering peer, the highest first whoever sent them. Any 2f+1
+    // make a valid V; fresh ones also leave O shorter.
+    const byStable = (a: [ReplicaId, Signed<ViewChangeBody>], b: [ReplicaId, Signed<ViewChangeBody>]) => b[1].body.stableSeq - a[1].body.stableSeq || a[0] - b[0];
+    const V =
+      need === null
+        ? [set.get(this.id)!, ...[...set.entries()].filter(([r]) => r !== this.id).sort(byStable).map(([, m]) => m)].slice(0, this.q.quorum)
+        : [...set.entries()].sort(byStable).map(([, m]) => m).slice(0, this.q.quorum);
     const O = this.computeO(V);
     const prePrepares = [...O.entries.entries()].map(([seq, e]) => makePrePrepare(this.auth, this.view, seq, this.id, e.batch));
     const nv = sign<NewViewBody>(this.auth, { type: 'new-view', newView: this.view, viewChanges: V, prePrepares, replica: this.id });
@@ -1378,6 +1605,20 @@ export class Replica {
     this.log({ phase: 'new-view', view: this.view, detail: `O covers (${O.minS}, ${O.maxS}]` });
     this.multicast(nv);
     this.enterView(nv, O);
+  }
+
+  private onNewViewWaitTimer(): void {
+    if (this.newViewWaitFor === this.view) this.tryNewView(true);
+  }
+
+  /** The highest seq a recovering peer whose request we executed needs a fresh view after, or null. */
+  private freshnessNeeded(): number | null {
+    let need: number | null = null;
+    for (const [peer, after] of this.recoveringPeers) {
+      if (!this.clients.has(recoveryClientId(peer))) continue;
+      if (need === null || after > need) need = after;
+    }
+    return need;
   }
 
   private onNewView(m: Signed<NewViewBody>, from: ReplicaId): void {
@@ -1431,6 +1672,7 @@ export class Replica {
     this.currentNewView = nv;
     this.ownViewChange = null;
     this.persist({ kind: 'view', view, viewChanging: false });
+    this.viewMinStable = Math.min(...nv.body.viewChanges.map((vc) => vc.body.stableSeq));
     // A new primary must not propose until O is installed and nextSeq is past it: adopting O's
     // checkpoint below can make it stable, and making a checkpoint stable proposes. Proposing
     // from the old nextSeq there would sign a second pre-prepare for a seq that O fills.
@@ -1441,9 +1683,10 @@ export class Replica {
     }
     // the checkpoint min-s: make it stable if we have it, else it is the state we must fetch
     if (O.checkpoint && O.checkpoint.seq > this.h()) this.adoptProvenCheckpoint(O.checkpoint.seq, O.checkpoint.digest, O.checkpoint.proof);
+    this.checkRecovery();
     for (const pp of nv.body.prePrepares) {
       const seq = pp.body.seq;
-      if (seq <= this.h()) continue;
+      if (seq <= this.h() || !this.voting) continue;
       const s = this.slot(seq);
       this.acceptPrePrepare(s, pp);
       if (!this.isPrimary()) this.sendPrepare(s);

@@ -151,6 +151,13 @@ export interface StatusBody {
   lastExecuted: number;
   stableSeq: number;
   replica: ReplicaId;
+  /**
+   * Present while this replica recovers from a lost log and waits for a view formed after its
+   * recovery request executed: the seq at which it saw that. Replicas that executed the
+   * request and hold a stable checkpoint at or above it start a view change to give it one
+   * (once per recovery request).
+   */
+  recoveringAfter?: number;
 }
 
 /** A committed entry and its proof: 2f+1 matching commits (QCertified). */
@@ -266,7 +273,8 @@ export interface Application {
 // Events in, actions out
 // ---------------------------------------------------------------------------------------
 
-export type TimerName = 'view-change' | 'status';
+/** status: periodic STATUS; view-change: the request and view-change timer; new-view-wait: a new primary's short wait for fresh view-changes (Replica.tryNewView) */
+export type TimerName = 'view-change' | 'status' | 'new-view-wait';
 
 export type ReplicaEvent =
   /** a message from a peer replica; `from` is the transport's claim, checked against the body */
@@ -292,7 +300,9 @@ export type DropReason =
   | 'not-primary'
   | 'view-changing'
   | 'bad-state'
-  | 'too-large';
+  | 'too-large'
+  /** a vote or proposal reaching a replica that recovers from a lost log: it does not vote */
+  | 'recovering';
 
 /** ignore: harmless (stale, duplicate); reject: invalid, evidence against the sender */
 export type DropClass = 'ignore' | 'reject';
@@ -313,6 +323,7 @@ export type Phase =
   | 'enter-view'
   | 'state-transfer'
   | 'catch-up'
+  | 'recovery'
   | 'drop'
   | 'fault';
 
@@ -347,7 +358,13 @@ export type PersistRecord =
   /** a NEW-VIEW this replica sent as primary (re-sent as is after a restart, never re-made) */
   | { kind: 'new-view'; msg: Signed<NewViewBody> }
   /** a stable checkpoint with its state and proof; everything at or below seq is obsolete */
-  | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot: string; proof: Signed<CheckpointBody>[] };
+  | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot: string; proof: Signed<CheckpointBody>[] }
+  /**
+   * Recovery after a lost or damaged durable log (see Replica's recovery mode): the recovery
+   * request (timestamp, nonce), the seq at which its execution was seen (null until then), and
+   * whether recovery is complete. Kept until it is.
+   */
+  | { kind: 'recovery'; timestamp: number; nonce: Hex; after: number | null; done: boolean };
 
 /** One executed request, reported for drivers, logs and checkers. */
 export interface ExecutedRequest {
@@ -384,6 +401,8 @@ export type ReplicaAction =
   | { type: 'state-installed'; seq: number; digest: Hex; proof: Signed<CheckpointBody>[] }
   | { type: 'checkpoint-stable'; seq: number; digest: Hex }
   | { type: 'view-entered'; view: number; primary: ReplicaId }
+  /** recovery from a lost or damaged durable log is complete: it votes again from here */
+  | { type: 'recovered'; view: number; seq: number }
   | { type: 'log'; event: PhaseEvent };
 
 export interface DropCounts {
@@ -404,6 +423,19 @@ export interface ReplicaStatus {
   highWatermark: number;
   pendingRequests: number;
   dropped: DropCounts;
+  /** set while recovering from a lost or damaged durable log (Replica's recovery mode) */
+  recovery?: RecoveryStatus;
+}
+
+export interface RecoveryStatus {
+  /**
+   * ordering: its recovery request is not executed yet; awaiting-view: no votes until a view
+   * formed after that; rejoining: it votes again, and takes part in view changes once its
+   * stable checkpoint reaches boundSeq
+   */
+  phase: 'ordering' | 'awaiting-view' | 'rejoining';
+  /** it sends no view-change before its stable checkpoint reaches this (null until known) */
+  boundSeq: number | null;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -183,6 +183,11 @@ export function keyringFor(replicas: Hex[], clients: Record<ClientId, Hex>, open
     clientKey(client) {
       const k = map.get(client);
       if (k !== undefined) return k;
+      // a replica's recovery request (Replica's recovery mode): signed with its own key
+      if (client.startsWith('replica:')) {
+        const id = client.slice(8);
+        return /^(0|[1-9][0-9]{0,3})$/.test(id) ? replicas[Number(id)] : undefined;
+      }
       if (openClients && client.startsWith('pk:') && HEX64.test(client.slice(3))) return client.slice(3);
       return undefined;
     },

@@ -14,7 +14,7 @@
  * the admin channel. Nothing from outside can crash it: every handler is guarded and every
  * drop counted.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { KvStore } from '../app/kv.js';
 import { compactRecords, Replica } from '../core/replica.js';
@@ -159,7 +159,20 @@ export class ReplicaNode {
         enabled: this.overrides.phaseLog !== false,
         maxBytes: this.overrides.phaseLogMaxBytes,
       });
-      this.wal = DurableLog.open(cluster.paths.walDir(id), { fsync, compact: compactRecords, legacyFile: cluster.paths.wal(id), label: `replica ${id}` });
+      const walOptions = { fsync, compact: compactRecords, legacyFile: cluster.paths.wal(id), label: `replica ${id}` };
+      let recover: { timestamp: number; nonce: string } | undefined;
+      try {
+        this.wal = DurableLog.open(cluster.paths.walDir(id), walOptions);
+      } catch (e) {
+        if (!(e instanceof PbftError) || e.code !== 'WAL_CORRUPT') throw e;
+        // A record before the last failed its checksum: what this replica signed is unknown.
+        // Keep the damaged log for inspection, start empty, and recover (the core's recovery
+        // mode: no votes until that is safe; the state comes back by state transfer).
+        const aside = moveDamagedLog(cluster.paths.walDir(id), cluster.paths.wal(id));
+        this.diag(`durable log damaged: ${e.message.split('; the replica cannot')[0]}. Moved aside to ${aside.join(', ')}; starting empty in recovery mode (no votes until safe; state by transfer from peers)`);
+        this.wal = DurableLog.open(cluster.paths.walDir(id), walOptions);
+        recover = { timestamp: Date.now(), nonce: randomBytes(8).toString('hex') };
+      }
       const lr = this.wal.loadReport;
       const mig = lr.migrated;
       if (mig)
@@ -185,7 +198,7 @@ export class ReplicaNode {
       this.gate = new AdminGate(cluster, id);
       const persisted = this.wal.takeRecords();
       try {
-        this.replica = new Replica({ id, params: cluster.params, auth, app: this.app, persisted });
+        this.replica = new Replica({ id, params: cluster.params, auth, app: this.app, persisted, recover });
       } catch (e) {
         throw new PbftError('CONFIG_INVALID', `replica ${id}: the core refused its parameters: ${describeError(e)}; fix protocol in cluster.json`, { cause: e });
       }
@@ -612,4 +625,25 @@ export class ReplicaNode {
       /* ignore */
     }
   }
+}
+
+/**
+ * Move a damaged durable log out of the way (its wal directory, and the single-file log of
+ * older versions if present) under a name that says when: `<path>.damaged-<time>`. Returns
+ * the new paths.
+ */
+function moveDamagedLog(walDir: string, legacyFile: string): string[] {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const moved: string[] = [];
+  for (const p of [walDir, legacyFile]) {
+    if (!existsSync(p)) continue;
+    const to = `${p}.damaged-${stamp}`;
+    try {
+      renameSync(p, to);
+    } catch (e) {
+      throw new PbftError('WAL_IO', `cannot move the damaged durable log ${p} aside to ${to}: ${describeError(e)}; move it yourself and restart`, { cause: e });
+    }
+    moved.push(to);
+  }
+  return moved;
 }

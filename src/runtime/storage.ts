@@ -52,7 +52,7 @@ import type { PersistRecord } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
 
-const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint']);
+const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint', 'recovery']);
 const SEGMENT_RE = /^(\d{16})\.log$/;
 const NL = 0x0a;
 const SP = 0x20;
@@ -275,6 +275,8 @@ export class DurableLog {
   private stable: number;
   private latestView: Extract<PersistRecord, { kind: 'view' }> | null = null;
   private latestNewView: Extract<PersistRecord, { kind: 'new-view' }> | null = null;
+  /** an unfinished recovery (the core's recovery mode) must outlive the segments it was written in */
+  private latestRecovery: Extract<PersistRecord, { kind: 'recovery' }> | null = null;
   private busy = false;
   private housekeeping = 0;
   private idleWaiters: Array<() => void> = [];
@@ -509,12 +511,15 @@ export class DurableLog {
       if (!this.latestView || r.view >= this.latestView.view) this.latestView = r;
     } else if (r.kind === 'new-view') {
       if (!this.latestNewView || r.msg.body.newView >= this.latestNewView.msg.body.newView) this.latestNewView = r;
+    } else if (r.kind === 'recovery') {
+      this.latestRecovery = r.done ? null : r;
     }
   }
 
-  /** What a new segment must repeat from older ones: the latest view and new-view records. */
+  /** What a new segment must repeat from older ones: an unfinished recovery, the latest view and new-view records. */
   private carry(): PersistRecord[] {
     const out: PersistRecord[] = [];
+    if (this.latestRecovery) out.push(this.latestRecovery);
     if (this.latestView) out.push(this.latestView);
     if (this.latestNewView && (!this.latestView || this.latestNewView.msg.body.newView >= this.latestView.view)) out.push(this.latestNewView);
     return out;

@@ -53,7 +53,7 @@ export const BROKEN_CORE_CASES: readonly BrokenCoreCase[] = [
   { bug: 'new-view-lowest-view', bound: 258, replicas: [4], adversaries: GENERAL_ADVERSARIES, storm: true, measured: 'seed 85 (n=4 twins), new-view-validity' },
   { bug: 'new-view-count-only', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 5 (n=7 cuts), new-view-validity' },
   { bug: 'checkpoint-evict-lowest', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 8 (n=4 fuzz), bounded-memory' },
-  { bug: 'new-primary-stale-next-seq', bound: 915, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 304 (n=4 fuzz), no-equivocation' },
+  { bug: 'new-primary-stale-next-seq', bound: 915, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 552 (n=4 fuzz), no-equivocation' },
   { bug: 'pre-prepare-outside-window', bound: 33, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 10 (n=4 twins), bounded-memory' },
   { bug: 'accept-conflicting-pre-prepare', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 0 (n=4 fuzz), no-equivocation' },
   { bug: 'new-view-too-few-view-changes', bound: 147, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 48 (n=4 fuzz), new-view-validity' },
@@ -71,6 +71,10 @@ export const BROKEN_CORE_CASES: readonly BrokenCoreCase[] = [
   },
   { bug: 'execute-on-prepared', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 0 (n=4 fuzz), qcertified' },
   { bug: 'skip-client-signature-check', bound: 594, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 197 (n=7 cuts), liveness' },
+  { bug: 'execute-duplicate-request', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 0 (n=4 fuzz), validity' },
+  { bug: 'prepare-quorum-short', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 1 (n=7 fuzz), liveness' },
+  { bug: 'recovery-skipped', bound: 138, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 46 (n=4 clients), no-equivocation' },
+  { bug: 'view-change-last-view-only', bound: 54, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 18 (n=4 twins), view-change-safety' },
 ];
 
 export interface BrokenCoreResult {

@@ -18,6 +18,7 @@
  */
 import { parseKvOp, parseKvResult, type KvOp } from '../app/kv.js';
 import { verifyReplicaSig } from '../core/messages.js';
+import { isRecoveryClient, RECOVERY_CLIENT_PREFIX } from '../core/replica.js';
 import { quorums } from '../core/quorum.js';
 import type { Authenticator, CheckpointBody, ClientId, CommitBody, ExecutedRequest, Hex, ReplicaAction, ReplicaId, Signed } from '../core/types.js';
 import { checkKvHistory, type HistoryOp, type LinearizabilityOptions } from './linearizability.js';
@@ -190,6 +191,7 @@ export class InvariantChecker {
   private readonly quorum: number;
   private readonly verifier: Authenticator;
   private readonly correct: Set<ReplicaId>;
+  private readonly recoveryIssued = new Set<string>();
   private readonly K: number | undefined;
   private readonly maxViolations: number;
   private readonly linOpts: LinearizabilityOptions;
@@ -383,19 +385,28 @@ export class InvariantChecker {
   private checkValidity(replica: ReplicaId, r: ReplicaTrack, seq: number, requests: ExecutedRequest[], timeMs: number): void {
     for (const req of requests) {
       const key = reqKey(req.client, req.timestamp);
-      const byz = this.byzantineClient?.(req.client) ? this.byzantineIssued.get(`${key}\u0000${req.op}`) : null;
-      const inv = byz === null ? (this.invocations.get(key) ?? this.reissueOf(req.client, req.timestamp, req.op)) : undefined;
-      if (byz !== null) {
-        // a Byzantine client: anything it signed may run (even two ops with one timestamp), once
-        if (byz === undefined) {
-          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which Byzantine client ${req.client.slice(0, 24)} never signed` }, `issued:${key}:${replica}`);
-        } else if (!byz) {
-          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}: Byzantine client ${req.client.slice(0, 24)} signed it, but it is invalid (oversized or malformed) and must be rejected` }, `issued:${key}:${replica}`);
+      if (isRecoveryClient(req.client)) {
+        // a recovery request: issued by that replica's core (onRecoveryRequest), or signed by a
+        // replica that is not correct (which may sign anything as itself); never the app's
+        const id = Number(req.client.slice(RECOVERY_CLIENT_PREFIX.length));
+        if (this.correct.has(id) && !this.recoveryIssued.has(`${key}\u0000${req.op}`)) {
+          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed recovery request ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which replica ${id} never issued` }, `issued:${key}:${replica}`);
         }
-      } else if (!inv) {
-        this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which no client issued` }, `issued:${key}:${replica}`);
-      } else if (inv.op !== req.op) {
-        this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} at seq ${seq} with op ${showOp(req.op)}, but the client issued ${showOp(inv.op)}` }, `issued:${key}:${replica}`);
+      } else {
+        const byz = this.byzantineClient?.(req.client) ? this.byzantineIssued.get(`${key}\u0000${req.op}`) : null;
+        const inv = byz === null ? (this.invocations.get(key) ?? this.reissueOf(req.client, req.timestamp, req.op)) : undefined;
+        if (byz !== null) {
+          // a Byzantine client: anything it signed may run (even two ops with one timestamp), once
+          if (byz === undefined) {
+            this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which Byzantine client ${req.client.slice(0, 24)} never signed` }, `issued:${key}:${replica}`);
+          } else if (!byz) {
+            this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}: Byzantine client ${req.client.slice(0, 24)} signed it, but it is invalid (oversized or malformed) and must be rejected` }, `issued:${key}:${replica}`);
+          }
+        } else if (!inv) {
+          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which no client issued` }, `issued:${key}:${replica}`);
+        } else if (inv.op !== req.op) {
+          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} at seq ${seq} with op ${showOp(req.op)}, but the client issued ${showOp(inv.op)}` }, `issued:${key}:${replica}`);
+        }
       }
       const before = r.segment.get(key);
       if (before !== undefined) {
@@ -479,6 +490,11 @@ export class InvariantChecker {
    * (once); invalid = one they must reject (oversized, malformed). Not part of the checked
    * history: Byzantine clients observe nothing the checker trusts.
    */
+  /** A correct replica restarted amnesic and issued this recovery request. */
+  onRecoveryRequest(client: ClientId, timestamp: number, op: string): void {
+    this.recoveryIssued.add(`${reqKey(client, timestamp)}\u0000${op}`);
+  }
+
   onByzantineRequest(client: ClientId, timestamp: number, op: string, valid = true): void {
     const k = `${reqKey(client, timestamp)}\u0000${op}`;
     if (!this.byzantineIssued.has(k) || valid) this.byzantineIssued.set(k, valid);

@@ -120,6 +120,9 @@ export interface SimSummary {
   viewChanges: number;
   stateTransfers: number;
   crashes: number;
+  restarts: number;
+  /** storage faults found at restart (torn last records, corrupt logs) and recoveries completed */
+  storage: { torn: number; corrupt: number; recovered: number };
   messagesSent: number;
   virtualMs: number;
   violations: number;
@@ -223,6 +226,8 @@ function* seedRuns(o: RunSeedsOptions): Generator<void, SimSummary, void> {
     viewChanges: 0,
     stateTransfers: 0,
     crashes: 0,
+    restarts: 0,
+    storage: { torn: 0, corrupt: 0, recovered: 0 },
     messagesSent: 0,
     virtualMs: 0,
     violations: 0,
@@ -263,6 +268,10 @@ function* seedRuns(o: RunSeedsOptions): Generator<void, SimSummary, void> {
     s.viewChanges += r.stats.viewChanges;
     s.stateTransfers += r.stats.stateTransfers;
     s.crashes += r.stats.crashes;
+    s.restarts += r.stats.restarts;
+    s.storage.torn += r.stats.storage.torn;
+    s.storage.corrupt += r.stats.storage.corrupt;
+    s.storage.recovered += r.stats.storage.recovered;
     s.messagesSent += r.stats.messagesSent;
     s.virtualMs += r.stats.virtualMs;
     const c = (s.byConfig[configKey(cfg)] ??= { runs: 0, failed: 0 });

@@ -57,6 +57,14 @@ export interface PlannedCrash {
   target: ReplicaId | 'primary';
   /** crash in the middle of the replica's next step: persist records kept, only some sends go out */
   midStep: boolean;
+  /**
+   * A storage fault with the crash. torn: the crash hits while a step's records are being
+   * written (so mid-step, before any send); that frame (the step's group commit) is torn and its
+   * checksum fails: cut off at restart, as a torn append that nothing relied on. corrupt: a bit flips in an older
+   * record; its checksum fails at restart, the log cannot be trusted, and the replica restarts
+   * empty in recovery mode (state transfer; no votes until safe).
+   */
+  storage?: 'torn' | 'corrupt';
 }
 
 export interface PlannedByzantine {
@@ -128,6 +136,9 @@ const SLOW_P_STORM = 0.5;
 const SLOW_P = 0.1;
 /** probability that the healed network (liveness phase) is slower than the initial timeouts */
 const SLOW_HEALED_P = 0.05;
+/** seeds with storage faults, and the share of their crashes that bring one */
+const STORAGE_FAULTS_P = 0.4;
+const STORAGE_FAULT_PER_CRASH_P = 0.5;
 
 export function makeScenario(o: ScenarioOptions): Scenario {
   const { seed, n } = o;
@@ -289,6 +300,17 @@ export function makeScenario(o: ScenarioOptions): Scenario {
   // and ~1.3 initial view-change timeouts, and at most a fifth of the largest timeout. A
   // request takes four one-way delays after a backup's timer starts (forward, pre-prepare,
   // prepare, commit), so with the timeout doubled enough an honest cluster is live again.
+  // Storage faults ride on planned crashes (a stream of their own: every other draw of a seed
+  // is what it was before they existed).
+  const disk = new Rng(seed).fork('scenario/storage');
+  if (o.faults && disk.bool(STORAGE_FAULTS_P)) {
+    for (const c of crashes) {
+      if (!disk.bool(STORAGE_FAULT_PER_CRASH_P)) continue;
+      c.storage = disk.bool(0.5) ? 'torn' : 'corrupt';
+      if (c.storage === 'torn') c.midStep = true;
+    }
+  }
+
   const gst = new Rng(seed).fork('scenario/healed-network');
   const slowHealed = o.faults && params.maxViewChangeTimeoutMs >= 8 * params.viewChangeTimeoutMs && gst.bool(SLOW_HEALED_P);
   const healedExtraMs = slowHealed ? Math.round(Math.min(params.maxViewChangeTimeoutMs / 5, params.viewChangeTimeoutMs * gst.range(1, 1.3))) : 0;
@@ -339,7 +361,7 @@ export function describeScenario(s: Scenario): string {
     `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}`,
     `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms${s.net.healedExtraMs ? `, healed network +${s.net.healedExtraMs}ms` : ''}`,
     `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,
-    `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : 'r' + c.target}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}`).join(' ') || 'none'}`,
+    `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : 'r' + c.target}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}${c.storage ? ` ${c.storage}-log` : ''}`).join(' ') || 'none'}`,
     `partitions: ${s.partitions.map((x) => `${x.kind}${x.side.length ? '[' + x.side.join(',') + ']' : ''}@${x.atMs}ms+${x.durationMs}`).join(' ') || 'none'}`,
     `clients=${w.clients} keys=${w.keys} think<=${w.thinkMaxMs.toFixed(1)}ms ro=${w.readOnlyP.toFixed(2)} ops<=${w.maxSafetyOps}+${w.livenessOps} retransmit=${w.retransmitTimeoutMs}ms`,
   ].join('; ');

@@ -17,7 +17,7 @@ import { KvStore, encodeKvOp, type KvOp } from '../app/kv.js';
 import { ByzantineLayer, CorruptibleApp, type StrategyName } from '../byzantine/index.js';
 import { ClientCore } from '../core/client.js';
 import { primaryOf } from '../core/quorum.js';
-import { Replica, compactRecords, footprintLimits, type BugName, type Footprint } from '../core/replica.js';
+import { Replica, compactRecords, footprintLimits, recoveryClientId, recoveryOp, type BugName, type Footprint } from '../core/replica.js';
 import type { ClientAction, ClientId, ClientTimerName, NewViewBody, PersistRecord, Signed, ReplicaAction, ReplicaEvent, ReplicaId, ReplicaMessage, SignedReply, SignedRequest, TimerName } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
 import { InvariantChecker, type Violation } from './checkers.js';
@@ -114,6 +114,8 @@ export interface SimStats {
   livenessStartMs: number;
   /** what the run's adversary did, by kind (twins splits, Byzantine-client requests, cuts) */
   adversary: AdversaryStats;
+  /** storage faults found at restart (torn last records cut off, corrupt logs) and recoveries completed */
+  storage: { torn: number; corrupt: number; recovered: number };
 }
 
 export interface SimResult {
@@ -176,6 +178,14 @@ interface SimReplica {
   twin?: 0 | 1;
   /** crash in the middle of the next step */
   crashMidStep: boolean;
+  /** a storage fault planned with the coming crash (scenario crashes[].storage) */
+  storageFault: 'torn' | 'corrupt' | null;
+  /** the durable log's last frame (this many records: one step's group commit) is torn: cut off at restart */
+  tornTail: number;
+  /** a record whose checksum fails, not the last: the log cannot be trusted */
+  corruptAt: number | null;
+  /** restarted amnesic after a corrupt log, not recovered yet: faulty for the budget of f */
+  recovering: boolean;
   auth: KeyedAuthenticator;
   /** compact the durable log when it grows past this many records */
   compactAt: number;
@@ -235,6 +245,8 @@ class Simulation {
   private readonly trace: TraceRing;
   private readonly netRng: Rng;
   private readonly crashRng: Rng;
+  /** which record a flipped bit hits, recovery nonces */
+  private readonly storageRng: Rng;
   private readonly scheme: SignatureScheme;
   private readonly freeze: boolean;
   private readonly compactBase: number;
@@ -291,6 +303,7 @@ class Simulation {
     virtualMs: 0,
     livenessStartMs: 0,
     adversary: { name: 'catalogue', counters: {} },
+    storage: { torn: 0, corrupt: 0, recovered: 0 },
   };
 
   constructor(o: SimOptions) {
@@ -323,6 +336,7 @@ class Simulation {
     const root = new Rng(o.seed);
     this.netRng = root.fork('net');
     this.crashRng = root.fork('crash-choices');
+    this.storageRng = root.fork('storage-faults');
     this.trace = new TraceRing(o.traceLines ?? 400, o.fullTrace ?? false);
 
     // Keys, derived from the seed.
@@ -373,6 +387,10 @@ class Simulation {
         layer,
         byzantine: byz.get(id) ?? null,
         crashMidStep: false,
+        storageFault: null,
+        tornTail: 0,
+        corruptAt: null,
+        recovering: false,
         auth,
         newViews: new Map(),
         compactAt: this.compactBase,
@@ -535,6 +553,28 @@ class Simulation {
     r.timers.clear();
     r.newViews.clear();
     r.crashMidStep = false;
+    // Read the durable log as the runtime does: every record has a checksum. A torn last record
+    // was being written when the crash hit and nothing was sent after it: cut it off. A failing
+    // record before the last means the log cannot be trusted: restart empty, in recovery mode.
+    let recover: { timestamp: number; nonce: string } | undefined;
+    if (restart && r.tornTail > 0) {
+      const cut = r.tornTail;
+      r.tornTail = 0;
+      r.records.length -= cut;
+      this.stats.storage.torn++;
+      this.note('storage', `r${r.id}`, `durable log: the last frame (${cut} record${cut === 1 ? '' : 's'} of one step) is torn, its checksum fails: cut off, ${r.records.length} records kept`);
+    }
+    if (restart && r.corruptAt !== null) {
+      const at = r.corruptAt;
+      r.corruptAt = null;
+      const nonce = Array.from({ length: 4 }, () => this.storageRng.int(0, 0xffff).toString(16).padStart(4, '0')).join('');
+      recover = { timestamp: Math.floor(this.now * 1000) + r.incarnation, nonce };
+      this.stats.storage.corrupt++;
+      this.note('storage', `r${r.id}`, `durable log: checksum mismatch at record ${at + 1} of ${r.records.length} (a flipped bit): the log cannot be trusted; it restarts empty and recovers (request ${recover.timestamp})`);
+      r.records = [];
+      r.recovering = true;
+      this.checker.onRecoveryRequest(recoveryClientId(r.id), recover.timestamp, recoveryOp(nonce));
+    }
     const persisted = restart ? compactRecords(r.records) : undefined;
     if (restart) {
       // the replica's new life starts from its durable log (never empty-handed: it keeps it)
@@ -546,7 +586,7 @@ class Simulation {
     }
     let actions: ReplicaAction[];
     try {
-      r.core = new Replica({ id: r.id, params: this.sc.params, auth: r.auth, app: r.app, persisted, bugs: this.bugs() });
+      r.core = new Replica({ id: r.id, params: this.sc.params, auth: r.auth, app: r.app, persisted, bugs: this.bugs(), recover });
       r.up = true;
       actions = r.core.start();
     } catch (e) {
@@ -599,13 +639,22 @@ class Simulation {
     if (!Array.isArray(actions)) return this.exception(r.id, 'step', new Error('step did not return an array of actions'));
     const correct = r.byzantine === null;
     // Persist first (the driver contract): all of a step's records are durable before any send.
+    const recordsBefore = r.records.length;
     for (const a of actions) {
       if (a.type !== 'persist') continue;
       r.records.push(this.freeze ? deepFreeze(a.record) : a.record);
       if (correct && a.record.kind === 'committed') this.onCommitted(r.id, a.record.entry);
     }
-    const midStep = r.crashMidStep;
+    // A torn write: the crash hits while a step's records are being written, so its last record
+    // is torn and nothing of the step is sent (persist before send). It waits for a step that
+    // writes something.
+    const wrote = r.records.length > recordsBefore;
+    const midStep = r.crashMidStep && (r.storageFault !== 'torn' || wrote);
+    const torn = midStep && r.storageFault === 'torn';
+    if (torn) r.tornTail = r.records.length - recordsBefore;
     for (const a of actions) {
+      // (nor seen: the crash comes before anything of the step is visible, checkers included)
+      if (torn && (a.type === 'send' || a.type === 'multicast' || a.type === 'reply' || a.type === 'executed' || a.type === 'checkpoint-stable' || a.type === 'state-installed' || a.type === 'view-entered' || a.type === 'recovered')) continue;
       switch (a.type) {
         case 'persist':
           break;
@@ -671,6 +720,11 @@ class Simulation {
             for (const v of r.newViews.keys()) if (v <= a.view) r.newViews.delete(v);
           }
           break;
+        case 'recovered':
+          r.recovering = false;
+          this.stats.storage.recovered++;
+          this.trace.add(this.now, 'storage', `r${r.id}`, () => `recovered at view ${a.view}, stable checkpoint ${a.seq}: votes again`);
+          break;
         case 'log':
           this.trace.add(this.now, 'log', `r${r.id}`, () => describePhase(a.event));
           break;
@@ -680,7 +734,7 @@ class Simulation {
     }
     if (this.freeze) for (const a of actions) if (a.type === 'send' || a.type === 'multicast' || a.type === 'reply') deepFreeze(a.msg);
     // A WAL compacts at stable checkpoints; here when the log doubled since the last compaction.
-    if (r.records.length > r.compactAt) {
+    if (r.records.length > r.compactAt && r.tornTail === 0) {
       r.records = [...compactRecords(r.records)];
       r.compactAt = Math.max(this.compactBase, 2 * r.records.length);
     }
@@ -915,6 +969,10 @@ class Simulation {
     r.crashMidStep = false;
     this.stats.crashes++;
     this.note('crash', `r${r.id}`, `crashes (${how}); keeps ${r.records.length} durable records`);
+    const fault = r.storageFault;
+    r.storageFault = null;
+    // a bit flips in a record before the last: found by its checksum at restart
+    if (fault === 'corrupt' && r.records.length >= 2) r.corruptAt = this.storageRng.int(0, r.records.length - 2);
   }
 
   /** the replica most correct replicas currently follow as primary */
@@ -925,7 +983,7 @@ class Simulation {
   }
 
   private crashedCorrect(): number {
-    return this.replicas.filter((r) => r.byzantine === null && (!r.up || r.crashMidStep)).length;
+    return this.replicas.filter((r) => r.byzantine === null && (!r.up || r.crashMidStep || r.recovering)).length;
   }
 
   private plannedCrash(i: number): void {
@@ -945,9 +1003,10 @@ class Simulation {
       this.note('crash', `r${r.id}`, 'planned crash skipped: it would exceed f faulty replicas');
       return;
     }
+    r.storageFault = c.storage ?? null;
     if (c.midStep) {
       r.crashMidStep = true;
-      this.note('crash', `r${r.id}`, 'will crash in the middle of its next step');
+      this.note('crash', `r${r.id}`, `will crash in the middle of its next step${c.storage === 'torn' ? ', tearing the record it writes' : ''}`);
     } else {
       this.crash(r, 'planned');
     }
@@ -1012,6 +1071,10 @@ class Simulation {
           byzantine: 'twin',
           twin: 1,
           crashMidStep: false,
+          storageFault: null,
+          tornTail: 0,
+          corruptAt: null,
+          recovering: false,
           auth: a.auth,
           newViews: new Map(),
           compactAt: this.compactBase,
@@ -1166,7 +1229,22 @@ class Simulation {
 
   private wantsMore(c: SimClient): boolean {
     if (this.phase === 'safety') return c.safetyOps < this.sc.workload.maxSafetyOps;
-    return c.livenessOps < this.sc.workload.livenessOps;
+    const w = this.sc.workload;
+    if (c.livenessOps < w.livenessOps) return true;
+    // A replica recovering from a corrupt log needs the cluster to move on (its stable
+    // checkpoint must pass its recovery request's seq + L) and a view change: clients go on
+    // until it is done, within a budget; past it, the run fails by liveness.
+    return this.recovering() > 0 && c.livenessOps < w.livenessOps + this.recoveryOpsPerClient();
+  }
+
+  private recovering(): number {
+    return this.replicas.filter((r) => r.recovering && r.byzantine === null).length;
+  }
+
+  /** requests per client that must let a recovery finish: 3L + 3K over all clients, and a few */
+  private recoveryOpsPerClient(): number {
+    const p = this.sc.params;
+    return Math.ceil((3 * p.logWindow + 3 * p.checkpointInterval) / this.clients.length) + 4;
   }
 
   private issue(c: SimClient): void {
@@ -1353,6 +1431,16 @@ class Simulation {
         }
       }
     }
+    // Recovery from a corrupt log must finish once the network is stable (clients went on
+    // issuing requests for it: wantsMore).
+    if (this.phase !== 'safety' && (this.stopped === 'liveness bound passed' || this.stopped === 'all requests completed')) {
+      for (const r of this.replicas) {
+        if (!r.recovering || r.byzantine !== null || !r.core) continue;
+        const st = r.core.status();
+        if (!st.recovery) continue; // (a core that skipped recovery: the safety checks judge it)
+        this.extraViolations.push({ invariant: 'liveness', replica: r.id, message: `replica ${r.id} restarted from a corrupt log and had not recovered by the end (${st.recovery?.phase ?? 'unknown'}${st.recovery?.boundSeq != null ? `, bound ${st.recovery.boundSeq}` : ''}; stable checkpoint ${st.stableCheckpoint}, view ${st.view})`, timeMs: this.now });
+      }
+    }
     const violations: SimViolation[] = [...checkerViolations, ...this.extraViolations];
     const ok = violations.length === 0;
     if (!ok || this.o.alwaysTrace) this.noteFinalStates();
@@ -1386,7 +1474,7 @@ class Simulation {
       }
       const st = r.core.status();
       const fp = r.core.footprint();
-      this.note('state', who, `view ${st.view}${st.viewChanging ? ' (changing)' : ''}, executed ${st.lastExecuted}, stable ${st.stableCheckpoint}, window (${st.lowWatermark}, ${st.highWatermark}], ${st.pendingRequests} pending, ${fp.slots} slots, ${fp.voteSets} vote sets${r.byzantine ? `; byzantine: ${r.byzantine}` : ''}`);
+      this.note('state', who, `view ${st.view}${st.viewChanging ? ' (changing)' : ''}, executed ${st.lastExecuted}, stable ${st.stableCheckpoint}, window (${st.lowWatermark}, ${st.highWatermark}], ${st.pendingRequests} pending, ${fp.slots} slots, ${fp.voteSets} vote sets${st.recovery ? `; recovering (${st.recovery.phase}, bound ${st.recovery.boundSeq ?? '?'})` : ''}${r.byzantine ? `; byzantine: ${r.byzantine}` : ''}`);
     }
   }
 

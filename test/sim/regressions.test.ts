@@ -19,6 +19,9 @@ const cases: { seed: number; n: number; byzantine: readonly StrategyName[]; adve
   { seed: 206724, n: 4, byzantine: ['silent'] as const, adversary: 'clients', bug: 'a network slower than the view-change timeout after GST: the timeout doubled only when a view change failed, so each request cost a view change for ever (liveness)' },
   { seed: 207866, n: 10, byzantine: ['corrupt-state'] as const, adversary: 'clients', bug: 'checkpoint messages were sent once: lost on a partition, every replica executed up to H and no checkpoint ever became stable (liveness)' },
   { seed: 107110, n: 7, byzantine: [], adversary: 'clients', bug: 'batch 1, one request in flight, +584 ms links after GST and 36 flood requests: more work than the liveness bound allowed (the bound now scales with it)' },
+  { seed: 267, n: 7, byzantine: [], adversary: 'twins', bug: 'storage faults: a torn frame held a checkpoint record, and the checker had been shown the step (checkpoint-stable) although nothing of it was visible' },
+  { seed: 235, n: 7, byzantine: [], adversary: 'twins', bug: 'recovery from a corrupt log: the helpers changed view for the recovering replica once, and the twin\'s stale view-change in V kept that view from counting' },
+  { seed: 284, n: 7, byzantine: ['forged-view-change'] as const, bug: 'recovery from a corrupt log: the Byzantine replica\'s stale view-change came first each time; the new primary now waits briefly for fresh ones' },
   { seed: 5014, n: 4, byzantine: [], adversary: 'twins', bug: 'a proven checkpoint raised twice above the window kept the first target\'s slots: 11 slots, past the 2L bound (bounded-memory)' },
 ];
 

@@ -59,9 +59,9 @@ export class Harness {
     return this.auth(this.secrets[i]!);
   }
 
-  boot(i: ReplicaId, persisted: PersistRecord[]): void {
+  boot(i: ReplicaId, persisted: PersistRecord[], recover?: { timestamp: number; nonce: string }): void {
     this.apps[i] = new KvStore();
-    const r = new Replica({ id: i, params: this.params, auth: this.replicaAuth(i), app: this.apps[i]!, persisted, bugs: this.bugs });
+    const r = new Replica({ id: i, params: this.params, auth: this.replicaAuth(i), app: this.apps[i]!, persisted, bugs: this.bugs, recover });
     this.replicas[i] = r;
     this.apply(i, r.start());
   }
@@ -73,6 +73,12 @@ export class Harness {
 
   restart(i: ReplicaId): void {
     this.boot(i, this.durable[i]!);
+  }
+
+  /** Restart with the durable log lost (a damaged log is discarded): recovery mode. */
+  restartAmnesic(i: ReplicaId, timestamp: number, nonce = 'abcdef0123456789'): void {
+    this.durable[i] = [];
+    this.boot(i, [], { timestamp, nonce });
   }
 
   client(id: string): ClientCore {

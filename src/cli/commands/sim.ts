@@ -107,7 +107,8 @@ export default class Sim extends PbftCommand<typeof Sim> {
     this.log(`  committed         ${s.committedRequests} requests (${s.completedRequests} completed at clients)`);
     this.log(`  view changes      ${s.viewChanges}`);
     this.log(`  state transfers   ${s.stateTransfers}`);
-    this.log(`  crashes           ${s.crashes}`);
+    this.log(`  crashes           ${s.crashes} (${s.restarts} restarts)`);
+    this.log(`  storage faults    ${s.storage.torn + s.storage.corrupt} (${s.storage.torn} torn last frames cut off, ${s.storage.corrupt} corrupt logs: ${s.storage.recovered} recoveries completed)`);
     this.log(`  violations        ${s.violations}${s.violations ? '  (' + Object.entries(s.byInvariant).map(([k, v]) => `${k}: ${v}`).join(', ') + ')' : ''}`);
     for (const [name, a] of Object.entries(s.byAdversary)) {
       // the adversary's own counters first (strategy counters are "strategy:kind"), a few
@@ -150,6 +151,8 @@ function toJson(s: SimSummary, withTrace: boolean): unknown {
     viewChanges: s.viewChanges,
     stateTransfers: s.stateTransfers,
     crashes: s.crashes,
+    restarts: s.restarts,
+    storage: s.storage,
     violations: s.violations,
     byInvariant: s.byInvariant,
     byConfig: s.byConfig,
