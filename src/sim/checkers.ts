@@ -470,10 +470,19 @@ export class InvariantChecker {
   }
 
   /** A crashed replica restarts from its durable log: it re-executes from its last stable checkpoint. */
-  onRestart(replica: ReplicaId, _timeMs: number): void {
+  /**
+   * A correct replica restarted: from its durable log, or (lostLog) empty after its log was found
+   * damaged, in recovery mode: it starts again from the initial state (seq 0), and its history
+   * and certificates of the lives before stay to judge it.
+   */
+  onRestart(replica: ReplicaId, _timeMs: number, o: { lostLog?: boolean } = {}): void {
     if (!this.correct.has(replica)) return;
     const r = this.track(replica);
     r.life++;
+    if (o.lostLog) {
+      r.stable = 0;
+      r.base = 0;
+    }
     r.afterRestart = true;
     r.expectNext = r.stable + 1;
     r.lastExecuted = r.stable;
@@ -485,16 +494,16 @@ export class InvariantChecker {
   // Client events
   // -------------------------------------------------------------------------------------
 
-  /**
-   * A Byzantine client signed (client, timestamp, op): valid = a request replicas may execute
-   * (once); invalid = one they must reject (oversized, malformed). Not part of the checked
-   * history: Byzantine clients observe nothing the checker trusts.
-   */
   /** A correct replica restarted amnesic and issued this recovery request. */
   onRecoveryRequest(client: ClientId, timestamp: number, op: string): void {
     this.recoveryIssued.add(`${reqKey(client, timestamp)}\u0000${op}`);
   }
 
+  /**
+   * A Byzantine client signed (client, timestamp, op): valid = a request replicas may execute
+   * (once); invalid = one they must reject (oversized, malformed). Not part of the checked
+   * history: Byzantine clients observe nothing the checker trusts.
+   */
   onByzantineRequest(client: ClientId, timestamp: number, op: string, valid = true): void {
     const k = `${reqKey(client, timestamp)}\u0000${op}`;
     if (!this.byzantineIssued.has(k) || valid) this.byzantineIssued.set(k, valid);

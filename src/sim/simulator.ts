@@ -582,7 +582,7 @@ class Simulation {
       r.app = new CorruptibleApp(new KvStore(), new Rng(this.o.seed).fork(`app/${r.id}/${r.incarnation}`).fn());
       this.stats.restarts++;
       this.note('restart', `r${r.id}`, `restarts from ${r.records.length} durable records (incarnation ${r.incarnation})`);
-      if (this.isCorrect(r.id)) this.checker.onRestart(r.id, this.now);
+      if (this.isCorrect(r.id)) this.checker.onRestart(r.id, this.now, { lostLog: recover !== undefined });
     }
     let actions: ReplicaAction[];
     try {

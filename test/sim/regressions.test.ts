@@ -22,6 +22,7 @@ const cases: { seed: number; n: number; byzantine: readonly StrategyName[]; adve
   { seed: 267, n: 7, byzantine: [], adversary: 'twins', bug: 'storage faults: a torn frame held a checkpoint record, and the checker had been shown the step (checkpoint-stable) although nothing of it was visible' },
   { seed: 235, n: 7, byzantine: [], adversary: 'twins', bug: 'recovery from a corrupt log: the helpers changed view for the recovering replica once, and the twin\'s stale view-change in V kept that view from counting' },
   { seed: 284, n: 7, byzantine: ['forged-view-change'] as const, bug: 'recovery from a corrupt log: the Byzantine replica\'s stale view-change came first each time; the new primary now waits briefly for fresh ones' },
+  { seed: 711, n: 7, byzantine: [], adversary: 'clients', bug: 'checker: a replica restarted empty after a corrupt log (recovery mode) starts again from seq 0; the checker expected it to resume above the stable checkpoint it had reported' },
   { seed: 5014, n: 4, byzantine: [], adversary: 'twins', bug: 'a proven checkpoint raised twice above the window kept the first target\'s slots: 11 slots, past the 2L bound (bounded-memory)' },
 ];
 
