@@ -147,8 +147,18 @@ export function siblingClusterPorts(dir: string): Set<number> {
   for (const name of names.slice(0, 1000)) {
     const file = path.join(parent, name, 'cluster.json');
     try {
-      const c = JSON.parse(readFileSync(file, 'utf8')) as { replicas?: { port?: unknown }[] };
-      for (const r of c.replicas ?? []) if (typeof r.port === 'number') out.add(r.port);
+      const c = JSON.parse(readFileSync(file, 'utf8')) as { replicas?: { id?: unknown; port?: unknown }[] };
+      for (const r of c.replicas ?? []) {
+        if (typeof r.port === 'number') out.add(r.port);
+        // and its metrics port, if replica.json has one
+        if (typeof r.id !== 'number') continue;
+        try {
+          const o = JSON.parse(readFileSync(path.join(parent, name, 'replicas', String(r.id), 'replica.json'), 'utf8')) as { metricsPort?: unknown };
+          if (typeof o.metricsPort === 'number') out.add(o.metricsPort);
+        } catch {
+          /* no overrides */
+        }
+      }
     } catch {
       /* not a cluster */
     }
@@ -210,6 +220,9 @@ export async function pickFreePorts(n: number, o: PickPortsOptions = {}): Promis
 export interface CreateClusterOptions extends InitOptions {
   /** random source for the port choice (tests) */
   random?: () => number;
+  /** serve Prometheus metrics (default true): replica i on metricsBasePort + i, or free ports */
+  metrics?: boolean;
+  metricsBasePort?: number;
 }
 
 export interface CreateClusterResult extends InitResult {
@@ -236,6 +249,18 @@ export async function createCluster(o: CreateClusterOptions): Promise<CreateClus
       how = 'base-port';
       opts = { ...o, basePort: 7000 };
       warnings.push(`could not find ${n} free ports on ${o.host ?? '127.0.0.1'}; using 7000-${7000 + n - 1} (choose others with --base-port)`);
+    }
+  }
+  if (o.metrics !== false && !o.metricsPorts && n >= 1 && n <= MAX_REPLICAS) {
+    if (o.metricsBasePort !== undefined) {
+      if (o.metricsBasePort + n - 1 > 65535) throw new CliError('BAD_ARGUMENT', `--metrics-base-port ${o.metricsBasePort} leaves no room for ${n} replicas`, 'choose a lower --metrics-base-port');
+      opts = { ...opts, metricsPorts: Array.from({ length: n }, (_, i) => o.metricsBasePort! + i) };
+    } else {
+      const taken = siblingClusterPorts(o.dir);
+      for (const p of opts.ports ?? Array.from({ length: n }, (_, i) => (opts.basePort ?? 7000) + i)) taken.add(p);
+      const metricsPorts = await pickFreePorts(n, { host: '127.0.0.1', avoid: taken, ...(o.random ? { random: o.random } : {}) });
+      if (metricsPorts) opts = { ...opts, metricsPorts };
+      else warnings.push(`could not find ${n} free ports for metrics; none configured (set metricsPort in replicas/<i>/replica.json, or use --metrics-base-port)`);
     }
   }
   const res = await initCluster(opts);

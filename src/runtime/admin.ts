@@ -59,6 +59,8 @@ export type RuntimeStatus = ReplicaStatus & {
   /** the durable log: bytes and records in its segment files, commits, segments started at a checkpoint (compactions), segments now, segments deleted */
   wal: { bytes: number; records: number; appends: number; compactions: number; segments?: number; deletedSegments?: number };
   traffic: { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number };
+  /** the loopback port of its Prometheus /metrics and /healthz, when serving them */
+  metricsPort?: number;
   /** pre-prepares this replica sent as primary (each (view, seq) once), the requests they carried, the largest batch */
   batching?: { prePrepares: number; requests: number; max: number };
   /** CPU time this process used since it started (process.cpuUsage) */

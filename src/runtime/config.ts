@@ -184,6 +184,8 @@ export const ReplicaOverridesSchema = z
     phaseLog: bool().optional(),
     /** rotate phases.jsonl to phases.1.jsonl beyond this size */
     phaseLogMaxBytes: int(4096, 64 * 1024 * 1024 * 1024).optional(),
+    /** serve Prometheus /metrics and /healthz on 127.0.0.1 at this port (0: any free port); absent: off */
+    metricsPort: int(0, 65535).optional(),
   })
   .strict();
 export type ReplicaOverrides = z.infer<typeof ReplicaOverridesSchema>;

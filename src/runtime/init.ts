@@ -39,6 +39,8 @@ export interface InitOptions {
   protocol?: Partial<ClusterConfig['protocol']>;
   /** runtime parameter overrides */
   runtime?: Partial<ClusterConfig['runtime']>;
+  /** metrics ports, one per replica (replica.json metricsPort); absent: no metrics server */
+  metricsPorts?: number[];
 }
 
 export interface InitResult {
@@ -49,6 +51,8 @@ export interface InitResult {
   files: string[];
   /** an existing cluster was replaced (force) */
   replaced: boolean;
+  /** each replica's metrics port (replica.json metricsPort), when configured */
+  metricsPorts?: number[];
 }
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
@@ -90,6 +94,10 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
   if (n < 3 * f + 1) throw new PbftError('BAD_ARGUMENT', `--faults ${f} needs at least ${3 * f + 1} replicas (PBFT needs n >= 3f+1); use --replicas ${3 * f + 1} or fewer faults`);
   const host = o.host ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:_-]{1,253}$/.test(host)) throw new PbftError('BAD_ARGUMENT', `--host "${host}" is not a host name or IP address`);
+  if (o.metricsPorts) {
+    if (o.metricsPorts.length !== n) throw new PbftError('BAD_ARGUMENT', `metricsPorts lists ${o.metricsPorts.length} ports for ${n} replicas`);
+    o.metricsPorts.forEach((p, i) => checkInt(p, `metricsPorts[${i}]`, 1, 65535));
+  }
   let ports: number[];
   if (o.ports) {
     if (o.ports.length !== n) throw new PbftError('BAD_ARGUMENT', `ports lists ${o.ports.length} ports for ${n} replicas`);
@@ -169,7 +177,8 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
     for (let i = 0; i < n; i++) {
       mkdirSync(paths.replicaDir(i), { recursive: true, mode: 0o700 });
       const rj = paths.replicaJson(i);
-      writeFileAtomicSync(rj, JSON.stringify(replicaTemplate, null, 2) + '\n', 0o644);
+      const overrides = o.metricsPorts ? { ...replicaTemplate, metricsPort: o.metricsPorts[i] } : replicaTemplate;
+      writeFileAtomicSync(rj, JSON.stringify(overrides, null, 2) + '\n', 0o644);
       files.push(rj);
     }
     fsyncDir(paths.replicasDir);
@@ -180,5 +189,5 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new PbftError('IO', `cannot create the cluster in ${paths.dir}: ${describeError(e)}${code === 'EACCES' || code === 'EPERM' ? '; choose a directory you can write to' : ''}`, { cause: e });
   }
-  return { dir: paths.dir, config, cluster: clusterFromConfig(paths.dir, config), files, replaced };
+  return { dir: paths.dir, config, cluster: clusterFromConfig(paths.dir, config), files, replaced, ...(o.metricsPorts ? { metricsPorts: o.metricsPorts } : {}) };
 }

@@ -29,6 +29,7 @@ import { loadReplicaOverrides, readReplicaSecret, replicaEntry, type LoadedClust
 import { writeFileAtomicSync } from './fsutil.js';
 import { NetFaults } from './netfaults.js';
 import { PhaseLogWriter, type PhaseLine } from './phaselog.js';
+import { ReplicaMetrics } from './metrics.js';
 import { DurableLog } from './storage.js';
 import { ReplicaTransport } from './transport.js';
 import type { AdminCommand } from './wire.js';
@@ -97,6 +98,9 @@ export class ReplicaNode {
   private fatal = false;
   private faultInjection = true;
   private overrides: ReplicaOverrides = {};
+  /** Prometheus /metrics and /healthz (replica.json metricsPort), when configured and listening */
+  private metrics: ReplicaMetrics | null = null;
+  private metricsPort: number | null = null;
   private coreErrors = 0;
   /** pre-prepares sent as primary and the requests they carried (bench: mean batch size) */
   private readonly batches = { prePrepares: 0, requests: 0, max: 0 };
@@ -218,7 +222,33 @@ export class ReplicaNode {
       throw e;
     }
     this.transport.connectPeers();
+    await this.startMetrics();
     this.checkReady();
+  }
+
+  private async startMetrics(): Promise<void> {
+    const port = this.overrides.metricsPort;
+    if (port === undefined) return;
+    const q = quorums(this.cluster.params.n, this.cluster.params.f);
+    const m = new ReplicaMetrics(
+      {
+        status: () => this.status(),
+        healthy: () => {
+          const peers = this.transport.connectedPeers().length;
+          if (!this.ready) return { ok: false, why: 'not ready: not yet connected to a quorum' };
+          if (peers + 1 < q.quorum) return { ok: false, why: `connected to ${peers} peers; a quorum needs ${q.quorum - 1}` };
+          return { ok: true, why: 'ready and connected to a quorum' };
+        },
+      },
+      { replica: this.id, cluster: this.cluster.config.name },
+    );
+    try {
+      this.metricsPort = await m.listen(port);
+      this.metrics = m;
+    } catch (e) {
+      // metrics are an aid: a port in use must not keep a replica from serving
+      this.diag(`metrics: cannot listen on 127.0.0.1:${port} (${describeError(e)}); running without /metrics and /healthz (change metricsPort in ${this.cluster.paths.replicaJson(this.id)})`);
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -433,6 +463,7 @@ export class ReplicaNode {
   }
 
   private perform(a: ReplicaAction): void {
+    this.metrics?.onAction(a);
     switch (a.type) {
       case 'send':
         this.countPrePrepare(a);
@@ -587,6 +618,7 @@ export class ReplicaNode {
       traffic: { ...this.transport.counters },
       batching: { ...this.batches },
       cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
+      ...(this.metricsPort !== null ? { metricsPort: this.metricsPort } : {}),
     };
   }
 
@@ -609,6 +641,8 @@ export class ReplicaNode {
     this.waiting = [];
     this.nextRecords = [];
     await this.transport.close();
+    await this.metrics?.close();
+    this.metrics = null;
     await this.wal.whenIdle();
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
     await this.phases.close();

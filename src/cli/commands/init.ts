@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import type { InitOptions } from '../../runtime/init.js';
-import { createCluster } from '../../cluster/init.js';
+import { createCluster, type CreateClusterOptions } from '../../cluster/init.js';
 import { cmd } from '../../cluster/hints.js';
 import { clusterPaths } from '../../runtime/config.js';
 import { PbftError } from '../../errors.js';
@@ -35,16 +34,20 @@ export default class Init extends PbftCommand<typeof Init> {
     clients: intFlag({ summary: 'Number of configured clients (client0, client1, ...).', min: 0, max: 10000, default: 1, char: 'c' }),
     crypto: Flags.string({ summary: 'Signature backend.', options: ['node', 'noble'], default: 'node' }),
     'fault-injection': Flags.boolean({ summary: 'Let replicas accept signed fault commands (pbft fault).', allowNo: true, default: true }),
+    metrics: Flags.boolean({ summary: 'Serve Prometheus /metrics and /healthz on a loopback port per replica (replica.json metricsPort).', allowNo: true, default: true }),
+    'metrics-base-port': intFlag({ summary: 'Replica i serves metrics on metrics-base-port + i (default: free ports).', min: 1, max: 65535 }),
     force: Flags.boolean({ summary: 'Replace an existing cluster in --dir (deletes its keys and data).' }),
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask questions; use flags and defaults.' }),
   };
 
   async run(): Promise<unknown> {
     const f = this.flags;
-    let opts: InitOptions = {
+    let opts: CreateClusterOptions = {
       dir: f.dir,
       host: f.host,
       ...(f['base-port'] !== undefined ? { basePort: f['base-port'] } : {}),
+      metrics: f.metrics,
+      ...(f['metrics-base-port'] !== undefined ? { metricsBasePort: f['metrics-base-port'] } : {}),
       clients: f.clients,
       force: f.force,
       crypto: f.crypto as 'node' | 'noble',
@@ -64,7 +67,7 @@ export default class Init extends PbftCommand<typeof Init> {
     this.log(`  ${(rel(clusterPaths(res.dir).keysDir) + '/').padEnd(40)} secret keys (mode 0600): ${c.replicas.length} replicas, ${c.clients.length} client${c.clients.length === 1 ? '' : 's'}, operator`);
     this.log(`  ${(rel(clusterPaths(res.dir).replicasDir) + '/<i>/replica.json').padEnd(40)} per-replica overrides; logs and data go next to it`);
     this.log('');
-    for (const r of c.replicas) this.log(`  replica ${r.id}  ${r.host}:${r.port}  ${r.publicKey.slice(0, 16)}…`);
+    for (const r of c.replicas) this.log(`  replica ${r.id}  ${r.host}:${r.port}  ${r.publicKey.slice(0, 16)}…${res.metricsPorts ? `  metrics http://127.0.0.1:${res.metricsPorts[r.id]}/metrics` : ''}`);
     this.log('');
     this.log(`Next: ${cmd('up', f.dir)}`);
     return {
@@ -75,7 +78,7 @@ export default class Init extends PbftCommand<typeof Init> {
       portsChosen: res.ports,
       n: c.protocol.n,
       f: c.protocol.f,
-      replicas: c.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, publicKey: r.publicKey })),
+      replicas: c.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, publicKey: r.publicKey, ...(res.metricsPorts ? { metricsPort: res.metricsPorts[r.id] } : {}) })),
       clients: c.clients.map((x) => x.id),
       files: res.files,
     };
@@ -89,7 +92,7 @@ export default class Init extends PbftCommand<typeof Init> {
     return given.length === 0;
   }
 
-  private async wizard(o: InitOptions): Promise<InitOptions> {
+  private async wizard(o: CreateClusterOptions): Promise<CreateClusterOptions> {
     const { number, input, confirm, select } = await import('@inquirer/prompts');
     try {
       const replicas = await number({
