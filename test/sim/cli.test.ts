@@ -128,6 +128,7 @@ describe.skipIf(!built)('pbft sim (built CLI)', () => {
 
   it('passing seeds: summary and exit 0', async () => {
     const r = await run(['--seeds', '3', '--byzantine', 'none', '--no-storm']);
+    expect(r.stdout).toMatch(/adversary: catalogue, fuzz, twins, clients, cuts/); // the default: all
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/runs +3 +\(3 passed, 0 failed\)/);
     expect(r.stdout).toMatch(/view changes/);
@@ -136,7 +137,7 @@ describe.skipIf(!built)('pbft sim (built CLI)', () => {
   });
 
   it('--json on a violation: the failing seed with its replay command, exit 1', async () => {
-    const r = await run(['--seed', '3', '--byzantine', 'none', '--bug', 'commit-on-2f', '--json']);
+    const r = await run(['--seed', '3', '--byzantine', 'none', '--adversary', 'catalogue', '--bug', 'commit-on-2f', '--json']);
     expect(r.exitCode).toBe(1);
     const j = JSON.parse(r.stdout);
     expect(j.ok).toBe(false);
@@ -147,7 +148,7 @@ describe.skipIf(!built)('pbft sim (built CLI)', () => {
   });
 
   it('a violation in human form: seed, violations, replay, trace; exit 1', async () => {
-    const r = await run(['--seed', '3', '--bug', 'commit-on-2f']);
+    const r = await run(['--seed', '3', '--adversary', 'catalogue', '--bug', 'commit-on-2f']);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/seed 3 .*violation/);
     expect(r.stdout).toMatch(/\[qcertified\]/);
