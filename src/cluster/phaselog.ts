@@ -10,6 +10,7 @@ import { createReadStream, watch, type FSWatcher } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { CORE_PHASES } from '../core/types.js';
 
 /** A phase-log record as written by a replica. Extra fields pass through untouched. */
 export interface PhaseRecord {
@@ -36,33 +37,9 @@ export interface PhaseFile {
 /** Longest line we try to interpret; longer ones are skipped as malformed. */
 export const MAX_LINE_CHARS = 1 << 20;
 
-/** The phases the core and the runtime write, in protocol order (for validation and colour). */
-export const KNOWN_PHASES = [
-  'ready',
-  'request',
-  'pre-prepare',
-  'prepare',
-  'prepared',
-  'commit',
-  'committed',
-  'execute',
-  'reply',
-  'checkpoint',
-  'stable',
-  'view-change',
-  'new-view',
-  'enter-view',
-  'state-transfer',
-  'catch-up',
-  'recovery',
-  'drop',
-  'fault',
-  'connect',
-  'disconnect',
-  'start',
-  'stop',
-  'admin',
-] as const;
+/** The phases the core (CORE_PHASES) and the runtime write (for validation and colour). */
+export const KNOWN_PHASES = ['ready', ...CORE_PHASES, 'connect', 'disconnect', 'start', 'stop', 'admin'] as const;
+
 
 export function recordTimeMs(rec: PhaseRecord): number {
   return typeof rec.ts === 'number' ? rec.ts : Date.parse(rec.ts);

@@ -307,25 +307,28 @@ export type DropReason =
 /** ignore: harmless (stale, duplicate); reject: invalid, evidence against the sender */
 export type DropClass = 'ignore' | 'reject';
 
-export type Phase =
-  | 'request'
-  | 'pre-prepare'
-  | 'prepare'
-  | 'prepared'
-  | 'commit'
-  | 'committed'
-  | 'execute'
-  | 'reply'
-  | 'checkpoint'
-  | 'stable'
-  | 'view-change'
-  | 'new-view'
-  | 'enter-view'
-  | 'state-transfer'
-  | 'catch-up'
-  | 'recovery'
-  | 'drop'
-  | 'fault';
+/** The phases the core logs, in protocol order: the one list (the phase log adds the runtime's own). */
+export const CORE_PHASES = [
+  'request',
+  'pre-prepare',
+  'prepare',
+  'prepared',
+  'commit',
+  'committed',
+  'execute',
+  'reply',
+  'checkpoint',
+  'stable',
+  'view-change',
+  'new-view',
+  'enter-view',
+  'state-transfer',
+  'catch-up',
+  'recovery',
+  'drop',
+  'fault',
+] as const;
+export type Phase = (typeof CORE_PHASES)[number];
 
 export interface PhaseEvent {
   phase: Phase;

@@ -18,6 +18,11 @@
 import fs from 'node:fs';
 import type { PhaseEvent, ReplicaId } from '../core/types.js';
 
+/** The file a phase log rotates to (phases.jsonl -> phases.1.jsonl): written here, read by pbft logs. */
+export function rotatedPhaseLog(file: string): string {
+  return file.replace(/\.jsonl$/, '') + '.1.jsonl';
+}
+
 export type PhaseLine = Omit<PhaseEvent, 'phase' | 'reason'> & { phase: string; reason?: string };
 
 export interface PhaseLogOptions {
@@ -193,7 +198,7 @@ export class PhaseLogWriter {
   private rotate(then: () => void): void {
     const fd = this.fd!;
     fs.close(fd, () => {
-      fs.rename(this.file, this.file.replace(/\.jsonl$/, '') + '.1.jsonl', () => {
+      fs.rename(this.file, rotatedPhaseLog(this.file), () => {
         // on a failed rename, keep appending to the same file
         fs.open(this.file, 'a', 0o644, (err, nfd) => {
           if (err) {

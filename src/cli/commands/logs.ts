@@ -9,6 +9,7 @@ import {
   type PhaseRecord,
 } from '../../cluster/phaselog.js';
 import { formatRecord, replicaColour } from '../../cluster/format.js';
+import { rotatedPhaseLog } from '../../runtime/phaselog.js';
 import { followProcessLogs, processLogFiles, readProcessLogs, type ProcessLogLine } from '../../cluster/processlog.js';
 import { parseReplicaIds } from '../../cluster/ids.js';
 import { CliError } from '../../cluster/errors.js';
@@ -72,7 +73,7 @@ export default class Logs extends PbftCommand<typeof Logs> {
 
     const files = await discoverPhaseFiles(cluster.dir, ids);
     // rotated logs (phases.1.jsonl) come first for the static part
-    const rotated = files.map((f) => ({ replica: f.replica, path: f.path.replace(/\.jsonl$/, '.1.jsonl') }));
+    const rotated = files.map((f) => ({ replica: f.replica, path: rotatedPhaseLog(f.path) }));
     const start = this.flags.follow ? await PhaseTail.snapshot(files) : undefined;
     const ends = start ? new Map([...start].map(([k, v]) => [k, v.offset])) : undefined;
     const merged = mergePhaseLogs([...rotated, ...files], filter, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
