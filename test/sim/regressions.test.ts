@@ -23,6 +23,8 @@ const cases: { seed: number; n: number; byzantine: readonly StrategyName[]; adve
   { seed: 235, n: 7, byzantine: [], adversary: 'twins', bug: 'recovery from a corrupt log: the helpers changed view for the recovering replica once, and the twin\'s stale view-change in V kept that view from counting' },
   { seed: 284, n: 7, byzantine: ['forged-view-change'] as const, bug: 'recovery from a corrupt log: the Byzantine replica\'s stale view-change came first each time; the new primary now waits briefly for fresh ones' },
   { seed: 711, n: 7, byzantine: [], adversary: 'clients', bug: 'checker: a replica restarted empty after a corrupt log (recovery mode) starts again from seq 0; the checker expected it to resume above the stable checkpoint it had reported' },
+  { seed: 654490, n: 7, byzantine: ['equivocate'] as const, adversary: 'clients', bug: 'scenario: a network slow enough to draw an initial view-change timeout above the 6 s cap gave max < initial, which the core refuses' },
+  { seed: 605559, n: 4, byzantine: [], adversary: 'clients', bug: 'recovery from a corrupt log: clients stopped before the log moved L seqs on (their requests shared batches), so recovery could not finish' },
   { seed: 5014, n: 4, byzantine: [], adversary: 'twins', bug: 'a proven checkpoint raised twice above the window kept the first target\'s slots: 11 slots, past the 2L bound (bounded-memory)' },
 ];
 
