@@ -148,8 +148,12 @@ export function compactRecords(records: PersistRecord[]): PersistRecord[] {
   let view: Extract<PersistRecord, { kind: 'view' }> | undefined;
   let newView: Extract<PersistRecord, { kind: 'new-view' }> | undefined;
   let recovery: Extract<PersistRecord, { kind: 'recovery' }> | undefined;
+  let target: Extract<PersistRecord, { kind: 'target' }> | undefined;
   for (const r of records) {
     if (r.kind === 'recovery') recovery = r;
+    else if (r.kind === 'target') {
+      if (!target || r.seq > target.seq) target = r;
+    }
     else if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
     else if (r.kind === 'view' && (!view || r.view >= view.view)) view = r;
     else if (r.kind === 'new-view' && (!newView || r.msg.body.newView >= newView.msg.body.newView)) newView = r;
@@ -161,6 +165,7 @@ export function compactRecords(records: PersistRecord[]): PersistRecord[] {
   if (recovery && !recovery.done) out.push(recovery);
   if (view) out.push(view);
   if (cp) out.push(cp);
+  if (target && target.seq > h) out.push(target);
   if (newView && (!view || newView.msg.body.newView >= view.view)) out.push(newView);
   for (const r of records) {
     if (r.kind === 'pre-prepare' && r.msg.body.seq > h) out.push(r);
@@ -717,6 +722,9 @@ export class Replica {
         case 'committed':
           this.slot(r.entry.seq).committed = r.entry;
           break;
+        case 'target':
+          if (!this.target || r.seq > this.target.seq) this.target = { seq: r.seq, digest: r.digest, proof: r.proof };
+          break;
         case 'recovery':
           // the newest record wins; an unfinished recovery resumes (a second loss, passed as
           // opts.recover, starts a new one instead)
@@ -724,6 +732,8 @@ export class Replica {
           break;
       }
     }
+    if (this.target && this.target.seq <= this.stable.seq) this.target = null;
+    this.targetSeenAtExecuted = this.lastExecuted;
     for (const seq of [...this.slots.keys()]) if (seq <= this.stable.seq) this.slots.delete(seq);
     this.restoreOwnVotes();
     if (this.sentNewView && this.sentNewView.body.newView === this.view && !this.viewChanging) this.currentNewView = this.sentNewView;
@@ -1127,6 +1137,9 @@ export class Replica {
     if (!this.target || seq > this.target.seq) {
       this.target = { seq, digest, proof };
       this.targetSeenAtExecuted = this.lastExecuted;
+      // durable: slots above the window that belong to it (O of a NEW-VIEW past it) come back
+      // with it after a restart (long-run seed 700482 n=4 cuts)
+      this.persist({ kind: 'target', seq, digest, proof });
       // Slots above our window that the proven checkpoint covers are decided by it: drop them
       // (and their votes), or a target raised twice would keep the old target's window as
       // well, past the 2L bound (sim seed 5014 n=4, twins). Our view-changes report the

@@ -363,6 +363,11 @@ export type PersistRecord =
   /** a stable checkpoint with its state and proof; everything at or below seq is obsolete */
   | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot: string; proof: Signed<CheckpointBody>[] }
   /**
+   * A proven checkpoint above the stable one whose state is being fetched: slots above the
+   * window (a NEW-VIEW's O past it) belong to it. Kept until that checkpoint is stable.
+   */
+  | { kind: 'target'; seq: number; digest: Hex; proof: Signed<CheckpointBody>[] }
+  /**
    * Recovery after a lost or damaged durable log (see Replica's recovery mode): the recovery
    * request (timestamp, nonce), the seq at which its execution was seen (null until then), and
    * whether recovery is complete. Kept until it is.

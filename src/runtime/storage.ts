@@ -52,7 +52,7 @@ import type { PersistRecord } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
 
-const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint', 'recovery']);
+const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint', 'recovery', 'target']);
 const SEGMENT_RE = /^(\d{16})\.log$/;
 const NL = 0x0a;
 const SP = 0x20;
@@ -177,6 +177,7 @@ function seqOf(r: PersistRecord): number {
   if (r.kind === 'pre-prepare') s = r.msg?.body?.seq;
   else if (r.kind === 'prepared') s = r.cert?.prePrepare?.body?.seq;
   else if (r.kind === 'committed') s = r.entry?.seq;
+  else if (r.kind === 'target') s = r.seq; // its segment stays until that checkpoint is stable
   return typeof s === 'number' && Number.isFinite(s) ? s : 0;
 }
 
