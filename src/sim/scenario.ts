@@ -326,7 +326,7 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow, healedExtraMs },
     safetyMs,
     // a slow healed network needs more virtual time; it costs no more events
-    livenessBoundMs: Math.max(o.livenessBoundMs, 60 * healedExtraMs, healedExtraMs ? slowHealedWorkMs(healedExtraMs + meanDelayMs, params, workload) : 0),
+    livenessBoundMs: Math.max(o.livenessBoundMs, 60 * healedExtraMs, healedExtraMs ? slowHealedWorkMs(healedExtraMs + meanDelayMs, params, workload, crashes.some((c) => c.storage === 'corrupt')) : 0),
     drainMs,
     safetyEventBudget: SAFETY_EVENTS_PER_REPLICA * n,
     byzantine,
@@ -345,12 +345,15 @@ export function makeScenario(o: ScenarioOptions): Scenario {
  * (sim seed 107110 n=7: batch 1, one in flight, +584 ms links, 36 flood requests). Doubled
  * for the view changes on the way.
  */
-function slowHealedWorkMs(hopMs: number, p: ProtocolParams, w: Workload): number {
+function slowHealedWorkMs(hopMs: number, p: ProtocolParams, w: Workload, recovery: boolean): number {
   if (hopMs <= 0) return 0;
-  const honest = w.clients * (w.maxSafetyOps + w.livenessOps + 1);
+  // (and, with a corrupt log to recover from, the requests clients add for it: the simulator's
+  // recoveryOpsPerClient; long-run seed 710051 n=10)
+  const perClient = w.maxSafetyOps + w.livenessOps + 1 + (recovery ? 3 * p.logWindow + 3 * p.checkpointInterval + 4 : 0);
   const byzantine = BYZ_CLIENT_LIMITS.floodIdsPerRun + BYZ_CLIENT_LIMITS.clients * BYZ_CLIENT_LIMITS.burstsPerClient;
-  const rounds = Math.ceil((honest + byzantine) / (p.maxBatchSize * p.maxInFlight));
-  return Math.round(2 * rounds * 3 * hopMs);
+  const rounds = Math.ceil((w.clients * perClient + byzantine) / (p.maxBatchSize * p.maxInFlight));
+  // a client has one request outstanding: its requests take four one-way delays each, in turn
+  return Math.round(2 * Math.max(rounds * 3, perClient * 4) * hopMs);
 }
 
 export function describeScenario(s: Scenario): string {
