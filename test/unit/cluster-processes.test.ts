@@ -199,10 +199,13 @@ describe('signals and /proc (the helpers pbft down and pbft fault share)', () =>
       expect(await readCmdline(member)).toEqual([process.execPath, '-e', 'setInterval(() => {}, 1000)', '']);
       expect((await readProcStat(member))?.pgrp).toBe(leader);
       signalGroup(leader, 'SIGSTOP');
+      // (each process of the group stops when the kernel gets to it: await both, under load too)
       expect(await waitPaused(leader, true, 2000)).toBe(true);
-      expect(await isPaused(member)).toBe(true); // the whole group
+      expect(await waitPaused(member, true, 2000)).toBe(true); // the whole group
+      expect(await isPaused(member)).toBe(true);
       signalGroup(leader, 'SIGCONT');
       expect(await waitPaused(member, false, 2000)).toBe(true);
+      expect(await waitPaused(leader, false, 2000)).toBe(true);
       expect(await isPaused(leader)).toBe(false);
     } finally {
       kill(-leader);
