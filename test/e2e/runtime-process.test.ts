@@ -3,7 +3,7 @@
  * durable logs and ports; a torn durable log tolerated; SIGINT / SIGTERM exit 0.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,24 +76,24 @@ describe('replica process errors', () => {
     }
   });
 
-  it('a durable log corrupted before its end: exit 1; a torn last line: starts and says so', async () => {
+  it('a durable log corrupted before its end: moved aside, the replica starts empty in recovery mode; a torn last line: starts and says so', async () => {
     const wal = tc.cluster.paths.wal(3);
     writeFileSync(wal, '{"c":"garbage"}\n{"c":"more"}\n', { mode: 0o600 });
-    const r = await run(['--dir', tc.dir, '--id', '3']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: replica 3: durable log .* is corrupt at line 1 of 2 \(not a log line\); .*\n$/);
+    const p0 = tc.spawn(3);
+    const said = await stderrUntil(p0, 'recovery mode');
+    expect(said).toMatch(/durable log damaged: replica 3: durable log .* is corrupt at line 1 of 2 \(not a log line\)\. Moved aside to .*wal\.jsonl\.damaged-/);
+    expect(readdirSync(path.dirname(wal)).some((f) => f.startsWith('wal.jsonl.damaged-'))).toBe(true);
+    expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
+    rmSync(tc.cluster.paths.walDir(3), { recursive: true, force: true }); // what the recovering life wrote
     writeFileSync(wal, '');
     appendFileSync(wal, '{"c":"0123456789abcdef","r":[{"kind":"vi'); // torn
     chmodSync(wal, 0o600);
     const p = tc.spawn(3);
-    await new Promise<void>((resolve) => {
-      const check = () => (p.stderr.join('').includes('torn last append') ? resolve() : setTimeout(check, 50));
-      check();
-    });
+    await stderrUntil(p, 'torn last append');
     expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
   });
 
-  it('a durable log in segment files: a corrupt frame before the end: exit 1 naming the file; a torn last frame: starts and says so', async () => {
+  it('a durable log in segment files: a corrupt frame before the end is named, moved aside, and the replica recovers; a torn last frame: starts and says so', async () => {
     const walDir = tc.cluster.paths.walDir(3);
     rmSync(walDir, { recursive: true, force: true });
     rmSync(tc.cluster.paths.wal(3), { force: true });
@@ -103,9 +103,11 @@ describe('replica process errors', () => {
     const seg1 = path.join(walDir, segmentName(1));
     const bad = Buffer.from(frames[1]!.toString('utf8').replace('"view":0', '"view":7'));
     writeFileSync(seg1, Buffer.concat([frames[0]!, bad, frames[2]!]), { mode: 0o600 });
-    const r = await run(['--dir', tc.dir, '--id', '3']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: replica 3: durable log .*0000000000000001\.log is corrupt at line 2 of 3 \(checksum mismatch\); .*\n$/);
+    const p0 = tc.spawn(3);
+    const said = await stderrUntil(p0, 'recovery mode');
+    expect(said).toMatch(/durable log damaged: replica 3: durable log .*0000000000000001\.log is corrupt at line 2 of 3 \(checksum mismatch\)\. Moved aside to .*wal\.damaged-/);
+    expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
+    mkdirSync(walDir, { recursive: true });
     writeFileSync(seg1, Buffer.concat([frames[0]!, frames[1]!, frames[2]!.subarray(0, 12)]), { mode: 0o600 });
     const p = tc.spawn(3);
     // it cannot be ready alone (no quorum): await the diagnostic line instead
@@ -124,6 +126,22 @@ describe('replica process errors', () => {
     expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
   });
 });
+
+/** Await a text on a replica's stderr (it may never be ready: no quorum); everything it said. */
+function stderrUntil(p: { child: { stderr: NodeJS.ReadableStream | null }; exited: Promise<unknown> }, text: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let seen = '';
+    const onData = (d: Buffer | string) => {
+      seen += d.toString();
+      if (seen.includes(text)) {
+        p.child.stderr!.off('data', onData);
+        resolve(seen);
+      }
+    };
+    p.child.stderr!.on('data', onData);
+    void p.exited.then((e) => reject(new Error(`replica exited (${JSON.stringify(e)}) before saying "${text}": ${seen}`)));
+  });
+}
 
 describe('a one-replica cluster (n = 1, f = 0)', () => {
   let tc: TestCluster;
