@@ -3,20 +3,13 @@
  * records that name the request (client, timestamp), and the protocol records of the
  * sequence number(s) it was ordered at (pre-prepare, prepares, commits, execute).
  */
+import { CORE_PHASES } from '../core/types.js';
 import type { PhaseFile, PhaseRecord } from './phaselog.js';
 import { mergePhaseLogs, offsetAtTime, recordTimeMs } from './phaselog.js';
 import { formatRecord, formatMs, relTime, shortClient, type Palette } from './format.js';
 
-export const TRACE_PHASES: ReadonlySet<string> = new Set([
-  'request',
-  'pre-prepare',
-  'prepare',
-  'prepared',
-  'commit',
-  'committed',
-  'execute',
-  'reply',
-]);
+/** The normal-case phases of CORE_PHASES, request through reply. */
+export const TRACE_PHASES: ReadonlySet<string> = new Set(CORE_PHASES.slice(0, CORE_PHASES.indexOf('reply') + 1));
 
 export interface RequestKey {
   client: string;

@@ -36,57 +36,32 @@ export function sign<B>(auth: Authenticator, body: B): Signed<B> {
   return { body, sig: auth.sign(canonicalBytes(body)) };
 }
 
-export function verifyReplicaSig(auth: Authenticator, m: Signed<{ replica: number }>): boolean {
-  const memo = auth.frozenMemo;
-  if (memo && Object.isFrozen(m)) {
-    let ok = memo.replicaSig.get(m);
-    if (ok === undefined) {
-      ok = auth.verifyReplica(m.body.replica, canonicalBytes(m.body), m.sig);
-      memo.replicaSig.set(m, ok);
-    }
-    return ok;
+/** `compute()`, remembered in `memo` when `key` is frozen (see Authenticator.frozenMemo). */
+function memoized<T>(memo: WeakMap<object, T> | undefined, key: object, compute: () => T): T {
+  if (!memo || !Object.isFrozen(key)) return compute();
+  let v = memo.get(key);
+  if (v === undefined) {
+    v = compute();
+    memo.set(key, v);
   }
-  return auth.verifyReplica(m.body.replica, canonicalBytes(m.body), m.sig);
+  return v;
+}
+
+export function verifyReplicaSig(auth: Authenticator, m: Signed<{ replica: number }>): boolean {
+  return memoized(auth.frozenMemo?.replicaSig, m, () => auth.verifyReplica(m.body.replica, canonicalBytes(m.body), m.sig));
 }
 
 export function verifyClientSig(auth: Authenticator, m: SignedRequest): boolean {
-  const memo = auth.frozenMemo;
-  if (memo && Object.isFrozen(m)) {
-    let ok = memo.clientSig.get(m);
-    if (ok === undefined) {
-      ok = auth.verifyClient(m.body.client, canonicalBytes(m.body), m.sig);
-      memo.clientSig.set(m, ok);
-    }
-    return ok;
-  }
-  return auth.verifyClient(m.body.client, canonicalBytes(m.body), m.sig);
+  return memoized(auth.frozenMemo?.clientSig, m, () => auth.verifyClient(m.body.client, canonicalBytes(m.body), m.sig));
 }
 
 export function requestDigest(auth: Authenticator, req: SignedRequest): Hex {
-  const memo = auth.frozenMemo;
-  if (memo && Object.isFrozen(req)) {
-    let d = memo.digest.get(req);
-    if (d === undefined) {
-      d = auth.hash(canonicalBytes(req.body));
-      memo.digest.set(req, d);
-    }
-    return d;
-  }
-  return auth.hash(canonicalBytes(req.body));
+  return memoized(auth.frozenMemo?.digest, req, () => auth.hash(canonicalBytes(req.body)));
 }
 
 /** Batch digest: hash of the canonical list of request digests. The null request is []. */
 export function batchDigest(auth: Authenticator, batch: SignedRequest[]): Hex {
-  const memo = auth.frozenMemo;
-  if (memo && Object.isFrozen(batch)) {
-    let d = memo.digest.get(batch);
-    if (d === undefined) {
-      d = auth.hash(utf8(canonicalJson(batch.map((r) => requestDigest(auth, r)))));
-      memo.digest.set(batch, d);
-    }
-    return d;
-  }
-  return auth.hash(utf8(canonicalJson(batch.map((r) => requestDigest(auth, r)))));
+  return memoized(auth.frozenMemo?.digest, batch, () => auth.hash(utf8(canonicalJson(batch.map((r) => requestDigest(auth, r))))));
 }
 
 export function makePrePrepare(auth: Authenticator, view: number, seq: number, replica: number, batch: SignedRequest[]): SignedPrePrepare {
