@@ -249,12 +249,12 @@ function vNewView(v: unknown, l: Limits, what = 'new-view'): Signed<NewViewBody>
 }
 
 const STATUS_KEYS = ['type', 'view', 'viewChanging', 'lastExecuted', 'stableSeq', 'replica'] as const;
-const STATUS_KEYS_RECOVERING = [...STATUS_KEYS, 'recoveringAfter'] as const;
+const STATUS_OPTIONAL_KEYS = ['recoveringAfter', 'recoveringUntil'] as const;
 function vStatus(v: unknown, l: Limits, what = 'status'): Signed<StatusBody> {
   const b = signedShell(v, what);
-  keys(b, 'recoveringAfter' in b ? STATUS_KEYS_RECOVERING : STATUS_KEYS, what);
+  keys(b, [...STATUS_KEYS, ...STATUS_OPTIONAL_KEYS.filter((k) => k in b)], what);
   type(b, 'status', what);
-  if ('recoveringAfter' in b) nat(b.recoveringAfter, `${what}.recoveringAfter`);
+  for (const k of STATUS_OPTIONAL_KEYS) if (k in b) nat(b[k], `${what}.${k}`);
   nat(b.view, `${what}.view`);
   bool(b.viewChanging, `${what}.viewChanging`);
   nat(b.lastExecuted, `${what}.lastExecuted`);

@@ -319,7 +319,9 @@ interface Recovery {
  *    (recoveringAfter); a replica that executed its request and holds a stable checkpoint at
  *    or above `after` starts a view change for it, once per recovery request.
  * 4. It takes part in view changes again (recovery done) once its stable checkpoint reaches
- *    after + L: its view-changes then omit nothing it may have prepared before.
+ *    after + L: its view-changes then omit nothing it may have prepared before. It says so in
+ *    its STATUS (recoveringUntil), and an idle primary orders null requests up to there, so
+ *    recovery ends without client load (padForRecovery).
  * Liveness needs 2f+1 others to order its request and change views: a recovering replica
  * counts against f, as a crashed one does.
  */
@@ -384,6 +386,10 @@ export class Replica {
   private readonly helpedRecovery = new Map<ReplicaId, { timestamp: number; times: number; view: number }>();
   /** peers that said (STATUS recoveringAfter) they wait for a view formed after that seq */
   private readonly recoveringPeers = new Map<ReplicaId, number>();
+  /** per peer, the recovery request (timestamp) we agreed to pad for, and up to which seq */
+  private readonly paddedFor = new Map<ReplicaId, { timestamp: number; until: number }>();
+  /** as primary with nothing pending, order null requests up to here (padForRecovery) */
+  private padUntil = 0;
   /** the view for which, as its new primary, we waited for fresh view-changes (tryNewView) */
   private newViewWaitFor = -1;
 
@@ -847,16 +853,24 @@ export class Replica {
         batch.push(req);
         if (batch.length >= this.p.maxBatchSize) break;
       }
-      if (batch.length === 0) return;
-      const seq = this.nextSeq++;
-      const pp = makePrePrepare(this.auth, this.view, seq, this.id, batch);
-      const s = this.slot(seq);
-      this.acceptPrePrepare(s, pp);
-      this.log({ phase: 'pre-prepare', view: this.view, seq, digest: pp.body.digest, detail: `${batch.length} request(s)` });
-      this.multicast(pp);
-      // with quorum 1 (n <= 2, f = 0) the primary needs no prepares at all
-      this.checkPrepared(s);
+      if (batch.length === 0) break;
+      this.prePrepareNext(batch, `${batch.length} request(s)`);
     }
+    // idle, and a recovering peer needs a checkpoint further on: null requests (padForRecovery)
+    while (this.pending.size === 0 && this.nextSeq <= this.padUntil && this.nextSeq - 1 - this.lastExecuted < this.p.maxInFlight && this.nextSeq <= this.H()) {
+      this.prePrepareNext([], 'null request: a recovering replica needs a checkpoint');
+    }
+  }
+
+  private prePrepareNext(batch: SignedRequest[], detail: string): void {
+    const seq = this.nextSeq++;
+    const pp = makePrePrepare(this.auth, this.view, seq, this.id, batch);
+    const s = this.slot(seq);
+    this.acceptPrePrepare(s, pp);
+    this.log({ phase: 'pre-prepare', view: this.view, seq, digest: pp.body.digest, detail });
+    this.multicast(pp);
+    // with quorum 1 (n <= 2, f = 0) the primary needs no prepares at all
+    this.checkPrepared(s);
   }
 
   private acceptPrePrepare(s: Slot, pp: SignedPrePrepare): void {
@@ -1262,8 +1276,19 @@ export class Replica {
     // recovering and its request not executed yet: send it again now and then (it may have
     // reached no correct primary, or been lost)
     if (this.recovery && this.recovery.after === null && this.statusTick % RECOVERY_RESEND_TICKS === 0) this.multicast(this.recovery.request);
-    const waiting = this.recovery && this.recovery.after !== null && this.recovery.freshView === null ? this.recovery.after : undefined;
-    const st = sign<StatusBody>(this.auth, { type: 'status', view: this.view, viewChanging: this.viewChanging, lastExecuted: this.lastExecuted, stableSeq: this.stable.seq, replica: this.id, ...(waiting !== undefined ? { recoveringAfter: waiting } : {}) });
+    const r = this.recovery;
+    const waiting = r && r.after !== null && r.freshView === null ? r.after : undefined;
+    const until = r && r.after !== null && r.freshView !== null ? r.after + this.p.logWindow : undefined;
+    const st = sign<StatusBody>(this.auth, {
+      type: 'status',
+      view: this.view,
+      viewChanging: this.viewChanging,
+      lastExecuted: this.lastExecuted,
+      stableSeq: this.stable.seq,
+      replica: this.id,
+      ...(waiting !== undefined ? { recoveringAfter: waiting } : {}),
+      ...(until !== undefined ? { recoveringUntil: until } : {}),
+    });
     this.multicast(st);
     // a proven checkpoint above us and no progress since the last tick: fetch the state
     if (this.target) {
@@ -1288,6 +1313,7 @@ export class Replica {
       this.recoveringPeers.set(peer, st.recoveringAfter);
       this.helpRecovery(peer, st.recoveringAfter);
     } else this.recoveringPeers.delete(peer);
+    if (st.recoveringUntil !== undefined) this.padForRecovery(peer, st.recoveringUntil);
     // Everything below answers with messages, some large: at most once per status period per
     // peer, so a flood of STATUS costs a faulty peer more than it costs us.
     const served = this.served(peer);
@@ -1368,6 +1394,25 @@ export class Replica {
     if (times > this.p.f || (h && h.timestamp === done.timestamp && h.view > this.view)) return;
     this.helpedRecovery.set(peer, { timestamp: done.timestamp, times: times + 1, view: this.view + 1 });
     this.startViewChange(this.view + 1, `replica ${peer} recovers from a lost log and needs a view formed after its recovery request`);
+  }
+
+  /**
+   * A peer recovering from a lost log votes again but waits for a stable checkpoint at or above
+   * `until` (its recovery bound) before it takes part in view changes. With no client load that
+   * checkpoint never comes, so the primary orders null requests up to it while nothing else is
+   * pending. Once per recovery request we executed, and only for a bound at most one log window
+   * above what we executed: a Byzantine peer buys at most L + K null requests per request of
+   * its own it gets ordered, and only while the cluster is idle.
+   */
+  private padForRecovery(peer: ReplicaId, until: number): void {
+    const done = this.clients.get(recoveryClientId(peer));
+    if (!done || this.paddedFor.get(peer)?.timestamp === done.timestamp) return;
+    if (until > this.lastExecuted + this.p.logWindow) return;
+    const K = this.p.checkpointInterval;
+    const target = Math.ceil(until / K) * K;
+    this.paddedFor.set(peer, { timestamp: done.timestamp, until: target });
+    if (target > this.padUntil) this.padUntil = target;
+    this.propose();
   }
 
   private validCommittedEntry(e: CommittedEntry): boolean {

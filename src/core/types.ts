@@ -158,6 +158,14 @@ export interface StatusBody {
    * (once per recovery request).
    */
   recoveringAfter?: number;
+  /**
+   * Present while this replica recovers from a lost log, votes again in a fresh view, and
+   * waits for a stable checkpoint at or above this seq before it takes part in view changes.
+   * An idle primary that executed its recovery request orders null requests up to the first
+   * checkpoint at or above it (once per recovery request, at most one log window ahead), so
+   * recovery ends without client load.
+   */
+  recoveringUntil?: number;
 }
 
 /** A committed entry and its proof: 2f+1 matching commits (QCertified). */

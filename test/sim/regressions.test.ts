@@ -28,6 +28,8 @@ const cases: { seed: number; n: number; byzantine: readonly StrategyName[]; adve
   { seed: 700482, n: 4, byzantine: [], adversary: 'cuts', bug: 'a new primary whose O lay past its window (a proven checkpoint it was fetching) crashed: after the restart the checkpoint was forgotten and those slots lay outside (h, H] (now the fetch target is durable)' },
   { seed: 759787, n: 7, byzantine: [], adversary: 'twins', bug: 'a twin core\'s own assertion (never a vote against its decision) fired: with its identity doubled it is Byzantine, so its cores run without assertions' },
   { seed: 710051, n: 10, byzantine: ['wrong-reply'] as const, adversary: 'clients', bug: 'one client, +532 ms links and a recovery to finish: about 150 s of serial work, and the liveness bound counted only what batching could overlap' },
+  { seed: 970493, n: 10, byzantine: [], adversary: 'twins', bug: 'recovery from a corrupt log: the workload ended while the recovering replica waited for a checkpoint L seqs on; nothing was ordered again (now an idle primary orders null requests up to it)' },
+  { seed: 981806, n: 10, byzantine: ['conflicting-votes'] as const, adversary: 'clients', bug: 'the same, with a Byzantine replica voting for wrong digests (long run at f50ac18)' },
   { seed: 5014, n: 4, byzantine: [], adversary: 'twins', bug: 'a proven checkpoint raised twice above the window kept the first target\'s slots: 11 slots, past the 2L bound (bounded-memory)' },
 ];
 

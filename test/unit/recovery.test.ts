@@ -7,6 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
 import type { ReplicaAction } from '../../src/core/types.js';
+import { canonicalJson } from '../../src/core/canonical.js';
+import { makeRequest } from '../../src/core/messages.js';
+import { recoveryClientId, recoveryOp } from '../../src/core/replica.js';
 
 const puts = (k: number, prefix = 'k') => Array.from({ length: k }, (_, i) => ({ op: 'put' as const, key: `${prefix}${i % 3}`, value: `v${i}` }));
 
@@ -59,6 +62,66 @@ describe('replica core: recovery from a lost durable log', () => {
     h.runOps('c1', puts(3, 'w'));
     expect(sentTypes(h, 3, later)).toContain('commit');
     expect(new Set([0, 1, 2, 3].map((i) => h.replicas[i]!.status().stateDigest)).size).toBe(1);
+  });
+
+  it('in an idle cluster recovery still ends: the primary orders null requests up to the first checkpoint at or above its bound', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(3));
+    h.crash(3);
+    h.restartAmnesic(3, 1_500_000);
+    h.runOps('c0', puts(20, 'q'));
+    h.run(() => h.replicas[3]!.status().recovery?.phase === 'rejoining', 30_000);
+    const rec = h.replicas[3]!.status().recovery;
+    expect(rec?.phase).toBe('rejoining');
+    const bound = rec!.boundSeq!;
+    const executedBefore = h.replicas[0]!.status().lastExecuted;
+    expect(executedBefore).toBeLessThan(bound);
+    // no client sends anything more
+    h.run(() => h.replicas[3]!.status().recovery === undefined, 60_000);
+    expect(h.replicas[3]!.status().recovery).toBeUndefined();
+    const K = h.params.checkpointInterval;
+    h.run(() => [0, 1, 2, 3].every((i) => h.replicas[i]!.status().stableCheckpoint === Math.ceil(bound / K) * K), 10_000);
+    for (const i of [0, 1, 2, 3]) expect(h.replicas[i]!.status().stableCheckpoint).toBe(Math.ceil(bound / K) * K);
+    // what filled the gap were null requests, and nothing past that checkpoint
+    const nulls = h.executed(0).filter((e) => e.seq > executedBefore);
+    expect(nulls.length).toBe(Math.ceil(bound / K) * K - executedBefore);
+    expect(nulls.every((e) => e.requests.length === 0)).toBe(true);
+    expect(new Set([0, 1, 2, 3].map((i) => h.replicas[i]!.status().stateDigest)).size).toBe(1);
+  });
+
+  it('null requests for a recovering peer: once per recovery request, never more than one window ahead', () => {
+    const h = new Harness(4);
+    h.runOps('c0', puts(3));
+    const st = (replica: number, recoveringUntil: number) => {
+      const auth = h.replicaAuth(replica);
+      const body = { type: 'status', view: 0, viewChanging: false, lastExecuted: 0, stableSeq: 0, replica, recoveringUntil };
+      return { body, sig: auth.sign(new TextEncoder().encode(canonicalJson(body))) };
+    };
+    const executed = () => h.replicas[0]!.status().lastExecuted;
+    const K = h.params.checkpointInterval;
+    const L = h.params.logWindow;
+    // replica 2 has ordered no request of its own: its claim gets nothing
+    h.inject(2, 0, st(2, 8));
+    h.run(() => false, 5_000);
+    expect(executed()).toBe(3);
+    // it orders one (a recovery request is any request signed as replica:2)
+    const req = makeRequest(h.replicaAuth(2), recoveryClientId(2), 7, recoveryOp('0123456789abcdef'));
+    const deliver = (h as unknown as { deliver(from: string, to: number, msg: unknown, asRequest: boolean): void }).deliver.bind(h);
+    for (const i of [0, 1, 2, 3]) deliver(recoveryClientId(2), i, req, true);
+    h.run(() => executed() === 4, 5_000);
+    expect(executed()).toBe(4);
+    // a bound more than one window past what the primary executed: nothing
+    h.inject(2, 0, st(2, 4 + L + 1));
+    h.run(() => false, 5_000);
+    expect(executed()).toBe(4);
+    // a bound within it: null requests up to the first checkpoint at or above it
+    h.inject(2, 0, st(2, 4 + 2));
+    h.run(() => executed() === Math.ceil(6 / K) * K, 10_000);
+    expect(executed()).toBe(Math.ceil(6 / K) * K);
+    // the same request again, with a larger bound: nothing more
+    h.inject(2, 0, st(2, executed() + 3));
+    h.run(() => false, 5_000);
+    expect(executed()).toBe(Math.ceil(6 / K) * K);
   });
 
   it('without a view formed after its request it stays out of every vote', () => {
