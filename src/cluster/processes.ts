@@ -236,6 +236,21 @@ async function readFrom(path: string, offset: number, maxBytes = 1 << 20): Promi
   }
 }
 
+
+/**
+ * Extra node flags for replica processes, from PBFT_REPLICA_NODE_ARGS (whitespace-separated),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a real cluster (node refuses
+ * --cpu-prof in NODE_OPTIONS). Only flags (each must start with `-`) are accepted.
+ */
+export function replicaNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env.PBFT_REPLICA_NODE_ARGS?.trim();
+  if (!raw) return [];
+  const args = raw.split(/\s+/);
+  const bad = args.find((a) => !a.startsWith('-'));
+  if (bad !== undefined) throw new CliError('BAD_ARGUMENT', `PBFT_REPLICA_NODE_ARGS: ${JSON.stringify(bad)} is not a node flag`, 'give node flags only, e.g. PBFT_REPLICA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"');
+  return args;
+}
+
 /**
  * Start the given replicas detached (own process group, stdout/stderr to process.log, pid
  * file) and wait until each prints its ready line, dies, or the timeout passes. Replicas
@@ -289,7 +304,7 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
     try {
       writeSync(fd, `--- pbft up: starting replica ${ep.id} at ${new Date().toISOString()} ---\n`);
       offset = (await stat(f.logFile)).size;
-      const sub = execa(process.execPath, [entry, '--dir', dir, '--id', String(ep.id), ...(o.extraArgs ?? [])], {
+      const sub = execa(process.execPath, [...replicaNodeArgs(), entry, '--dir', dir, '--id', String(ep.id), ...(o.extraArgs ?? [])], {
         detached: true,
         cleanup: false,
         reject: false,

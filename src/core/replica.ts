@@ -258,6 +258,9 @@ export function footprintLimits(p: ProtocolParams): Footprint {
   };
 }
 
+/** Batches in flight below which the primary proposes a batch that is not full (propose). */
+const PARTIAL_BATCH_DEPTH = 1;
+
 /** Status periods between two sends of a recovery request not executed yet. */
 const RECOVERY_RESEND_TICKS = 4;
 
@@ -844,6 +847,10 @@ export class Replica {
   private propose(): void {
     if (!this.isPrimary() || this.viewChanging || this.enteringView || !this.voting) return;
     while (this.pending.size > 0 && this.nextSeq - 1 - this.lastExecuted < this.p.maxInFlight && this.nextSeq <= this.H()) {
+      // Adaptive batching: with PARTIAL_BATCH_DEPTH batches in flight, only a full batch goes
+      // out; a partial one fills up until the pipeline drains (execute() proposes again). An
+      // idle primary proposes at once, so a lone request waits for nothing.
+      if (this.nextSeq - 1 - this.lastExecuted >= PARTIAL_BATCH_DEPTH && this.pending.size < this.p.maxBatchSize) break;
       const batch: SignedRequest[] = [];
       for (const [client, req] of this.pending) {
         this.pending.delete(client);
@@ -931,8 +938,24 @@ export class Replica {
     return true;
   }
 
+  /**
+   * A vote for the digest of a certificate this replica has already completed at (view, seq):
+   * prepared (for a PREPARE) or decided (for a COMMIT). Nothing needs it, so it is ignored
+   * before its signature is checked, which is most of a vote's cost: at n = 4 one prepare and
+   * one commit of every three arrive after the quorum. A vote for another digest is still
+   * checked (it may be evidence of equivocation).
+   */
+  private surplusVote(m: Signed<PrepareBody | CommitBody>): boolean {
+    const b = m.body;
+    if (b.view !== this.view || this.viewChanging) return false;
+    const s = this.slots.get(b.seq);
+    if (!s || s.ppView !== b.view || s.prePrepare?.body.digest !== b.digest) return false;
+    return b.type === 'prepare' ? s.prepared : s.committed?.digest === b.digest;
+  }
+
   private onPrepare(m: Signed<PrepareBody>, from: ReplicaId): void {
     if (m.body.replica === this.primary(m.body.view)) return this.drop('reject', 'wrong-sender', from, 'the primary sends no prepare');
+    if (this.surplusVote(m)) return this.drop('ignore', 'surplus');
     if (!this.voteAdmissible(m, from)) return;
     const v = this.votesFor(m.body.view, m.body.seq);
     const had = v.prepares.get(m.body.replica);
@@ -967,6 +990,7 @@ export class Replica {
   }
 
   private onCommit(m: Signed<CommitBody>, from: ReplicaId): void {
+    if (this.surplusVote(m)) return this.drop('ignore', 'surplus');
     if (!this.voteAdmissible(m, from)) return;
     const v = this.votesFor(m.body.view, m.body.seq);
     const had = v.commits.get(m.body.replica);

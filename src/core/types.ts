@@ -310,7 +310,12 @@ export type DropReason =
   | 'bad-state'
   | 'too-large'
   /** a vote or proposal reaching a replica that recovers from a lost log: it does not vote */
-  | 'recovering';
+  | 'recovering'
+  /**
+   * a vote matching a certificate this replica already completed (prepared, or committed):
+   * not needed, so its signature is not checked (a forged one would be ignored the same way)
+   */
+  | 'surplus';
 
 /** ignore: harmless (stale, duplicate); reject: invalid, evidence against the sender */
 export type DropClass = 'ignore' | 'reject';

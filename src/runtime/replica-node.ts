@@ -32,7 +32,7 @@ import { PhaseLogWriter, type PhaseLine } from './phaselog.js';
 import { ReplicaMetrics } from './metrics.js';
 import { DurableLog } from './storage.js';
 import { ReplicaTransport } from './transport.js';
-import type { AdminCommand } from './wire.js';
+import { MAX_COALESCED_MESSAGES, type AdminCommand } from './wire.js';
 
 export interface ReadyInfo {
   event: 'ready';
@@ -67,6 +67,8 @@ type QueuedEvent = { ev: ReplicaEvent; timerGen?: number };
 const MAX_QUEUE = 100_000;
 const MAX_DELAYED = 100_000;
 const DRAIN_BATCH = 512;
+/** a coalesced frame to one peer is flushed beyond this many serialized bytes */
+const COALESCE_MAX_BYTES = 256 * 1024;
 
 export class ReplicaNode {
   readonly id: ReplicaId;
@@ -407,6 +409,37 @@ export class ReplicaNode {
         this.diag(`error performing ${a.type}: ${describeError(e)}`);
       }
     }
+    this.flushOutbox();
+  }
+
+  /**
+   * Messages to peers gather here while one batch of effects is performed, and go out as one
+   * frame per peer ({type:'messages'} when there are several): one write instead of one per
+   * message. Nothing waits for more: the flush ends every performAll.
+   */
+  private readonly outbox = new Map<ReplicaId, { parts: string[]; bytes: number }>();
+
+  private queuePeer(to: ReplicaId, msgJson: string): void {
+    let box = this.outbox.get(to);
+    if (!box) {
+      box = { parts: [], bytes: 0 };
+      this.outbox.set(to, box);
+    }
+    box.parts.push(msgJson);
+    box.bytes += msgJson.length;
+    if (box.parts.length >= MAX_COALESCED_MESSAGES || box.bytes >= COALESCE_MAX_BYTES) this.flushPeer(to, box);
+  }
+
+  private flushPeer(to: ReplicaId, box: { parts: string[]; bytes: number }): void {
+    if (box.parts.length === 0) return;
+    const frame = box.parts.length === 1 ? `{"type":"message","msg":${box.parts[0]}}` : `{"type":"messages","msgs":[${box.parts.join(',')}]}`;
+    box.parts = [];
+    box.bytes = 0;
+    this.transport.sendToPeer(to, frame);
+  }
+
+  private flushOutbox(): void {
+    for (const [to, box] of this.outbox) this.flushPeer(to, box);
   }
 
   private walFailed(e: unknown): void {
@@ -442,11 +475,12 @@ export class ReplicaNode {
     this.timers.set(name, { handle, gen });
   }
 
-  private sendPeer(to: ReplicaId, frame: string): void {
+  /** `msgJson`: one serialized protocol message (see flushOutbox) */
+  private sendPeer(to: ReplicaId, msgJson: string): void {
     const d = this.net.decide(to);
     if (d.drop) return this.countDrop(`fault-${d.reason}-out`);
-    if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToPeer(to, frame));
-    this.transport.sendToPeer(to, frame);
+    if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToPeer(to, `{"type":"message","msg":${msgJson}}`));
+    this.queuePeer(to, msgJson);
   }
 
   /** Count a pre-prepare this replica sends as primary, once per (view, seq): batch statistics. */
@@ -467,12 +501,12 @@ export class ReplicaNode {
     switch (a.type) {
       case 'send':
         this.countPrePrepare(a);
-        if (a.to !== this.id) this.sendPeer(a.to, JSON.stringify({ type: 'message', msg: a.msg }));
+        if (a.to !== this.id) this.sendPeer(a.to, JSON.stringify(a.msg));
         return;
       case 'multicast': {
         this.countPrePrepare(a);
-        const frame = JSON.stringify({ type: 'message', msg: a.msg });
-        for (let i = 0; i < this.cluster.params.n; i++) if (i !== this.id) this.sendPeer(i, frame);
+        const json = JSON.stringify(a.msg);
+        for (let i = 0; i < this.cluster.params.n; i++) if (i !== this.id) this.sendPeer(i, json);
         return;
       }
       case 'reply': {

@@ -26,6 +26,7 @@ import {
   parseHello,
   replicaHelloBytes,
   type ChallengeFrame,
+  MAX_COALESCED_MESSAGES,
 } from './wire.js';
 
 export type TransportDropReason =
@@ -286,9 +287,12 @@ export class ReplicaTransport {
     if (isBinary) return this.drop('malformed', `binary frame from ${this.describe(c)}`);
     if (c.role === 'replica') {
       const f = parseFrame(data);
-      if (!f || f.type !== 'message' || !('msg' in f)) return this.drop('malformed', `frame from ${this.describe(c)} is not {type:'message', msg}`);
-      this.o.events.onPeerMessage(c.replica!, f.msg);
-      return;
+      if (f && f.type === 'message' && 'msg' in f) return this.o.events.onPeerMessage(c.replica!, f.msg);
+      if (f && f.type === 'messages' && Array.isArray(f.msgs) && f.msgs.length >= 1 && f.msgs.length <= MAX_COALESCED_MESSAGES) {
+        for (const m of f.msgs as unknown[]) this.o.events.onPeerMessage(c.replica!, m);
+        return;
+      }
+      return this.drop('malformed', `frame from ${this.describe(c)} is not {type:'message', msg} or {type:'messages', msgs} (1 to ${MAX_COALESCED_MESSAGES})`);
     }
     if (c.role === 'client') {
       if (size > this.clientMaxFrameBytes) return this.drop('too-large', `frame of ${size} bytes from ${this.describe(c)} (limit ${this.clientMaxFrameBytes})`);

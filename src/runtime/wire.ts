@@ -10,7 +10,8 @@
  * answered by {type:'welcome', replica} or {type:'refused', reason} (then closed).
  * The nonce is fresh per connection, so a recorded hello cannot be replayed.
  *
- * Then: a replica sends {type:'message', msg} on its own outbound connection (a replica never
+ * Then: a replica sends {type:'message', msg}, or {type:'messages', msgs: [msg, ...]} (at most
+ * MAX_COALESCED_MESSAGES, what it had for that peer in one turn), on its own outbound connection (a replica never
  * sends protocol messages on connections it accepted, so `from` is the proven identity of the
  * connection); a client sends {type:'request', msg} and receives {type:'reply', msg}; an admin
  * sends {type:'status', rid} or {type:'command', rid, command} and receives
@@ -35,6 +36,9 @@ export type HelloFrame =
 export const NONCE_BYTES = 32;
 export const NONCE_RE = /^[0-9a-f]{64}$/;
 export const SIG_RE = /^[0-9a-f]{64,128}$/;
+/** most protocol messages in one {type:'messages'} frame from a replica */
+export const MAX_COALESCED_MESSAGES = 256;
+
 /** largest hello frame accepted before authentication */
 export const MAX_HELLO_BYTES = 4096;
 /** largest frame accepted on an admin connection */

@@ -9,7 +9,7 @@ import { makeRequest, sign } from '../../src/core/messages.js';
 import { KeyedAuthenticator, randomSecretKey } from '../../src/crypto/index.js';
 import { sendAdminCommand, sendSignedAdminCommand, signAdminCommand } from '../../src/runtime/admin.js';
 import { readClientSecret, readOperatorSecret, readSecretKey } from '../../src/runtime/config.js';
-import { clientHelloBytes, replicaHelloBytes } from '../../src/runtime/wire.js';
+import { MAX_COALESCED_MESSAGES, clientHelloBytes, replicaHelloBytes } from '../../src/runtime/wire.js';
 import { createTestCluster, kv, waitFor, type TestCluster } from '../helpers/cluster.js';
 import { rawConnect } from '../helpers/raw.js';
 
@@ -220,11 +220,15 @@ describe('hostile input on the wire', () => {
     conn.send({ type: 'message', msg: sign(auth2, { ...status, replica: 3 }) }); // claims to be 3 on 2's connection
     conn.send({ type: 'message', msg: { body: { type: 'nonsense' }, sig: 'ab'.repeat(32) } }); // malformed
     conn.send({ type: 'not-a-message' }); // malformed frame
+    // coalesced frames: each message in one is judged alone; an empty or oversize list is malformed
+    conn.send({ type: 'messages', msgs: [{ body: status, sig: 'ef'.repeat(64) }, sign(auth2, { ...status, replica: 3 })] });
+    conn.send({ type: 'messages', msgs: [] });
+    conn.send({ type: 'messages', msgs: Array.from({ length: MAX_COALESCED_MESSAGES + 1 }, () => sign(auth2, status)) });
     await waitFor(
       async () => {
         const s = await tc.status(1);
         const r = (k: string) => (s.dropped.reject[k as 'malformed'] ?? 0) - (s0.dropped.reject[k as 'malformed'] ?? 0);
-        return r('bad-signature') >= 1 && r('wrong-sender') >= 1 && r('malformed') >= 1 && (s.transportDropped.malformed ?? 0) > (s0.transportDropped.malformed ?? 0);
+        return r('bad-signature') >= 2 && r('wrong-sender') >= 2 && r('malformed') >= 1 && (s.transportDropped.malformed ?? 0) >= (s0.transportDropped.malformed ?? 0) + 3;
       },
       { what: 'the core to count the rejected messages' },
     );
