@@ -31,17 +31,21 @@ const rounds = Number(arg('rounds', '3'));
 const replicas = Number(arg('replicas', '4'));
 const valueSize = Number(arg('value-size', '16'));
 const jsonOut = arg('json', '');
-const log = (s) => writeSync(2, s + '\n');
+const log = (s) => writeSync(2, `${s}\n`);
 
 async function freeBase(n) {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 40000);
     const ok = await Promise.all(
-      Array.from({ length: n }, (_, i) => new Promise((resolve) => {
-        const s = createServer();
-        s.once('error', () => resolve(false));
-        s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
-      })),
+      Array.from(
+        { length: n },
+        (_, i) =>
+          new Promise((resolve) => {
+            const s = createServer();
+            s.once('error', () => resolve(false));
+            s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
+          }),
+      ),
     );
     if (ok.every(Boolean)) return base;
   }
@@ -111,13 +115,24 @@ const results = [];
 for (let round = 0; round < rounds; round++) {
   for (const clients of clientsList) {
     for (const fsync of fsyncList) {
-      const order = round % 2 === 0 ? [['A', A], ['B', B]] : [['B', B], ['A', A]];
+      const order =
+        round % 2 === 0
+          ? [
+              ['A', A],
+              ['B', B],
+            ]
+          : [
+              ['B', B],
+              ['A', A],
+            ];
       for (const [name, build] of order) {
         const t0 = Date.now();
         try {
           const r = await runOnce(build, clients, fsync);
           results.push({ round, clients, fsync, build: name, ...r });
-          log(`round ${round + 1}/${rounds}  ${name}  clients ${clients}  fsync ${fsync}: ${r.throughput.toFixed(0)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${r.cpu.map((c) => c.toFixed(1)).join('/')} s${r.meanBatch !== null ? `  batch ${r.meanBatch.toFixed(2)}` : ''}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+          log(
+            `round ${round + 1}/${rounds}  ${name}  clients ${clients}  fsync ${fsync}: ${r.throughput.toFixed(0)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${r.cpu.map((c) => c.toFixed(1)).join('/')} s${r.meanBatch !== null ? `  batch ${r.meanBatch.toFixed(2)}` : ''}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+          );
         } catch (e) {
           log(`round ${round + 1}  ${name}  clients ${clients}  fsync ${fsync}: FAILED ${e.message.split('\n')[0]}`);
           results.push({ round, clients, fsync, build: name, failed: e.message });
@@ -151,8 +166,12 @@ for (const clients of clientsList) {
   }
 }
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-console.log(`A = ${A}\nB = ${B}\n${rounds} alternating rounds of ${duration} s, n = ${replicas}, ${valueSize}-byte values; medians; CPU = seconds per run (r0 = primary, and all replicas)\n`);
-console.log('| clients | fsync | A req/s | B req/s | B/A | A p50 ms | B p50 ms | A p99 ms | B p99 ms | A CPU s r0 / all | B CPU s r0 / all | A CPU ms/req | B CPU ms/req | B/A | B batch |');
+console.log(
+  `A = ${A}\nB = ${B}\n${rounds} alternating rounds of ${duration} s, n = ${replicas}, ${valueSize}-byte values; medians; CPU = seconds per run (r0 = primary, and all replicas)\n`,
+);
+console.log(
+  '| clients | fsync | A req/s | B req/s | B/A | A p50 ms | B p50 ms | A p99 ms | B p99 ms | A CPU s r0 / all | B CPU s r0 / all | A CPU ms/req | B CPU ms/req | B/A | B batch |',
+);
 console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(

@@ -16,7 +16,16 @@ for (const c of BROKEN_CORE_CASES) {
   if (only.length > 0 && !only.includes(c.bug)) continue;
   const r = await searchBrokenCore(c, { bound });
   rows.push(r);
-  console.error(`${c.bug}: ${r.caught ? `caught at seed ${r.seed} (n=${r.n}, ${r.adversary}) by ${r.invariants.join(', ')}; honest core ${r.honestPasses ? 'passes' : 'FAILS'} there` : `not caught in ${r.searched} seeds`} (${(r.cpuMs / 1000).toFixed(1)} CPU-s)`);
+  console.error(
+    `${c.bug}: ${r.caught ? `caught at seed ${r.seed} (n=${r.n}, ${r.adversary}) by ${r.invariants.join(', ')}; honest core ${r.honestPasses ? 'passes' : 'FAILS'} there` : `not caught in ${r.searched} seeds`} (${(r.cpuMs / 1000).toFixed(1)} CPU-s)`,
+  );
 }
-if (args.includes('--json')) console.log(JSON.stringify(rows.map(({ failure: _f, ...r }) => r), null, 2));
+if (args.includes('--json'))
+  console.log(
+    JSON.stringify(
+      rows.map(({ failure: _f, ...r }) => r),
+      null,
+      2,
+    ),
+  );
 else console.log(formatBrokenCoreTable(rows));

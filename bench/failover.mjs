@@ -63,9 +63,23 @@ async function once() {
     const r = await client.request(JSON.stringify({ op: 'put', key: 'after-crash', value: 'y' }), { timeoutMs: 60_000 });
     const ms = performance.now() - t0;
     const recs = (await phaseRecords(cluster)).filter((x) => x.ts >= wall0);
-    const firstVc = recs.filter((x) => x.phase === 'view-change').map((x) => x.ts).sort((a, b) => a - b)[0];
-    const entered = recs.filter((x) => x.phase === 'enter-view' && x.view > view && x.replica === r.view % n).map((x) => x.ts).sort((a, b) => a - b)[0];
-    return { ms, oldView: view, newView: r.view, viewChangeMs: firstVc !== undefined ? firstVc - wall0 : null, newPrimaryMs: entered !== undefined ? entered - wall0 : null, params: cluster.params, retransmitMs: cluster.config.runtime.clientRetransmitMs };
+    const firstVc = recs
+      .filter((x) => x.phase === 'view-change')
+      .map((x) => x.ts)
+      .sort((a, b) => a - b)[0];
+    const entered = recs
+      .filter((x) => x.phase === 'enter-view' && x.view > view && x.replica === r.view % n)
+      .map((x) => x.ts)
+      .sort((a, b) => a - b)[0];
+    return {
+      ms,
+      oldView: view,
+      newView: r.view,
+      viewChangeMs: firstVc !== undefined ? firstVc - wall0 : null,
+      newPrimaryMs: entered !== undefined ? entered - wall0 : null,
+      params: cluster.params,
+      retransmitMs: cluster.config.runtime.clientRetransmitMs,
+    };
   } finally {
     client?.close();
     if (cluster) await downCluster(dir, n, { graceMs: 2000 }).catch(() => undefined);
@@ -83,7 +97,10 @@ const results = [];
 for (let i = 0; i < runs; i++) {
   const r = await once();
   results.push(r);
-  if (!json) process.stdout.write(`run ${i + 1}/${runs}: ${Math.round(r.ms)} ms to the first completed request (view ${r.oldView} -> ${r.newView}; first view-change at +${r.viewChangeMs} ms, new primary in the view at +${r.newPrimaryMs} ms)\n`);
+  if (!json)
+    process.stdout.write(
+      `run ${i + 1}/${runs}: ${Math.round(r.ms)} ms to the first completed request (view ${r.oldView} -> ${r.newView}; first view-change at +${r.viewChangeMs} ms, new primary in the view at +${r.newPrimaryMs} ms)\n`,
+    );
 }
 const ms = results.map((r) => r.ms);
 const summary = {
@@ -98,7 +115,7 @@ const summary = {
   medianNewPrimaryMs: median(results.map((r) => r.newPrimaryMs ?? NaN)),
   runsMs: ms.map(Math.round),
 };
-if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else
   process.stdout.write(
     `\nprimary crash -> first completed request, n = ${n}, viewChangeTimeoutMs ${summary.viewChangeTimeoutMs}, clientRetransmitMs ${summary.clientRetransmitMs}: ` +

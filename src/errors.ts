@@ -96,7 +96,7 @@ export function exitCodeTables(): string {
 }
 
 export function isErrorCode(code: unknown): code is PbftErrorCode {
-  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
 /** The exit code for an error code; anything unknown is internal (1). */
@@ -145,5 +145,5 @@ export function describeError(e: unknown): string {
 export function abortError(signal?: AbortSignal): PbftError {
   const reason = signal?.reason;
   if (reason instanceof PbftError) return reason;
-  return new PbftError('ABORTED', `aborted${reason instanceof Error ? ': ' + reason.message : ''}`);
+  return new PbftError('ABORTED', `aborted${reason instanceof Error ? `: ${reason.message}` : ''}`);
 }

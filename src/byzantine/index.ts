@@ -39,7 +39,19 @@ export { Silent, WrongReply, CorruptState, Replay, wrongResult } from './strateg
 export { Equivocate, ConflictingVotes, type EquivocationVariant } from './strategies/equivocate.js';
 export { ForgedViewChange, type ViewChangeForgery, type NewViewForgery } from './strategies/view-change.js';
 export { Garbage, GARBAGE_KINDS, type GarbageKind } from './strategies/garbage.js';
-export { Fuzz, FuzzPool, Bag, editSet, FUZZ_GENERATORS, FUZZ_POOL_KEY, FUZZ_POOL_LIMITS, type FuzzGenerator, type Outgoing, type SeqClass, type SetEdit } from './strategies/fuzz.js';
+export {
+  Fuzz,
+  FuzzPool,
+  Bag,
+  editSet,
+  FUZZ_GENERATORS,
+  FUZZ_POOL_KEY,
+  FUZZ_POOL_LIMITS,
+  type FuzzGenerator,
+  type Outgoing,
+  type SeqClass,
+  type SetEdit,
+} from './strategies/fuzz.js';
 
 /**
  * A fresh strategy instance. `corrupt-state` needs `ctx.app` (ByzantineError 'needs-app'

@@ -8,7 +8,16 @@
 import type { Authenticator, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId } from '../core/types.js';
 import type { CorruptibleApp } from './app.js';
 
-export type StrategyName = 'silent' | 'equivocate' | 'conflicting-votes' | 'forged-view-change' | 'replay' | 'wrong-reply' | 'corrupt-state' | 'garbage' | 'fuzz';
+export type StrategyName =
+  | 'silent'
+  | 'equivocate'
+  | 'conflicting-votes'
+  | 'forged-view-change'
+  | 'replay'
+  | 'wrong-reply'
+  | 'corrupt-state'
+  | 'garbage'
+  | 'fuzz';
 
 export const STRATEGY_NAMES: readonly StrategyName[] = [
   'silent',
@@ -24,7 +33,8 @@ export const STRATEGY_NAMES: readonly StrategyName[] = [
 
 export const STRATEGY_DESCRIPTIONS: Record<StrategyName, string> = {
   silent: 'sends nothing: drops every message and reply (keeps listening, so it resumes at once when cleared)',
-  equivocate: 'as primary, sends conflicting validly-signed pre-prepares for one (view, seq) to different backups, some with a digest that does not match the batch',
+  equivocate:
+    'as primary, sends conflicting validly-signed pre-prepares for one (view, seq) to different backups, some with a digest that does not match the batch',
   'conflicting-votes': 'its prepares and commits carry wrong digests (re-signed), and it sends commits for things it never prepared',
   'forged-view-change': 'view-changes with forged prepared certificates and stale or forged checkpoints; as new primary, a new-view whose O does not match V',
   replay: 'records messages and replies it saw or sent and re-sends old ones at random later',

@@ -13,7 +13,7 @@ import { EXIT, exitCodeFor, oneLine } from '../cluster/errors.js';
 import { colourEnabled, palette, type Palette } from '../cluster/format.js';
 import { program } from '../cluster/hints.js';
 
-export type Flags<T extends typeof Command> = Interfaces.InferredFlags<(typeof PbftCommand)['baseFlags'] & T['flags']>;
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof PbftCommand)['baseFlags'] & T['flags']>;
 export type Args<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 
 /** --dir, for every command that works on a cluster directory. */
@@ -118,7 +118,7 @@ export abstract class PbftCommand<T extends typeof Command> extends Command {
     debug: Flags.boolean({ summary: 'Show stack traces on errors (also: DEBUG=1).', helpGroup: 'GLOBAL' }),
   };
 
-  protected flags!: Flags<T>;
+  protected flags!: CommandFlags<T>;
   protected args!: Args<T>;
   /** extra positional arguments of non-strict commands */
   protected rest: string[] = [];
@@ -135,7 +135,7 @@ export abstract class PbftCommand<T extends typeof Command> extends Command {
       args: this.ctor.args,
       strict: this.ctor.strict,
     });
-    this.flags = flags as Flags<T>;
+    this.flags = flags as CommandFlags<T>;
     this.args = args as Args<T>;
     this.rest = (argv as string[]).slice(Object.keys(this.ctor.args ?? {}).length);
   }
@@ -170,7 +170,7 @@ export abstract class PbftCommand<T extends typeof Command> extends Command {
 
   /** Write a line to stderr (progress, context), even in --json mode. */
   protected note(line: string): void {
-    process.stderr.write(line + '\n');
+    process.stderr.write(`${line}\n`);
   }
 
   override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
@@ -181,13 +181,15 @@ export abstract class PbftCommand<T extends typeof Command> extends Command {
       /* no spinner */
     }
     // whatever broke because of Ctrl-C (a closed client, an aborted wait) is an interruption
-    const d: DescribedError = this.interrupt.signal.aborted ? { code: 'INTERRUPTED', message: 'interrupted', exitCode: EXIT.interrupted } : describeForUser(err, this.id);
+    const d: DescribedError = this.interrupt.signal.aborted
+      ? { code: 'INTERRUPTED', message: 'interrupted', exitCode: EXIT.interrupted }
+      : describeForUser(err, this.id);
     if (this.jsonEnabled()) {
       const error = { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}), ...(d.details ? { details: d.details } : {}) };
-      process.stdout.write(JSON.stringify({ ok: false, error }) + '\n');
+      process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
     }
-    process.stderr.write(oneLine(d.message, d.hint) + '\n');
-    if (this.debugEnabled && err?.stack) process.stderr.write(err.stack + '\n');
+    process.stderr.write(`${oneLine(d.message, d.hint)}\n`);
+    if (this.debugEnabled && err?.stack) process.stderr.write(`${err.stack}\n`);
     this.exit(d.exitCode);
     return undefined;
   }

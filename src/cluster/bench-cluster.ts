@@ -26,7 +26,7 @@ export async function benchClientFactory(
       throw new CliError(
         'BAD_ARGUMENT',
         `this cluster does not accept ephemeral clients (openClients is false) and lists only ${configured.length} client${configured.length === 1 ? '' : 's'}`,
-        'set "openClients": true in cluster.json, or use --clients ' + Math.max(1, configured.length),
+        `set "openClients": true in cluster.json, or use --clients ${Math.max(1, configured.length)}`,
       );
     }
     if (o.signal?.aborted) throw abortError(o.signal);
@@ -45,7 +45,8 @@ export async function benchClientFactory(
       c.close();
       if (isPbftError(e, 'NO_QUORUM')) {
         const states = await Promise.all(cluster.config.replicas.map((r) => replicaProcessState(cluster.dir, r.id)));
-        if (states.every((s) => !s.running)) throw new CliError('CLUSTER_DOWN', `the cluster in ${cluster.dir} is down (no replica is running)`, `start it with: ${cmd('up', cluster.dir)}`);
+        if (states.every((s) => !s.running))
+          throw new CliError('CLUSTER_DOWN', `the cluster in ${cluster.dir} is down (no replica is running)`, `start it with: ${cmd('up', cluster.dir)}`);
       }
       throw e;
     }
@@ -165,10 +166,15 @@ export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[])
 /** The bench's line about the replicas' work, e.g. "mean batch 3.9 requests at the primary (r0) ...". */
 export function formatReplicaWork(w: ReplicaWork, elapsedMs: number): string[] {
   const lines: string[] = [];
-  if (w.meanBatch !== null) lines.push(`batching     mean ${w.meanBatch.toFixed(2)} requests per pre-prepare at the primary${w.primary !== null ? ` (r${w.primary})` : ''}, ${w.prePrepares} pre-prepares`);
+  if (w.meanBatch !== null)
+    lines.push(
+      `batching     mean ${w.meanBatch.toFixed(2)} requests per pre-prepare at the primary${w.primary !== null ? ` (r${w.primary})` : ''}, ${w.prePrepares} pre-prepares`,
+    );
   if (w.cpuSeconds.length > 0) {
     const s = elapsedMs / 1000;
-    lines.push(`replica CPU  ${w.cpuSeconds.map((c) => `r${c.id} ${c.seconds.toFixed(2)} s`).join(', ')}  (user + system during the run; ${s.toFixed(1)} s of wall time)`);
+    lines.push(
+      `replica CPU  ${w.cpuSeconds.map((c) => `r${c.id} ${c.seconds.toFixed(2)} s`).join(', ')}  (user + system during the run; ${s.toFixed(1)} s of wall time)`,
+    );
   }
   return lines;
 }

@@ -155,7 +155,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
 
     if (o.onStart) await o.onStart();
     // one value per client, re-used (random so that compression or dedup cannot help)
-    const value = () => randomBytes(Math.ceil(o.valueSize / 2)).toString('hex').slice(0, o.valueSize);
+    const value = () =>
+      randomBytes(Math.ceil(o.valueSize / 2))
+        .toString('hex')
+        .slice(0, o.valueSize);
     const start = now();
     const end = start + o.durationMs;
     let lastCompleted = 0;

@@ -244,7 +244,13 @@ export function formatPorts(ports: readonly number[]): string {
 export function formatClusterList(rows: ClusterEntry[], p: Palette, cwd = process.cwd()): string {
   if (rows.length === 0) return '(no cluster here: a cluster is a directory with a cluster.json; create one with pbft init)';
   const state = (r: ClusterEntry) =>
-    r.state === 'up' ? p.paint('32', 'up') : r.state === 'partial' ? p.paint('33', 'partial') : r.state === 'invalid' ? p.paint('31', 'invalid') : p.paint('2', 'down');
+    r.state === 'up'
+      ? p.paint('32', 'up')
+      : r.state === 'partial'
+        ? p.paint('33', 'partial')
+        : r.state === 'invalid'
+          ? p.paint('31', 'invalid')
+          : p.paint('2', 'down');
   const lines = [
     table(
       ['directory', 'name', 'replicas', 'state', 'running', 'address'],
@@ -304,7 +310,7 @@ export function formatEffectiveConfig(e: EffectiveConfig, p: Palette, cwd = proc
       ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'l'],
     )
       .split('\n')
-      .map((l) => '  ' + l)
+      .map((l) => `  ${l}`)
       .join('\n'),
     '',
     h('clients'),

@@ -15,7 +15,10 @@ import { discoverPhaseFiles, readMerged, type PhaseRecord } from './phaselog.js'
 import { waitConverged } from './status.js';
 
 async function logSince(ctx: DemoContext, sinceMs: number, keep: (r: PhaseRecord) => boolean): Promise<PhaseRecord[]> {
-  const files = await discoverPhaseFiles(ctx.cluster.dir, ctx.cluster.config.replicas.map((r) => r.id));
+  const files = await discoverPhaseFiles(
+    ctx.cluster.dir,
+    ctx.cluster.config.replicas.map((r) => r.id),
+  );
   return (await readMerged(files, { sinceMs })).filter(keep);
 }
 
@@ -23,7 +26,7 @@ function showLog(ctx: DemoContext, recs: PhaseRecord[], sinceMs: number, max = 1
   const shown = recs.length > max ? [...recs.slice(0, max - 1), recs[recs.length - 1]!] : recs;
   for (const [i, r] of shown.entries()) {
     if (recs.length > max && i === max - 1) ctx.out(ctx.palette.paint('2', `    ... ${recs.length - max} more lines (pbft logs) ...`));
-    ctx.out('    ' + formatRecord(r, ctx.palette, { relativeToMs: sinceMs }));
+    ctx.out(`    ${formatRecord(r, ctx.palette, { relativeToMs: sinceMs })}`);
   }
 }
 
@@ -50,28 +53,41 @@ export const crashPrimaryAct: DemoAct = {
     const t0 = Date.now();
     command(ctx, 'primary crash');
     const crash = await injectFault(ctx.cluster, { target: 'primary', action: 'crash' }, { signal: ctx.signal });
-    ctx.out('  ' + formatFaultOutcome(crash));
+    ctx.out(`  ${formatFaultOutcome(crash)}`);
     ctx.out(`  a request now: the backups time out waiting for it to be ordered, and move to view ${p.view + 1}`);
     const r = await ctx.request({ op: 'put', key: 'after-crash', value: 'still works' });
     const failoverMs = r.doneAtMs - t0;
-    const recs = await logSince(ctx, t0, (x) => x.phase === 'fault' || x.phase === 'new-view' || x.phase === 'enter-view' || (x.phase === 'view-change' && x.peer === undefined));
+    const recs = await logSince(
+      ctx,
+      t0,
+      (x) => x.phase === 'fault' || x.phase === 'new-view' || x.phase === 'enter-view' || (x.phase === 'view-change' && x.peer === undefined),
+    );
     ctx.out('');
     showLog(ctx, recs, t0);
     ctx.out('');
     const newPrimary = r.view % n;
     ctx.out(`  replica ${newPrimary} is the primary of view ${r.view}; the first request after the crash completed ${formatMs(failoverMs)} after it`);
-    for (const op of [{ op: 'put', key: 'alice', value: '60' }, { op: 'get', key: 'alice' }] as const) await ctx.request(op);
+    for (const op of [
+      { op: 'put', key: 'alice', value: '60' },
+      { op: 'get', key: 'alice' },
+    ] as const)
+      await ctx.request(op);
 
     ctx.out('');
     ctx.out(`  restart the old primary: it reloads its durable log, learns the new view and catches up`);
     command(ctx, `${crash.replica} restart`);
     const re = await injectFault(ctx.cluster, { target: crash.replica, action: 'restart' }, { signal: ctx.signal, ...(ctx.entry ? { entry: ctx.entry } : {}) });
-    ctx.out('  ' + formatFaultOutcome(re));
+    ctx.out(`  ${formatFaultOutcome(re)}`);
     await ctx.request({ op: 'put', key: 'carol', value: '30' });
     const { converged, rows } = await waitConverged(ctx.cluster, { timeoutMs: 15_000, minExecuted: 1, signal: ctx.signal });
     const me = rows.find((x) => x.id === crash.replica);
-    if (!converged || !me) throw new PbftError('DEMO_DIVERGED', `the restarted replica ${crash.replica} did not catch up within 15 s`, { hint: 'run again with --keep and inspect pbft logs --dir <the kept directory>' });
-    ctx.out(`  replica ${crash.replica} caught up: view ${me.view}, lastExecuted ${me.lastExecuted}, state digest ${me.stateDigest?.slice(0, 12)} like every other replica`);
+    if (!converged || !me)
+      throw new PbftError('DEMO_DIVERGED', `the restarted replica ${crash.replica} did not catch up within 15 s`, {
+        hint: 'run again with --keep and inspect pbft logs --dir <the kept directory>',
+      });
+    ctx.out(
+      `  replica ${crash.replica} caught up: view ${me.view}, lastExecuted ${me.lastExecuted}, state digest ${me.stateDigest?.slice(0, 12)} like every other replica`,
+    );
     ctx.results.crashPrimary = { crashed: crash.replica, fromView: p.view, toView: r.view, newPrimary, failoverMs, caughtUp: true };
   },
 };
@@ -87,10 +103,12 @@ export const corruptStateAct: DemoAct = {
     const t0 = Date.now();
     ctx.out(`  make replica ${victim} Byzantine: its key-value store silently changes under it`);
     command(ctx, `${victim} byzantine corrupt-state`);
-    ctx.out('  ' + formatFaultOutcome(await injectFault(ctx.cluster, { target: victim, action: 'byzantine', strategy: 'corrupt-state' }, { signal: ctx.signal })));
+    ctx.out(
+      `  ${formatFaultOutcome(await injectFault(ctx.cluster, { target: victim, action: 'byzantine', strategy: 'corrupt-state' }, { signal: ctx.signal }))}`,
+    );
     ctx.out(`  then honest again, but with the corrupt state: nothing tells it so, until the next checkpoint`);
     command(ctx, `${victim} clear`);
-    ctx.out('  ' + formatFaultOutcome(await injectFault(ctx.cluster, { target: victim, action: 'clear' }, { signal: ctx.signal })));
+    ctx.out(`  ${formatFaultOutcome(await injectFault(ctx.cluster, { target: victim, action: 'clear' }, { signal: ctx.signal }))}`);
     ctx.out(`  requests go on; every ${interval} requests the replicas exchange signed checkpoints of their state digest`);
     for (let i = 0; i < interval + 1; i++) await ctx.request({ op: 'put', key: `k${i}`, value: `v${i}` });
     const repaired = await poll(
@@ -102,7 +120,10 @@ export const corruptStateAct: DemoAct = {
       // generous: a loaded machine (a CI run beside other work) can take several checkpoint rounds
       30_000,
     );
-    if (!repaired) throw new PbftError('DEMO_NOT_REPAIRED', `replica ${victim} did not repair its state within 30 s`, { hint: 'run again with --keep and inspect pbft logs --dir <the kept directory>' });
+    if (!repaired)
+      throw new PbftError('DEMO_NOT_REPAIRED', `replica ${victim} did not repair its state within 30 s`, {
+        hint: 'run again with --keep and inspect pbft logs --dir <the kept directory>',
+      });
     const recs = await logSince(ctx, t0, (x) => x.phase === 'fault' || (x.replica === victim && (x.phase === 'state-transfer' || x.phase === 'stable')));
     ctx.out('');
     showLog(ctx, recs, t0);
@@ -110,7 +131,9 @@ export const corruptStateAct: DemoAct = {
     const { converged, rows } = await waitConverged(ctx.cluster, { timeoutMs: 10_000, minExecuted: 1, signal: ctx.signal });
     if (!converged) throw new PbftError('DEMO_DIVERGED', `replica ${victim} repaired its state but the replicas did not converge within 10 s`);
     const me = rows.find((x) => x.id === victim)!;
-    ctx.out(`  replica ${victim} fetched the state of the stable checkpoint from its peers: state digest ${me.stateDigest?.slice(0, 12)}, the same as everyone's`);
+    ctx.out(
+      `  replica ${victim} fetched the state of the stable checkpoint from its peers: state digest ${me.stateDigest?.slice(0, 12)}, the same as everyone's`,
+    );
     await ctx.request({ op: 'get', key: 'k0' });
     ctx.results.corruptState = { replica: victim, repaired: true, stateDigest: me.stateDigest };
   },

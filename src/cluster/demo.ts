@@ -116,11 +116,15 @@ export function waitForEnter(input: NodeJS.ReadableStream, output: NodeJS.Writab
 /** n distinct free ports from the OS (held open together so they differ). */
 export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import('node:net').Server>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen({ host, port: 0, exclusive: true }, () => res(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((res, rej) => {
+          const s = createServer();
+          s.once('error', rej);
+          s.listen({ host, port: 0, exclusive: true }, () => res(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
@@ -158,15 +162,25 @@ export const traceAct: DemoAct = {
   title: 'The life of one request, from the merged phase logs of all replicas',
   async run(ctx) {
     const r = await ctx.request({ op: 'put', key: 'greeting', value: 'hello, world' });
-    const files = await discoverPhaseFiles(ctx.cluster.dir, ctx.cluster.config.replicas.map((x) => x.id));
-    const t: Trace = await traceRequest(files, { client: r.client, timestamp: r.timestamp }, {
-      expect: ctx.cluster.config.replicas.map((x) => x.id),
-      timeoutMs: 3000,
-      sinceMs: r.sentAtMs - 5000,
-      signal: ctx.signal,
-    });
+    const files = await discoverPhaseFiles(
+      ctx.cluster.dir,
+      ctx.cluster.config.replicas.map((x) => x.id),
+    );
+    const t: Trace = await traceRequest(
+      files,
+      { client: r.client, timestamp: r.timestamp },
+      {
+        expect: ctx.cluster.config.replicas.map((x) => x.id),
+        timeoutMs: 3000,
+        sinceMs: r.sentAtMs - 5000,
+        signal: ctx.signal,
+      },
+    );
     ctx.out('');
-    for (const line of formatTrace(t, ctx.palette, { sentAtMs: r.sentAtMs, doneAtMs: r.doneAtMs, replicas: r.replicas, view: r.view }, { compact: true }).split('\n')) ctx.out('  ' + line);
+    for (const line of formatTrace(t, ctx.palette, { sentAtMs: r.sentAtMs, doneAtMs: r.doneAtMs, replicas: r.replicas, view: r.view }, { compact: true }).split(
+      '\n',
+    ))
+      ctx.out(`  ${line}`);
     ctx.out('');
     ctx.out('  The primary (r0) assigns a sequence number (pre-prepare); the backups agree on it (prepare),');
     ctx.out('  then everyone commits once a quorum has prepared; each replica executes and replies.');
@@ -181,11 +195,14 @@ export const agreementAct: DemoAct = {
     const minExecuted = ctx.requests.length > 0 ? 1 : 0;
     const { converged, rows } = await waitConverged(ctx.cluster, { timeoutMs: 5000, minExecuted, signal: ctx.signal });
     ctx.out('');
-    for (const line of formatStatusTable(rows, ctx.palette).split('\n')) ctx.out('  ' + line);
+    for (const line of formatStatusTable(rows, ctx.palette).split('\n')) ctx.out(`  ${line}`);
     ctx.out('');
-    for (const line of formatStatusSummary(summarizeStatus(ctx.cluster, rows), rows, ctx.palette).split('\n')) ctx.out('  ' + line);
+    for (const line of formatStatusSummary(summarizeStatus(ctx.cluster, rows), rows, ctx.palette).split('\n')) ctx.out(`  ${line}`);
     ctx.results.agreement = { converged, lastExecuted: rows.map((r: ReplicaRow) => r.lastExecuted), digests: [...new Set(rows.map((r) => r.stateDigest))] };
-    if (!converged) throw new PbftError('DEMO_DIVERGED', 'the replicas did not converge to the same state within 5 s', { hint: 'run again with --keep and inspect the logs with pbft logs --dir <the kept directory>' });
+    if (!converged)
+      throw new PbftError('DEMO_DIVERGED', 'the replicas did not converge to the same state within 5 s', {
+        hint: 'run again with --keep and inspect the logs with pbft logs --dir <the kept directory>',
+      });
   },
 };
 

@@ -24,12 +24,12 @@ export function errorCode(e: unknown): string | undefined {
 function sentence(s: string): string {
   const t = s.trim().replace(/\s*\n\s*/g, ' ');
   if (t.length === 0) return t;
-  return /[.!?]$/.test(t) ? t : t + '.';
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 
 /** `Error: <message>. <hint>.` on one line. */
 export function oneLine(message: string, hint?: string): string {
   const m = sentence(message.replace(/^Error:\s*/i, ''));
   const h = hint ? sentence(hint) : '';
-  return `Error: ${m}${h ? ' ' + h.charAt(0).toUpperCase() + h.slice(1) : ''}`;
+  return `Error: ${m}${h ? ` ${h.charAt(0).toUpperCase()}${h.slice(1)}` : ''}`;
 }

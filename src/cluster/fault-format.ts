@@ -21,21 +21,37 @@ export function strategyHelp(): string {
 /** Help text: the actions. */
 export function actionHelp(): string {
   const label = (a: FaultAction) =>
-    a === 'partition' ? 'partition --from IDS' : a === 'delay' ? 'delay --ms M [--jitter J]' : a === 'drop' ? 'drop --rate R' : a === 'heal' ? 'heal [--from IDS]' : a === 'byzantine' ? 'byzantine STRATEGY' : a;
+    a === 'partition'
+      ? 'partition --from IDS'
+      : a === 'delay'
+        ? 'delay --ms M [--jitter J]'
+        : a === 'drop'
+          ? 'drop --rate R'
+          : a === 'heal'
+            ? 'heal [--from IDS]'
+            : a === 'byzantine'
+              ? 'byzantine STRATEGY'
+              : a;
   return labelledLines(FAULT_ACTIONS.map((a) => [label(a), FAULT_ACTION_DESCRIPTIONS[a]]));
 }
 
 /** One line for a person. */
 export function formatFaultOutcome(r: FaultOutcome): string {
   const via = r.primary ? ` (the primary of view ${r.primary.view}, as replicas ${r.primary.agreeing.join(',')} report)` : '';
-  const active = r.faults && r.faults.active.length ? `; faults in force: ${r.faults.active.join(', ')}` : '';
+  const active = r.faults?.active.length ? `; faults in force: ${r.faults.active.join(', ')}` : '';
   return `${r.message}${via}${active}`;
 }
 
 /** The table of pbft fault list, a line for each replica that runs but did not answer, and a summary. */
 export function formatFaultList(rows: ReplicaFaults[], p: Palette): string {
   const stateCell = (r: ReplicaFaults) =>
-    r.state === 'running' ? (r.reachable ? p.paint('32', 'running') : p.paint('33', 'no answer')) : r.state === 'paused' || r.state === 'crashed' ? p.paint('31', r.state) : p.paint('2', r.state);
+    r.state === 'running'
+      ? r.reachable
+        ? p.paint('32', 'running')
+        : p.paint('33', 'no answer')
+      : r.state === 'paused' || r.state === 'crashed'
+        ? p.paint('31', r.state)
+        : p.paint('2', r.state);
   const counters = (c: Record<string, number>) =>
     Object.entries(c)
       .filter(([, v]) => v > 0)
@@ -64,6 +80,10 @@ export function formatFaultList(rows: ReplicaFaults[], p: Palette): string {
   for (const r of rows) if (r.error) out.push(p.paint('33', `replica ${r.id}: running (pid ${r.pid}) but ${r.error}`));
   const faulty = rows.filter((r) => r.active.length > 0).length;
   out.push('');
-  out.push(faulty === 0 ? 'No faults in force.' : `${faulty} of ${rows.length} replicas have faults in force; lift them with: pbft fault <id> clear (and restart crashed ones: pbft fault <id> restart)`);
+  out.push(
+    faulty === 0
+      ? 'No faults in force.'
+      : `${faulty} of ${rows.length} replicas have faults in force; lift them with: pbft fault <id> clear (and restart crashed ones: pbft fault <id> restart)`,
+  );
   return out.join('\n');
 }

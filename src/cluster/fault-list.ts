@@ -29,7 +29,19 @@ export async function listFaults(cluster: LoadedCluster, o: { timeoutMs?: number
   return Promise.all(
     cluster.config.replicas.map(async (r): Promise<ReplicaFaults> => {
       const p = await replicaRunState(cluster, r.id);
-      const row: ReplicaFaults = { id: r.id, state: p.state, pid: p.pid, reachable: false, view: null, primary: null, faultInjection: null, byzantine: null, byzantineCounters: {}, net: null, active: [] };
+      const row: ReplicaFaults = {
+        id: r.id,
+        state: p.state,
+        pid: p.pid,
+        reachable: false,
+        view: null,
+        primary: null,
+        faultInjection: null,
+        byzantine: null,
+        byzantineCounters: {},
+        net: null,
+        active: [],
+      };
       if (p.state === 'paused') row.active.push('paused');
       if (p.state === 'crashed') row.active.push('crashed');
       if (p.state !== 'running') return row;

@@ -48,7 +48,8 @@ export async function signalFaultsRefusal(cluster: LoadedCluster, id: number, pi
     return `fault injection is disabled on replica ${id} (it was started with pbft up --no-fault-injection)`;
   }
   try {
-    if ((await loadReplicaOverrides(cluster, id)).faultInjection === false) return `fault injection is disabled on replica ${id} (faultInjection is false in its replica.json)`;
+    if ((await loadReplicaOverrides(cluster, id)).faultInjection === false)
+      return `fault injection is disabled on replica ${id} (faultInjection is false in its replica.json)`;
   } catch {
     /* a broken replica.json stops the replica itself from starting; not our concern here */
   }
@@ -64,7 +65,7 @@ export async function logSignalFault(cluster: LoadedCluster, id: number, action:
   const last = await lastPhaseRecord(cluster, id);
   const rec = { ts: Date.now(), replica: id, view: last?.view ?? 0, phase: 'fault', action, source: 'operator', detail };
   try {
-    await appendFile(cluster.paths.phases(id), JSON.stringify(rec) + '\n', { mode: 0o644 });
+    await appendFile(cluster.paths.phases(id), `${JSON.stringify(rec)}\n`, { mode: 0o644 });
   } catch {
     /* the phase log is for people; a missing directory must not fail the fault */
   }

@@ -99,8 +99,18 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
     id = checkReplicaId(req.target, n);
   }
   if (faultPeers(req)?.includes(id)) throw fromListsTarget(id, ` (the ${req.target === 'primary' ? 'current primary' : 'target'})`);
-  const base = { replica: id, target: req.target, ...(primary ? { primary } : {}), action: req.action, ...(req.action === 'byzantine' ? { strategy: req.strategy } : {}) };
-  const callOpts = { timeoutMs: o.timeoutMs ?? 3000, ...(o.signal ? { signal: o.signal } : {}), ...(o.operatorSecret ? { operatorSecret: o.operatorSecret } : {}) };
+  const base = {
+    replica: id,
+    target: req.target,
+    ...(primary ? { primary } : {}),
+    action: req.action,
+    ...(req.action === 'byzantine' ? { strategy: req.strategy } : {}),
+  };
+  const callOpts = {
+    timeoutMs: o.timeoutMs ?? 3000,
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.operatorSecret ? { operatorSecret: o.operatorSecret } : {}),
+  };
   const faultsNow = async (): Promise<FaultState | null> => {
     try {
       return (await fetchStatus(cluster, id, { timeoutMs: o.timeoutMs ?? 3000, ...(o.signal ? { signal: o.signal } : {}) })).faults;
@@ -115,7 +125,9 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
       signalGroup(pid, sig);
     } catch (e) {
       const done = sig === 'SIGKILL' ? 'killed' : sig === 'SIGSTOP' ? 'paused' : 'resumed';
-      throw new PbftError('NOT_RUNNING', `replica ${id} (pid ${pid}) could not be ${done}: ${describeError(e)}`, { hint: `check it with ${hintCmd('status', cluster.dir)}` });
+      throw new PbftError('NOT_RUNNING', `replica ${id} (pid ${pid}) could not be ${done}: ${describeError(e)}`, {
+        hint: `check it with ${hintCmd('status', cluster.dir)}`,
+      });
     }
   };
   /** SIGSTOP or SIGCONT, then wait (at most 2 s) until /proc shows the process stopped or running */
@@ -125,7 +137,11 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
   };
   const notRunning = () => {
     const how = proc.state === 'crashed' ? 'crashed by pbft fault' : proc.state === 'stopped' ? 'stopped' : 'no process';
-    return new CliError('NOT_RUNNING', `replica ${id} is not running (${how})`, `start it with: ${hintCmd(`fault ${id} restart`, cluster.dir)} (or ${hintCmd(`up ${id}`, cluster.dir)})`);
+    return new CliError(
+      'NOT_RUNNING',
+      `replica ${id} is not running (${how})`,
+      `start it with: ${hintCmd(`fault ${id} restart`, cluster.dir)} (or ${hintCmd(`up ${id}`, cluster.dir)})`,
+    );
   };
 
   switch (req.action) {
@@ -136,7 +152,8 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
       // logged first, so that the merged log shows the crash before the peers' reactions
       await logSignalFault(cluster, id, 'crash', `crash: SIGKILL by the operator (pid ${pid})${proc.state === 'paused' ? ', while paused' : ''}`);
       signal(pid, 'SIGKILL');
-      if (!(await waitGone(pid, 5000, o.signal))) throw new PbftError('STOP_FAILED', `replica ${id} (pid ${pid}) is still alive 5 s after SIGKILL`, { hint: `check it with: ps -p ${pid}` });
+      if (!(await waitGone(pid, 5000, o.signal)))
+        throw new PbftError('STOP_FAILED', `replica ${id} (pid ${pid}) is still alive 5 s after SIGKILL`, { hint: `check it with: ps -p ${pid}` });
       await rm(replicaFiles(cluster.dir, id).pidFile, { force: true });
       return { ...base, changed: true, message: `replica ${id} crashed (SIGKILL to pid ${pid})`, process: { id, state: 'crashed', pid: null }, faults: null };
     }
@@ -162,13 +179,26 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
       const out = up.outcomes[0];
       const after = await replicaRunState(cluster, id);
       if (out?.status === 'not-ready' && !up.quorumRunning)
-        return { ...base, changed: true, message: `replica ${id} started (pid ${out.pid}); it becomes ready once ${up.quorum} replicas run (${up.running.length} do now; restart the others)`, process: after, faults: null };
-      if (!out || out.status !== 'ready') throw new CliError('NOT_READY', `replica ${id} was started but is not ready`, 'check pbft status and its process.log');
-      return { ...base, changed: true, message: `replica ${id} restarted (pid ${after.pid}) and ready${out.status === 'ready' ? ` in ${Math.round(out.readyMs)} ms` : ''}`, process: after, faults: await faultsNow() };
+        return {
+          ...base,
+          changed: true,
+          message: `replica ${id} started (pid ${out.pid}); it becomes ready once ${up.quorum} replicas run (${up.running.length} do now; restart the others)`,
+          process: after,
+          faults: null,
+        };
+      if (out?.status !== 'ready') throw new CliError('NOT_READY', `replica ${id} was started but is not ready`, 'check pbft status and its process.log');
+      return {
+        ...base,
+        changed: true,
+        message: `replica ${id} restarted (pid ${after.pid}) and ready${out.status === 'ready' ? ` in ${Math.round(out.readyMs)} ms` : ''}`,
+        process: after,
+        faults: await faultsNow(),
+      };
     }
     case 'pause': {
       if (proc.pid === null) throw notRunning();
-      if (proc.state === 'paused') return { ...base, changed: false, message: `replica ${id} is already paused (pid ${proc.pid})`, process: proc, faults: null };
+      if (proc.state === 'paused')
+        return { ...base, changed: false, message: `replica ${id} is already paused (pid ${proc.pid})`, process: proc, faults: null };
       await refuseIfDisabled(cluster, id, proc.pid, 'pause');
       const faults = await faultsNow();
       await logSignalFault(cluster, id, 'pause', `pause: SIGSTOP by the operator (pid ${proc.pid})`);
@@ -177,17 +207,34 @@ export async function injectFault(cluster: LoadedCluster, req: FaultRequest, o: 
     }
     case 'resume': {
       if (proc.pid === null) throw notRunning();
-      if (proc.state !== 'paused') return { ...base, changed: false, message: `replica ${id} is not paused (pid ${proc.pid}); nothing to resume`, process: proc, faults: await faultsNow() };
+      if (proc.state !== 'paused')
+        return {
+          ...base,
+          changed: false,
+          message: `replica ${id} is not paused (pid ${proc.pid}); nothing to resume`,
+          process: proc,
+          faults: await faultsNow(),
+        };
       await logSignalFault(cluster, id, 'resume', `resume: SIGCONT by the operator (pid ${proc.pid})`);
       await setPaused(proc.pid, false);
-      return { ...base, changed: true, message: `replica ${id} resumed (SIGCONT to pid ${proc.pid})`, process: { id, state: 'running', pid: proc.pid }, faults: await faultsNow() };
+      return {
+        ...base,
+        changed: true,
+        message: `replica ${id} resumed (SIGCONT to pid ${proc.pid})`,
+        process: { id, state: 'running', pid: proc.pid },
+        faults: await faultsNow(),
+      };
     }
     default: {
       if (proc.pid === null) throw notRunning();
       let resumed = false;
       if (proc.state === 'paused') {
         if (req.action !== 'clear')
-          throw new CliError('REPLICA_PAUSED', `replica ${id} is paused (pid ${proc.pid}) and cannot take the command`, `resume it first: ${hintCmd(`fault ${id} resume`, cluster.dir)} (or clear it: ${hintCmd(`fault ${id} clear`, cluster.dir)})`);
+          throw new CliError(
+            'REPLICA_PAUSED',
+            `replica ${id} is paused (pid ${proc.pid}) and cannot take the command`,
+            `resume it first: ${hintCmd(`fault ${id} resume`, cluster.dir)} (or clear it: ${hintCmd(`fault ${id} clear`, cluster.dir)})`,
+          );
         await logSignalFault(cluster, id, 'resume', `resume: SIGCONT by the operator (pid ${proc.pid}), for clear`);
         await setPaused(proc.pid, false);
         resumed = true;

@@ -21,7 +21,8 @@ export function shortPath(p: string, cwd = process.cwd()): string {
 }
 
 export function formatProcessTable(rows: ProcessRow[], p: Palette, nowMs = Date.now(), cwd = process.cwd()): string {
-  const state = (r: ProcessRow) => (r.state === 'running' ? p.paint('32', r.state) : r.state === 'paused' || r.state === 'crashed' ? p.paint('31', r.state) : p.paint('2', r.state));
+  const state = (r: ProcessRow) =>
+    r.state === 'running' ? p.paint('32', r.state) : r.state === 'paused' || r.state === 'crashed' ? p.paint('31', r.state) : p.paint('2', r.state);
   const running = rows.filter((r) => r.pid !== null).length;
   return [
     table(

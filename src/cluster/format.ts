@@ -73,7 +73,7 @@ export function shortHex(h: string | undefined, chars = 8): string {
 
 /** Clip a client id for display: `pk:<64 hex>` becomes `pk:abcd1234…`. */
 export function shortClient(c: string): string {
-  return c.startsWith('pk:') && c.length > 11 ? c.slice(0, 11) + '…' : c;
+  return c.startsWith('pk:') && c.length > 11 ? `${c.slice(0, 11)}…` : c;
 }
 
 /** The details of a record after the fixed columns. */
@@ -106,7 +106,7 @@ export function formatRecord(rec: PhaseRecord, p: Palette, o: { relativeToMs?: n
 
 /** A plain text table; `align` per column ('l' or 'r'). Cells may contain colour codes. */
 export function table(headers: string[], rows: string[][], align?: ('l' | 'r')[]): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: it matches ANSI colour codes (ESC [ ... m) on purpose
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
   const widths = headers.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))));
   const fmt = (cells: string[]) =>
@@ -134,7 +134,7 @@ export function formatMs(ms: number): string {
  * Characters that must never reach a terminal raw: C0 and C1 controls (escape sequences, line
  * breaks), DEL, line/paragraph separators and the bidirectional overrides and isolates.
  */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it finds control characters in order to escape them
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 /** Always quoted, JSON-style, with every unsafe character escaped (\n, \u001b...). */

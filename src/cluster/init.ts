@@ -33,7 +33,7 @@ const PSEUDO_FS: ReadonlyMap<number, string> = new Map([
 /** Directory trees of the kernel: /proc, /sys, and /dev except /dev/shm. */
 function underKernelTree(p: string): string | null {
   for (const root of ['/proc', '/sys', '/dev']) {
-    if (p === root || p.startsWith(root + '/')) {
+    if (p === root || p.startsWith(`${root}/`)) {
       if (root === '/dev' && (p === '/dev/shm' || p.startsWith('/dev/shm/'))) return null;
       return root;
     }
@@ -75,7 +75,7 @@ export function checkClusterDir(dir: string): void {
     if (e instanceof CliError) throw e;
     /* statfs unsupported: the other checks stand */
   }
-  let st;
+  let st: ReturnType<typeof statSync>;
   try {
     st = statSync(real);
   } catch (e) {
@@ -106,11 +106,15 @@ export function clusterSize(o: { replicas?: number; faults?: number }): { n: num
 export function sizeWarnings(n: number, f: number): string[] {
   const fMax = Math.floor((n - 1) / 3);
   if (fMax === 0) {
-    return [`${n} replica${n === 1 ? ' tolerates' : 's tolerate'} no faulty replica (f = 0): PBFT needs 4 to tolerate one Byzantine fault (n >= 3f+1); use --replicas 4`];
+    return [
+      `${n} replica${n === 1 ? ' tolerates' : 's tolerate'} no faulty replica (f = 0): PBFT needs 4 to tolerate one Byzantine fault (n >= 3f+1); use --replicas 4`,
+    ];
   }
   if (n === 3 * f + 1) return [];
   if (f < fMax) {
-    return [`${n} replicas could tolerate f = ${fMax} faults, but the cluster is set to f = ${f}: quorums of ${2 * f + 1} are easier to reach but the extra replicas add no fault tolerance; use --replicas ${3 * f + 1} for f = ${f}`];
+    return [
+      `${n} replicas could tolerate f = ${fMax} faults, but the cluster is set to f = ${f}: quorums of ${2 * f + 1} are easier to reach but the extra replicas add no fault tolerance; use --replicas ${3 * f + 1} for f = ${f}`,
+    ];
   }
   const lower = 3 * fMax + 1;
   const higher = 3 * (fMax + 1) + 1;
@@ -253,14 +257,16 @@ export async function createCluster(o: CreateClusterOptions): Promise<CreateClus
   }
   if (o.metrics !== false && !o.metricsPorts && n >= 1 && n <= MAX_REPLICAS) {
     if (o.metricsBasePort !== undefined) {
-      if (o.metricsBasePort + n - 1 > 65535) throw new CliError('BAD_ARGUMENT', `--metrics-base-port ${o.metricsBasePort} leaves no room for ${n} replicas`, 'choose a lower --metrics-base-port');
+      if (o.metricsBasePort + n - 1 > 65535)
+        throw new CliError('BAD_ARGUMENT', `--metrics-base-port ${o.metricsBasePort} leaves no room for ${n} replicas`, 'choose a lower --metrics-base-port');
       opts = { ...opts, metricsPorts: Array.from({ length: n }, (_, i) => o.metricsBasePort! + i) };
     } else {
       const taken = siblingClusterPorts(o.dir);
       for (const p of opts.ports ?? Array.from({ length: n }, (_, i) => (opts.basePort ?? 7000) + i)) taken.add(p);
       const metricsPorts = await pickFreePorts(n, { host: '127.0.0.1', avoid: taken, ...(o.random ? { random: o.random } : {}) });
       if (metricsPorts) opts = { ...opts, metricsPorts };
-      else warnings.push(`could not find ${n} free ports for metrics; none configured (set metricsPort in replicas/<i>/replica.json, or use --metrics-base-port)`);
+      else
+        warnings.push(`could not find ${n} free ports for metrics; none configured (set metricsPort in replicas/<i>/replica.json, or use --metrics-base-port)`);
     }
   }
   const res = await initCluster(opts);

@@ -225,10 +225,18 @@ export async function planDestroy(dir: string): Promise<DestroyPlan> {
   try {
     names = await readdir(abs);
   } catch {
-    throw new CliError('CONFIG_MISSING', `no cluster in ${abs} (the directory does not exist)`, 'point --dir (or PBFT_DIR) at a cluster directory; pbft ls lists them');
+    throw new CliError(
+      'CONFIG_MISSING',
+      `no cluster in ${abs} (the directory does not exist)`,
+      'point --dir (or PBFT_DIR) at a cluster directory; pbft ls lists them',
+    );
   }
   if (!names.includes('cluster.json')) {
-    throw new CliError('CONFIG_MISSING', `no cluster in ${abs} (cluster.json not found); nothing was removed`, 'point --dir (or PBFT_DIR) at a cluster directory; pbft ls lists them');
+    throw new CliError(
+      'CONFIG_MISSING',
+      `no cluster in ${abs} (cluster.json not found); nothing was removed`,
+      'point --dir (or PBFT_DIR) at a cluster directory; pbft ls lists them',
+    );
   }
   const ids = await discoverReplicaIds(abs);
   const states = await Promise.all(ids.map((id) => replicaProcessState(abs, id)));
@@ -255,9 +263,15 @@ export async function destroyCluster(dir: string, o: { graceMs?: number } = {}):
   const ids = await discoverReplicaIds(plan.dir);
   const stopped = ids.length ? await stopReplicas({ dir: plan.dir, ids, ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}) }) : [];
   const still = (await Promise.all(ids.map((id) => replicaProcessState(plan.dir, id)))).filter((s) => s.running);
-  if (still.length) throw new CliError('REPLICA_RUNNING', `replica ${still.map((s) => s.id).join(', ')} still runs; nothing was removed`, `stop it with ${cmd('down', plan.dir)}, then destroy again`);
+  if (still.length)
+    throw new CliError(
+      'REPLICA_RUNNING',
+      `replica ${still.map((s) => s.id).join(', ')} still runs; nothing was removed`,
+      `stop it with ${cmd('down', plan.dir)}, then destroy again`,
+    );
   // the config last: an interrupted destroy leaves a directory that pbft still recognises
-  for (const p of [...plan.remove].sort((a, b) => (a.endsWith('cluster.json') ? 1 : b.endsWith('cluster.json') ? -1 : 0))) await rm(p, { recursive: true, force: true });
+  for (const p of [...plan.remove].sort((a, b) => (a.endsWith('cluster.json') ? 1 : b.endsWith('cluster.json') ? -1 : 0)))
+    await rm(p, { recursive: true, force: true });
   let removedDir = false;
   if (plan.keep.length === 0) {
     try {

@@ -7,7 +7,7 @@
  * are not valid records (a torn last line, garbage) are skipped and counted, never fatal.
  */
 import { createReadStream, watch, type FSWatcher } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CORE_PHASES } from '../core/types.js';
@@ -39,7 +39,6 @@ export const MAX_LINE_CHARS = 1 << 20;
 
 /** The phases the core (CORE_PHASES) and the runtime write (for validation and colour). */
 export const KNOWN_PHASES = ['ready', ...CORE_PHASES, 'connect', 'disconnect', 'start', 'stop', 'admin'] as const;
-
 
 export function recordTimeMs(rec: PhaseRecord): number {
   return typeof rec.ts === 'number' ? rec.ts : Date.parse(rec.ts);
@@ -154,7 +153,12 @@ export async function* mergePhaseLogs(
       if (end !== undefined && start >= end) continue;
       const stream = createReadStream(file.path, { encoding: 'utf8', start, ...(end !== undefined ? { end: end - 1 } : {}) });
       const rl = createInterface({ input: stream, crlfDelay: Infinity });
-      streams.push({ close: () => { rl.close(); stream.destroy(); } });
+      streams.push({
+        close: () => {
+          rl.close();
+          stream.destroy();
+        },
+      });
       cursors.push({ file, it: rl[Symbol.asyncIterator](), head: null, headMs: 0, order: 0, done: false });
     }
     const advance = async (c: Cursor): Promise<void> => {
@@ -189,11 +193,7 @@ export async function* mergePhaseLogs(
       let best: Cursor | null = null;
       for (const c of cursors) {
         if (c.done || !c.head) continue;
-        if (
-          !best ||
-          c.headMs < best.headMs ||
-          (c.headMs === best.headMs && c.head.replica < best.head!.replica)
-        ) best = c;
+        if (!best || c.headMs < best.headMs || (c.headMs === best.headMs && c.head.replica < best.head!.replica)) best = c;
       }
       if (!best) return;
       const rec = best.head!;
@@ -211,7 +211,7 @@ export async function* mergePhaseLogs(
  * filtering by time gives every record from tsMs on. 0 for a missing or unreadable file.
  */
 export async function offsetAtTime(path: string, tsMs: number): Promise<number> {
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
     const { size } = await fh.stat();
@@ -341,7 +341,7 @@ export class PhaseTail {
     if (size === st.offset) return [];
     const len = Math.min(size - st.offset, PhaseTail.CHUNK_BYTES);
     const buf = Buffer.alloc(len);
-    let fh;
+    let fh: FileHandle | undefined;
     try {
       fh = await open(f.path, 'r');
       const { bytesRead } = await fh.read(buf, 0, len, st.offset);

@@ -5,7 +5,7 @@
  * verifies that nothing is left.
  */
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,7 +131,7 @@ export async function replicaProcessState(clusterDir: string, id: number): Promi
 
 /** The last `n` lines of a file (reads at most the last `maxBytes`). */
 export async function tailLines(path: string, n: number, maxBytes = 64 * 1024): Promise<string[]> {
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
     const { size } = await fh.stat();
@@ -220,7 +220,7 @@ export function containsReadyLine(text: string): boolean {
 }
 
 async function readFrom(path: string, offset: number, maxBytes = 1 << 20): Promise<string> {
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
     const { size } = await fh.stat();
@@ -236,7 +236,6 @@ async function readFrom(path: string, offset: number, maxBytes = 1 << 20): Promi
   }
 }
 
-
 /**
  * Extra node flags for replica processes, from PBFT_REPLICA_NODE_ARGS (whitespace-separated),
  * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a real cluster (node refuses
@@ -247,7 +246,12 @@ export function replicaNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] 
   if (!raw) return [];
   const args = raw.split(/\s+/);
   const bad = args.find((a) => !a.startsWith('-'));
-  if (bad !== undefined) throw new CliError('BAD_ARGUMENT', `PBFT_REPLICA_NODE_ARGS: ${JSON.stringify(bad)} is not a node flag`, 'give node flags only, e.g. PBFT_REPLICA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"');
+  if (bad !== undefined)
+    throw new CliError(
+      'BAD_ARGUMENT',
+      `PBFT_REPLICA_NODE_ARGS: ${JSON.stringify(bad)} is not a node flag`,
+      'give node flags only, e.g. PBFT_REPLICA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"',
+    );
   return args;
 }
 
@@ -319,7 +323,11 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
       });
       if (sub.pid === undefined) {
         const r = await sub;
-        throw new CliError('SPAWN_FAILED', `could not start replica ${ep.id}: ${'message' in r ? String(r.message) : 'spawn failed'}`, 'check that node can run ' + entry);
+        throw new CliError(
+          'SPAWN_FAILED',
+          `could not start replica ${ep.id}: ${'message' in r ? String(r.message) : 'spawn failed'}`,
+          `check that node can run ${entry}`,
+        );
       }
       const p: Pending = { ep, pid: sub.pid, logFile: f.logFile, offset, startedAt: performance.now(), exit: null, exited: Promise.resolve() };
       p.exited = sub.then(
@@ -508,7 +516,10 @@ export async function stopReplicas(o: StopOptions): Promise<StopOutcome[]> {
 export async function discoverReplicaIds(clusterDir: string): Promise<number[]> {
   try {
     const names = await readdir(clusterPaths(clusterDir).replicasDir);
-    return names.filter((x) => /^(0|[1-9][0-9]{0,2})$/.test(x)).map(Number).sort((a, b) => a - b);
+    return names
+      .filter((x) => /^(0|[1-9][0-9]{0,2})$/.test(x))
+      .map(Number)
+      .sort((a, b) => a - b);
   } catch {
     return [];
   }

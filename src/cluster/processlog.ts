@@ -4,7 +4,7 @@
  * the phase log (replicas/<i>/phases.jsonl), which is what `pbft logs` merges.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LoadedCluster } from '../runtime/config.js';
 import { replicaFiles, tailLines } from './processes.js';
 
@@ -33,7 +33,7 @@ async function sizeOf(path: string): Promise<number> {
 
 /** Read a whole file from `offset` (at most maxBytes), as complete lines and the new offset. */
 async function readLinesFrom(path: string, offset: number, maxBytes = 4 << 20): Promise<{ lines: string[]; offset: number }> {
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
   } catch {
@@ -59,13 +59,19 @@ async function readLinesFrom(path: string, offset: number, maxBytes = 4 << 20): 
  * The lines of each file now: all of them, or the last `tail` of each. Also returns the offsets
  * to follow from.
  */
-export async function readProcessLogs(files: readonly ProcessLogFile[], o: { tail?: number } = {}): Promise<{ lines: ProcessLogLine[]; offsets: Map<string, number> }> {
+export async function readProcessLogs(
+  files: readonly ProcessLogFile[],
+  o: { tail?: number } = {},
+): Promise<{ lines: ProcessLogLine[]; offsets: Map<string, number> }> {
   const lines: ProcessLogLine[] = [];
   const offsets = new Map<string, number>();
   for (const f of files) {
     const size = await sizeOf(f.path);
     offsets.set(f.path, size);
-    const ls = o.tail !== undefined ? await tailLines(f.path, o.tail, Math.max(64 * 1024, o.tail * 1024)) : (await readLinesFrom(f.path, 0, Number.MAX_SAFE_INTEGER)).lines;
+    const ls =
+      o.tail !== undefined
+        ? await tailLines(f.path, o.tail, Math.max(64 * 1024, o.tail * 1024))
+        : (await readLinesFrom(f.path, 0, Number.MAX_SAFE_INTEGER)).lines;
     for (const line of ls) lines.push({ replica: f.replica, line });
   }
   return { lines, offsets };

@@ -21,10 +21,16 @@ export function parseRequestArgs(words: readonly (string | undefined)[]): KvOp {
   if (action === undefined) throw new CliError('BAD_ARGUMENT', 'no operation given', USAGE);
   if (action !== 'put' && action !== 'get' && action !== 'del') throw new CliError('BAD_ARGUMENT', `unknown operation "${action}"`, USAGE);
   if (key === undefined || key.length === 0) throw new CliError('BAD_ARGUMENT', `${action} needs a KEY`, USAGE);
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new CliError('BAD_ARGUMENT', `the key is ${Buffer.byteLength(key)} bytes, more than ${MAX_KEY_BYTES}`, 'use a shorter key');
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+    throw new CliError('BAD_ARGUMENT', `the key is ${Buffer.byteLength(key)} bytes, more than ${MAX_KEY_BYTES}`, 'use a shorter key');
   if (action === 'put') {
     if (value === undefined) throw new CliError('BAD_ARGUMENT', 'put needs a KEY and a VALUE', USAGE);
-    if (extra.length > 0) throw new CliError('BAD_ARGUMENT', `put takes one VALUE but got ${1 + extra.length} words`, 'quote a value with spaces, e.g. pbft request put greeting "hello world"');
+    if (extra.length > 0)
+      throw new CliError(
+        'BAD_ARGUMENT',
+        `put takes one VALUE but got ${1 + extra.length} words`,
+        'quote a value with spaces, e.g. pbft request put greeting "hello world"',
+      );
     return { op: 'put', key, value };
   }
   if (value !== undefined) throw new CliError('BAD_ARGUMENT', `${action} takes only a KEY, but got "${value}" too`, USAGE);
@@ -61,7 +67,11 @@ function decodeUtf8(buf: Buffer, what: string): string {
 }
 
 function tooLarge(what: string, bytes: number | string, max: number): CliError {
-  return new CliError('BAD_ARGUMENT', `${what} is ${bytes} bytes; one request carries at most ${max} bytes of value here (protocol.maxOpBytes less the key and encoding)`, 'store a smaller value, or use a cluster with a larger protocol.maxOpBytes in its cluster.json');
+  return new CliError(
+    'BAD_ARGUMENT',
+    `${what} is ${bytes} bytes; one request carries at most ${max} bytes of value here (protocol.maxOpBytes less the key and encoding)`,
+    'store a smaller value, or use a cluster with a larger protocol.maxOpBytes in its cluster.json',
+  );
 }
 
 /**
@@ -87,16 +97,22 @@ export async function resolveValue(word: string, o: ValueOptions): Promise<Resol
     return { value: decodeUtf8(buf, 'the value on standard input'), from: 'stdin', bytes: buf.length };
   }
   const name = word.slice(1);
-  if (name === '') throw new CliError('BAD_ARGUMENT', 'a value of "@" names no file', 'write @FILE to send a file\'s contents, or use --literal to send "@" itself');
+  if (name === '')
+    throw new CliError('BAD_ARGUMENT', 'a value of "@" names no file', 'write @FILE to send a file\'s contents, or use --literal to send "@" itself');
   const file = resolve(o.cwd ?? process.cwd(), name);
   let size: number;
   try {
     const st = await stat(file);
-    if (!st.isFile()) throw new CliError('BAD_ARGUMENT', `${name} (from ${word}) is not a regular file`, 'name a file, or use --literal to send the text itself');
+    if (!st.isFile())
+      throw new CliError('BAD_ARGUMENT', `${name} (from ${word}) is not a regular file`, 'name a file, or use --literal to send the text itself');
     size = st.size;
   } catch (e) {
     if (e instanceof PbftError) throw e;
-    throw new CliError('BAD_ARGUMENT', `cannot read the value file ${name}: ${describeError(e)}`, 'check the path, or use --literal to send a value that starts with @');
+    throw new CliError(
+      'BAD_ARGUMENT',
+      `cannot read the value file ${name}: ${describeError(e)}`,
+      'check the path, or use --literal to send a value that starts with @',
+    );
   }
   if (size > o.maxBytes) throw tooLarge(`the value file ${name}`, size, o.maxBytes);
   const fh = await open(file, 'r');
@@ -203,7 +219,11 @@ export function explainTimeout(cluster: LoadedCluster, op: KvOp, e: PbftError, c
 }
 
 /** Send one KV operation on an open client and interpret the result. */
-export async function requestWith(client: PbftClient, op: KvOp, o: { timeoutMs?: number; readOnly?: boolean; signal?: AbortSignal } = {}): Promise<RequestOutcome> {
+export async function requestWith(
+  client: PbftClient,
+  op: KvOp,
+  o: { timeoutMs?: number; readOnly?: boolean; signal?: AbortSignal } = {},
+): Promise<RequestOutcome> {
   const sentAtMs = Date.now();
   const r: RequestResult = await client.request(encodeKvOp(op), o);
   const doneAtMs = Date.now();

@@ -172,7 +172,8 @@ export function summarizeStatus(cluster: LoadedCluster, rows: ReplicaRow[]): Sta
   const faulty = reach.filter((r) => r.faults.length > 0).map((r) => r.id);
   const belowQuorum = reach.length < quorum;
   const anyProcess = rows.some((r) => r.up || r.process === 'paused');
-  const health: Health = !anyProcess && reach.length === 0 ? 'down' : belowQuorum ? 'no-quorum' : reach.length < n || faulty.length > 0 ? 'degraded' : 'healthy';
+  const health: Health =
+    !anyProcess && reach.length === 0 ? 'down' : belowQuorum ? 'no-quorum' : reach.length < n || faulty.length > 0 ? 'degraded' : 'healthy';
 
   const warnings: string[] = [];
   const advice: string[] = [];
@@ -195,7 +196,9 @@ export function summarizeStatus(cluster: LoadedCluster, rows: ReplicaRow[]): Sta
   }
   if (notRunning.length && health !== 'down') {
     const crashed = rows.filter((r) => notRunning.includes(r.id) && r.process === 'crashed').map((r) => r.id);
-    warnings.push(`replica${notRunning.length > 1 ? 's' : ''} ${ids(notRunning)} ${notRunning.length > 1 ? 'are' : 'is'} not running${crashed.length ? ` (${ids(crashed)} crashed by pbft fault)` : ''}`);
+    warnings.push(
+      `replica${notRunning.length > 1 ? 's' : ''} ${ids(notRunning)} ${notRunning.length > 1 ? 'are' : 'is'} not running${crashed.length ? ` (${ids(crashed)} crashed by pbft fault)` : ''}`,
+    );
     advice.push(`start: ${cmd(`up ${notRunning.join(' ')}`, cluster.dir)}`);
   }
   if (silent.length) {
@@ -266,7 +269,13 @@ export async function waitConverged(
 export function formatStatusTable(rows: ReplicaRow[], p: Palette): string {
   const dash = '-';
   const stateCell = (r: ReplicaRow) =>
-    r.reachable ? p.paint('32', 'up') : r.process === 'paused' || r.process === 'crashed' ? p.paint('31', r.process) : r.up ? p.paint('33', 'no answer') : p.paint('31', 'down');
+    r.reachable
+      ? p.paint('32', 'up')
+      : r.process === 'paused' || r.process === 'crashed'
+        ? p.paint('31', r.process)
+        : r.up
+          ? p.paint('33', 'no answer')
+          : p.paint('31', 'down');
   const lines = [
     table(
       ['replica', 'state', 'pid', 'view', 'primary', 'last exec', 'stable ckpt', 'state digest', 'peers', 'faults', 'dropped'],
@@ -318,7 +327,9 @@ export function statusReport(sum: StatusSummary, rows: ReplicaRow[]): Record<str
     ...sum,
     replicas: rows.map(({ status, ...r }) => ({
       ...r,
-      ...(status ? { ready: status.ready, inboundPeers: status.inboundPeers, uptimeMs: status.uptimeMs, wal: status.wal, faultInjection: status.faults?.enabled } : {}),
+      ...(status
+        ? { ready: status.ready, inboundPeers: status.inboundPeers, uptimeMs: status.uptimeMs, wal: status.wal, faultInjection: status.faults?.enabled }
+        : {}),
     })),
   };
 }

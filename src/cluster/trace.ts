@@ -105,7 +105,7 @@ export function formatTrace(t: Trace, p: Palette, client?: ClientSide, o: { comp
   const first = Math.min(...t.records.map(recordTimeMs), client?.sentAtMs ?? Infinity);
   const rel = (ms: number) => relTime(ms - first);
   const shown = o.compact ? t.records.filter((r) => r.peer === undefined) : t.records;
-  const rows: { ms: number; text: string }[] = shown.map((r) => ({ ms: recordTimeMs(r), text: '  ' + formatRecord(r, p, { relativeToMs: first }) }));
+  const rows: { ms: number; text: string }[] = shown.map((r) => ({ ms: recordTimeMs(r), text: `  ${formatRecord(r, p, { relativeToMs: first })}` }));
   if (client) {
     rows.push({ ms: client.sentAtMs, text: `  ${rel(client.sentAtMs)}  ${p.paint('1', 'cli')}              ${p.paint('1', 'request'.padEnd(14))} sent` });
     rows.push({
@@ -122,7 +122,8 @@ export function formatTrace(t: Trace, p: Palette, client?: ClientSide, o: { comp
     byPhase.set(r.phase, s);
   }
   const summary = [...TRACE_PHASES].filter((ph) => byPhase.has(ph)).map((ph) => `${ph} r${[...byPhase.get(ph)!].sort((a, b) => a - b).join(',r')}`);
-  if (o.compact && shown.length < t.records.length) lines.push(`  (${t.records.length - shown.length} records of messages received from peers not shown; see pbft logs --seq ${t.seqs.join(',') || 'N'})`);
+  if (o.compact && shown.length < t.records.length)
+    lines.push(`  (${t.records.length - shown.length} records of messages received from peers not shown; see pbft logs --seq ${t.seqs.join(',') || 'N'})`);
   if (summary.length) lines.push(`  phases seen: ${summary.join('; ')}`);
   if (client) lines.push(`  end-to-end latency at the client: ${formatMs(client.doneAtMs - client.sentAtMs)}`);
   return lines.join('\n');

@@ -79,9 +79,7 @@ export class ClientCore {
     const readOnly = opts.readOnly ?? false;
     const req = makeRequest(this.auth, this.id, this.nextTimestamp++, op, readOnly);
     this.outstanding = { req, readOnly, replies: new Map(), timeoutMs: this.baseTimeoutMs, attempts: 1 };
-    const first: ClientAction = readOnly
-      ? { type: 'broadcast', msg: req }
-      : { type: 'send', to: primaryOf(this.currentView, this.q.n), msg: req };
+    const first: ClientAction = readOnly ? { type: 'broadcast', msg: req } : { type: 'send', to: primaryOf(this.currentView, this.q.n), msg: req };
     return [
       { type: 'log', event: { phase: 'request', view: this.currentView, client: this.id, timestamp: req.body.timestamp } },
       first,
@@ -173,7 +171,10 @@ export class ClientCore {
     o.attempts++;
     o.timeoutMs = Math.min(o.timeoutMs * 2, this.maxTimeoutMs);
     return [
-      { type: 'log', event: { phase: 'request', view: this.currentView, client: this.id, timestamp: o.req.body.timestamp, detail: `retransmit #${o.attempts - 1} to all` } },
+      {
+        type: 'log',
+        event: { phase: 'request', view: this.currentView, client: this.id, timestamp: o.req.body.timestamp, detail: `retransmit #${o.attempts - 1} to all` },
+      },
       { type: 'broadcast', msg: o.req },
       { type: 'setTimer', name: 'retransmit', afterMs: o.timeoutMs },
     ];

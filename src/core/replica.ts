@@ -66,16 +66,16 @@ import type {
  */
 export const BUG_DESCRIPTIONS = {
   'commit-on-2f': 'commits with 2f matching commits instead of a quorum',
-  'new-view-lowest-view': "O takes the prepared certificate with the LOWEST view at each sequence number",
+  'new-view-lowest-view': 'O takes the prepared certificate with the LOWEST view at each sequence number',
   'skip-pre-prepare-digest-check': "a pre-prepare's digest is not checked against its batch",
   'execute-out-of-order': 'committed batches execute as soon as committed, not in sequence order',
   'new-view-count-only': "backups compare only the NUMBER of pre-prepares in a NEW-VIEW with O's size (one seq may repeat, another be missing)",
   'checkpoint-evict-lowest': 'CHECKPOINTs at any future seq are stored; when the table is full the LOWEST seq is evicted',
-  'new-primary-stale-next-seq': "entering a view, a new primary may propose from its old nextSeq before it is reset past O",
+  'new-primary-stale-next-seq': 'entering a view, a new primary may propose from its old nextSeq before it is reset past O',
   'pre-prepare-outside-window': 'pre-prepares are accepted outside the watermarks (h, H]',
   'accept-conflicting-pre-prepare': 'a second pre-prepare for the same (view, seq) with another digest replaces the first',
   'new-view-too-few-view-changes': 'a NEW-VIEW is accepted with f+1 view-changes in V instead of a quorum',
-  'state-no-digest-check': "a fetched state snapshot is installed without checking it against the proven digest",
+  'state-no-digest-check': 'a fetched state snapshot is installed without checking it against the proven digest',
   'view-change-timeout-no-double': 'the view-change timeout never doubles',
   'view-change-skip-cert-check': 'prepared certificates in view-changes are not validated (prepares, signatures, primary)',
   'catch-up-skip-cert-check': 'catch-up entries are taken without checking their commit certificate',
@@ -134,7 +134,18 @@ export function validateParams(p: ProtocolParams): void {
   const pos = (k: keyof ProtocolParams) => {
     if (!Number.isSafeInteger(p[k]) || p[k] < 1) throw new RangeError(`${k} must be a positive integer, got ${p[k]}`);
   };
-  (['checkpointInterval', 'logWindow', 'maxBatchSize', 'maxInFlight', 'viewChangeTimeoutMs', 'maxViewChangeTimeoutMs', 'statusIntervalMs', 'maxOpBytes'] as const).forEach(pos);
+  (
+    [
+      'checkpointInterval',
+      'logWindow',
+      'maxBatchSize',
+      'maxInFlight',
+      'viewChangeTimeoutMs',
+      'maxViewChangeTimeoutMs',
+      'statusIntervalMs',
+      'maxOpBytes',
+    ] as const
+  ).forEach(pos);
   if (p.logWindow % p.checkpointInterval !== 0 || p.logWindow < 2 * p.checkpointInterval) {
     throw new RangeError(`logWindow (${p.logWindow}) must be a multiple of checkpointInterval (${p.checkpointInterval}) and at least twice it`);
   }
@@ -153,8 +164,7 @@ export function compactRecords(records: PersistRecord[]): PersistRecord[] {
     if (r.kind === 'recovery') recovery = r;
     else if (r.kind === 'target') {
       if (!target || r.seq > target.seq) target = r;
-    }
-    else if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
+    } else if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
     else if (r.kind === 'view' && (!view || r.view >= view.view)) view = r;
     else if (r.kind === 'new-view' && (!newView || r.msg.body.newView >= newView.msg.body.newView)) newView = r;
   }
@@ -452,7 +462,12 @@ export class Replica {
     // checkpoint at or above r.after), or any later one
     if (r.freshView === null && !this.viewChanging && this.viewMinStable >= r.after) {
       r.freshView = this.view;
-      this.log({ phase: 'recovery', view: this.view, seq: this.lastExecuted, detail: `view ${this.view} was formed after its recovery request: votes again; view changes once stable at ${r.after + this.p.logWindow}` });
+      this.log({
+        phase: 'recovery',
+        view: this.view,
+        seq: this.lastExecuted,
+        detail: `view ${this.view} was formed after its recovery request: votes again; view changes once stable at ${r.after + this.p.logWindow}`,
+      });
     }
     if (r.freshView === null || this.stable.seq < r.after + this.p.logWindow) return;
     this.persistRecovery(true);
@@ -488,7 +503,15 @@ export class Replica {
     if (this.recovery) {
       const r = this.recovery;
       this.persistRecovery(false);
-      this.log({ phase: 'recovery', view: this.view, seq: this.lastExecuted, detail: r.after === null ? `durable log lost or damaged: recovering (request ${r.timestamp}); no votes until done` : `resuming recovery: no votes at or below seq ${r.after + this.p.logWindow}` });
+      this.log({
+        phase: 'recovery',
+        view: this.view,
+        seq: this.lastExecuted,
+        detail:
+          r.after === null
+            ? `durable log lost or damaged: recovering (request ${r.timestamp}); no votes until done`
+            : `resuming recovery: no votes at or below seq ${r.after + this.p.logWindow}`,
+      });
       if (r.after === null) this.multicast(r.request);
     }
     this.emit({ type: 'setTimer', name: 'status', afterMs: this.p.statusIntervalMs });
@@ -573,7 +596,10 @@ export class Replica {
   /** Defence in depth: never vote for a digest other than the one decided at that seq. */
   private assertNotDecidedOtherwise(s: Slot, digest: Hex, what: string): void {
     const c = s.committed;
-    this.assert(!c || c.digest === digest, () => `${what} (${this.view}, ${s.seq}) for digest ${digest.slice(0, 12)}, but ${c!.digest.slice(0, 12)} is committed there`);
+    this.assert(
+      !c || c.digest === digest,
+      () => `${what} (${this.view}, ${s.seq}) for digest ${digest.slice(0, 12)}, but ${c!.digest.slice(0, 12)} is committed there`,
+    );
   }
 
   status(): ReplicaStatus {
@@ -747,7 +773,12 @@ export class Replica {
     this.restoreOwnVotes();
     if (this.sentNewView && this.sentNewView.body.newView === this.view && !this.viewChanging) this.currentNewView = this.sentNewView;
     this.nextSeq = Math.max(this.lastExecuted, ...[...this.slots.values()].filter((s) => s.ppView === this.view).map((s) => s.seq)) + 1;
-    this.log({ phase: 'state-transfer', view: this.view, seq: this.lastExecuted, detail: `restarted from durable log: checkpoint ${this.stable.seq}, ${records.length} records` });
+    this.log({
+      phase: 'state-transfer',
+      view: this.view,
+      seq: this.lastExecuted,
+      detail: `restarted from durable log: checkpoint ${this.stable.seq}, ${records.length} records`,
+    });
     this.executeReady(true);
   }
 
@@ -763,7 +794,8 @@ export class Replica {
       const pp = s.prePrepare?.body;
       if (!pp || s.ppView !== this.view) continue;
       const v = this.votesFor(pp.view, pp.seq);
-      if (pp.replica !== this.id) v.prepares.set(this.id, sign<PrepareBody>(this.auth, { type: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id }));
+      if (pp.replica !== this.id)
+        v.prepares.set(this.id, sign<PrepareBody>(this.auth, { type: 'prepare', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id }));
       if (s.prepared && s.preparedCert) {
         for (const p of s.preparedCert.prepares) v.prepares.set(p.body.replica, p);
         v.commits.set(this.id, sign<CommitBody>(this.auth, { type: 'commit', view: pp.view, seq: pp.seq, digest: pp.digest, replica: this.id }));
@@ -890,7 +922,8 @@ export class Replica {
 
   private onPrePrepare(m: SignedPrePrepare, from: ReplicaId): void {
     const { view, seq, digest } = m.body;
-    if (m.body.replica !== this.primary(view)) return this.drop('reject', 'not-primary', from, `pre-prepare from ${m.body.replica}, primary of view ${view} is ${this.primary(view)}`);
+    if (m.body.replica !== this.primary(view))
+      return this.drop('reject', 'not-primary', from, `pre-prepare from ${m.body.replica}, primary of view ${view} is ${this.primary(view)}`);
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'pre-prepare');
     // recovering: it learns decisions from certificates, it does not vote (class comment)
     if (!this.voting) return this.drop('ignore', 'recovering');
@@ -903,12 +936,17 @@ export class Replica {
     const s = this.slot(seq);
     if (s.ppView === view && s.prePrepare) {
       if (s.prePrepare.body.digest === digest) return this.drop('ignore', 'duplicate');
-      if (!this.bugs['accept-conflicting-pre-prepare']) return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
+      if (!this.bugs['accept-conflicting-pre-prepare'])
+        return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
     }
     // Decided here (by a commit certificate, e.g. from catch-up) but not executed yet: a correct
     // primary proposes the decided digest or nothing at this seq; never prepare against it.
-    if (s.committed && s.committed.digest !== digest) return this.drop('reject', 'conflict', from, `pre-prepare (${view}, ${seq}) conflicts with the digest committed there`);
-    if (!this.bugs['skip-client-signature-check']) for (const r of m.batch) if (!verifyClientSig(this.auth, r)) return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
+    if (s.committed && s.committed.digest !== digest)
+      return this.drop('reject', 'conflict', from, `pre-prepare (${view}, ${seq}) conflicts with the digest committed there`);
+    if (!this.bugs['skip-client-signature-check'])
+      for (const r of m.batch)
+        if (!verifyClientSig(this.auth, r))
+          return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
     if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
       return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
     }
@@ -930,12 +968,22 @@ export class Replica {
   /** Common checks for prepare and commit messages. */
   private voteAdmissible(m: Signed<PrepareBody | CommitBody>, from: ReplicaId): boolean {
     const { view, seq } = m.body;
-    if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, m.body.type), false;
-    if (!this.voting) return this.drop('ignore', 'recovering'), false;
-    if (view < this.view) return this.drop('ignore', 'stale'), false;
-    if (view > this.view) return this.drop('ignore', 'wrong-view'), false;
-    if (seq <= this.h() || seq > this.H()) return this.drop('ignore', 'out-of-window'), false;
-    return true;
+    if (!verifyReplicaSig(this.auth, m)) {
+      this.drop('reject', 'bad-signature', from, m.body.type);
+      return false;
+    }
+    const ignore: DropReason | null = !this.voting
+      ? 'recovering'
+      : view < this.view
+        ? 'stale'
+        : view > this.view
+          ? 'wrong-view'
+          : seq <= this.h() || seq > this.H()
+            ? 'out-of-window'
+            : null;
+    if (ignore === null) return true;
+    this.drop('ignore', ignore);
+    return false;
   }
 
   /**
@@ -1018,7 +1066,10 @@ export class Replica {
   }
 
   private decide(s: Slot, entry: CommittedEntry): void {
-    this.assert(!s.committed || s.committed.digest === entry.digest, () => `seq ${s.seq} decided twice: ${s.committed!.digest.slice(0, 12)} then ${entry.digest.slice(0, 12)}`);
+    this.assert(
+      !s.committed || s.committed.digest === entry.digest,
+      () => `seq ${s.seq} decided twice: ${s.committed!.digest.slice(0, 12)} then ${entry.digest.slice(0, 12)}`,
+    );
     this.assert(s.seq > this.h() && s.seq <= this.H(), () => `seq ${s.seq} decided outside (${this.h()}, ${this.H()}]`);
     s.committed = entry;
     s.touchedTick = this.statusTick;
@@ -1065,7 +1116,14 @@ export class Replica {
       }
       // (honest: s.seq is lastExecuted + 1; the out-of-order bug may skip ahead)
       this.lastExecuted = Math.max(this.lastExecuted, s.seq);
-      this.emit({ type: 'executed', view: entry.view, seq: entry.seq, digest: entry.digest, requests: executed, certificate: replaying ? null : entry.commits });
+      this.emit({
+        type: 'executed',
+        view: entry.view,
+        seq: entry.seq,
+        digest: entry.digest,
+        requests: executed,
+        certificate: replaying ? null : entry.commits,
+      });
       this.log({ phase: 'execute', view: entry.view, seq: entry.seq, digest: entry.digest, detail: `${executed.length} request(s)` });
       if (s.seq % this.p.checkpointInterval === 0) this.takeCheckpoint(s.seq);
     }
@@ -1108,7 +1166,8 @@ export class Replica {
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'checkpoint');
     const { seq } = m.body;
     if (seq <= this.h()) return this.drop('ignore', 'stale');
-    if (seq % this.p.checkpointInterval !== 0) return this.drop('reject', 'out-of-window', from, `checkpoint at ${seq}, not a multiple of ${this.p.checkpointInterval}`);
+    if (seq % this.p.checkpointInterval !== 0)
+      return this.drop('reject', 'out-of-window', from, `checkpoint at ${seq}, not a multiple of ${this.p.checkpointInterval}`);
     if (this.bugs['checkpoint-evict-lowest']) {
       // the broken rule: any future seq is stored, and a full table evicts its LOWEST seq
       // (far-future checkpoints of one faulty replica then evict every real one)
@@ -1125,7 +1184,13 @@ export class Replica {
     const at = this.bugs['checkpoint-evict-lowest'] ? this.checkpoints.get(seq) : this.checkpointsAt(seq);
     if (!at) return; // (evicted by the broken rule above)
     const had = at.get(m.body.replica);
-    if (had) return this.drop(had.body.digest === m.body.digest ? 'ignore' : 'reject', had.body.digest === m.body.digest ? 'duplicate' : 'conflict', from, 'checkpoint');
+    if (had)
+      return this.drop(
+        had.body.digest === m.body.digest ? 'ignore' : 'reject',
+        had.body.digest === m.body.digest ? 'duplicate' : 'conflict',
+        from,
+        'checkpoint',
+      );
     at.set(m.body.replica, m);
     this.checkStable(seq);
   }
@@ -1158,7 +1223,13 @@ export class Replica {
     if (this.lastExecuted >= seq && own) {
       if (own.digest === digest) return this.makeStable(seq, digest, proof, own.snapshot);
       // "A replica whose own checkpoint digest differs from a stable one has diverged."
-      this.log({ phase: 'state-transfer', view: this.view, seq, digest, detail: `own checkpoint digest ${own.digest.slice(0, 12)} differs from the stable one: fetching state` });
+      this.log({
+        phase: 'state-transfer',
+        view: this.view,
+        seq,
+        digest,
+        detail: `own checkpoint digest ${own.digest.slice(0, 12)} differs from the stable one: fetching state`,
+      });
       this.setTarget(seq, digest, proof, true);
       return;
     }
@@ -1242,7 +1313,14 @@ export class Replica {
     const served = this.served(m.body.replica);
     if (this.statusTick - served.state < FETCH_STATE_EVERY_TICKS) return this.drop('ignore', 'duplicate');
     served.state = this.statusTick;
-    const st = sign<StateBody>(this.auth, { type: 'state', seq: this.stable.seq, digest: this.stable.digest, snapshot: this.stable.snapshot, proof: this.stable.proof, replica: this.id });
+    const st = sign<StateBody>(this.auth, {
+      type: 'state',
+      seq: this.stable.seq,
+      digest: this.stable.digest,
+      snapshot: this.stable.snapshot,
+      proof: this.stable.proof,
+      replica: this.id,
+    });
     this.send(m.body.replica, st);
   }
 
@@ -1272,7 +1350,8 @@ export class Replica {
     const wanted = this.target;
     if (!wanted || seq < wanted.seq) return this.drop('ignore', 'stale');
     if (!this.validCheckpointProof(seq, digest, proof)) return this.drop('reject', 'bad-certificate', from, `state at ${seq} without a valid checkpoint proof`);
-    if (this.auth.hash(utf8(snapshot)) !== digest && !this.bugs['state-no-digest-check']) return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
+    if (this.auth.hash(utf8(snapshot)) !== digest && !this.bugs['state-no-digest-check'])
+      return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
     try {
       this.installSnapshot(snapshot); // leaves the state unchanged when it throws
     } catch (e) {
@@ -1386,7 +1465,7 @@ export class Replica {
     // Stuck slots above what both executed: retransmit what we sent for them.
     for (let seq = this.lastExecuted + 1; seq <= Math.min(this.H(), this.lastExecuted + this.p.maxInFlight); seq++) {
       const s = this.slots.get(seq);
-      if (!s || !s.prePrepare || s.ppView !== this.view || this.statusTick - s.touchedTick < 2) continue;
+      if (!s?.prePrepare || s.ppView !== this.view || this.statusTick - s.touchedTick < 2) continue;
       const v = this.votes.get(`${this.view}:${seq}`);
       if (this.isPrimary()) this.send(peer, s.prePrepare);
       else {
@@ -1461,7 +1540,8 @@ export class Replica {
       if (e.seq <= this.lastExecuted || e.seq > this.H()) continue;
       const s = this.slot(e.seq);
       if (s.committed) continue;
-      if (!this.bugs['catch-up-skip-cert-check'] && !this.validCommittedEntry(e)) return this.drop('reject', 'bad-certificate', from, `catch-up entry ${e.seq} has no valid commit certificate`);
+      if (!this.bugs['catch-up-skip-cert-check'] && !this.validCommittedEntry(e))
+        return this.drop('reject', 'bad-certificate', from, `catch-up entry ${e.seq} has no valid commit certificate`);
       s.committed = e;
       s.touchedTick = this.statusTick;
       this.persist({ kind: 'committed', entry: e });
@@ -1543,7 +1623,8 @@ export class Replica {
     const base = this.target && this.target.seq > this.stable.seq ? this.target : this.stable;
     const prepared: PreparedCert[] = [];
     for (const s of [...this.slots.values()].sort((a, b) => a.seq - b.seq)) {
-      if (s.seq > base.seq && s.preparedCert && (!this.bugs['view-change-last-view-only'] || s.preparedCert.prePrepare.body.view === newView - 1)) prepared.push(s.preparedCert);
+      if (s.seq > base.seq && s.preparedCert && (!this.bugs['view-change-last-view-only'] || s.preparedCert.prePrepare.body.view === newView - 1))
+        prepared.push(s.preparedCert);
     }
     const vc = sign<ViewChangeBody>(this.auth, {
       type: 'view-change',
@@ -1674,11 +1755,21 @@ export class Replica {
     // Own view-change first, then the others with the highest stable checkpoints first (ties by
     // id: deterministic); with a recovering peer, the highest first whoever sent them. Any 2f+1
     // make a valid V; fresh ones also leave O shorter.
-    const byStable = (a: [ReplicaId, Signed<ViewChangeBody>], b: [ReplicaId, Signed<ViewChangeBody>]) => b[1].body.stableSeq - a[1].body.stableSeq || a[0] - b[0];
+    const byStable = (a: [ReplicaId, Signed<ViewChangeBody>], b: [ReplicaId, Signed<ViewChangeBody>]) =>
+      b[1].body.stableSeq - a[1].body.stableSeq || a[0] - b[0];
     const V =
       need === null
-        ? [set.get(this.id)!, ...[...set.entries()].filter(([r]) => r !== this.id).sort(byStable).map(([, m]) => m)].slice(0, this.q.quorum)
-        : [...set.entries()].sort(byStable).map(([, m]) => m).slice(0, this.q.quorum);
+        ? [
+            set.get(this.id)!,
+            ...[...set.entries()]
+              .filter(([r]) => r !== this.id)
+              .sort(byStable)
+              .map(([, m]) => m),
+          ].slice(0, this.q.quorum)
+        : [...set.entries()]
+            .sort(byStable)
+            .map(([, m]) => m)
+            .slice(0, this.q.quorum);
     const O = this.computeO(V);
     const prePrepares = [...O.entries.entries()].map(([seq, e]) => makePrePrepare(this.auth, this.view, seq, this.id, e.batch));
     const nv = sign<NewViewBody>(this.auth, { type: 'new-view', newView: this.view, viewChanges: V, prePrepares, replica: this.id });
@@ -1712,7 +1803,8 @@ export class Replica {
     // V: 2f+1 valid view-changes for nv from distinct replicas
     const senders = new Set<ReplicaId>();
     for (const vc of m.body.viewChanges) {
-      if (vc.body.newView !== nv || senders.has(vc.body.replica)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: V holds a mismatched or repeated view-change`);
+      if (vc.body.newView !== nv || senders.has(vc.body.replica))
+        return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: V holds a mismatched or repeated view-change`);
       if (!verifyReplicaSig(this.auth, vc)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad view-change signature`);
       const bad = this.validViewChange(vc);
       if (bad) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${bad}`);
@@ -1722,19 +1814,27 @@ export class Replica {
     if (senders.size < vcNeeded) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: ${senders.size} view-changes, ${this.q.quorum} needed`);
     // "Backups accept the new-view only if O is exactly what they compute from V."
     const O = this.computeO(m.body.viewChanges);
-    if (m.body.prePrepares.length !== O.entries.size) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O has ${m.body.prePrepares.length} entries, expected ${O.entries.size}`);
+    if (m.body.prePrepares.length !== O.entries.size)
+      return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O has ${m.body.prePrepares.length} entries, expected ${O.entries.size}`);
     // Exactly O: one pre-prepare for each seq of (min-s, max-s], in order. Equal counts are not
     // enough: a list that repeats one seq and leaves out another would let the new primary
     // put a different request at the seq it left out.
     if (!this.bugs['new-view-count-only']) {
       let expect = O.minS;
       for (const pp of m.body.prePrepares) {
-        if (pp.body.seq !== ++expect) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O's pre-prepare #${expect - O.minS} is for seq ${pp.body.seq}, expected ${expect}`);
+        if (pp.body.seq !== ++expect)
+          return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O's pre-prepare #${expect - O.minS} is for seq ${pp.body.seq}, expected ${expect}`);
       }
     }
     for (const pp of m.body.prePrepares) {
       const want = O.entries.get(pp.body.seq);
-      if (!want || pp.body.view !== nv || pp.body.replica !== m.body.replica || pp.body.digest !== want.digest || batchDigest(this.auth, pp.batch) !== want.digest) {
+      if (
+        !want ||
+        pp.body.view !== nv ||
+        pp.body.replica !== m.body.replica ||
+        pp.body.digest !== want.digest ||
+        batchDigest(this.auth, pp.batch) !== want.digest
+      ) {
         return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O differs at seq ${pp.body.seq}`);
       }
       if (!verifyReplicaSig(this.auth, pp)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad pre-prepare signature in O`);
@@ -1796,7 +1896,8 @@ export class Replica {
   // -------------------------------------------------------------------------------------
 
   private onMessage(from: ReplicaId, raw: unknown): void {
-    if (!Number.isSafeInteger(from) || from < 0 || from >= this.p.n || from === this.id) return this.drop('reject', 'not-member', undefined, `message from ${String(from)}`);
+    if (!Number.isSafeInteger(from) || from < 0 || from >= this.p.n || from === this.id)
+      return this.drop('reject', 'not-member', undefined, `message from ${String(from)}`);
     const parsed = parseReplicaMessage(raw, this.limits);
     if (!parsed.ok) return this.drop('reject', 'malformed', from, parsed.error);
     const parsed0 = parsed.msg;

@@ -465,9 +465,7 @@ export interface RecoveryStatus {
 
 export type ClientTimerName = 'retransmit';
 
-export type ClientEvent =
-  | { type: 'reply'; from: ReplicaId; msg: unknown }
-  | { type: 'timer'; name: ClientTimerName };
+export type ClientEvent = { type: 'reply'; from: ReplicaId; msg: unknown } | { type: 'timer'; name: ClientTimerName };
 
 export interface ClientResult {
   timestamp: number;

@@ -44,7 +44,10 @@ export function computeO(auth: Authenticator, V: Signed<ViewChangeBody>[], opts:
   const nullDigest = batchDigest(auth, []);
   for (let s = minS + 1; s <= maxS; s++) {
     const c = best.get(s);
-    entries.set(s, c ? { digest: c.prePrepare.body.digest, batch: c.prePrepare.batch, fromView: c.prePrepare.body.view } : { digest: nullDigest, batch: [], fromView: null });
+    entries.set(
+      s,
+      c ? { digest: c.prePrepare.body.digest, batch: c.prePrepare.batch, fromView: c.prePrepare.body.view } : { digest: nullDigest, batch: [], fromView: null },
+    );
   }
   return { minS, maxS, entries, checkpoint };
 }

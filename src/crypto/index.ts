@@ -63,9 +63,7 @@ export class NodeEd25519 implements SignatureScheme {
     let k = this.pubCache.get(publicKey);
     if (k === undefined) {
       try {
-        k = HEX64.test(publicKey)
-          ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey, 'hex')]), format: 'der', type: 'spki' })
-          : null;
+        k = HEX64.test(publicKey) ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey, 'hex')]), format: 'der', type: 'spki' }) : null;
       } catch {
         k = null;
       }
@@ -115,7 +113,7 @@ export class SimScheme implements SignatureScheme {
   readonly name = 'sim' as const;
   private readonly secrets = new Map<Hex, Hex>();
   publicKey(secret: Hex): Hex {
-    const pub = sha256Hex('sim-public:' + secret);
+    const pub = sha256Hex(`sim-public:${secret}`);
     this.secrets.set(pub, secret);
     return pub;
   }
@@ -161,7 +159,7 @@ export interface Keyring {
 
 /** Client ids of the form `pk:<hex public key>` are self-certifying. */
 export function selfCertifyingClientId(publicKey: Hex): ClientId {
-  return 'pk:' + publicKey;
+  return `pk:${publicKey}`;
 }
 
 /**

@@ -80,7 +80,13 @@ export interface AdminResult {
 
 export const ADMIN_WINDOW_MS = 60_000;
 
-export function signAdminCommand(cluster: LoadedCluster, replica: ReplicaId, command: AdminCommand, operatorSecret: string, nowMs = Date.now()): SignedAdminCommand {
+export function signAdminCommand(
+  cluster: LoadedCluster,
+  replica: ReplicaId,
+  command: AdminCommand,
+  operatorSecret: string,
+  nowMs = Date.now(),
+): SignedAdminCommand {
   const body: AdminCommandBody = {
     type: 'admin',
     cluster: cluster.config.name,
@@ -123,9 +129,12 @@ export class AdminGate {
     if (typeof b.nonce !== 'string' || !NONCE_RE.test(b.nonce)) return bad('command nonce is malformed');
     if (typeof b.timestampMs !== 'number' || !Number.isSafeInteger(b.timestampMs)) return bad('command timestamp is malformed');
     if (!this.cluster.scheme.verify(this.cluster.config.operator.publicKey, canonicalBytes(b), o.sig))
-      return bad('command signature is not the operator\'s (signed with another key?); sign with this cluster\'s keys/operator.key');
+      return bad("command signature is not the operator's (signed with another key?); sign with this cluster's keys/operator.key");
     const now = this.now();
-    if (Math.abs(now - b.timestampMs) > this.windowMs) return bad(`command timestamp is ${Math.round((now - b.timestampMs) / 1000)} s away from this replica's clock (window ${this.windowMs / 1000} s); resend it, and check the clocks`);
+    if (Math.abs(now - b.timestampMs) > this.windowMs)
+      return bad(
+        `command timestamp is ${Math.round((now - b.timestampMs) / 1000)} s away from this replica's clock (window ${this.windowMs / 1000} s); resend it, and check the clocks`,
+      );
     this.prune(now);
     if (this.seen.has(b.nonce)) return bad('command was already received (replayed)');
     if (this.seen.size >= this.maxNonces) return bad('too many commands in the time window; wait and retry');
@@ -182,7 +191,10 @@ async function adminCall(cluster: LoadedCluster, id: ReplicaId, frame: Record<st
       refused = why;
     },
   });
-  const timer = setTimeout(() => settle.reject(new PbftError('TIMEOUT', `${where} did not answer within ${timeoutMs} ms; is it paused or overloaded? (pbft fault ${id} resume)`)), timeoutMs);
+  const timer = setTimeout(
+    () => settle.reject(new PbftError('TIMEOUT', `${where} did not answer within ${timeoutMs} ms; is it paused or overloaded? (pbft fault ${id} resume)`)),
+    timeoutMs,
+  );
   const onAbort = () => settle.reject(abortError(o.signal));
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -190,7 +202,9 @@ async function adminCall(cluster: LoadedCluster, id: ReplicaId, frame: Record<st
       link.whenOpen().catch((e: Error) => {
         const why = refused || e.message;
         const down = /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENOTFOUND|closed/.test(why);
-        throw new PbftError('UNREACHABLE', down ? `${where} is not reachable (${why}); is it running? start it with "pbft up ${id}"` : `${where}: ${why}`, { cause: e });
+        throw new PbftError('UNREACHABLE', down ? `${where} is not reachable (${why}); is it running? start it with "pbft up ${id}"` : `${where}: ${why}`, {
+          cause: e,
+        });
       }),
       answer.then(() => undefined),
     ]);
@@ -206,7 +220,8 @@ async function adminCall(cluster: LoadedCluster, id: ReplicaId, frame: Record<st
 /** Status of one replica (unauthenticated, read-only). */
 export async function fetchStatus(cluster: LoadedCluster, id: ReplicaId, o: AdminCallOptions = {}): Promise<RuntimeStatus> {
   const f = await adminCall(cluster, id, { type: 'status' }, o);
-  if (f.type !== 'status' || typeof f.status !== 'object' || f.status === null) throw new PbftError('UNREACHABLE', `replica ${id} answered the status query with something else`);
+  if (f.type !== 'status' || typeof f.status !== 'object' || f.status === null)
+    throw new PbftError('UNREACHABLE', `replica ${id} answered the status query with something else`);
   return f.status as RuntimeStatus;
 }
 

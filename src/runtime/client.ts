@@ -131,7 +131,8 @@ export class PbftClient {
     if (o.signal?.aborted) throw abortError(o.signal);
     let id = o.clientId;
     let secret = o.secretKey;
-    if (secret !== undefined && !/^[0-9a-f]{64}$/.test(secret)) throw new PbftError('KEY_MALFORMED', 'the client secret key must be 32 bytes of lower-case hex (64 characters)');
+    if (secret !== undefined && !/^[0-9a-f]{64}$/.test(secret))
+      throw new PbftError('KEY_MALFORMED', 'the client secret key must be 32 bytes of lower-case hex (64 characters)');
     if (id === undefined && secret !== undefined) id = selfCertifyingClientId(cluster.scheme.publicKey(secret));
     if (id === undefined) {
       const first = cluster.config.clients[0];
@@ -145,9 +146,13 @@ export class PbftClient {
     }
     if (id.startsWith('pk:')) {
       if (!cluster.config.openClients) throw new PbftError('BAD_ARGUMENT', 'self-certifying client ids (pk:...) need "openClients": true in cluster.json');
-      if (id !== selfCertifyingClientId(cluster.scheme.publicKey(secret))) throw new PbftError('KEY_MALFORMED', `client id ${id.slice(0, 20)}... does not match its secret key`);
+      if (id !== selfCertifyingClientId(cluster.scheme.publicKey(secret)))
+        throw new PbftError('KEY_MALFORMED', `client id ${id.slice(0, 20)}... does not match its secret key`);
     } else if (cluster.keyring.clientKey(id) === undefined) {
-      throw new PbftError('BAD_ARGUMENT', `unknown client "${id}": cluster.json lists ${cluster.config.clients.map((c) => `"${c.id}"`).join(', ') || 'no clients'}`);
+      throw new PbftError(
+        'BAD_ARGUMENT',
+        `unknown client "${id}": cluster.json lists ${cluster.config.clients.map((c) => `"${c.id}"`).join(', ') || 'no clients'}`,
+      );
     }
     const c = new PbftClient(cluster, id, secret, o);
     for (const l of c.links) l.connect();
@@ -166,7 +171,10 @@ export class PbftClient {
       if (this.closed) throw new PbftError('ABORTED', 'client closed');
       if (o.signal?.aborted) throw abortError(o.signal);
       if (Date.now() > deadline)
-        throw new PbftError('NO_QUORUM', `connected to ${this.connectedReplicas().length} of ${this.links.length} replicas, ${count} needed; is the cluster up? check with "pbft status"`);
+        throw new PbftError(
+          'NO_QUORUM',
+          `connected to ${this.connectedReplicas().length} of ${this.links.length} replicas, ${count} needed; is the cluster up? check with "pbft status"`,
+        );
       const ac = new AbortController();
       const t = setTimeout(() => ac.abort(), 100);
       await Promise.race(this.links.filter((l) => !l.isOpen).map((l) => l.whenOpen(ac.signal).catch(() => undefined)));
@@ -189,7 +197,8 @@ export class PbftClient {
     if (this.closed) return Promise.reject(new PbftError('ABORTED', 'client closed'));
     if (o.signal?.aborted) return Promise.reject(abortError(o.signal));
     const maxOp = this.cluster.config.protocol.maxOpBytes;
-    if (Buffer.byteLength(op) > maxOp) return Promise.reject(new PbftError('BAD_ARGUMENT', `operation is ${Buffer.byteLength(op)} bytes, more than protocol.maxOpBytes (${maxOp})`));
+    if (Buffer.byteLength(op) > maxOp)
+      return Promise.reject(new PbftError('BAD_ARGUMENT', `operation is ${Buffer.byteLength(op)} bytes, more than protocol.maxOpBytes (${maxOp})`));
     const timeoutMs = o.timeoutMs ?? 10_000;
     return new Promise<RequestResult>((resolve, reject) => {
       let deadline: NodeJS.Timeout | null = null;

@@ -54,7 +54,11 @@ import { PbftError, describeError } from '../errors.js';
 
 function int(min: number, max: number): z.ZodNumber {
   const what = `must be an integer ${min}-${max}`;
-  return z.number({ invalid_type_error: what, required_error: `is missing (${what})` }).int(what).min(min, what).max(max, what);
+  return z
+    .number({ invalid_type_error: what, required_error: `is missing (${what})` })
+    .int(what)
+    .min(min, what)
+    .max(max, what);
 }
 function bool(): z.ZodBoolean {
   return z.boolean({ invalid_type_error: 'must be true or false', required_error: 'is missing (true or false)' });
@@ -123,8 +127,12 @@ export const ClusterConfigSchema = z
       .max(64, 'must be at most 64 characters'),
     protocol: ProtocolSchema,
     crypto: z.enum(['node', 'noble'], { errorMap: () => ({ message: 'must be "node" or "noble"' }) }),
-    replicas: z.array(ReplicaEntrySchema, { invalid_type_error: 'must be an array of replicas', required_error: 'is missing' }).min(1, 'must list at least one replica'),
-    clients: z.array(ClientEntrySchema, { invalid_type_error: 'must be an array of clients', required_error: 'is missing' }).max(10_000, 'must list at most 10000 clients'),
+    replicas: z
+      .array(ReplicaEntrySchema, { invalid_type_error: 'must be an array of replicas', required_error: 'is missing' })
+      .min(1, 'must list at least one replica'),
+    clients: z
+      .array(ClientEntrySchema, { invalid_type_error: 'must be an array of clients', required_error: 'is missing' })
+      .max(10_000, 'must list at most 10000 clients'),
     openClients: bool(),
     operator: z.object({ publicKey: hexKey }).strict(),
     faultInjection: bool(),
@@ -138,7 +146,10 @@ export const ClusterConfigSchema = z
     if (p.logWindow % p.checkpointInterval !== 0)
       issue(['protocol', 'logWindow'], `must be a multiple of protocol.checkpointInterval (${p.checkpointInterval}), e.g. ${2 * p.checkpointInterval}`);
     else if (p.logWindow < 2 * p.checkpointInterval)
-      issue(['protocol', 'logWindow'], `must be at least twice protocol.checkpointInterval (${2 * p.checkpointInterval}), so that a checkpoint can become stable before the window fills`);
+      issue(
+        ['protocol', 'logWindow'],
+        `must be at least twice protocol.checkpointInterval (${2 * p.checkpointInterval}), so that a checkpoint can become stable before the window fills`,
+      );
     if (p.maxInFlight > p.logWindow) issue(['protocol', 'maxInFlight'], `must not exceed protocol.logWindow (${p.logWindow})`);
     if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs)
       issue(['protocol', 'maxViewChangeTimeoutMs'], `must be at least protocol.viewChangeTimeoutMs (${p.viewChangeTimeoutMs})`);
@@ -332,7 +343,11 @@ export async function loadCluster(dir: string): Promise<LoadedCluster> {
     if (e instanceof PbftError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR')
-      throw new PbftError('CONFIG_MISSING', `no cluster in ${paths.dir} (cluster.json not found); create one with "pbft init --dir ${dir}" or point --dir (or PBFT_DIR) at an existing cluster`, { cause: e });
+      throw new PbftError(
+        'CONFIG_MISSING',
+        `no cluster in ${paths.dir} (cluster.json not found); create one with "pbft init --dir ${dir}" or point --dir (or PBFT_DIR) at an existing cluster`,
+        { cause: e },
+      );
     if (code === 'EACCES' || code === 'EPERM')
       throw new PbftError('CONFIG_INVALID', `cannot read ${paths.config} (${code}); fix its permissions or run pbft as its owner`, { cause: e });
     throw new PbftError('CONFIG_INVALID', `cannot read ${paths.config}: ${describeError(e)}`, { cause: e });
@@ -341,7 +356,11 @@ export async function loadCluster(dir: string): Promise<LoadedCluster> {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new PbftError('CONFIG_INVALID', `cluster.json: not valid JSON (${(e as Error).message}); fix the syntax or recreate the cluster with "pbft init --force"`, { cause: e });
+    throw new PbftError(
+      'CONFIG_INVALID',
+      `cluster.json: not valid JSON (${(e as Error).message}); fix the syntax or recreate the cluster with "pbft init --force"`,
+      { cause: e },
+    );
   }
   return clusterFromConfig(paths.dir, validateClusterConfig(raw));
 }
@@ -397,23 +416,37 @@ export async function readSecretKey(file: string, o: ReadKeyOptions = {}): Promi
   let text: string;
   try {
     const st = await stat(file);
-    if (!st.isFile()) throw new PbftError('KEY_MALFORMED', `key file ${file} is not a regular file; restore it from a backup or recreate the cluster with "pbft init --force"`);
-    if (st.size > 4096) throw new PbftError('KEY_MALFORMED', `key file ${file} is too large to be a key (${st.size} bytes); restore it from a backup or recreate the cluster with "pbft init --force"`);
+    if (!st.isFile())
+      throw new PbftError('KEY_MALFORMED', `key file ${file} is not a regular file; restore it from a backup or recreate the cluster with "pbft init --force"`);
+    if (st.size > 4096)
+      throw new PbftError(
+        'KEY_MALFORMED',
+        `key file ${file} is too large to be a key (${st.size} bytes); restore it from a backup or recreate the cluster with "pbft init --force"`,
+      );
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0)
-      (o.warn ?? defaultWarn)(`key file ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}`);
+      (o.warn ?? defaultWarn)(
+        `key file ${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}`,
+      );
     text = await readFile(file, 'utf8');
   } catch (e) {
     if (e instanceof PbftError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR')
-      throw new PbftError('KEY_MISSING', `key file ${file} is missing; restore it from a backup or recreate the cluster with "pbft init --force"`, { cause: e });
+      throw new PbftError('KEY_MISSING', `key file ${file} is missing; restore it from a backup or recreate the cluster with "pbft init --force"`, {
+        cause: e,
+      });
     if (code === 'EACCES' || code === 'EPERM')
-      throw new PbftError('KEY_UNREADABLE', `cannot read key file ${file} (${code}); run pbft as the file's owner or fix it with: chmod 600 ${file}`, { cause: e });
+      throw new PbftError('KEY_UNREADABLE', `cannot read key file ${file} (${code}); run pbft as the file's owner or fix it with: chmod 600 ${file}`, {
+        cause: e,
+      });
     throw new PbftError('KEY_UNREADABLE', `cannot read key file ${file}: ${describeError(e)}`, { cause: e });
   }
   const key = text.trim();
   if (!/^[0-9a-f]{64}$/.test(key))
-    throw new PbftError('KEY_MALFORMED', `key file ${file} does not hold a 32-byte secret key in lower-case hex (64 characters); restore it from a backup or recreate the cluster with "pbft init --force"`);
+    throw new PbftError(
+      'KEY_MALFORMED',
+      `key file ${file} does not hold a 32-byte secret key in lower-case hex (64 characters); restore it from a backup or recreate the cluster with "pbft init --force"`,
+    );
   return key;
 }
 
@@ -423,7 +456,10 @@ export async function readReplicaSecret(cluster: LoadedCluster, id: ReplicaId, o
   const file = cluster.paths.replicaKey(id);
   const secret = await readSecretKey(file, o);
   if (cluster.scheme.publicKey(secret) !== entry.publicKey)
-    throw new PbftError('KEY_MALFORMED', `key file ${file} does not match replicas[${id}].publicKey in cluster.json; restore the right key file or recreate the cluster with "pbft init --force"`);
+    throw new PbftError(
+      'KEY_MALFORMED',
+      `key file ${file} does not match replicas[${id}].publicKey in cluster.json; restore the right key file or recreate the cluster with "pbft init --force"`,
+    );
   return secret;
 }
 
@@ -432,7 +468,10 @@ export async function readOperatorSecret(cluster: LoadedCluster, o: ReadKeyOptio
   const file = cluster.paths.operatorKey;
   const secret = await readSecretKey(file, o);
   if (cluster.scheme.publicKey(secret) !== cluster.config.operator.publicKey)
-    throw new PbftError('KEY_MALFORMED', `key file ${file} does not match operator.publicKey in cluster.json; restore the right key file or recreate the cluster with "pbft init --force"`);
+    throw new PbftError(
+      'KEY_MALFORMED',
+      `key file ${file} does not match operator.publicKey in cluster.json; restore the right key file or recreate the cluster with "pbft init --force"`,
+    );
   return secret;
 }
 
@@ -447,6 +486,9 @@ export async function readClientSecret(cluster: LoadedCluster, clientId: string,
   const file = cluster.paths.clientKey(clientId);
   const secret = await readSecretKey(file, o);
   if (cluster.scheme.publicKey(secret) !== entry.publicKey)
-    throw new PbftError('KEY_MALFORMED', `key file ${file} does not match the public key of client "${clientId}" in cluster.json; restore the right key file or recreate the cluster with "pbft init --force"`);
+    throw new PbftError(
+      'KEY_MALFORMED',
+      `key file ${file} does not match the public key of client "${clientId}" in cluster.json; restore the right key file or recreate the cluster with "pbft init --force"`,
+    );
   return secret;
 }

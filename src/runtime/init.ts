@@ -67,7 +67,8 @@ export function readTemplate(name: 'cluster.json' | 'replica.json'): Record<stri
 }
 
 function checkInt(v: number | undefined, flag: string, min: number, max: number): void {
-  if (v !== undefined && (!Number.isSafeInteger(v) || v < min || v > max)) throw new PbftError('BAD_ARGUMENT', `${flag} must be an integer ${min}-${max}, got ${v}`);
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < min || v > max))
+    throw new PbftError('BAD_ARGUMENT', `${flag} must be an integer ${min}-${max}, got ${v}`);
 }
 
 function pidsRunning(cluster: { paths: ReturnType<typeof clusterPaths> }, n: number): number[] {
@@ -91,7 +92,11 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
   const f0 = o.faults;
   const n = o.replicas ?? (f0 !== undefined ? 3 * f0 + 1 : 4);
   const f = f0 ?? Math.floor((n - 1) / 3);
-  if (n < 3 * f + 1) throw new PbftError('BAD_ARGUMENT', `--faults ${f} needs at least ${3 * f + 1} replicas (PBFT needs n >= 3f+1); use --replicas ${3 * f + 1} or fewer faults`);
+  if (n < 3 * f + 1)
+    throw new PbftError(
+      'BAD_ARGUMENT',
+      `--faults ${f} needs at least ${3 * f + 1} replicas (PBFT needs n >= 3f+1); use --replicas ${3 * f + 1} or fewer faults`,
+    );
   const host = o.host ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:_-]{1,253}$/.test(host)) throw new PbftError('BAD_ARGUMENT', `--host "${host}" is not a host name or IP address`);
   if (o.metricsPorts) {
@@ -105,7 +110,8 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
     ports = o.ports;
   } else {
     const base = o.basePort ?? 7000;
-    if (base + n - 1 > 65535) throw new PbftError('BAD_ARGUMENT', `--base-port ${base} leaves no room for ${n} replicas (ports up to ${base + n - 1}); use a lower base port`);
+    if (base + n - 1 > 65535)
+      throw new PbftError('BAD_ARGUMENT', `--base-port ${base} leaves no room for ${n} replicas (ports up to ${base + n - 1}); use a lower base port`);
     ports = Array.from({ length: n }, (_, i) => base + i);
   }
   const nClients = o.clients ?? 1;
@@ -113,7 +119,11 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
   const paths = clusterPaths(o.dir);
   let replaced = false;
   if (existsSync(paths.config)) {
-    if (!o.force) throw new PbftError('CLUSTER_EXISTS', `${paths.dir} already holds a cluster; pass --force to replace it (this deletes its keys and data) or choose another --dir`);
+    if (!o.force)
+      throw new PbftError(
+        'CLUSTER_EXISTS',
+        `${paths.dir} already holds a cluster; pass --force to replace it (this deletes its keys and data) or choose another --dir`,
+      );
     let oldN = MAX_REPLICAS;
     try {
       const old = JSON.parse(readFileSync(paths.config, 'utf8')) as { replicas?: unknown[] };
@@ -123,7 +133,10 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
     }
     const running = pidsRunning({ paths }, oldN);
     if (running.length)
-      throw new PbftError('REPLICA_RUNNING', `replica${running.length > 1 ? 's' : ''} ${running.join(', ')} of the cluster in ${paths.dir} ${running.length > 1 ? 'are' : 'is'} still running; stop ${running.length > 1 ? 'them' : 'it'} first with "pbft down --dir ${o.dir}"`);
+      throw new PbftError(
+        'REPLICA_RUNNING',
+        `replica${running.length > 1 ? 's' : ''} ${running.join(', ')} of the cluster in ${paths.dir} ${running.length > 1 ? 'are' : 'is'} still running; stop ${running.length > 1 ? 'them' : 'it'} first with "pbft down --dir ${o.dir}"`,
+      );
     replaced = true;
   }
 
@@ -167,7 +180,7 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
     chmodSync(paths.keysDir, 0o700);
     mkdirSync(paths.replicasDir, { recursive: true, mode: 0o700 });
     const writeKey = (file: string, secret: string) => {
-      writeFileAtomicSync(file, secret + '\n', 0o600);
+      writeFileAtomicSync(file, `${secret}\n`, 0o600);
       chmodSync(file, 0o600); // in case of a restrictive-umask-independent platform quirk
       files.push(file);
     };
@@ -178,16 +191,27 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
       mkdirSync(paths.replicaDir(i), { recursive: true, mode: 0o700 });
       const rj = paths.replicaJson(i);
       const overrides = o.metricsPorts ? { ...replicaTemplate, metricsPort: o.metricsPorts[i] } : replicaTemplate;
-      writeFileAtomicSync(rj, JSON.stringify(overrides, null, 2) + '\n', 0o644);
+      writeFileAtomicSync(rj, `${JSON.stringify(overrides, null, 2)}\n`, 0o644);
       files.push(rj);
     }
     fsyncDir(paths.replicasDir);
-    writeFileAtomicSync(paths.config, JSON.stringify(config, null, 2) + '\n', 0o644);
+    writeFileAtomicSync(paths.config, `${JSON.stringify(config, null, 2)}\n`, 0o644);
     files.push(paths.config);
   } catch (e) {
     if (e instanceof PbftError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new PbftError('IO', `cannot create the cluster in ${paths.dir}: ${describeError(e)}${code === 'EACCES' || code === 'EPERM' ? '; choose a directory you can write to' : ''}`, { cause: e });
+    throw new PbftError(
+      'IO',
+      `cannot create the cluster in ${paths.dir}: ${describeError(e)}${code === 'EACCES' || code === 'EPERM' ? '; choose a directory you can write to' : ''}`,
+      { cause: e },
+    );
   }
-  return { dir: paths.dir, config, cluster: clusterFromConfig(paths.dir, config), files, replaced, ...(o.metricsPorts ? { metricsPorts: o.metricsPorts } : {}) };
+  return {
+    dir: paths.dir,
+    config,
+    cluster: clusterFromConfig(paths.dir, config),
+    files,
+    replaced,
+    ...(o.metricsPorts ? { metricsPorts: o.metricsPorts } : {}),
+  };
 }

@@ -100,7 +100,9 @@ export class Link {
         if (f.type === 'challenge') {
           const ch = parseChallenge(f);
           if (!ch || ch.replica !== this.o.expectReplica || ch.cluster !== this.o.cluster) {
-            this.lastError = ch ? `reached replica ${ch.replica} of cluster "${ch.cluster}", expected replica ${this.o.expectReplica} of "${this.o.cluster}"` : 'bad challenge';
+            this.lastError = ch
+              ? `reached replica ${ch.replica} of cluster "${ch.cluster}", expected replica ${this.o.expectReplica} of "${this.o.cluster}"`
+              : 'bad challenge';
             this.o.onRefused?.(this.lastError);
             ws.close();
             return;
@@ -157,7 +159,7 @@ export class Link {
       if (this.heartbeat) clearInterval(this.heartbeat);
       this.heartbeat = null;
       const wasOpen = this._state === 'open';
-      const why = this.lastError || `closed (${code}${reason.length ? ' ' + reason.toString().slice(0, 100) : ''})`;
+      const why = this.lastError || `closed (${code}${reason.length ? ` ${reason.toString().slice(0, 100)}` : ''})`;
       if (this._state === 'closed') return;
       if (wasOpen) this.o.onClose?.(why);
       this.scheduleReconnect();

@@ -181,8 +181,16 @@ export class ReplicaMetrics {
       } else if (url === '/healthz') {
         const h = this.source.healthy();
         const s = this.source.status();
-        const body = JSON.stringify({ ok: h.ok, why: h.why, replica: s.id, view: s.view, lastExecuted: s.lastExecuted, stableCheckpoint: s.stableCheckpoint, recovering: s.recovery?.phase ?? null });
-        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(req.method === 'HEAD' ? undefined : body + '\n');
+        const body = JSON.stringify({
+          ok: h.ok,
+          why: h.why,
+          replica: s.id,
+          view: s.view,
+          lastExecuted: s.lastExecuted,
+          stableCheckpoint: s.stableCheckpoint,
+          recovering: s.recovery?.phase ?? null,
+        });
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(req.method === 'HEAD' ? undefined : `${body}\n`);
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
       }

@@ -38,7 +38,7 @@ export class NetFaults {
         this.dropRate = cmd.rate ?? 0;
         break;
       case 'heal':
-        if (cmd.peers && cmd.peers.length) for (const p of cmd.peers) this.partitioned.delete(p);
+        if (cmd.peers?.length) for (const p of cmd.peers) this.partitioned.delete(p);
         else this.clear();
         break;
     }

@@ -20,7 +20,7 @@ import type { PhaseEvent, ReplicaId } from '../core/types.js';
 
 /** The file a phase log rotates to (phases.jsonl -> phases.1.jsonl): written here, read by pbft logs. */
 export function rotatedPhaseLog(file: string): string {
-  return file.replace(/\.jsonl$/, '') + '.1.jsonl';
+  return `${file.replace(/\.jsonl$/, '')}.1.jsonl`;
 }
 
 export type PhaseLine = Omit<PhaseEvent, 'phase' | 'reason'> & { phase: string; reason?: string };
@@ -94,7 +94,17 @@ export class PhaseLogWriter {
     if (rec.phase === 'drop') {
       if (ts >= this.dropRefillAt) {
         if (this.suppressed > 0) {
-          this.push({ ts, raw: { ts, replica: this.o.replica, view: rec.view, phase: 'drop', reason: 'suppressed', detail: `${this.suppressed} more drop records not logged (rate limit ${this.maxDrops}/s)` } });
+          this.push({
+            ts,
+            raw: {
+              ts,
+              replica: this.o.replica,
+              view: rec.view,
+              phase: 'drop',
+              reason: 'suppressed',
+              detail: `${this.suppressed} more drop records not logged (rate limit ${this.maxDrops}/s)`,
+            },
+          });
           this.suppressed = 0;
         }
         this.dropTokens = this.maxDrops;
@@ -117,7 +127,17 @@ export class PhaseLogWriter {
     if (this.overflow > 0) {
       const n = this.overflow;
       this.overflow = 0;
-      this.push({ ts: q.ts, raw: { ts: q.ts, replica: this.o.replica, view: 'rec' in q ? q.rec.view : 0, phase: 'drop', reason: 'suppressed', detail: `${n} phase records not logged (the disk was too slow)` } });
+      this.push({
+        ts: q.ts,
+        raw: {
+          ts: q.ts,
+          replica: this.o.replica,
+          view: 'rec' in q ? q.rec.view : 0,
+          phase: 'drop',
+          reason: 'suppressed',
+          detail: `${n} phase records not logged (the disk was too slow)`,
+        },
+      });
     }
     this.queue.push(q);
     this.queuedCount++;
@@ -153,7 +173,7 @@ export class PhaseLogWriter {
     const batch = this.queue;
     this.queue = [];
     let text = '';
-    for (const q of batch) text += this.encode(q) + '\n';
+    for (const q of batch) text += `${this.encode(q)}\n`;
     const data = Buffer.from(text, 'utf8');
     const upTo = this.doneCount + batch.length;
     this.writing = true;
@@ -190,7 +210,7 @@ export class PhaseLogWriter {
   private release(): void {
     if (this.waiters.length === 0) return;
     const keep: typeof this.waiters = [];
-    for (const w of this.waiters) (w.upTo <= this.doneCount ? w.resolve() : keep.push(w));
+    for (const w of this.waiters) w.upTo <= this.doneCount ? w.resolve() : keep.push(w);
     this.waiters = keep;
   }
 

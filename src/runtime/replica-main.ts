@@ -31,7 +31,7 @@ export interface RunReplicaOptions {
 export async function runReplicaProcess(o: RunReplicaOptions): Promise<void> {
   const cluster = await loadCluster(o.dir);
   replicaEntry(cluster, o.id);
-  const out = o.out ?? ((line: string) => process.stdout.write(line + '\n'));
+  const out = o.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   let fail!: (e: PbftError) => void;
   const fatal = new Promise<never>((_, reject) => (fail = reject));
   fatal.catch(() => undefined);
@@ -115,14 +115,16 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   process.on('SIGHUP', onSignal);
   // Never crash on a stray exception from a socket or a handler: report it and keep going.
   process.on('uncaughtException', (e) => process.stderr.write(`${new Date().toISOString()} replica ${args.id}: uncaught: ${e.stack ?? e.message}\n`));
-  process.on('unhandledRejection', (e) => process.stderr.write(`${new Date().toISOString()} replica ${args.id}: unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
+  process.on('unhandledRejection', (e) =>
+    process.stderr.write(`${new Date().toISOString()} replica ${args.id}: unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`),
+  );
   try {
     await runReplicaProcess({ dir: args.dir, id: args.id, signal: ac.signal, faultInjection: args.faultInjection });
     return 0;
   } catch (e) {
     const msg = e instanceof PbftError ? e.message : `replica ${args.id}: ${describeError(e)}`;
     process.stderr.write(`error: ${msg}\n`);
-    if (args.debug && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    if (args.debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
   }
 }

@@ -145,7 +145,12 @@ export class ReplicaNode {
         onAdminFrame: (f, respond) => this.onAdminFrame(f, respond),
         onConnectionEvent: (e) => {
           if (e.role !== 'replica') return;
-          this.phase({ phase: e.kind, view: this.view, peer: e.peer, detail: `${e.direction === 'in' ? 'inbound' : 'outbound'}${e.detail ? ': ' + e.detail : ''}` });
+          this.phase({
+            phase: e.kind,
+            view: this.view,
+            peer: e.peer,
+            detail: `${e.direction === 'in' ? 'inbound' : 'outbound'}${e.detail ? `: ${e.detail}` : ''}`,
+          });
           if (e.kind === 'connect') this.checkReady();
         },
         onDrop: (reason, detail) => {
@@ -175,7 +180,9 @@ export class ReplicaNode {
         // Keep the damaged log for inspection, start empty, and recover (the core's recovery
         // mode: no votes until that is safe; the state comes back by state transfer).
         const aside = moveDamagedLog(cluster.paths.walDir(id), cluster.paths.wal(id));
-        this.diag(`durable log damaged: ${e.message.split('; the replica cannot')[0]}. Moved aside to ${aside.join(', ')}; starting empty in recovery mode (no votes until safe; state by transfer from peers)`);
+        this.diag(
+          `durable log damaged: ${e.message.split('; the replica cannot')[0]}. Moved aside to ${aside.join(', ')}; starting empty in recovery mode (no votes until safe; state by transfer from peers)`,
+        );
         this.wal = DurableLog.open(cluster.paths.walDir(id), walOptions);
         recover = { timestamp: Date.now(), nonce: randomBytes(8).toString('hex') };
       }
@@ -206,14 +213,20 @@ export class ReplicaNode {
       try {
         this.replica = new Replica({ id, params: cluster.params, auth, app: this.app, persisted, recover });
       } catch (e) {
-        throw new PbftError('CONFIG_INVALID', `replica ${id}: the core refused its parameters: ${describeError(e)}; fix protocol in cluster.json`, { cause: e });
+        throw new PbftError('CONFIG_INVALID', `replica ${id}: the core refused its parameters: ${describeError(e)}; fix protocol in cluster.json`, {
+          cause: e,
+        });
       }
       this.phase({ phase: 'start', view: 0, detail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}, ${persisted.length} durable records` });
       let actions: ReplicaAction[];
       try {
         actions = this.byz.transform(this.replica.start());
       } catch (e) {
-        throw new PbftError('WAL_CORRUPT', `replica ${id}: cannot restart from its durable log ${cluster.paths.walDir(id)}: ${describeError(e)}; restore it, or move it aside to restart empty and catch up from peers`, { cause: e });
+        throw new PbftError(
+          'WAL_CORRUPT',
+          `replica ${id}: cannot restart from its durable log ${cluster.paths.walDir(id)}: ${describeError(e)}; restore it, or move it aside to restart empty and catch up from peers`,
+          { cause: e },
+        );
       }
       this.view = this.replica.status().view;
       this.carryOut(actions);
@@ -249,7 +262,9 @@ export class ReplicaNode {
       this.metrics = m;
     } catch (e) {
       // metrics are an aid: a port in use must not keep a replica from serving
-      this.diag(`metrics: cannot listen on 127.0.0.1:${port} (${describeError(e)}); running without /metrics and /healthz (change metricsPort in ${this.cluster.paths.replicaJson(this.id)})`);
+      this.diag(
+        `metrics: cannot listen on 127.0.0.1:${port} (${describeError(e)}); running without /metrics and /healthz (change metricsPort in ${this.cluster.paths.replicaJson(this.id)})`,
+      );
     }
   }
 
@@ -460,8 +475,16 @@ export class ReplicaNode {
     this.countDrop('core-error');
     this.coreErrors++;
     if (this.coreErrors <= 20 || this.coreErrors % 1000 === 0)
-      this.diag(`core error #${this.coreErrors} on a ${ev.type} event${ev.type === 'message' ? ` from ${ev.from}` : ''}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    this.phase({ phase: 'drop', view: this.view, reason: 'core-error', peer: ev.type === 'message' ? ev.from : undefined, detail: describeError(e).slice(0, 300) });
+      this.diag(
+        `core error #${this.coreErrors} on a ${ev.type} event${ev.type === 'message' ? ` from ${ev.from}` : ''}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+      );
+    this.phase({
+      phase: 'drop',
+      view: this.view,
+      reason: 'core-error',
+      peer: ev.type === 'message' ? ev.from : undefined,
+      detail: describeError(e).slice(0, 300),
+    });
   }
 
   private timerAction(a: Extract<ReplicaAction, { type: 'setTimer' | 'cancelTimer' }>): void {
@@ -487,7 +510,7 @@ export class ReplicaNode {
   private countPrePrepare(msg: ReplicaAction & { type: 'send' | 'multicast' }): void {
     const m = msg.msg as { body?: { type?: unknown; view?: unknown; seq?: unknown; replica?: unknown }; batch?: unknown };
     const b = m.body;
-    if (!b || b.type !== 'pre-prepare' || b.replica !== this.id || typeof b.view !== 'number' || typeof b.seq !== 'number' || !Array.isArray(m.batch)) return;
+    if (b?.type !== 'pre-prepare' || b.replica !== this.id || typeof b.view !== 'number' || typeof b.seq !== 'number' || !Array.isArray(m.batch)) return;
     if (b.view < this.ppView || (b.view === this.ppView && b.seq <= this.ppSeq)) return; // a retransmission
     this.ppView = b.view;
     this.ppSeq = b.seq;
@@ -524,7 +547,16 @@ export class ReplicaNode {
       case 'executed':
         // One 'reply' record per executed request: links (client, timestamp) to its seq for traces.
         if (a.certificate !== null)
-          for (const r of a.requests) this.phase({ phase: 'reply', view: a.view, seq: a.seq, digest: r.digest, client: r.client, timestamp: r.timestamp, detail: `result ${r.result.slice(0, 120)}` });
+          for (const r of a.requests)
+            this.phase({
+              phase: 'reply',
+              view: a.view,
+              seq: a.seq,
+              digest: r.digest,
+              client: r.client,
+              timestamp: r.timestamp,
+              detail: `result ${r.result.slice(0, 120)}`,
+            });
         return;
       case 'view-entered':
         this.view = a.view;
@@ -549,7 +581,16 @@ export class ReplicaNode {
     this.ready = true;
     const entry = replicaEntry(this.cluster, this.id);
     const st = this.replica.status();
-    const info: ReadyInfo = { event: 'ready', replica: this.id, pid: process.pid, host: entry.host, port: entry.port, view: st.view, lastExecuted: st.lastExecuted, connectedPeers: peers };
+    const info: ReadyInfo = {
+      event: 'ready',
+      replica: this.id,
+      pid: process.pid,
+      host: entry.host,
+      port: entry.port,
+      view: st.view,
+      lastExecuted: st.lastExecuted,
+      connectedPeers: peers,
+    };
     this.phase({ phase: 'ready', view: st.view, detail: `connected to replicas ${peers.join(',') || '(none)'}` });
     // announce readiness once the ready line is in the phase log (tools read it after)
     void this.phases.flush().then(() => {
@@ -648,7 +689,14 @@ export class ReplicaNode {
       faults: this.faultState(),
       transportDropped: { ...(this.transport.drops as Record<string, number>) },
       runtimeDropped: { ...this.runtimeDropped },
-      wal: { bytes: wal.sizeBytes, records: wal.recordCount, appends: wal.appends, compactions: wal.rollovers, segments: wal.segmentNumbers.length, deletedSegments: wal.deletedSegments },
+      wal: {
+        bytes: wal.sizeBytes,
+        records: wal.recordCount,
+        appends: wal.appends,
+        compactions: wal.rollovers,
+        segments: wal.segmentNumbers.length,
+        deletedSegments: wal.deletedSegments,
+      },
       traffic: { ...this.transport.counters },
       batching: { ...this.batches },
       cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },

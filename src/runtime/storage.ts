@@ -129,7 +129,14 @@ export function encodeFrame(records: PersistRecord[]): Buffer {
   buf.write(json, 9, len, 'utf8');
   buf[8] = SP;
   buf[9 + len] = NL;
-  buf.write(crc32(buf.subarray(9, 9 + len)).toString(16).padStart(8, '0'), 0, 8, 'latin1');
+  buf.write(
+    crc32(buf.subarray(9, 9 + len))
+      .toString(16)
+      .padStart(8, '0'),
+    0,
+    8,
+    'latin1',
+  );
   return buf;
 }
 
@@ -215,7 +222,7 @@ export function decodeLegacyLine(line: string): PersistRecord[] | string {
 /** Encode one line of the single-file format (tests and tools only). */
 export function encodeLegacyLine(records: PersistRecord[]): string {
   const body = JSON.stringify(records);
-  return LEGACY_PREFIX + legacyChecksum(body) + LEGACY_MID + body + '}\n';
+  return `${LEGACY_PREFIX + legacyChecksum(body) + LEGACY_MID + body}}\n`;
 }
 
 function readLegacy(file: string, label: string): { records: PersistRecord[]; tornTail: boolean } {
@@ -322,7 +329,9 @@ export class DurableLog {
     const doFsync = o.fsync ?? true;
     const maxBytes = o.maxBytes ?? 4 * 1024 * 1024 * 1024;
     const ioError = (what: string, e: unknown) =>
-      e instanceof PbftError ? e : new PbftError('WAL_IO', `${label}: cannot ${what}: ${describeError(e)}; check the directory exists and is writable`, { cause: e });
+      e instanceof PbftError
+        ? e
+        : new PbftError('WAL_IO', `${label}: cannot ${what}: ${describeError(e)}; check the directory exists and is writable`, { cause: e });
 
     let created = false;
     try {
@@ -465,7 +474,15 @@ export class DurableLog {
     } catch (e) {
       throw ioError(`open its durable log ${active.file}`, e);
     }
-    const report: LoadReport = { records: records.length, lines, segments: segments.length, tornTail, bytes, staleSegmentsDeleted, ...(migrated ? { migrated } : {}) };
+    const report: LoadReport = {
+      records: records.length,
+      lines,
+      segments: segments.length,
+      tornTail,
+      bytes,
+      staleSegmentsDeleted,
+      ...(migrated ? { migrated } : {}),
+    };
     return new DurableLog(dir, segments, fd, records, stable, o, report);
   }
 
@@ -689,7 +706,8 @@ function readSegmentFrames(file: string, label: string, maxBytes: number, mayBeT
   let data: Buffer;
   try {
     const size = fs.statSync(file).size;
-    if (size > maxBytes) throw new PbftError('WAL_CORRUPT', `${label}: durable log segment ${file} is ${size} bytes, larger than the ${maxBytes} accepted; it is not a pbft log`);
+    if (size > maxBytes)
+      throw new PbftError('WAL_CORRUPT', `${label}: durable log segment ${file} is ${size} bytes, larger than the ${maxBytes} accepted; it is not a pbft log`);
     data = fs.readFileSync(file);
   } catch (e) {
     if (e instanceof PbftError) throw e;

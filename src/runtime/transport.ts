@@ -52,7 +52,14 @@ export interface TransportEvents {
   /** a frame on an admin connection; `respond` sends a frame back on it */
   onAdminFrame(frame: Record<string, unknown>, respond: (frame: unknown) => void): void;
   /** connection changes, for the phase log and readiness */
-  onConnectionEvent?(e: { kind: 'connect' | 'disconnect'; direction: 'in' | 'out'; peer?: ReplicaId; client?: ClientId; role: 'replica' | 'client' | 'admin'; detail?: string }): void;
+  onConnectionEvent?(e: {
+    kind: 'connect' | 'disconnect';
+    direction: 'in' | 'out';
+    peer?: ReplicaId;
+    client?: ClientId;
+    role: 'replica' | 'client' | 'admin';
+    detail?: string;
+  }): void;
   /** a drop, for the phase log (rate-limited by the caller) */
   onDrop?(reason: TransportDropReason, detail: string): void;
 }
@@ -135,11 +142,29 @@ export class ReplicaTransport {
           /* ignore */
         }
         if (e.code === 'EADDRINUSE')
-          reject(new PbftError('PORT_IN_USE', `replica ${this.id}: port ${port} on ${host} is in use (EADDRINUSE); stop what holds it or change replicas[${this.id}].port in cluster.json`, { cause: e }));
+          reject(
+            new PbftError(
+              'PORT_IN_USE',
+              `replica ${this.id}: port ${port} on ${host} is in use (EADDRINUSE); stop what holds it or change replicas[${this.id}].port in cluster.json`,
+              { cause: e },
+            ),
+          );
         else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN')
-          reject(new PbftError('LISTEN_FAILED', `replica ${this.id}: cannot listen on ${host}:${port} (${e.code}): ${host} is not an address of this machine; change replicas[${this.id}].host in cluster.json`, { cause: e }));
+          reject(
+            new PbftError(
+              'LISTEN_FAILED',
+              `replica ${this.id}: cannot listen on ${host}:${port} (${e.code}): ${host} is not an address of this machine; change replicas[${this.id}].host in cluster.json`,
+              { cause: e },
+            ),
+          );
         else if (e.code === 'EACCES')
-          reject(new PbftError('LISTEN_FAILED', `replica ${this.id}: not allowed to listen on ${host}:${port} (EACCES); use a port above 1023 in replicas[${this.id}].port in cluster.json`, { cause: e }));
+          reject(
+            new PbftError(
+              'LISTEN_FAILED',
+              `replica ${this.id}: not allowed to listen on ${host}:${port} (EACCES); use a port above 1023 in replicas[${this.id}].port in cluster.json`,
+              { cause: e },
+            ),
+          );
         else reject(new PbftError('LISTEN_FAILED', `replica ${this.id}: cannot listen on ${host}:${port}: ${describeError(e)}`, { cause: e }));
       };
       const onListening = () => {
@@ -198,7 +223,8 @@ export class ReplicaTransport {
     });
     ws.on('error', (e) => {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.drop('too-large', `frame above ${this.cfg.runtime.maxFrameBytes} bytes from ${this.describe(c)}; connection closed`);
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        this.drop('too-large', `frame above ${this.cfg.runtime.maxFrameBytes} bytes from ${this.describe(c)}; connection closed`);
       else if (code?.startsWith('WS_ERR_')) this.drop('malformed', `invalid WebSocket frame from ${this.describe(c)} (${code})`);
     });
     ws.on('close', () => this.onClose(c));
@@ -297,10 +323,12 @@ export class ReplicaTransport {
     if (c.role === 'client') {
       if (size > this.clientMaxFrameBytes) return this.drop('too-large', `frame of ${size} bytes from ${this.describe(c)} (limit ${this.clientMaxFrameBytes})`);
       const f = parseFrame(data);
-      if (!f || f.type !== 'request' || typeof f.msg !== 'object' || f.msg === null) return this.drop('malformed', `frame from ${this.describe(c)} is not {type:'request', msg}`);
+      if (f?.type !== 'request' || typeof f.msg !== 'object' || f.msg === null)
+        return this.drop('malformed', `frame from ${this.describe(c)} is not {type:'request', msg}`);
       const body = (f.msg as { body?: unknown }).body;
       const named = typeof body === 'object' && body !== null ? (body as { client?: unknown }).client : undefined;
-      if (named !== c.client) return this.drop('wrong-sender', `request on ${this.describe(c)}'s connection names client ${JSON.stringify(named)?.slice(0, 80)}`);
+      if (named !== c.client)
+        return this.drop('wrong-sender', `request on ${this.describe(c)}'s connection names client ${JSON.stringify(named)?.slice(0, 80)}`);
       this.o.events.onClientRequest(c.client!, f.msg);
       return;
     }
@@ -334,7 +362,12 @@ export class ReplicaTransport {
         port: r.port,
         expectReplica: peer,
         cluster: this.cfg.name,
-        hello: (ch) => ({ type: 'hello', role: 'replica', replica: this.id, sig: this.cluster.scheme.sign(this.o.secret, replicaHelloBytes(this.cfg.name, this.id, peer, ch.nonce)) }),
+        hello: (ch) => ({
+          type: 'hello',
+          role: 'replica',
+          replica: this.id,
+          sig: this.cluster.scheme.sign(this.o.secret, replicaHelloBytes(this.cfg.name, this.id, peer, ch.nonce)),
+        }),
         maxPayload: rt.maxFrameBytes,
         heartbeatMs: rt.heartbeatMs,
         reconnect: true,
@@ -380,7 +413,10 @@ export class ReplicaTransport {
 
   /** Peers our outbound links are open to. */
   connectedPeers(): ReplicaId[] {
-    return [...this.links].filter(([, l]) => l.isOpen).map(([id]) => id).sort((a, b) => a - b);
+    return [...this.links]
+      .filter(([, l]) => l.isOpen)
+      .map(([id]) => id)
+      .sort((a, b) => a - b);
   }
 
   /** Peers with an authenticated inbound connection. */

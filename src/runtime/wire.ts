@@ -160,12 +160,14 @@ export function parseAdminCommand(v: unknown, n: number): AdminCommand | string 
       return { kind: o.kind };
     case 'byzantine':
       if (!allowed(['kind', 'strategy'])) return 'unexpected fields';
-      if (o.strategy !== null && (typeof o.strategy !== 'string' || !/^[a-z][a-z0-9-]{0,63}$/.test(o.strategy))) return 'strategy must be a strategy name or null';
+      if (o.strategy !== null && (typeof o.strategy !== 'string' || !/^[a-z][a-z0-9-]{0,63}$/.test(o.strategy)))
+        return 'strategy must be a strategy name or null';
       return { kind: 'byzantine', strategy: o.strategy as string | null };
     case 'net': {
       if (!allowed(['kind', 'action', 'peers', 'ms', 'jitterMs', 'rate'])) return 'unexpected fields';
       const action = o.action;
-      if (action !== 'isolate' && action !== 'partition' && action !== 'delay' && action !== 'drop' && action !== 'heal') return 'net action must be isolate, partition, delay, drop or heal';
+      if (action !== 'isolate' && action !== 'partition' && action !== 'delay' && action !== 'drop' && action !== 'heal')
+        return 'net action must be isolate, partition, delay, drop or heal';
       const c: AdminCommand = { kind: 'net', action };
       if (o.peers !== undefined) {
         if (!Array.isArray(o.peers) || o.peers.length > n || !o.peers.every((p) => typeof p === 'number' && Number.isSafeInteger(p) && p >= 0 && p < n))
@@ -177,7 +179,8 @@ export function parseAdminCommand(v: unknown, n: number): AdminCommand | string 
         c.ms = o.ms;
       }
       if (o.jitterMs !== undefined) {
-        if (typeof o.jitterMs !== 'number' || !Number.isSafeInteger(o.jitterMs) || o.jitterMs < 0 || o.jitterMs > MAX_DELAY_MS) return `jitterMs must be an integer 0-${MAX_DELAY_MS}`;
+        if (typeof o.jitterMs !== 'number' || !Number.isSafeInteger(o.jitterMs) || o.jitterMs < 0 || o.jitterMs > MAX_DELAY_MS)
+          return `jitterMs must be an integer 0-${MAX_DELAY_MS}`;
         c.jitterMs = o.jitterMs;
       }
       if (o.rate !== undefined) {

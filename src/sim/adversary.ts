@@ -31,7 +31,8 @@ export const ADVERSARY_DESCRIPTIONS: Record<AdversaryName, string> = {
   catalogue: 'Byzantine replicas running the --byzantine strategy sets (the catalogue)',
   fuzz: 'Byzantine replicas running the catalogue strategy "fuzz"',
   twins: 'up to f Byzantine replicas each run as two honest cores with one key and id, on different sides of a changing partition',
-  clients: 'Byzantine clients next to the honest ones: equal timestamps, timestamps near 2^53, read-only writes, replays, floods of fresh ids, oversized and malformed requests',
+  clients:
+    'Byzantine clients next to the honest ones: equal timestamps, timestamps near 2^53, read-only writes, replays, floods of fresh ids, oversized and malformed requests',
   cuts: 'f Byzantine replicas running "fuzz", and a network scheduler aimed at view changes: commits reaching one replica, checkpoints straddling a view change, a crash-restart, a prepared straggler',
 };
 

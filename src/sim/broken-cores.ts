@@ -67,7 +67,8 @@ export const BROKEN_CORE_CASES: readonly BrokenCoreCase[] = [
     replicas: [4, 7],
     adversaries: GENERAL_ADVERSARIES,
     measured: 'not caught in 800 seeds',
-    knownGap: 'needs a committed request whose only prepared certificates in the next V are at a replica that restarted and at the Byzantine ones; the cut scheduler does not aim at that yet',
+    knownGap:
+      'needs a committed request whose only prepared certificates in the next V are at a replica that restarted and at the Byzantine ones; the cut scheduler does not aim at that yet',
   },
   { bug: 'execute-on-prepared', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 0 (n=4 fuzz), qcertified' },
   { bug: 'skip-client-signature-check', bound: 594, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 152 (n=4 fuzz), liveness' },
@@ -99,7 +100,16 @@ export interface BrokenCoreResult {
 /** Search seeds 0.. for the first run the bug fails, then check that seed with the honest core. */
 export async function searchBrokenCore(c: BrokenCoreCase, opts: { bound?: number; fromSeed?: number } = {}): Promise<BrokenCoreResult> {
   const bound = opts.bound ?? c.bound;
-  const s = await runSeedsAsync({ seeds: bound, fromSeed: opts.fromSeed ?? 0, bugs: [c.bug], replicas: c.replicas, adversary: c.adversaries, byzantine: 'none', storm: c.storm, maxFailures: 1 });
+  const s = await runSeedsAsync({
+    seeds: bound,
+    fromSeed: opts.fromSeed ?? 0,
+    bugs: [c.bug],
+    replicas: c.replicas,
+    adversary: c.adversaries,
+    byzantine: 'none',
+    storm: c.storm,
+    maxFailures: 1,
+  });
   const base: BrokenCoreResult = { bug: c.bug, description: BUG_DESCRIPTIONS[c.bug], caught: false, searched: s.runs, bound, invariants: [], cpuMs: s.cpuMs };
   const r = s.failures[0];
   if (!r) return base;

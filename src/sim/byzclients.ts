@@ -86,7 +86,15 @@ export function planByzClients(rng: Rng, sc: Scenario, faults: boolean): ByzClie
 
 export function describeByzClients(p: ByzClientsPlan): string {
   if (p.clients.length === 0) return 'none';
-  return p.clients.map((id, c) => `${id}[${p.bursts.filter((b) => b.client === c).map((b) => `${b.kind}@${b.atMs}ms`).join(' ')}]`).join(' ');
+  return p.clients
+    .map(
+      (id, c) =>
+        `${id}[${p.bursts
+          .filter((b) => b.client === c)
+          .map((b) => `${b.kind}@${b.atMs}ms`)
+          .join(' ')}]`,
+    )
+    .join(' ');
 }
 
 /** A request (or something that is not one) to hand to replicas. */
@@ -251,7 +259,13 @@ export class ByzantineClients {
           const cid = selfCertifyingClientId(this.o.scheme.publicKey(secret));
           const a = new KeyedAuthenticator(this.o.scheme, secret, this.keyring);
           const get = rng.bool(0.3);
-          const r = sign(cid, a, rng.int(1, 3), encodeKvOp(get ? { op: 'get', key: zkey() } : { op: 'put', key: zkey(), value: `flood${this.floodIds}` }), get && rng.bool(0.5));
+          const r = sign(
+            cid,
+            a,
+            rng.int(1, 3),
+            encodeKvOp(get ? { op: 'get', key: zkey() } : { op: 'put', key: zkey(), value: `flood${this.floodIds}` }),
+            get && rng.bool(0.5),
+          );
           if (!r) break;
           out.push({ to: rng.bool(0.5) ? all : [primary], msg: r, who: cid.slice(0, 10) });
           this.bump('flood');
@@ -295,7 +309,13 @@ export class ByzantineClients {
   /** something that is not a valid request of this client (never to execute) */
   private malformed(id: ClientId, auth: KeyedAuthenticator, t: number): unknown {
     const rng = this.o.rng;
-    const body: Record<string, unknown> = { type: 'request', client: id, timestamp: t, op: encodeKvOp({ op: 'put', key: 'z0', value: `${id}.bad${t}` }), readOnly: false };
+    const body: Record<string, unknown> = {
+      type: 'request',
+      client: id,
+      timestamp: t,
+      op: encodeKvOp({ op: 'put', key: 'z0', value: `${id}.bad${t}` }),
+      readOnly: false,
+    };
     const signed = (b: unknown) => ({ body: b, sig: auth.sign(canonicalBytes(b)) });
     const variant = rng.int(0, 15);
     switch (variant) {

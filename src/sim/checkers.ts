@@ -25,7 +25,15 @@ import { checkKvHistory, type HistoryOp, type LinearizabilityOptions } from './l
 
 export type InvariantName = 'agreement' | 'qcertified' | 'total-order' | 'checkpoint-agreement' | 'validity' | 'linearizability' | 'liveness';
 
-export const INVARIANT_NAMES: readonly InvariantName[] = ['agreement', 'qcertified', 'total-order', 'checkpoint-agreement', 'validity', 'linearizability', 'liveness'];
+export const INVARIANT_NAMES: readonly InvariantName[] = [
+  'agreement',
+  'qcertified',
+  'total-order',
+  'checkpoint-agreement',
+  'validity',
+  'linearizability',
+  'liveness',
+];
 
 export interface Violation {
   invariant: InvariantName;
@@ -104,11 +112,11 @@ interface Invocation {
 const reqKey = (client: ClientId, timestamp: number): string => `${client}\u0000${timestamp}`;
 
 export function shortHex(d: unknown): string {
-  return typeof d === 'string' ? (d.length > 12 ? d.slice(0, 12) + '…' : d) : String(d);
+  return typeof d === 'string' ? (d.length > 12 ? `${d.slice(0, 12)}…` : d) : String(d);
 }
 
 function showOp(op: string): string {
-  return op.length > 80 ? JSON.stringify(op.slice(0, 77)) + '…' : JSON.stringify(op);
+  return op.length > 80 ? `${JSON.stringify(op.slice(0, 77))}…` : JSON.stringify(op);
 }
 
 function showRequests(reqs: readonly { client: ClientId; timestamp: number; op: string }[]): string {
@@ -149,17 +157,21 @@ export function certificateProblem(verifier: Authenticator, cert: unknown, view:
       if (b.type !== 'commit') return void problems.push(`entry #${i} is a ${JSON.stringify(b.type)}, not a commit`);
       if (typeof r !== 'number' || !Number.isSafeInteger(r) || r < 0 || r >= n) return void problems.push(`commit #${i} names non-member ${JSON.stringify(r)}`);
       if (b.view !== view || b.seq !== seq || b.digest !== digest || Object.keys(b).length !== 5) {
-        return void problems.push(`commit #${i} from r${r} is for (view ${String(b.view)}, seq ${String(b.seq)}, digest ${shortHex(b.digest)}), not (view ${view}, seq ${seq}, digest ${shortHex(digest)})`);
+        return void problems.push(
+          `commit #${i} from r${r} is for (view ${String(b.view)}, seq ${String(b.seq)}, digest ${shortHex(b.digest)}), not (view ${view}, seq ${seq}, digest ${shortHex(digest)})`,
+        );
       }
       const sig = (c as { sig?: unknown }).sig;
-      if (typeof sig !== 'string' || !verifyReplicaSig(verifier, c as Signed<CommitBody>)) return void problems.push(`commit #${i} from r${r} has a signature that does not verify`);
+      if (typeof sig !== 'string' || !verifyReplicaSig(verifier, c as Signed<CommitBody>))
+        return void problems.push(`commit #${i} from r${r} has a signature that does not verify`);
       signers.add(r);
     } catch (e) {
       problems.push(`commit #${i} is unreadable (${(e as Error).message})`);
     }
   });
   if (problems.length > 0) return problems.join('; ');
-  if (signers.size < quorum) return `${cert.length} commit(s) from only ${signers.size} distinct replica(s) [${[...signers].sort((a, b) => a - b).join(', ')}]; QCertified needs 2f+1 = ${quorum}`;
+  if (signers.size < quorum)
+    return `${cert.length} commit(s) from only ${signers.size} distinct replica(s) [${[...signers].sort((a, b) => a - b).join(', ')}]; QCertified needs 2f+1 = ${quorum}`;
   return null;
 }
 
@@ -173,9 +185,12 @@ export function checkpointProofProblem(verifier: Authenticator, proof: unknown, 
       const b = (c as { body?: Record<string, unknown> } | null)?.body;
       if (typeof b !== 'object' || b === null) return void problems.push(`checkpoint #${i} has no body`);
       const r = b.replica;
-      if (b.type !== 'checkpoint' || typeof r !== 'number' || !Number.isSafeInteger(r) || r < 0 || r >= n) return void problems.push(`entry #${i} is not a checkpoint from a member`);
-      if (b.seq !== seq || b.digest !== digest) return void problems.push(`checkpoint #${i} from r${r} is for (seq ${String(b.seq)}, digest ${shortHex(b.digest)})`);
-      if (typeof (c as { sig?: unknown }).sig !== 'string' || !verifyReplicaSig(verifier, c as Signed<CheckpointBody>)) return void problems.push(`checkpoint #${i} from r${r} has a signature that does not verify`);
+      if (b.type !== 'checkpoint' || typeof r !== 'number' || !Number.isSafeInteger(r) || r < 0 || r >= n)
+        return void problems.push(`entry #${i} is not a checkpoint from a member`);
+      if (b.seq !== seq || b.digest !== digest)
+        return void problems.push(`checkpoint #${i} from r${r} is for (seq ${String(b.seq)}, digest ${shortHex(b.digest)})`);
+      if (typeof (c as { sig?: unknown }).sig !== 'string' || !verifyReplicaSig(verifier, c as Signed<CheckpointBody>))
+        return void problems.push(`checkpoint #${i} from r${r} has a signature that does not verify`);
       signers.add(r);
     } catch (e) {
       problems.push(`checkpoint #${i} is unreadable (${(e as Error).message})`);
@@ -341,7 +356,13 @@ export class InvariantChecker {
     }
     const problem = certificateProblem(this.verifier, a.certificate, view, seq, digest, this.n, this.quorum);
     if (problem) {
-      this.report({ invariant: 'qcertified', replica, seq, timeMs, message: `replica ${replica} executed seq ${seq} (view ${view}, digest ${shortHex(digest)}) on a certificate that does not prove it: ${problem}` });
+      this.report({
+        invariant: 'qcertified',
+        replica,
+        seq,
+        timeMs,
+        message: `replica ${replica} executed seq ${seq} (view ${view}, digest ${shortHex(digest)}) on a certificate that does not prove it: ${problem}`,
+      });
       return;
     }
     r.certified.set(seq, digest);
@@ -390,7 +411,16 @@ export class InvariantChecker {
         // replica that is not correct (which may sign anything as itself); never the app's
         const id = Number(req.client.slice(RECOVERY_CLIENT_PREFIX.length));
         if (this.correct.has(id) && !this.recoveryIssued.has(`${key}\u0000${req.op}`)) {
-          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed recovery request ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which replica ${id} never issued` }, `issued:${key}:${replica}`);
+          this.report(
+            {
+              invariant: 'validity',
+              replica,
+              seq,
+              timeMs,
+              message: `replica ${replica} executed recovery request ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which replica ${id} never issued`,
+            },
+            `issued:${key}:${replica}`,
+          );
         }
       } else {
         const byz = this.byzantineClient?.(req.client) ? this.byzantineIssued.get(`${key}\u0000${req.op}`) : null;
@@ -398,19 +428,61 @@ export class InvariantChecker {
         if (byz !== null) {
           // a Byzantine client: anything it signed may run (even two ops with one timestamp), once
           if (byz === undefined) {
-            this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which Byzantine client ${req.client.slice(0, 24)} never signed` }, `issued:${key}:${replica}`);
+            this.report(
+              {
+                invariant: 'validity',
+                replica,
+                seq,
+                timeMs,
+                message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which Byzantine client ${req.client.slice(0, 24)} never signed`,
+              },
+              `issued:${key}:${replica}`,
+            );
           } else if (!byz) {
-            this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}: Byzantine client ${req.client.slice(0, 24)} signed it, but it is invalid (oversized or malformed) and must be rejected` }, `issued:${key}:${replica}`);
+            this.report(
+              {
+                invariant: 'validity',
+                replica,
+                seq,
+                timeMs,
+                message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}: Byzantine client ${req.client.slice(0, 24)} signed it, but it is invalid (oversized or malformed) and must be rejected`,
+              },
+              `issued:${key}:${replica}`,
+            );
           }
         } else if (!inv) {
-          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which no client issued` }, `issued:${key}:${replica}`);
+          this.report(
+            {
+              invariant: 'validity',
+              replica,
+              seq,
+              timeMs,
+              message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} at seq ${seq}, which no client issued`,
+            },
+            `issued:${key}:${replica}`,
+          );
         } else if (inv.op !== req.op) {
-          this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} at seq ${seq} with op ${showOp(req.op)}, but the client issued ${showOp(inv.op)}` }, `issued:${key}:${replica}`);
+          this.report(
+            {
+              invariant: 'validity',
+              replica,
+              seq,
+              timeMs,
+              message: `replica ${replica} executed ${req.client}#${req.timestamp} at seq ${seq} with op ${showOp(req.op)}, but the client issued ${showOp(inv.op)}`,
+            },
+            `issued:${key}:${replica}`,
+          );
         }
       }
       const before = r.segment.get(key);
       if (before !== undefined) {
-        this.report({ invariant: 'validity', replica, seq, timeMs, message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} twice in one life: at seq ${before} and again at seq ${seq}` });
+        this.report({
+          invariant: 'validity',
+          replica,
+          seq,
+          timeMs,
+          message: `replica ${replica} executed ${req.client}#${req.timestamp} ${showOp(req.op)} twice in one life: at seq ${before} and again at seq ${seq}`,
+        });
       }
       r.segment.set(key, seq);
       const at = this.executedAt.get(key);
@@ -418,7 +490,16 @@ export class InvariantChecker {
         this.executedAt.set(key, { seq, replica, result: req.result, op: req.op });
         this.crossCheckCompletion(key);
       } else if (at.seq !== seq) {
-        this.report({ invariant: 'validity', replica, seq, timeMs, message: `${req.client}#${req.timestamp} ${showOp(req.op)} executed at seq ${at.seq} by replica ${at.replica} and at seq ${seq} by replica ${replica}: a request must run once` }, `twice:${key}:${seq}`);
+        this.report(
+          {
+            invariant: 'validity',
+            replica,
+            seq,
+            timeMs,
+            message: `${req.client}#${req.timestamp} ${showOp(req.op)} executed at seq ${at.seq} by replica ${at.replica} and at seq ${seq} by replica ${replica}: a request must run once`,
+          },
+          `twice:${key}:${seq}`,
+        );
       }
     }
   }
@@ -435,7 +516,13 @@ export class InvariantChecker {
     // "Never accept state that does not match a proven digest."
     const problem = checkpointProofProblem(this.verifier, a.proof, a.seq, a.digest, this.n, this.quorum);
     if (problem) {
-      this.report({ invariant: 'checkpoint-agreement', replica, seq: a.seq, timeMs, message: `replica ${replica} installed state at seq ${a.seq} (digest ${shortHex(a.digest)}) without a valid proof: ${problem}` });
+      this.report({
+        invariant: 'checkpoint-agreement',
+        replica,
+        seq: a.seq,
+        timeMs,
+        message: `replica ${replica} installed state at seq ${a.seq} (digest ${shortHex(a.digest)}) without a valid proof: ${problem}`,
+      });
     }
     this.checkCheckpoint(replica, a.seq, a.digest, timeMs, 'installed state');
     r.afterRestart = false;
@@ -463,7 +550,13 @@ export class InvariantChecker {
     }
     if (first.digest !== digest) {
       this.report(
-        { invariant: 'checkpoint-agreement', replica, seq, timeMs, message: `seq ${seq}: replica ${replica}'s ${what} has state digest ${shortHex(digest)}, but replica ${first.replica}'s stable checkpoint has ${shortHex(first.digest)}` },
+        {
+          invariant: 'checkpoint-agreement',
+          replica,
+          seq,
+          timeMs,
+          message: `seq ${seq}: replica ${replica}'s ${what} has state digest ${shortHex(digest)}, but replica ${first.replica}'s stable checkpoint has ${shortHex(first.digest)}`,
+        },
         `checkpoint:${seq}:${replica}`,
       );
     }
@@ -522,7 +615,11 @@ export class InvariantChecker {
       if (prev && prev.completeMs === undefined) inv = prev;
     }
     if (!inv) {
-      this.report({ invariant: 'linearizability', timeMs, message: `client ${client} accepted result ${showOp(result)} for timestamp ${timestamp}, which it never issued` });
+      this.report({
+        invariant: 'linearizability',
+        timeMs,
+        message: `client ${client} accepted result ${showOp(result)} for timestamp ${timestamp}, which it never issued`,
+      });
       return;
     }
     if (inv.completeMs !== undefined) return; // a duplicate completion
@@ -588,7 +685,15 @@ export class InvariantChecker {
       const r = this.replicas.get(id)!;
       for (let s = r.base + 1; s <= r.lastExecuted; s++) {
         if (!r.history.has(s)) {
-          this.report({ invariant: 'total-order', replica: id, seq: s, message: `replica ${id}'s history has a hole at seq ${s} (it executed up to ${r.lastExecuted} from ${r.base})` }, `hole:${id}`);
+          this.report(
+            {
+              invariant: 'total-order',
+              replica: id,
+              seq: s,
+              message: `replica ${id}'s history has a hole at seq ${s} (it executed up to ${r.lastExecuted} from ${r.base})`,
+            },
+            `hole:${id}`,
+          );
           break;
         }
       }
@@ -600,7 +705,14 @@ export class InvariantChecker {
         for (const [seq, d] of a.history) {
           const e = b.history.get(seq);
           if (e !== undefined && e !== d && !this.agreementSeqs.has(seq)) {
-            this.report({ invariant: 'total-order', seq, message: `histories of replicas ${ids[i]} and ${ids[j]} are not prefixes of each other: at seq ${seq} digests ${shortHex(d)} and ${shortHex(e)}` }, `prefix:${ids[i]}:${ids[j]}`);
+            this.report(
+              {
+                invariant: 'total-order',
+                seq,
+                message: `histories of replicas ${ids[i]} and ${ids[j]} are not prefixes of each other: at seq ${seq} digests ${shortHex(d)} and ${shortHex(e)}`,
+              },
+              `prefix:${ids[i]}:${ids[j]}`,
+            );
             break;
           }
         }
@@ -614,7 +726,13 @@ export class InvariantChecker {
     for (const inv of this.invocations.values()) {
       const op = parseKvOp(inv.op);
       if (typeof op === 'string') continue; // not a KV operation: it changes nothing
-      const h: HistoryOp = { client: inv.client, op: op as KvOp, invokeMs: inv.invokeMs, invokeOrder: inv.invokeOrder, label: `${inv.client}#${inv.timestamp}` };
+      const h: HistoryOp = {
+        client: inv.client,
+        op: op as KvOp,
+        invokeMs: inv.invokeMs,
+        invokeOrder: inv.invokeOrder,
+        label: `${inv.client}#${inv.timestamp}`,
+      };
       if (inv.completeMs !== undefined) {
         h.completeMs = inv.completeMs;
         h.completeOrder = inv.completeOrder;
@@ -638,7 +756,11 @@ export class InvariantChecker {
       if (inv.invokeMs > deadlineMs) continue;
       if (inv.completeMs !== undefined && inv.completeMs <= deadlineMs) continue;
       const how = inv.completeMs === undefined ? 'never completed' : `completed only at ${inv.completeMs}ms`;
-      this.report({ invariant: 'liveness', timeMs: inv.invokeMs, message: `request ${inv.client}#${inv.timestamp} ${showOp(inv.op)} invoked at ${inv.invokeMs}ms ${how}; the deadline was ${deadlineMs}ms` });
+      this.report({
+        invariant: 'liveness',
+        timeMs: inv.invokeMs,
+        message: `request ${inv.client}#${inv.timestamp} ${showOp(inv.op)} invoked at ${inv.invokeMs}ms ${how}; the deadline was ${deadlineMs}ms`,
+      });
     }
   }
 }

@@ -88,7 +88,9 @@ export function describeCuts(p: CutsPlan): string {
     .map((c) => {
       const extra =
         c.kind === 'commit-to-one'
-          ? c.dropToLucky ? ' drop-to-lucky' : ''
+          ? c.dropToLucky
+            ? ' drop-to-lucky'
+            : ''
           : c.kind === 'checkpoint-straddle'
             ? `${c.delayCheckpoints ? ' delay' : ' drop'}${c.allMissCheckpoints ? ' all' : ' some'}`
             : c.kind === 'crash-restart'
@@ -221,17 +223,26 @@ export class CutScheduler {
         const miss = plan.allMissCheckpoints || correct.length < 2 ? correct : this.rng.sample(correct, this.rng.int(1, correct.length - 1));
         a.miss = new Set(miss);
         this.bump('checkpoint-straddle');
-        this.host.note(`cut #${i} checkpoint-straddle: checkpoints to r${miss.join(',r')} ${plan.delayCheckpoints ? 'held back' : 'dropped'}; the primary is isolated in the middle of it`);
+        this.host.note(
+          `cut #${i} checkpoint-straddle: checkpoints to r${miss.join(',r')} ${plan.delayCheckpoints ? 'held back' : 'dropped'}; the primary is isolated in the middle of it`,
+        );
         this.host.schedule(now + plan.windowMs * 0.25, i * 8 + STEP_TRIGGER);
         break;
       }
       case 'crash-restart': {
         const up = this.correctUp();
         if (up.length === 0) return;
-        const target = this.lastSingled !== null && up.includes(this.lastSingled) ? this.lastSingled : this.rng.bool(0.4) && up.includes(primary) ? primary : this.rng.pick(up);
+        const target =
+          this.lastSingled !== null && up.includes(this.lastSingled)
+            ? this.lastSingled
+            : this.rng.bool(0.4) && up.includes(primary)
+              ? primary
+              : this.rng.pick(up);
         if (this.host.crash(target, plan.midStep, plan.downMs)) {
           this.bump('crash-restart');
-          this.host.note(`cut #${i} crash-restart: r${target} crashes${plan.midStep ? ' in the middle of its next step' : ''} and restarts from its durable log in ${plan.downMs}ms`);
+          this.host.note(
+            `cut #${i} crash-restart: r${target} crashes${plan.midStep ? ' in the middle of its next step' : ''} and restarts from its durable log in ${plan.downMs}ms`,
+          );
         } else {
           this.bump('crash-restart-skipped');
         }
@@ -243,7 +254,9 @@ export class CutScheduler {
         this.lastSingled = a.straggler;
         this.slow.set(a.straggler, { untilMs: now + plan.windowMs, extraMs: plan.straggleMs });
         this.bump('prepared-straggler');
-        this.host.note(`cut #${i} prepared-straggler: r${a.straggler}'s messages +${plan.straggleMs}ms, other prepares dropped with p=${plan.dropPrepareP.toFixed(2)}; then the primary is isolated`);
+        this.host.note(
+          `cut #${i} prepared-straggler: r${a.straggler}'s messages +${plan.straggleMs}ms, other prepares dropped with p=${plan.dropPrepareP.toFixed(2)}; then the primary is isolated`,
+        );
         this.host.schedule(now + plan.windowMs * 0.3, i * 8 + STEP_TRIGGER);
         break;
       }
@@ -355,7 +368,14 @@ export class CutScheduler {
           }
           break;
         case 'prepared-straggler':
-          if (type === 'prepare' && a.straggler !== null && to !== a.straggler && from !== a.straggler && this.host.isCorrect(to) && this.rng.bool(a.plan.dropPrepareP)) {
+          if (
+            type === 'prepare' &&
+            a.straggler !== null &&
+            to !== a.straggler &&
+            from !== a.straggler &&
+            this.host.isCorrect(to) &&
+            this.rng.bool(a.plan.dropPrepareP)
+          ) {
             this.bump('dropped-prepares');
             return -1;
           }

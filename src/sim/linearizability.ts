@@ -167,14 +167,17 @@ function checkKey(key: string, ops: Op[], maxSteps: number): KeyResult {
 
   while (head.next !== null) {
     if (++steps > maxSteps) {
-      return { ok: 'unknown', message: `key ${JSON.stringify(key)}: search gave up after ${maxSteps} steps (${ops.length} operations; ${best.depth} linearized at most)` };
+      return {
+        ok: 'unknown',
+        message: `key ${JSON.stringify(key)}: search gave up after ${maxSteps} steps (${ops.length} operations; ${best.depth} linearized at most)`,
+      };
     }
     if (entry === null) break; // cannot happen: the list always ends with a return entry
     if (entry.isCall) {
       const [ok, next] = step(state, entry.op);
       if (ok) {
         bits.set(entry.op.id);
-        const k = bits.key() + '|' + (next === null ? 'N' : 'S' + next);
+        const k = `${bits.key()}|${next === null ? 'N' : `S${next}`}`;
         if (!cache.has(k)) {
           cache.add(k);
           calls.push({ entry, state });
@@ -229,9 +232,13 @@ export function checkKvHistory(history: HistoryOp[], o: LinearizabilityOptions =
     const completed = h.completeMs !== undefined;
     if (completed && h.result !== undefined && h.result.ok === false) {
       // a valid operation never fails in the KV store: a result no correct execution gives
-      return { ok: false, key: h.op.key, message: `key ${JSON.stringify(h.op.key)}: ${h.label ?? h.client} ${h.op.op} returned an error (${JSON.stringify(h.result.error)}), which the KV store never returns for a valid operation` };
+      return {
+        ok: false,
+        key: h.op.key,
+        message: `key ${JSON.stringify(h.op.key)}: ${h.label ?? h.client} ${h.op.op} returned an error (${JSON.stringify(h.result.error)}), which the KV store never returns for a valid operation`,
+      };
     }
-    const out: Value | undefined = completed && h.result !== undefined && h.result.ok ? h.result.value : undefined;
+    const out: Value | undefined = completed && h.result?.ok ? h.result.value : undefined;
     if (!completed && h.op.op === 'get') continue; // constrains nothing
     const call = useOrder ? h.invokeOrder! : h.invokeMs;
     // a return recorded before its call (clock skew in a caller) is taken as concurrent

@@ -83,7 +83,7 @@ export interface NewViewCheckParams {
 function certificateProblem(verifier: Authenticator, p: NewViewCheckParams, quorum: number, newView: number, stableSeq: number, cert: unknown): string | null {
   const c = cert as { prePrepare?: unknown; prepares?: unknown } | null;
   const pp = bodyOf(c?.prePrepare);
-  if (!pp || pp.type !== 'pre-prepare' || !isSeq(pp.view) || !isSeq(pp.seq) || typeof pp.digest !== 'string') return 'a certificate without a pre-prepare';
+  if (pp?.type !== 'pre-prepare' || !isSeq(pp.view) || !isSeq(pp.seq) || typeof pp.digest !== 'string') return 'a certificate without a pre-prepare';
   const where = `certificate for seq ${pp.seq} (view ${pp.view})`;
   if (pp.view >= newView) return `${where} is not from an earlier view`;
   if (pp.seq <= stableSeq || pp.seq > stableSeq + p.logWindow) return `${where} is outside the window above checkpoint ${stableSeq}`;
@@ -100,9 +100,10 @@ function certificateProblem(verifier: Authenticator, p: NewViewCheckParams, quor
   const from = new Set<ReplicaId>();
   for (const m of c!.prepares) {
     const b = bodyOf(m);
-    if (!b || b.type !== 'prepare' || b.view !== pp.view || b.seq !== pp.seq || b.digest !== pp.digest) return `${where}: a prepare for something else`;
+    if (b?.type !== 'prepare' || b.view !== pp.view || b.seq !== pp.seq || b.digest !== pp.digest) return `${where}: a prepare for something else`;
     const r = b.replica;
-    if (typeof r !== 'number' || r === primary || from.has(r) || !signedBy(verifier, m, r)) return `${where}: a prepare from the primary, repeated, or not validly signed`;
+    if (typeof r !== 'number' || r === primary || from.has(r) || !signedBy(verifier, m, r))
+      return `${where}: a prepare from the primary, repeated, or not validly signed`;
     from.add(r);
   }
   if (from.size < quorum - 1) return `${where}: ${from.size} prepares, ${quorum - 1} needed`;
@@ -117,7 +118,8 @@ function checkpointProofProblem(verifier: Authenticator, quorum: number, seq: nu
   for (const m of proof) {
     const b = bodyOf(m);
     const r = b?.replica;
-    if (!b || b.type !== 'checkpoint' || b.seq !== seq || b.digest !== digest || typeof r !== 'number' || from.has(r) || !signedBy(verifier, m, r)) return `an invalid checkpoint proof for ${seq}`;
+    if (b?.type !== 'checkpoint' || b.seq !== seq || b.digest !== digest || typeof r !== 'number' || from.has(r) || !signedBy(verifier, m, r))
+      return `an invalid checkpoint proof for ${seq}`;
     from.add(r);
   }
   return from.size >= quorum ? null : `a checkpoint proof for ${seq} from ${from.size} replicas`;
@@ -127,7 +129,7 @@ function checkpointProofProblem(verifier: Authenticator, quorum: number, seq: nu
 export function newViewProblem(verifier: Authenticator, p: NewViewCheckParams, nv: Signed<unknown>): string | null {
   const quorum = quorums(p.n, p.f).quorum;
   const b = bodyOf(nv);
-  if (!b || b.type !== 'new-view' || !isSeq(b.newView)) return 'not a new-view';
+  if (b?.type !== 'new-view' || !isSeq(b.newView)) return 'not a new-view';
   const view = b.newView;
   const primary = primaryOf(view, p.n);
   if (b.replica !== primary || !signedBy(verifier, nv, primary)) return `not signed by the primary of view ${view}`;
@@ -140,7 +142,8 @@ export function newViewProblem(verifier: Authenticator, p: NewViewCheckParams, n
   for (const vc of b.viewChanges) {
     const v = bodyOf(vc);
     const r = v?.replica;
-    if (!v || v.type !== 'view-change' || v.newView !== view || typeof r !== 'number' || senders.has(r)) return 'V holds a view-change for another view, or two from one replica';
+    if (v?.type !== 'view-change' || v.newView !== view || typeof r !== 'number' || senders.has(r))
+      return 'V holds a view-change for another view, or two from one replica';
     if (!signedBy(verifier, vc, r)) return `V holds a view-change from ${r} that is not validly signed`;
     if (!isSeq(v.stableSeq) || v.stableSeq % p.checkpointInterval !== 0) return `the view-change from ${r} names a bad stable checkpoint`;
     const cp = checkpointProofProblem(verifier, quorum, v.stableSeq, v.checkpointProof);
@@ -177,8 +180,9 @@ export function newViewProblem(verifier: Authenticator, p: NewViewCheckParams, n
     const pp = bodyOf(O[i]);
     const seq = minS + 1 + i;
     const want = best.get(seq)?.digest ?? nullDigest;
-    if (!pp || pp.type !== 'pre-prepare' || pp.seq !== seq) return `O's pre-prepare #${i + 1} is for seq ${String(pp?.seq)}, V determines seq ${seq} there`;
-    if (pp.view !== view || pp.replica !== primary || !signedBy(verifier, O[i], primary)) return `O's pre-prepare for seq ${seq} is not signed by the new primary for view ${view}`;
+    if (pp?.type !== 'pre-prepare' || pp.seq !== seq) return `O's pre-prepare #${i + 1} is for seq ${String(pp?.seq)}, V determines seq ${seq} there`;
+    if (pp.view !== view || pp.replica !== primary || !signedBy(verifier, O[i], primary))
+      return `O's pre-prepare for seq ${seq} is not signed by the new primary for view ${view}`;
     if (pp.digest !== want) return `O puts ${String(pp.digest).slice(0, 12)} at seq ${seq}; V determines ${want.slice(0, 12)}`;
     const batch = (O[i] as { batch?: unknown }).batch;
     try {

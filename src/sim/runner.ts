@@ -149,7 +149,12 @@ export interface SimSummary {
  * The (n, adversary, strategy set) a seed runs with: deterministic, covering every triple. With
  * one adversary it is the (n, strategy set) of the simulator before adversaries existed.
  */
-export function configForSeed(seed: number, replicas: readonly number[], sets: readonly StrategySet[], adversaries: readonly AdversaryName[] = ['catalogue']): { n: number; adversary: AdversaryName; byzantine: StrategySet } {
+export function configForSeed(
+  seed: number,
+  replicas: readonly number[],
+  sets: readonly StrategySet[],
+  adversaries: readonly AdversaryName[] = ['catalogue'],
+): { n: number; adversary: AdversaryName; byzantine: StrategySet } {
   const n = replicas[seed % replicas.length]!;
   const rest = Math.floor(seed / replicas.length);
   const adversary = adversaries[rest % adversaries.length]!;
@@ -171,7 +176,10 @@ export function parseBugName(s: string): BugName {
 export function parseReplicaCounts(values: readonly string[]): number[] {
   const out: number[] = [];
   for (const v of values) {
-    for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const part of v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       const n = /^\d{1,3}$/.test(part) ? Number(part) : NaN;
       if (!(n >= 4 && n <= 64)) throw new SimSpecError(`--replicas must be integers from 4 to 64, got "${part.slice(0, 20)}"`);
       if (!out.includes(n)) out.push(n);
@@ -274,9 +282,12 @@ function* seedRuns(o: RunSeedsOptions): Generator<void, SimSummary, void> {
     s.storage.recovered += r.stats.storage.recovered;
     s.messagesSent += r.stats.messagesSent;
     s.virtualMs += r.stats.virtualMs;
-    const c = (s.byConfig[configKey(cfg)] ??= { runs: 0, failed: 0 });
+    const key = configKey(cfg);
+    s.byConfig[key] ??= { runs: 0, failed: 0 };
+    const c = s.byConfig[key];
     c.runs++;
-    const a = (s.byAdversary[cfg.adversary] ??= { runs: 0, failed: 0, counters: {} });
+    s.byAdversary[cfg.adversary] ??= { runs: 0, failed: 0, counters: {} };
+    const a = s.byAdversary[cfg.adversary];
     a.runs++;
     for (const [k, v] of Object.entries(r.stats.adversary.counters)) a.counters[k] = (a.counters[k] ?? 0) + v;
     if (r.ok) s.passed++;
@@ -303,19 +314,27 @@ function* seedRuns(o: RunSeedsOptions): Generator<void, SimSummary, void> {
 export function formatFailure(r: SimResult, o: { trace: boolean } = { trace: true }): string {
   const lines: string[] = [];
   const twins = r.twins.length ? `, twins: r${r.twins.join(',r')}` : '';
-  lines.push(`seed ${r.seed} (n=${r.n}, adversary ${r.adversary}, byzantine: ${r.byzantine.map((b) => `r${b.replica}=${b.strategy}`).join(' ') || 'none'}${twins}): ${r.violations.length} violation(s)`);
+  lines.push(
+    `seed ${r.seed} (n=${r.n}, adversary ${r.adversary}, byzantine: ${r.byzantine.map((b) => `r${b.replica}=${b.strategy}`).join(' ') || 'none'}${twins}): ${r.violations.length} violation(s)`,
+  );
   for (const v of r.violations.slice(0, 20)) lines.push(`  [${v.invariant}] ${describeViolation(v)}`);
   if (r.violations.length > 20) lines.push(`  ... and ${r.violations.length - 20} more`);
   lines.push(`  replay: ${r.replay}`);
   lines.push(`  scenario: ${r.scenario}`);
   if (o.trace && r.trace) {
     lines.push(`  trace (last ${r.trace.length} events):`);
-    for (const t of r.trace) lines.push('    ' + t);
+    for (const t of r.trace) lines.push(`    ${t}`);
   }
   return lines.join('\n');
 }
 
 function describeViolation(v: SimViolation): string {
-  const where = [v.replica !== undefined ? `replica ${v.replica}` : '', v.seq !== undefined ? `seq ${v.seq}` : '', v.timeMs !== undefined ? `at ${v.timeMs.toFixed(1)}ms` : ''].filter(Boolean).join(', ');
+  const where = [
+    v.replica !== undefined ? `replica ${v.replica}` : '',
+    v.seq !== undefined ? `seq ${v.seq}` : '',
+    v.timeMs !== undefined ? `at ${v.timeMs.toFixed(1)}ms` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
   return where ? `${v.message} (${where})` : v.message;
 }

@@ -164,7 +164,8 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     minDelayMs = rng.range(0.5, 5);
     jitter = { kind: 'spiky', meanMs: rng.range(1, 10), spikeP: rng.range(0.02, 0.15), spikeMs: rng.range(20, 300) };
   }
-  const meanDelayMs = minDelayMs + (jitter.kind === 'uniform' ? jitter.maxMs / 2 : jitter.kind === 'exp' ? jitter.meanMs : jitter.meanMs + jitter.spikeP * jitter.spikeMs);
+  const meanDelayMs =
+    minDelayMs + (jitter.kind === 'uniform' ? jitter.maxMs / 2 : jitter.kind === 'exp' ? jitter.meanMs : jitter.meanMs + jitter.spikeP * jitter.spikeMs);
 
   // A storm: a lossy network, view-change timeouts barely above the round trip, slow
   // retransmission and long checkpoint intervals. View changes then happen while sequence
@@ -199,7 +200,9 @@ export function makeScenario(o: ScenarioOptions): Scenario {
   // (capped at 6 s, but never below the initial timeout: a slow network draws one above 6 s,
   // and the core refuses max < initial; long-run seed 654490 n=7)
   const maxViewChangeTimeoutMs = Math.max(viewChangeTimeoutMs, Math.min(6000, viewChangeTimeoutMs * rng.pick([4, 8, 16])));
-  const statusIntervalMs = storm ? Math.max(5, Math.round(viewChangeTimeoutMs * rng.range(1, 4))) : Math.max(5, Math.round(viewChangeTimeoutMs / rng.pick([2, 3, 5])));
+  const statusIntervalMs = storm
+    ? Math.max(5, Math.round(viewChangeTimeoutMs * rng.range(1, 4)))
+    : Math.max(5, Math.round(viewChangeTimeoutMs / rng.pick([2, 3, 5])));
   const checkpointInterval = storm
     ? rng.pick([8, 16])
     : rng.weighted<number>([
@@ -224,7 +227,8 @@ export function makeScenario(o: ScenarioOptions): Scenario {
   // view-changes arrive after the others moved on, so it carries older certificates.
   if (o.faults && linkRng.bool(storm ? SLOW_P_STORM : SLOW_P)) {
     const k = linkRng.int(1, Math.max(1, f));
-    for (const replica of linkRng.sample([...Array(n).keys()], k)) slow.push({ replica, extraMs: Math.round(params.viewChangeTimeoutMs * linkRng.range(0.3, 3)) });
+    for (const replica of linkRng.sample([...Array(n).keys()], k))
+      slow.push({ replica, extraMs: Math.round(params.viewChangeTimeoutMs * linkRng.range(0.3, 3)) });
   }
 
   // --- phases ---------------------------------------------------------------------------------
@@ -277,15 +281,23 @@ export function makeScenario(o: ScenarioOptions): Scenario {
       ]);
       const all = faultRng.shuffle([...Array(n).keys()]);
       const side = kind === 'isolate' ? all.slice(0, 1) : kind === 'split' ? all.slice(0, faultRng.int(1, n - 1)) : [];
-      partitions.push({ atMs: Math.round(faultRng.range(0, safetyMs)), durationMs: Math.round(vc * (storm ? faultRng.range(0.3, 3) : faultRng.range(0.5, 6))), kind, side });
+      partitions.push({
+        atMs: Math.round(faultRng.range(0, safetyMs)),
+        durationMs: Math.round(vc * (storm ? faultRng.range(0.3, 3) : faultRng.range(0.5, 6))),
+        kind,
+        side,
+      });
     }
     const crashBudget = f - byzantine.length;
-    const nc = crashBudget > 0 ? faultRng.weighted<number>([
-      [0, 3],
-      [1, 3],
-      [2, 2],
-      [4, 2],
-    ]) : 0;
+    const nc =
+      crashBudget > 0
+        ? faultRng.weighted<number>([
+            [0, 3],
+            [1, 3],
+            [2, 2],
+            [4, 2],
+          ])
+        : 0;
     const correct = [...Array(n).keys()].filter((r) => !byzantine.some((b) => b.replica === r));
     for (let i = 0; i < nc; i++) {
       crashes.push({
@@ -326,7 +338,18 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow, healedExtraMs },
     safetyMs,
     // a slow healed network needs more virtual time; it costs no more events
-    livenessBoundMs: Math.max(o.livenessBoundMs, 60 * healedExtraMs, healedExtraMs ? slowHealedWorkMs(healedExtraMs + meanDelayMs, params, workload, crashes.some((c) => c.storage === 'corrupt')) : 0),
+    livenessBoundMs: Math.max(
+      o.livenessBoundMs,
+      60 * healedExtraMs,
+      healedExtraMs
+        ? slowHealedWorkMs(
+            healedExtraMs + meanDelayMs,
+            params,
+            workload,
+            crashes.some((c) => c.storage === 'corrupt'),
+          )
+        : 0,
+    ),
     drainMs,
     safetyEventBudget: SAFETY_EVENTS_PER_REPLICA * n,
     byzantine,
@@ -358,7 +381,12 @@ function slowHealedWorkMs(hopMs: number, p: ProtocolParams, w: Workload, recover
 
 export function describeScenario(s: Scenario): string {
   const j = s.net.jitter;
-  const jit = j.kind === 'uniform' ? `uniform<=${j.maxMs.toFixed(1)}` : j.kind === 'exp' ? `exp(${j.meanMs.toFixed(1)})` : `spiky(${j.meanMs.toFixed(1)}, p=${j.spikeP.toFixed(2)} +${j.spikeMs.toFixed(0)})`;
+  const jit =
+    j.kind === 'uniform'
+      ? `uniform<=${j.maxMs.toFixed(1)}`
+      : j.kind === 'exp'
+        ? `exp(${j.meanMs.toFixed(1)})`
+        : `spiky(${j.meanMs.toFixed(1)}, p=${j.spikeP.toFixed(2)} +${j.spikeMs.toFixed(0)})`;
   const p = s.params;
   const w = s.workload;
   return [
@@ -366,8 +394,8 @@ export function describeScenario(s: Scenario): string {
     `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}`,
     `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms${s.net.healedExtraMs ? `, healed network +${s.net.healedExtraMs}ms` : ''}`,
     `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,
-    `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : 'r' + c.target}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}${c.storage ? ` ${c.storage}-log` : ''}`).join(' ') || 'none'}`,
-    `partitions: ${s.partitions.map((x) => `${x.kind}${x.side.length ? '[' + x.side.join(',') + ']' : ''}@${x.atMs}ms+${x.durationMs}`).join(' ') || 'none'}`,
+    `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : `r${c.target}`}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}${c.storage ? ` ${c.storage}-log` : ''}`).join(' ') || 'none'}`,
+    `partitions: ${s.partitions.map((x) => `${x.kind}${x.side.length ? `[${x.side.join(',')}]` : ''}@${x.atMs}ms+${x.durationMs}`).join(' ') || 'none'}`,
     `clients=${w.clients} keys=${w.keys} think<=${w.thinkMaxMs.toFixed(1)}ms ro=${w.readOnlyP.toFixed(2)} ops<=${w.maxSafetyOps}+${w.livenessOps} retransmit=${w.retransmitTimeoutMs}ms`,
   ].join('; ');
 }

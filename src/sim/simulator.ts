@@ -18,10 +18,33 @@ import { ByzantineLayer, CorruptibleApp, type StrategyName } from '../byzantine/
 import { ClientCore } from '../core/client.js';
 import { primaryOf } from '../core/quorum.js';
 import { Replica, compactRecords, footprintLimits, recoveryClientId, recoveryOp, type BugName, type Footprint } from '../core/replica.js';
-import type { ClientAction, ClientId, ClientTimerName, NewViewBody, PersistRecord, Signed, ReplicaAction, ReplicaEvent, ReplicaId, ReplicaMessage, SignedReply, SignedRequest, TimerName } from '../core/types.js';
+import type {
+  ClientAction,
+  ClientId,
+  ClientTimerName,
+  NewViewBody,
+  PersistRecord,
+  Signed,
+  ReplicaAction,
+  ReplicaEvent,
+  ReplicaId,
+  ReplicaMessage,
+  SignedReply,
+  SignedRequest,
+  TimerName,
+} from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
 import { InvariantChecker, type Violation } from './checkers.js';
-import { ADVERSARY_NAMES, describeAdversary, isAdversaryName, planAdversary, strategiesFor, type AdversaryName, type AdversaryPlan, type AdversaryStats } from './adversary.js';
+import {
+  ADVERSARY_NAMES,
+  describeAdversary,
+  isAdversaryName,
+  planAdversary,
+  strategiesFor,
+  type AdversaryName,
+  type AdversaryPlan,
+  type AdversaryStats,
+} from './adversary.js';
 import { ByzantineClients } from './byzclients.js';
 import { CutScheduler, type CutHost } from './cuts.js';
 import { TwinsNet } from './twins.js';
@@ -73,7 +96,15 @@ export interface SimOptions {
 
 /** A checker violation, or one the simulator itself detects. */
 export interface SimViolation {
-  invariant: Violation['invariant'] | 'exception' | 'state-agreement' | 'view-change-safety' | 'no-equivocation' | 'new-view-validity' | 'bounded-memory' | 'event-limit';
+  invariant:
+    | Violation['invariant']
+    | 'exception'
+    | 'state-agreement'
+    | 'view-change-safety'
+    | 'no-equivocation'
+    | 'new-view-validity'
+    | 'bounded-memory'
+    | 'event-limit';
   message: string;
   replica?: ReplicaId;
   seq?: number;
@@ -347,10 +378,21 @@ class Simulation {
     const csecrets = cids.map((c) => secretFor(o.seed, `client-${c}`));
     const byzClients =
       this.adv.name === 'clients' && this.adv.clients.clients.length > 0
-        ? new ByzantineClients(this.adv.clients, { n, scheme: this.scheme, maxOpBytes: this.sc.params.maxOpBytes, rng: root.fork('adversary/clients/run'), secret: (who) => secretFor(o.seed, who), honest: cids })
+        ? new ByzantineClients(this.adv.clients, {
+            n,
+            scheme: this.scheme,
+            maxOpBytes: this.sc.params.maxOpBytes,
+            rng: root.fork('adversary/clients/run'),
+            secret: (who) => secretFor(o.seed, who),
+            honest: cids,
+          })
         : null;
     // Byzantine clients are in the keyring like honest ones; their floods use self-certifying ids
-    const keyring = keyringFor(rpubs, { ...Object.fromEntries(cids.map((c, i) => [c, this.scheme.publicKey(csecrets[i]!)])), ...byzClients?.publicKeys }, byzClients !== null);
+    const keyring = keyringFor(
+      rpubs,
+      { ...Object.fromEntries(cids.map((c, i) => [c, this.scheme.publicKey(csecrets[i]!)])), ...byzClients?.publicKeys },
+      byzClients !== null,
+    );
     byzClients?.attach(keyring);
 
     const byz = new Map(this.sc.byzantine.map((b) => [b.replica, b.strategy]));
@@ -370,11 +412,19 @@ class Simulation {
     // Collusion: each Byzantine replica holds the keys of the run's other Byzantine replicas, and
     // all share one blackboard (the fuzz strategy keeps its pool there).
     const byzShared = new Map<string, unknown>();
-    const colludersOf = (id: ReplicaId) => (byz.has(id) ? this.sc.byzantine.filter((b) => b.replica !== id).map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) })) : undefined);
+    const colludersOf = (id: ReplicaId) =>
+      byz.has(id)
+        ? this.sc.byzantine
+            .filter((b) => b.replica !== id)
+            .map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) }))
+        : undefined;
     for (let id = 0; id < n; id++) {
       const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
-      const layer = new ByzantineLayer({ id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared }, app);
+      const layer = new ByzantineLayer(
+        { id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
+        app,
+      );
       this.replicas.push({
         id,
         core: null,
@@ -404,7 +454,16 @@ class Simulation {
       this.clients.push({
         idx,
         id,
-        core: new ClientCore({ id, n, f: this.sc.f, auth, startTimestamp: 1, retransmitTimeoutMs: w.retransmitTimeoutMs, maxRetransmitTimeoutMs: w.maxRetransmitTimeoutMs, maxOpBytes: this.sc.params.maxOpBytes }),
+        core: new ClientCore({
+          id,
+          n,
+          f: this.sc.f,
+          auth,
+          startTimestamp: 1,
+          retransmitTimeoutMs: w.retransmitTimeoutMs,
+          maxRetransmitTimeoutMs: w.maxRetransmitTimeoutMs,
+          maxOpBytes: this.sc.params.maxOpBytes,
+        }),
         timers: new Map(),
         timerToken: 0,
         current: null,
@@ -448,7 +507,11 @@ class Simulation {
       }
       this.now = item.timeMs;
       if (++this.stats.events > maxEvents) {
-        this.extraViolations.push({ invariant: 'event-limit', message: `more than ${maxEvents} events: a message storm or a run that never settles`, timeMs: this.now });
+        this.extraViolations.push({
+          invariant: 'event-limit',
+          message: `more than ${maxEvents} events: a message storm or a run that never settles`,
+          timeMs: this.now,
+        });
         this.stopped = 'event limit';
         break;
       }
@@ -469,7 +532,13 @@ class Simulation {
         this.mix(1, ev.from, ev.twin ? ev.to + 0x100 : ev.to);
         if (!r.up) return this.dropped(`r${ev.from}`, `-> r${ev.to} (down): `, ev.msg);
         this.stats.messagesDelivered++;
-        if (this.traceStatus || !isStatus(ev.msg)) this.trace.add(this.now, 'deliver', this.twins?.isTwin(ev.to) ? `r${ev.to}${ev.twin ? 'B' : 'A'}` : `r${ev.to}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
+        if (this.traceStatus || !isStatus(ev.msg))
+          this.trace.add(
+            this.now,
+            'deliver',
+            this.twins?.isTwin(ev.to) ? `r${ev.to}${ev.twin ? 'B' : 'A'}` : `r${ev.to}`,
+            () => `<- r${ev.from} ${describeMessage(ev.msg)}`,
+          );
         return this.stepReplica(r, { type: 'message', from: ev.from, msg: ev.msg });
       }
       case 'req': {
@@ -498,7 +567,7 @@ class Simulation {
       }
       case 'rtimer': {
         const r = ev.token >= TWIN_B_TOKENS ? this.twinB.get(ev.r) : this.replicas[ev.r];
-        if (!r || !r.up || r.timers.get(ev.name) !== ev.token) return;
+        if (!r?.up || r.timers.get(ev.name) !== ev.token) return;
         r.timers.delete(ev.name);
         this.mix(4, ev.r, ev.token);
         if (this.traceStatus || ev.name !== 'status') this.trace.add(this.now, 'timer', `r${r.id}`, ev.name);
@@ -562,7 +631,11 @@ class Simulation {
       r.tornTail = 0;
       r.records.length -= cut;
       this.stats.storage.torn++;
-      this.note('storage', `r${r.id}`, `durable log: the last frame (${cut} record${cut === 1 ? '' : 's'} of one step) is torn, its checksum fails: cut off, ${r.records.length} records kept`);
+      this.note(
+        'storage',
+        `r${r.id}`,
+        `durable log: the last frame (${cut} record${cut === 1 ? '' : 's'} of one step) is torn, its checksum fails: cut off, ${r.records.length} records kept`,
+      );
     }
     if (restart && r.corruptAt !== null) {
       const at = r.corruptAt;
@@ -570,7 +643,11 @@ class Simulation {
       const nonce = Array.from({ length: 4 }, () => this.storageRng.int(0, 0xffff).toString(16).padStart(4, '0')).join('');
       recover = { timestamp: Math.floor(this.now * 1000) + r.incarnation, nonce };
       this.stats.storage.corrupt++;
-      this.note('storage', `r${r.id}`, `durable log: checksum mismatch at record ${at + 1} of ${r.records.length} (a flipped bit): the log cannot be trusted; it restarts empty and recovers (request ${recover.timestamp})`);
+      this.note(
+        'storage',
+        `r${r.id}`,
+        `durable log: checksum mismatch at record ${at + 1} of ${r.records.length} (a flipped bit): the log cannot be trusted; it restarts empty and recovers (request ${recover.timestamp})`,
+      );
       r.records = [];
       r.recovering = true;
       this.checker.onRecoveryRequest(recoveryClientId(r.id), recover.timestamp, recoveryOp(nonce));
@@ -593,7 +670,16 @@ class Simulation {
       // (the same for every Byzantine replica's core: colluding fuzzers sign with its key;
       // long-run seed 937370 n=10)
       const assertions = r.byzantine !== null ? false : undefined;
-      r.core = new Replica({ id: r.id, params: this.sc.params, auth: r.auth, app: r.app, persisted, bugs: this.bugs(), recover, ...(assertions === false ? { assertions } : {}) });
+      r.core = new Replica({
+        id: r.id,
+        params: this.sc.params,
+        auth: r.auth,
+        app: r.app,
+        persisted,
+        bugs: this.bugs(),
+        recover,
+        ...(assertions === false ? { assertions } : {}),
+      });
       r.up = true;
       actions = r.core.start();
     } catch (e) {
@@ -661,7 +747,18 @@ class Simulation {
     if (torn) r.tornTail = r.records.length - recordsBefore;
     for (const a of actions) {
       // (nor seen: the crash comes before anything of the step is visible, checkers included)
-      if (torn && (a.type === 'send' || a.type === 'multicast' || a.type === 'reply' || a.type === 'executed' || a.type === 'checkpoint-stable' || a.type === 'state-installed' || a.type === 'view-entered' || a.type === 'recovered')) continue;
+      if (
+        torn &&
+        (a.type === 'send' ||
+          a.type === 'multicast' ||
+          a.type === 'reply' ||
+          a.type === 'executed' ||
+          a.type === 'checkpoint-stable' ||
+          a.type === 'state-installed' ||
+          a.type === 'view-entered' ||
+          a.type === 'recovered')
+      )
+        continue;
       switch (a.type) {
         case 'persist':
           break;
@@ -695,7 +792,13 @@ class Simulation {
           r.timers.delete(a.name);
           break;
         case 'executed':
-          this.trace.add(this.now, 'exec', `r${r.id}`, () => `v=${a.view} s=${a.seq} d=${short(a.digest)} [${a.requests.map((q) => `${q.client}/${q.timestamp} ${q.op} => ${q.result}`).join('; ')}]${a.certificate === null ? ' (replayed)' : ''}`);
+          this.trace.add(
+            this.now,
+            'exec',
+            `r${r.id}`,
+            () =>
+              `v=${a.view} s=${a.seq} d=${short(a.digest)} [${a.requests.map((q) => `${q.client}/${q.timestamp} ${q.op} => ${q.result}`).join('; ')}]${a.certificate === null ? ' (replayed)' : ''}`,
+          );
           if (correct) {
             this.checker.onExecuted(r.id, a, this.now);
             if (a.seq > this.stats.executedSeqs) this.stats.executedSeqs = a.seq;
@@ -721,7 +824,9 @@ class Simulation {
           if (correct) {
             this.viewsEntered.add(a.view);
             if (a.view > this.stats.maxView) this.stats.maxView = a.view;
-            const own = actions.find((x): x is Extract<ReplicaAction, { type: 'multicast' }> => x.type === 'multicast' && isNewView(x.msg) && x.msg.body.newView === a.view);
+            const own = actions.find(
+              (x): x is Extract<ReplicaAction, { type: 'multicast' }> => x.type === 'multicast' && isNewView(x.msg) && x.msg.body.newView === a.view,
+            );
             const nv = own ? (own.msg as Signed<NewViewBody>) : r.newViews.get(a.view);
             if (nv) this.checkNewViewSafety(r.id, nv);
             for (const v of r.newViews.keys()) if (v <= a.view) r.newViews.delete(v);
@@ -828,7 +933,11 @@ class Simulation {
           seq: pp.body.seq,
           timeMs: this.now,
         });
-        this.note('violation', `r${replica}`, `view-change safety: O of view ${nv.body.newView} at s=${pp.body.seq} is ${short(pp.body.digest)}, committed ${short(e.digest)}`);
+        this.note(
+          'violation',
+          `r${replica}`,
+          `view-change safety: O of view ${nv.body.newView} at s=${pp.body.seq} is ${short(pp.body.digest)}, committed ${short(e.digest)}`,
+        );
         this.stopped = 'safety violation';
         return;
       }
@@ -847,7 +956,10 @@ class Simulation {
         const pp = c.prePrepare.body;
         if (pp.seq <= vc.body.stableSeq) continue;
         let set = seen.get(pp.seq);
-        if (!set) seen.set(pp.seq, (set = new Set()));
+        if (!set) {
+          set = new Set();
+          seen.set(pp.seq, set);
+        }
         set.add(pp.digest);
       }
     }
@@ -1029,7 +1141,11 @@ class Simulation {
     for (const r of side) sides[r] = 1;
     this.activePartitions.set(i, sides);
     this.stats.partitions++;
-    this.note('partition', 'net', `partition #${i} (${p.kind}): {${side.join(',')}} | {${[...Array(this.sc.n).keys()].filter((r) => !side.includes(r)).join(',')}} for ${p.durationMs}ms`);
+    this.note(
+      'partition',
+      'net',
+      `partition #${i} (${p.kind}): {${side.join(',')}} | {${[...Array(this.sc.n).keys()].filter((r) => !side.includes(r)).join(',')}} for ${p.durationMs}ms`,
+    );
     this.q.push(this.now + p.durationMs, { k: 'heal', i });
   }
 
@@ -1040,7 +1156,11 @@ class Simulation {
     this.stats.livenessStartMs = this.now;
     this.q.push(this.now + this.sc.livenessBoundMs + this.sc.drainMs, { k: 'stop', why: 'liveness bound passed' });
     this.activePartitions.clear();
-    this.note('phase', 'sim', `liveness phase: network healed, crashed replicas restart; every request must complete by ${(this.now + this.sc.livenessBoundMs).toFixed(0)}ms`);
+    this.note(
+      'phase',
+      'sim',
+      `liveness phase: network healed, crashed replicas restart; every request must complete by ${(this.now + this.sc.livenessBoundMs).toFixed(0)}ms`,
+    );
     for (const r of this.replicas) {
       if (r.crashMidStep) this.crash(r, 'mid-step, before the liveness phase');
       if (!r.up) this.boot(r, true);
@@ -1121,7 +1241,15 @@ class Simulation {
       const ph = this.twins.plan.phases[tag]!;
       const on = (side: number) => ph.sides.map((s, r) => (s === side && !this.twins!.isTwin(r) ? r : -1)).filter((r) => r >= 0);
       const tw = this.twins.plan.replicas;
-      this.note('twins', 'net', `phase #${tag}: side A {${[...tw.map((r) => `r${r}A`), ...on(0).map((r) => `r${r}`)].join(',')}} side B {${[...tw.map((r) => `r${r}B`), ...on(1).map((r) => `r${r}`)].join(',')}} both {${on(2).map((r) => `r${r}`).join(',')}}${ph.cutCorrect ? '; correct replicas cut along the same line' : ''}`);
+      this.note(
+        'twins',
+        'net',
+        `phase #${tag}: side A {${[...tw.map((r) => `r${r}A`), ...on(0).map((r) => `r${r}`)].join(',')}} side B {${[...tw.map((r) => `r${r}B`), ...on(1).map((r) => `r${r}`)].join(',')}} both {${on(
+          2,
+        )
+          .map((r) => `r${r}`)
+          .join(',')}}${ph.cutCorrect ? '; correct replicas cut along the same line' : ''}`,
+      );
       return;
     }
     if (this.byzClients) return this.byzantineBurst(tag);
@@ -1214,7 +1342,8 @@ class Simulation {
     // what the Byzantine replicas' strategies did (catalogue, fuzz, clients, cuts), by strategy
     for (const r of this.replicas) {
       if (r.byzantine === null || r.byzantine === 'twin') continue;
-      for (const [k, v] of Object.entries(r.layer.counters)) c[`${r.layer.current ?? r.byzantine}:${k}`] = (c[`${r.layer.current ?? r.byzantine}:${k}`] ?? 0) + v;
+      for (const [k, v] of Object.entries(r.layer.counters))
+        c[`${r.layer.current ?? r.byzantine}:${k}`] = (c[`${r.layer.current ?? r.byzantine}:${k}`] ?? 0) + v;
     }
   }
 
@@ -1427,7 +1556,10 @@ class Simulation {
     let checkerViolations: Violation[];
     try {
       // a run stopped early by a safety violation is not judged on liveness
-      checkerViolations = this.checker.finish({ nowMs: this.now, livenessDeadlineMs: this.stopped === 'safety violation' || this.stopped === 'exception' ? Number.POSITIVE_INFINITY : livenessDeadlineMs });
+      checkerViolations = this.checker.finish({
+        nowMs: this.now,
+        livenessDeadlineMs: this.stopped === 'safety violation' || this.stopped === 'exception' ? Number.POSITIVE_INFINITY : livenessDeadlineMs,
+      });
     } catch (e) {
       checkerViolations = [];
       this.exception('checker', 'finish', e);
@@ -1437,8 +1569,12 @@ class Simulation {
     if (this.stopped === 'liveness bound passed') {
       for (const c of this.clients) {
         const cur = c.current;
-        if (cur && cur.readOnly && cur.timestamps.length === 1) {
-          this.extraViolations.push({ invariant: 'liveness', message: `read-only request ${c.id}#${cur.timestamps[0]} ${cur.op} invoked at ${cur.invokeMs.toFixed(1)}ms never completed; the deadline was ${livenessDeadlineMs.toFixed(0)}ms`, timeMs: cur.invokeMs });
+        if (cur?.readOnly && cur.timestamps.length === 1) {
+          this.extraViolations.push({
+            invariant: 'liveness',
+            message: `read-only request ${c.id}#${cur.timestamps[0]} ${cur.op} invoked at ${cur.invokeMs.toFixed(1)}ms never completed; the deadline was ${livenessDeadlineMs.toFixed(0)}ms`,
+            timeMs: cur.invokeMs,
+          });
         }
       }
     }
@@ -1449,7 +1585,12 @@ class Simulation {
         if (!r.recovering || r.byzantine !== null || !r.core) continue;
         const st = r.core.status();
         if (!st.recovery) continue; // (a core that skipped recovery: the safety checks judge it)
-        this.extraViolations.push({ invariant: 'liveness', replica: r.id, message: `replica ${r.id} restarted from a corrupt log and had not recovered by the end (${st.recovery?.phase ?? 'unknown'}${st.recovery?.boundSeq != null ? `, bound ${st.recovery.boundSeq}` : ''}; stable checkpoint ${st.stableCheckpoint}, view ${st.view})`, timeMs: this.now });
+        this.extraViolations.push({
+          invariant: 'liveness',
+          replica: r.id,
+          message: `replica ${r.id} restarted from a corrupt log and had not recovered by the end (${st.recovery?.phase ?? 'unknown'}${st.recovery?.boundSeq != null ? `, bound ${st.recovery.boundSeq}` : ''}; stable checkpoint ${st.stableCheckpoint}, view ${st.view})`,
+          timeMs: this.now,
+        });
       }
     }
     const violations: SimViolation[] = [...checkerViolations, ...this.extraViolations];
@@ -1485,7 +1626,11 @@ class Simulation {
       }
       const st = r.core.status();
       const fp = r.core.footprint();
-      this.note('state', who, `view ${st.view}${st.viewChanging ? ' (changing)' : ''}, executed ${st.lastExecuted}, stable ${st.stableCheckpoint}, window (${st.lowWatermark}, ${st.highWatermark}], ${st.pendingRequests} pending, ${fp.slots} slots, ${fp.voteSets} vote sets${st.recovery ? `; recovering (${st.recovery.phase}, bound ${st.recovery.boundSeq ?? '?'})` : ''}${r.byzantine ? `; byzantine: ${r.byzantine}` : ''}`);
+      this.note(
+        'state',
+        who,
+        `view ${st.view}${st.viewChanging ? ' (changing)' : ''}, executed ${st.lastExecuted}, stable ${st.stableCheckpoint}, window (${st.lowWatermark}, ${st.highWatermark}], ${st.pendingRequests} pending, ${fp.slots} slots, ${fp.voteSets} vote sets${st.recovery ? `; recovering (${st.recovery.phase}, bound ${st.recovery.boundSeq ?? '?'})` : ''}${r.byzantine ? `; byzantine: ${r.byzantine}` : ''}`,
+      );
     }
   }
 
@@ -1523,7 +1668,13 @@ function safeView(core: Replica): number {
 
 /** The exact command that reproduces a run. */
 export function replayCommand(o: SimOptions): string {
-  const parts = ['pbft sim', `--seed ${o.seed}`, `--replicas ${o.n ?? 4}`, `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`, `--adversary ${o.adversary ?? 'catalogue'}`];
+  const parts = [
+    'pbft sim',
+    `--seed ${o.seed}`,
+    `--replicas ${o.n ?? 4}`,
+    `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`,
+    `--adversary ${o.adversary ?? 'catalogue'}`,
+  ];
   if (o.crypto === 'node') parts.push('--crypto ed25519');
   if (o.faults === false) parts.push('--no-faults');
   if (o.storm !== undefined) parts.push(o.storm ? '--storm' : '--no-storm');

@@ -62,10 +62,10 @@ export function short(h: unknown): string {
 }
 
 function clip(s: string, max = 160): string {
-  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: trace records are read loosely, field by field, for display only
 type Any = Record<string, any>;
 
 function reqTag(r: Any): string {
@@ -106,7 +106,9 @@ export function describeMessage(msg: unknown): string {
       }
       case 'new-view': {
         const v = Array.isArray(b.viewChanges) ? b.viewChanges.map((x: Any) => x?.body?.replica).join(',') : '?';
-        const o = Array.isArray(b.prePrepares) ? b.prePrepares.map((x: Any) => `s${x?.body?.seq}:${x?.batch?.length === 0 ? 'null' : short(x?.body?.digest)}`).join(',') : '?';
+        const o = Array.isArray(b.prePrepares)
+          ? b.prePrepares.map((x: Any) => `s${x?.body?.seq}:${x?.batch?.length === 0 ? 'null' : short(x?.body?.digest)}`).join(',')
+          : '?';
         return clip(`new-view nv=${b.newView} V=[${v}] O=[${o}]`, 240);
       }
       case 'status':

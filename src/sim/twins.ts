@@ -79,7 +79,13 @@ export function planTwins(rng: Rng, sc: Scenario, faults: boolean): TwinsPlan {
 export function describeTwins(p: TwinsPlan): string {
   if (p.replicas.length === 0) return 'none';
   const name = (s: number) => (s === SIDE_A ? 'A' : s === SIDE_B ? 'B' : 'AB');
-  const phases = p.phases.map((ph) => `@${ph.atMs}ms{${ph.sides.map((s, r) => (p.replicas.includes(r) ? null : `${r}:${name(s)}`)).filter(Boolean).join(' ')}}${ph.cutCorrect ? '/cut' : ''}`);
+  const phases = p.phases.map(
+    (ph) =>
+      `@${ph.atMs}ms{${ph.sides
+        .map((s, r) => (p.replicas.includes(r) ? null : `${r}:${name(s)}`))
+        .filter(Boolean)
+        .join(' ')}}${ph.cutCorrect ? '/cut' : ''}`,
+  );
   return `r${p.replicas.join(',r')} twinned; phases ${phases.join(' ')}; split requests p=${p.splitRequestP.toFixed(2)}`;
 }
 
@@ -101,7 +107,7 @@ export class TwinsNet {
   ) {
     this.twinned = Array.from({ length: n }, (_, r) => plan.replicas.includes(r));
     this.counters['twinned-replicas'] = plan.replicas.length;
-    this.counters['phases'] = 0;
+    this.counters.phases = 0;
   }
 
   isTwin(r: ReplicaId): boolean {

@@ -20,7 +20,12 @@ describe('pbft bench', () => {
     const r = await pbft(['bench', '--dir', tc.dir, '--clients', '12', '--duration', '1', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/MaxListenersExceededWarning|Warning/);
-    const out = JSON.parse(r.stdout) as { completed: number; meanBatchSize: number | null; prePrepares: number | null; replicaCpuSeconds: { id: number; seconds: number }[] };
+    const out = JSON.parse(r.stdout) as {
+      completed: number;
+      meanBatchSize: number | null;
+      prePrepares: number | null;
+      replicaCpuSeconds: { id: number; seconds: number }[];
+    };
     expect(out.completed).toBeGreaterThan(0);
     expect(out.meanBatchSize).toBeGreaterThanOrEqual(1);
     expect(out.prePrepares).toBeGreaterThan(0);

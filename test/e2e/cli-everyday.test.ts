@@ -32,7 +32,14 @@ afterAll(async () => {
 
 /** `pbft ...` with standard input. */
 async function pbftWithInput(args: string[], input: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await execa(process.execPath, [BIN, ...args], { reject: false, env: { NO_COLOR: '1', CI: '1' }, extendEnv: true, input, cwd: ROOT, timeout: 60_000 });
+  const r = await execa(process.execPath, [BIN, ...args], {
+    reject: false,
+    env: { NO_COLOR: '1', CI: '1' },
+    extendEnv: true,
+    input,
+    cwd: ROOT,
+    timeout: 60_000,
+  });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
@@ -184,13 +191,16 @@ describe('a 4-replica cluster', () => {
     await waitForStatus(dir, (rows) => rows.every((x) => x.lastExecuted !== null));
   });
 
-  it('logs --process shows a replica\'s own output', async () => {
+  it("logs --process shows a replica's own output", async () => {
     const r = await pbft(['logs', '--process', '1', '--dir', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/--- pbft up: starting replica 1 at /);
     expect(r.stdout).toMatch(/"event":"ready","replica":1/);
     const two = await pbft(['logs', '--process', '0,1', '-n', '1', '--dir', dir, '--json']);
-    const lines = two.stdout.trim().split('\n').map((l) => JSON.parse(l) as { replica: number; line: string });
+    const lines = two.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { replica: number; line: string });
     expect(lines.map((l) => l.replica)).toEqual([0, 1]);
     expect((await pbft(['logs', '--process', '1', '--phase', 'commit', '--dir', dir])).exitCode).toBe(EXIT.usage);
   });

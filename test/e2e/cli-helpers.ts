@@ -42,7 +42,14 @@ export interface Follower {
 
 /** Run a long-lived `pbft ...` (e.g. logs -f) and watch its stdout line by line. */
 export function follow(args: string[]): Follower {
-  const sub: ResultPromise = execa(process.execPath, [BIN, ...args], { reject: false, env: ENV, extendEnv: true, stdin: 'ignore', cwd: ROOT, timeout: 120_000 });
+  const sub: ResultPromise = execa(process.execPath, [BIN, ...args], {
+    reject: false,
+    env: ENV,
+    extendEnv: true,
+    stdin: 'ignore',
+    cwd: ROOT,
+    timeout: 120_000,
+  });
   const lines: string[] = [];
   let buf = '';
   const waiters: { pred: (l: string[]) => boolean; resolve: () => void }[] = [];
@@ -67,7 +74,13 @@ export function follow(args: string[]): Follower {
       return new Promise<void>((resolve, reject) => {
         if (pred(lines)) return resolve();
         const t = setTimeout(() => reject(new Error(`follower: condition not met within ${timeoutMs} ms; got ${lines.length} lines`)), timeoutMs);
-        waiters.push({ pred, resolve: () => (clearTimeout(t), resolve()) });
+        waiters.push({
+          pred,
+          resolve: () => {
+            clearTimeout(t);
+            resolve();
+          },
+        });
         void sub.then(() => reject(new Error(`follower exited before the condition held; ${lines.length} lines`)));
       });
     },

@@ -104,7 +104,10 @@ describe('pbft CLI on a real 4-replica cluster', () => {
   });
 
   it('status shows every replica up at the same lastExecuted with the same stateDigest', async () => {
-    const rows = await waitForStatus(dir, (rs) => rs.length === 4 && rs.every((x) => x.lastExecuted === rs[0]!.lastExecuted && x.stateDigest === rs[0]!.stateDigest));
+    const rows = await waitForStatus(
+      dir,
+      (rs) => rs.length === 4 && rs.every((x) => x.lastExecuted === rs[0]!.lastExecuted && x.stateDigest === rs[0]!.stateDigest),
+    );
     for (const row of rows) {
       expect(row).toMatchObject({ up: true, view: 0, primary: 0 });
       expect(row.lastExecuted).toBeGreaterThanOrEqual(6);
@@ -123,7 +126,10 @@ describe('pbft CLI on a real 4-replica cluster', () => {
   it('logs shows the phases of a request on every replica, merged in time order', async () => {
     const r = await pbft(['logs', '--dir', dir, '--seq', String(tracedSeq), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const recs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ts: number; replica: number; phase: string; seq: number; view: number });
+    const recs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ts: number; replica: number; phase: string; seq: number; view: number });
     expect(recs.every((x) => x.seq === tracedSeq)).toBe(true);
     for (let i = 1; i < recs.length; i++) expect(recs[i]!.ts).toBeGreaterThanOrEqual(recs[i - 1]!.ts);
     const by = (id: number) => new Set(recs.filter((x) => x.replica === id).map((x) => x.phase));
@@ -145,7 +151,8 @@ describe('pbft CLI on a real 4-replica cluster', () => {
     const { client, timestamp } = JSON.parse(put.stdout) as { client: string; timestamp: number };
     const repliedBy = (ls: string[]) =>
       new Set(
-        ls.map((l) => JSON.parse(l) as { replica: number; client?: string; timestamp?: number })
+        ls
+          .map((l) => JSON.parse(l) as { replica: number; client?: string; timestamp?: number })
           .filter((x) => x.client === client && x.timestamp === timestamp)
           .map((x) => x.replica),
       );

@@ -120,12 +120,17 @@ async function startCluster(o: Partial<InitOptions> = {}): Promise<Harness> {
           async () => {
             last = await Promise.all(ids.map((id) => h.status(id)));
             const [a] = last;
-            return last.every((s) => s.lastExecuted === a!.lastExecuted && s.stateDigest === a!.stateDigest && s.view === a!.view && !s.viewChanging) && a!.lastExecuted >= minExecuted ? last : undefined;
+            return last.every((s) => s.lastExecuted === a!.lastExecuted && s.stateDigest === a!.stateDigest && s.view === a!.view && !s.viewChanging) &&
+              a!.lastExecuted >= minExecuted
+              ? last
+              : undefined;
           },
           { timeoutMs, what: `replicas ${ids.join(',')} to converge` },
         );
       } catch (e) {
-        throw new Error(`${(e as Error).message}; last seen: ${last.map((s) => `r${s.id} view ${s.view}${s.viewChanging ? '*' : ''} exec ${s.lastExecuted} ckpt ${s.stableCheckpoint} ${s.stateDigest.slice(0, 8)}`).join('; ')}`);
+        throw new Error(
+          `${(e as Error).message}; last seen: ${last.map((s) => `r${s.id} view ${s.view}${s.viewChanging ? '*' : ''} exec ${s.lastExecuted} ckpt ${s.stableCheckpoint} ${s.stateDigest.slice(0, 8)}`).join('; ')}`,
+        );
       }
     },
     phases: (id) => readFileSync(cluster.paths.phases(id), 'utf8'),
@@ -138,7 +143,7 @@ async function startCluster(o: Partial<InitOptions> = {}): Promise<Harness> {
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -149,7 +154,8 @@ function divergence(samples: RuntimeStatus[][]): string | null {
   for (const st of samples)
     for (const a of st)
       for (const b of st)
-        if (a.id < b.id && a.lastExecuted === b.lastExecuted && a.stateDigest !== b.stateDigest) return `r${a.id} and r${b.id} at ${a.lastExecuted}: ${a.stateDigest.slice(0, 8)} vs ${b.stateDigest.slice(0, 8)}`;
+        if (a.id < b.id && a.lastExecuted === b.lastExecuted && a.stateDigest !== b.stateDigest)
+          return `r${a.id} and r${b.id} at ${a.lastExecuted}: ${a.stateDigest.slice(0, 8)} vs ${b.stateDigest.slice(0, 8)}`;
   return null;
 }
 
@@ -236,7 +242,7 @@ describe('pbft fault on a 4-replica cluster', () => {
   });
 
   it('wrong-reply on one replica: the client still gets the right answer', async () => {
-    const liar = h.all.find((i) => i !== (h.client.view % 4))!;
+    const liar = h.all.find((i) => i !== h.client.view % 4)!;
     await h.fault({ target: liar, action: 'byzantine', strategy: 'wrong-reply' });
     for (let i = 0; i < 4; i++) {
       const put = await h.client.request(kv.put(`wr${i}`, `good${i}`));
@@ -279,9 +285,26 @@ describe('pbft fault on a 4-replica cluster', () => {
     const dir = h.cluster.dir;
     const st = await h.converged(h.all);
     const backup = h.all.find((i) => i !== st[0]!.primary)!;
-    const part = await cli(['fault', String(backup), 'partition', '--from', h.all.filter((i) => i !== backup).slice(0, 2).join(','), '--dir', dir, '--json']);
+    const part = await cli([
+      'fault',
+      String(backup),
+      'partition',
+      '--from',
+      h.all
+        .filter((i) => i !== backup)
+        .slice(0, 2)
+        .join(','),
+      '--dir',
+      dir,
+      '--json',
+    ]);
     expect(part.code, part.stderr).toBe(0);
-    expect(JSON.parse(part.stdout)).toMatchObject({ ok: true, replica: backup, action: 'partition', faults: { active: [expect.stringMatching(/^partition from /)] } });
+    expect(JSON.parse(part.stdout)).toMatchObject({
+      ok: true,
+      replica: backup,
+      action: 'partition',
+      faults: { active: [expect.stringMatching(/^partition from /)] },
+    });
     const delay = await cli(['fault', 'primary', 'delay', '--ms', '5', '--jitter', '2', '--dir', dir]);
     expect(delay.code, delay.stderr).toBe(0);
     expect(delay.stdout).toMatch(new RegExp(`^replica ${st[0]!.primary}: network fault: delay 5ms ±2ms \\(the primary of view ${st[0]!.view}`));
@@ -319,9 +342,15 @@ describe('pbft fault on a 4-replica cluster', () => {
     const victims = h.all.filter((i) => i !== st[0]!.primary).slice(0, 2);
     for (const v of victims) await h.fault({ target: v, action: 'crash' });
     const t0 = performance.now();
-    await expect(h.client.request(kv.put('nq', 'x'), { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'NO_QUORUM', message: expect.stringMatching(/^no quorum: .* within 2000 ms/) });
+    await expect(h.client.request(kv.put('nq', 'x'), { timeoutMs: 2000 })).rejects.toMatchObject({
+      code: 'NO_QUORUM',
+      message: expect.stringMatching(/^no quorum: .* within 2000 ms/),
+    });
     expect(performance.now() - t0).toBeLessThan(8000);
-    await expect(h.fault({ target: 'primary', action: 'crash' })).rejects.toMatchObject({ code: 'NO_PRIMARY', message: expect.stringContaining('no primary that a quorum (3) of running replicas agree on') });
+    await expect(h.fault({ target: 'primary', action: 'crash' })).rejects.toMatchObject({
+      code: 'NO_PRIMARY',
+      message: expect.stringContaining('no primary that a quorum (3) of running replicas agree on'),
+    });
     await h.fault({ target: victims[0]!, action: 'restart' });
     const r = await h.client.request(kv.put('nq2', 'y'), { timeoutMs: 30_000 });
     expect(JSON.parse(r.result).ok).toBe(true);

@@ -114,8 +114,14 @@ describe('network faults, crashes and Byzantine replicas (n = 4)', () => {
   });
 
   it('unknown strategies and bad commands are refused with a reason', async () => {
-    await expect(cmd(1, { kind: 'byzantine', strategy: 'teleport' })).rejects.toMatchObject({ code: 'ADMIN_REFUSED', message: expect.stringContaining('unknown Byzantine strategy') });
-    await expect(cmd(1, { kind: 'net', action: 'partition', peers: [] })).rejects.toMatchObject({ code: 'ADMIN_REFUSED', message: expect.stringContaining('needs peers') });
+    await expect(cmd(1, { kind: 'byzantine', strategy: 'teleport' })).rejects.toMatchObject({
+      code: 'ADMIN_REFUSED',
+      message: expect.stringContaining('unknown Byzantine strategy'),
+    });
+    await expect(cmd(1, { kind: 'net', action: 'partition', peers: [] })).rejects.toMatchObject({
+      code: 'ADMIN_REFUSED',
+      message: expect.stringContaining('needs peers'),
+    });
   });
 
   it('pause (SIGSTOP) and resume (SIGCONT) a backup: it catches up', async () => {
@@ -172,7 +178,10 @@ describe('network faults, crashes and Byzantine replicas (n = 4)', () => {
     for (const v of victims) await tc.kill(v, 'SIGKILL');
     const c = await tc.client();
     const t0 = performance.now();
-    await expect(c.request(kv.put('nq', 'x'), { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'NO_QUORUM', message: expect.stringMatching(/^no quorum: .* within 3000 ms/) });
+    await expect(c.request(kv.put('nq', 'x'), { timeoutMs: 3000 })).rejects.toMatchObject({
+      code: 'NO_QUORUM',
+      message: expect.stringMatching(/^no quorum: .* within 3000 ms/),
+    });
     expect(performance.now() - t0).toBeLessThan(10_000);
     await tc.start(victims[0]!);
     expect(value((await c.request(kv.put('nq2', 'y'), { timeoutMs: 30_000 })).result)).not.toBe(undefined);
@@ -222,7 +231,10 @@ describe('fault injection disabled', () => {
 
   it('every fault command is refused and says why; listing faults still works', async () => {
     for (const c of [{ kind: 'net', action: 'isolate' }, { kind: 'byzantine', strategy: 'silent' }, { kind: 'clear' }] as AdminCommand[])
-      await expect(sendAdminCommand(tc.cluster, 1, c)).rejects.toMatchObject({ code: 'ADMIN_REFUSED', message: expect.stringContaining('fault injection is disabled on replica 1 (faultInjection is false in cluster.json)') });
+      await expect(sendAdminCommand(tc.cluster, 1, c)).rejects.toMatchObject({
+        code: 'ADMIN_REFUSED',
+        message: expect.stringContaining('fault injection is disabled on replica 1 (faultInjection is false in cluster.json)'),
+      });
     expect(await sendAdminCommand(tc.cluster, 1, { kind: 'faults' })).toMatchObject({ faults: { enabled: false, active: [] } });
     expect((await tc.status(1)).faults.enabled).toBe(false);
   });
@@ -239,7 +251,9 @@ describe('--no-faults on one replica', () => {
   });
 
   it('that replica refuses fault commands; the others accept them', async () => {
-    await expect(sendAdminCommand(tc.cluster, 0, { kind: 'net', action: 'delay', ms: 5 })).rejects.toMatchObject({ message: expect.stringContaining('started with pbft up --no-fault-injection') });
+    await expect(sendAdminCommand(tc.cluster, 0, { kind: 'net', action: 'delay', ms: 5 })).rejects.toMatchObject({
+      message: expect.stringContaining('started with pbft up --no-fault-injection'),
+    });
     await sendAdminCommand(tc.cluster, 1, { kind: 'net', action: 'delay', ms: 5 });
     await sendAdminCommand(tc.cluster, 1, { kind: 'clear' });
   });

@@ -52,12 +52,15 @@ describe('replica process errors', () => {
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/^error: no cluster in .*nothing-here \(cluster.json not found\); create one with "pbft init/);
     const key = tc.cluster.paths.replicaKey(1);
-    renameSync(key, key + '.away');
+    renameSync(key, `${key}.away`);
     try {
       const c = await run(['--dir', tc.dir, '--id', '1']);
-      expect(c).toMatchObject({ code: 1, stderr: `error: key file ${key} is missing; restore it from a backup or recreate the cluster with "pbft init --force"\n` });
+      expect(c).toMatchObject({
+        code: 1,
+        stderr: `error: key file ${key} is missing; restore it from a backup or recreate the cluster with "pbft init --force"\n`,
+      });
     } finally {
-      renameSync(key + '.away', key);
+      renameSync(`${key}.away`, key);
     }
   });
 
@@ -105,7 +108,9 @@ describe('replica process errors', () => {
     writeFileSync(seg1, Buffer.concat([frames[0]!, bad, frames[2]!]), { mode: 0o600 });
     const p0 = tc.spawn(3);
     const said = await stderrUntil(p0, 'recovery mode');
-    expect(said).toMatch(/durable log damaged: replica 3: durable log .*0000000000000001\.log is corrupt at line 2 of 3 \(checksum mismatch\)\. Moved aside to .*wal\.damaged-/);
+    expect(said).toMatch(
+      /durable log damaged: replica 3: durable log .*0000000000000001\.log is corrupt at line 2 of 3 \(checksum mismatch\)\. Moved aside to .*wal\.damaged-/,
+    );
     expect((await tc.kill(3, 'SIGINT')).code).toBe(0);
     mkdirSync(walDir, { recursive: true });
     writeFileSync(seg1, Buffer.concat([frames[0]!, frames[1]!, frames[2]!.subarray(0, 12)]), { mode: 0o600 });

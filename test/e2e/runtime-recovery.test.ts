@@ -36,7 +36,9 @@ describe('a replica whose durable log is damaged recovers (n = 4)', () => {
 
     // flip one bit inside the first record of the first segment that has two or more
     const walDir = tc.cluster.paths.walDir(victim);
-    const segments = readdirSync(walDir).filter((f) => f.endsWith('.log')).sort();
+    const segments = readdirSync(walDir)
+      .filter((f) => f.endsWith('.log'))
+      .sort();
     const target = segments.map((f) => path.join(walDir, f)).find((f) => readFileSync(f).toString('latin1').split('\n').filter(Boolean).length >= 2);
     expect(target).toBeDefined();
     const bytes = readFileSync(target!);
@@ -52,7 +54,10 @@ describe('a replica whose durable log is damaged recovers (n = 4)', () => {
 
     // the others go on; its recovery request is ordered, they change view for it, it votes again
     await puts(24);
-    await waitFor(async () => ((await tc.status(victim)).recovery === undefined ? true : undefined), { timeoutMs: 60_000, what: `replica ${victim} to recover` });
+    await waitFor(async () => ((await tc.status(victim)).recovery === undefined ? true : undefined), {
+      timeoutMs: 60_000,
+      what: `replica ${victim} to recover`,
+    });
     const all = await tc.waitConverged({ ids: [0, 1, 2, 3] });
     expect(all.every((s) => s.stateDigest === all[0]!.stateDigest)).toBe(true);
     const phases = readFileSync(tc.cluster.paths.phases(victim), 'utf8');

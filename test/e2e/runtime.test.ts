@@ -74,7 +74,10 @@ describe('replica runtime, n = 4', () => {
 
   it('the phase log shows the phases of a request on every replica', async () => {
     for (let i = 0; i < 4; i++) {
-      const lines = readFileSync(tc.cluster.paths.phases(i), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: string; replica: number; ts: number });
+      const lines = readFileSync(tc.cluster.paths.phases(i), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { phase: string; replica: number; ts: number });
       const phases = new Set(lines.map((l) => l.phase));
       for (const ph of ['ready', 'pre-prepare', 'commit', 'committed', 'execute', 'reply', 'stable']) expect(phases, `replica ${i} phase ${ph}`).toContain(ph);
       expect(phases).toContain(i === 0 ? 'request' : 'prepare');
@@ -165,7 +168,12 @@ describe('hostile input on the wire', () => {
     const secret = await readClientSecret(cl, 'client1', { warn: () => undefined });
     const auth = new KeyedAuthenticator(cl.scheme, secret, cl.keyring);
     const conn = await rawConnect(cl, target);
-    conn.send({ type: 'hello', role: 'client', client: 'client1', sig: cl.scheme.sign(secret, clientHelloBytes(cl.config.name, 'client1', target, conn.challenge.nonce)) });
+    conn.send({
+      type: 'hello',
+      role: 'client',
+      client: 'client1',
+      sig: cl.scheme.sign(secret, clientHelloBytes(cl.config.name, 'client1', target, conn.challenge.nonce)),
+    });
     await conn.next((f) => f.type === 'welcome');
 
     conn.send('{"type":"request", broken');
@@ -198,7 +206,9 @@ describe('hostile input on the wire', () => {
     // a frame above maxFrameBytes closes that socket (1009) and is counted
     conn.ws.send('y'.repeat(300 * 1024));
     expect((await conn.closed).code).toBe(1009);
-    await waitFor(async () => ((await tc.status(target)).transportDropped['too-large'] ?? 0) > (s1.transportDropped['too-large'] ?? 0), { what: 'too-large counted' });
+    await waitFor(async () => ((await tc.status(target)).transportDropped['too-large'] ?? 0) > (s1.transportDropped['too-large'] ?? 0), {
+      what: 'too-large counted',
+    });
 
     // nothing was executed twice, and the cluster still serves requests
     const c = await tc.client();
@@ -228,7 +238,12 @@ describe('hostile input on the wire', () => {
       async () => {
         const s = await tc.status(1);
         const r = (k: string) => (s.dropped.reject[k as 'malformed'] ?? 0) - (s0.dropped.reject[k as 'malformed'] ?? 0);
-        return r('bad-signature') >= 2 && r('wrong-sender') >= 2 && r('malformed') >= 1 && (s.transportDropped.malformed ?? 0) >= (s0.transportDropped.malformed ?? 0) + 3;
+        return (
+          r('bad-signature') >= 2 &&
+          r('wrong-sender') >= 2 &&
+          r('malformed') >= 1 &&
+          (s.transportDropped.malformed ?? 0) >= (s0.transportDropped.malformed ?? 0) + 3
+        );
       },
       { what: 'the core to count the rejected messages' },
     );
@@ -250,13 +265,17 @@ describe('hostile input on the wire', () => {
     const signed = signAdminCommand(cl, 1, { kind: 'net', action: 'heal' }, op);
     await sendSignedAdminCommand(cl, 1, signed);
     await expect(sendSignedAdminCommand(cl, 1, signed)).rejects.toMatchObject({ code: 'ADMIN_REFUSED', message: expect.stringContaining('replayed') });
-    await expect(sendSignedAdminCommand(cl, 2, signAdminCommand(cl, 1, { kind: 'clear' }, op))).rejects.toMatchObject({ message: expect.stringContaining('for replica 1') });
+    await expect(sendSignedAdminCommand(cl, 2, signAdminCommand(cl, 1, { kind: 'clear' }, op))).rejects.toMatchObject({
+      message: expect.stringContaining('for replica 1'),
+    });
     await expect(sendSignedAdminCommand(cl, 1, { body: signed.body })).rejects.toMatchObject({ message: expect.stringContaining('not signed') });
     const old = signAdminCommand(cl, 1, { kind: 'clear' }, op, Date.now() - 10 * 60_000);
     await expect(sendSignedAdminCommand(cl, 1, old)).rejects.toMatchObject({ message: expect.stringContaining('clock') });
     // tampering with a signed command breaks the signature
     const t = signAdminCommand(cl, 1, { kind: 'net', action: 'heal' }, op);
-    await expect(sendSignedAdminCommand(cl, 1, { ...t, body: { ...t.body, command: { kind: 'net', action: 'isolate' } } })).rejects.toMatchObject({ message: expect.stringContaining('signature') });
+    await expect(sendSignedAdminCommand(cl, 1, { ...t, body: { ...t.body, command: { kind: 'net', action: 'isolate' } } })).rejects.toMatchObject({
+      message: expect.stringContaining('signature'),
+    });
     expect((await tc.status(1)).faults.active).toEqual([]);
   });
 });

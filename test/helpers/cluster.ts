@@ -56,7 +56,10 @@ export function ensureBuilt(): Promise<void> {
     try {
       const fresh = existsSync(REPLICA_MAIN) && statSync(REPLICA_MAIN).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
       if (!fresh) {
-        const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+        const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+          cwd: ROOT,
+          encoding: 'utf8',
+        });
         // tsc still emits when some other file has a type error; only a missing entry point is fatal.
         if (!existsSync(REPLICA_MAIN)) throw new Error(`build failed:\n${r.stdout}\n${r.stderr}`);
         if (r.status !== 0) process.stderr.write(`warning: tsc reported errors (dist was still emitted):\n${r.stdout.split('\n').slice(0, 10).join('\n')}\n`);
@@ -91,7 +94,10 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 /** Await a condition (polled); fails with `what` and the last value seen. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, o: { timeoutMs?: number; what?: string; intervalMs?: number } = {}): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  o: { timeoutMs?: number; what?: string; intervalMs?: number } = {},
+): Promise<T> {
   const deadline = Date.now() + (o.timeoutMs ?? 20_000);
   let lastErr: unknown;
   for (;;) {
@@ -172,7 +178,10 @@ export async function createTestCluster(o: TestClusterOptions = {}): Promise<Tes
   const spawnReplica = (id: number, extraArgs: string[] = []): ReplicaProc => {
     const old = procs.get(id);
     if (old && old.child.exitCode === null && old.child.signalCode === null) throw new Error(`replica ${id} is already running (pid ${old.pid})`);
-    const child = spawn(process.execPath, [REPLICA_MAIN, '--dir', dir, '--id', String(id), ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [REPLICA_MAIN, '--dir', dir, '--id', String(id), ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     live.add(child);
     const p: ReplicaProc = { id, child, pid: child.pid ?? -1, stdout: [], stderr: [], ready: null!, exited: null! };
     const logFile = cluster.paths.processLog(id);
@@ -187,8 +196,7 @@ export async function createTestCluster(o: TestClusterOptions = {}): Promise<Tes
       child.stdout!.setEncoding('utf8');
       child.stdout!.on('data', (chunk: string) => {
         buf += chunk;
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
           p.stdout.push(line);
@@ -209,7 +217,11 @@ export async function createTestCluster(o: TestClusterOptions = {}): Promise<Tes
           /* directory removed */
         }
       });
-      void p.exited.then(({ code, signal }) => reject(new Error(`replica ${id} exited (code ${code}, signal ${signal}) before it was ready: ${p.stderr.join('').trim().split('\n').slice(-5).join(' | ')}`)));
+      void p.exited.then(({ code, signal }) =>
+        reject(
+          new Error(`replica ${id} exited (code ${code}, signal ${signal}) before it was ready: ${p.stderr.join('').trim().split('\n').slice(-5).join(' | ')}`),
+        ),
+      );
     });
     p.ready.catch(() => undefined);
     procs.set(id, p);
@@ -269,7 +281,9 @@ export async function createTestCluster(o: TestClusterOptions = {}): Promise<Tes
           { timeoutMs: wo.timeoutMs ?? 30_000, what: `replicas ${ids.join(',')} to converge` },
         );
       } catch (e) {
-        throw new Error(`${(e as Error).message}; last seen: ${last.map((s) => `${s.id}: view ${s.view} executed ${s.lastExecuted} stable ${s.stableCheckpoint} digest ${s.stateDigest.slice(0, 8)}`).join('; ')}`);
+        throw new Error(
+          `${(e as Error).message}; last seen: ${last.map((s) => `${s.id}: view ${s.view} executed ${s.lastExecuted} stable ${s.stableCheckpoint} digest ${s.stateDigest.slice(0, 8)}`).join('; ')}`,
+        );
       }
     },
     async cleanup() {

@@ -35,7 +35,13 @@ async function budget(a: AdversaryName, n: number, seeds: number): Promise<SimSu
   for (let from = FROM_SEED; from < FROM_SEED + seeds; from += CHUNK) {
     await new Promise((resolve) => setImmediate(resolve));
     // clients also run with the catalogue's Byzantine replicas (every strategy, and none)
-    const c = runSeeds({ seeds: Math.min(CHUNK, FROM_SEED + seeds - from), fromSeed: from, replicas: [n], adversary: [a], byzantine: ['none', ...STRATEGY_NAMES] });
+    const c = runSeeds({
+      seeds: Math.min(CHUNK, FROM_SEED + seeds - from),
+      fromSeed: from,
+      replicas: [n],
+      adversary: [a],
+      byzantine: ['none', ...STRATEGY_NAMES],
+    });
     s = s ? merge(s, c) : c;
   }
   s!.wallMs = performance.now() - wall0;
@@ -73,7 +79,10 @@ function merge(x: SimSummary, y: SimSummary): SimSummary {
 
 function expectNoFailures(s: SimSummary): void {
   const report = s.failures.map((r) => formatFailure({ ...r, trace: r.trace?.slice(-40) })).join('\n\n');
-  if (s.failed > 0) console.log(`failing seeds:\n${s.failures.map((r) => `  ${r.replay}  [${[...new Set(r.violations.map((v) => v.invariant))].join(', ')}] ${r.violations[0]?.message.slice(0, 200)}`).join('\n')}`);
+  if (s.failed > 0)
+    console.log(
+      `failing seeds:\n${s.failures.map((r) => `  ${r.replay}  [${[...new Set(r.violations.map((v) => v.invariant))].join(', ')}] ${r.violations[0]?.message.slice(0, 200)}`).join('\n')}`,
+    );
   expect(s.failed, report).toBe(0);
 }
 

@@ -28,7 +28,9 @@ describe('broken cores are caught by the general adversaries', () => {
       expect(r.adversary).not.toBe('catalogue');
       expect(r.replay).toContain(`--bug ${c.bug}`);
       expect(r.honestPasses, `seed ${r.seed} also fails with the honest core`).toBe(true);
-      console.log(`${c.bug}: caught at seed ${r.seed} (n=${r.n}, ${r.adversary}) by [${r.invariants.join(', ')}] after ${r.searched} seeds, ${(r.cpuMs / 1000).toFixed(1)} CPU-s`);
+      console.log(
+        `${c.bug}: caught at seed ${r.seed} (n=${r.n}, ${r.adversary}) by [${r.invariants.join(', ')}] after ${r.searched} seeds, ${(r.cpuMs / 1000).toFixed(1)} CPU-s`,
+      );
     });
   }
 });

@@ -63,7 +63,15 @@ class MiniCluster {
   constructor(private readonly o: Options) {
     this.n = o.n ?? 4;
     this.rng = rngOf(o.seed);
-    this.params = defaultParams(this.n, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 3, maxInFlight: 4, viewChangeTimeoutMs: 120, maxViewChangeTimeoutMs: 2000, statusIntervalMs: 40 });
+    this.params = defaultParams(this.n, {
+      checkpointInterval: 4,
+      logWindow: 8,
+      maxBatchSize: 3,
+      maxInFlight: 4,
+      viewChangeTimeoutMs: 120,
+      maxViewChangeTimeoutMs: 2000,
+      statusIntervalMs: 40,
+    });
     this.secrets = Array.from({ length: this.n }, (_, i) => (i + 1).toString(16).padStart(64, '0'));
     const pubs = this.secrets.map((s) => this.scheme.publicKey(s));
     const clientPubs: Record<string, string> = {};
@@ -189,7 +197,14 @@ class MiniCluster {
 
   startClients(opsPerClient: number): void {
     for (const id of this.clientSecrets.keys()) {
-      const core = new ClientCore({ id, n: this.n, auth: new KeyedAuthenticator(this.scheme, this.clientSecrets.get(id)!, this.keyring), startTimestamp: 1, retransmitTimeoutMs: 150, maxRetransmitTimeoutMs: 1200 });
+      const core = new ClientCore({
+        id,
+        n: this.n,
+        auth: new KeyedAuthenticator(this.scheme, this.clientSecrets.get(id)!, this.keyring),
+        startTimestamp: 1,
+        retransmitTimeoutMs: 150,
+        maxRetransmitTimeoutMs: 1200,
+      });
       this.clients.set(id, { core, left: opsPerClient, ops: 0 });
       this.at(this.rng() * 5, () => this.nextOp(id));
     }
@@ -319,7 +334,8 @@ describe('strategies against honest cores (n = 4, one Byzantine replica)', () =>
           expect(fmt(violations)).toBe('');
           expect(done).toBe(true);
           // (equivocate acts only as primary; replica 2 is a backup unless a view change happens)
-          if (strategy !== 'equivocate' || replica === 0) expect(Object.keys(c.layers[replica]!.counters).length, 'the strategy did something').toBeGreaterThan(0);
+          if (strategy !== 'equivocate' || replica === 0)
+            expect(Object.keys(c.layers[replica]!.counters).length, 'the strategy did something').toBeGreaterThan(0);
         }
       });
     }
@@ -358,7 +374,10 @@ describe('broken cores are caught', () => {
     let caught: Violation | undefined;
     let seeds = 0;
     for (let seed = 1; seed <= 10 && !caught; seed++, seeds++) {
-      const { violations } = runWith(seed, [{ replica: 0, strategy: 'equivocate' }], { bugs: { 'skip-pre-prepare-digest-check': true }, stopOnViolation: true });
+      const { violations } = runWith(seed, [{ replica: 0, strategy: 'equivocate' }], {
+        bugs: { 'skip-pre-prepare-digest-check': true },
+        stopOnViolation: true,
+      });
       caught = violations.find((v) => v.invariant === 'agreement');
     }
     console.log(`skip-pre-prepare-digest-check caught after ${seeds} seed(s)`);

@@ -27,7 +27,14 @@ describe('defect 1: a NEW-VIEW must carry exactly O (one pre-prepare per seq of 
     h.runOps('c0', puts(2));
     h.run(() => h.replicas.every((r) => r!.status().lastExecuted === 2));
     const V = [1, 2, 3].map((i) =>
-      sign<ViewChangeBody>(h.replicaAuth(i), { type: 'view-change', newView: 1, stableSeq: 0, checkpointProof: [], prepared: preparedCerts(h.durable[i]!), replica: i }),
+      sign<ViewChangeBody>(h.replicaAuth(i), {
+        type: 'view-change',
+        newView: 1,
+        stableSeq: 0,
+        checkpointProof: [],
+        prepared: preparedCerts(h.durable[i]!),
+        replica: i,
+      }),
     );
     expect(V.every((vc) => vc.body.prepared.length === 2)).toBe(true);
     const byz = h.replicaAuth(1);

@@ -24,7 +24,17 @@ import {
   type ViewChangeForgery,
 } from '../../src/byzantine/index.js';
 import { KeyedAuthenticator, keyringFor, SimScheme } from '../../src/crypto/index.js';
-import { batchDigest, limitsFor, makePrePrepare, makeReply, makeRequest, parseReplicaMessage, sign, verifyClientSig, verifyReplicaSig } from '../../src/core/messages.js';
+import {
+  batchDigest,
+  limitsFor,
+  makePrePrepare,
+  makeReply,
+  makeRequest,
+  parseReplicaMessage,
+  sign,
+  verifyClientSig,
+  verifyReplicaSig,
+} from '../../src/core/messages.js';
 import { canonicalJson } from '../../src/core/canonical.js';
 import { computeO } from '../../src/core/view-change.js';
 import { defaultParams, Replica, type BugName } from '../../src/core/replica.js';
@@ -120,7 +130,10 @@ describe('ByzantineLayer', () => {
     const app = new CorruptibleApp(new KvStore(), rngOf(3));
     const layer = new ByzantineLayer(ctx(0, 3), app);
     const pp = makePrePrepare(auth(0), 0, 1, 0, [reqA]);
-    const actions: ReplicaAction[] = [{ type: 'multicast', msg: pp }, { type: 'setTimer', name: 'status', afterMs: 10 }];
+    const actions: ReplicaAction[] = [
+      { type: 'multicast', msg: pp },
+      { type: 'setTimer', name: 'status', afterMs: 10 },
+    ];
     expect(layer.current).toBeNull();
     expect(layer.transform(actions)).toBe(actions);
     const ev = { type: 'timer' as const, name: 'status' as const };
@@ -240,7 +253,10 @@ describe('forged-view-change', () => {
   // replica 0 (primary of view 0) prepared seqs 1 and 2 with prepares from 1 and 2
   const pp1 = makePrePrepare(auth(0), 0, 1, 0, [reqA]);
   const pp2 = makePrePrepare(auth(0), 0, 2, 0, [reqB, reqC]);
-  const cert = (pp: SignedPrePrepare): PreparedCert => ({ prePrepare: pp, prepares: [prepare(1, 0, pp.body.seq, pp.body.digest), prepare(2, 0, pp.body.seq, pp.body.digest)] });
+  const cert = (pp: SignedPrePrepare): PreparedCert => ({
+    prePrepare: pp,
+    prepares: [prepare(1, 0, pp.body.seq, pp.body.digest), prepare(2, 0, pp.body.seq, pp.body.digest)],
+  });
   const vc = (i: ReplicaId, prepared: PreparedCert[] = []) =>
     sign<ViewChangeBody>(auth(i), { type: 'view-change', newView: 1, stableSeq: 0, checkpointProof: [], prepared, replica: i });
   const vc0 = vc(0, [cert(pp1), cert(pp2)]);
@@ -328,7 +344,11 @@ describe('replay', () => {
     const own = prepare(3, 0, 1, 'aa'.repeat(32));
     const reply = makeReply(auth(3), { view: 0, timestamp: 1, client: 'c1', replica: 3, result: 'r', tentative: false });
     const reply2 = makeReply(auth(3), { view: 0, timestamp: 2, client: 'c1', replica: 3, result: 'r', tentative: false });
-    s.onActions([{ type: 'multicast', msg: own }, { type: 'reply', client: 'c1', msg: reply }, { type: 'reply', client: 'c1', msg: reply2 }]);
+    s.onActions([
+      { type: 'multicast', msg: own },
+      { type: 'reply', client: 'c1', msg: reply },
+      { type: 'reply', client: 'c1', msg: reply2 },
+    ]);
     const replayed = new Set<unknown>();
     let replies = 0;
     for (let i = 0; i < 200; i++) {
@@ -362,9 +382,13 @@ describe('wrong-reply', () => {
 
   it('wrongResult always differs from the right one', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.constantFrom('{"ok":true,"value":null}', '{"ok":true,"value":"x"}', '{"ok":false,"error":"e"}')), fc.integer(), (res, seed) => {
-        expect(wrongResult(res, rngOf(seed))).not.toBe(res);
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.constantFrom('{"ok":true,"value":null}', '{"ok":true,"value":"x"}', '{"ok":false,"error":"e"}')),
+        fc.integer(),
+        (res, seed) => {
+          expect(wrongResult(res, rngOf(seed))).not.toBe(res);
+        },
+      ),
     );
   });
 });
@@ -400,11 +424,16 @@ describe('corrupt-state', () => {
   it('diverges an application without a corrupt() hook through its snapshot, which still round-trips', () => {
     let state = 'x';
     const plain: Application = {
-      execute: (op) => ((state += op), 'ok'),
+      execute: (op) => {
+        state += op;
+        return 'ok';
+      },
       isReadOnly: () => false,
       query: () => '',
       snapshot: () => state,
-      restore: (s) => void (state = s),
+      restore: (s) => {
+        state = s;
+      },
       digest: () => state,
     };
     const app = new CorruptibleApp(plain, rngOf(1));

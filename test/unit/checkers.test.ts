@@ -48,7 +48,13 @@ function executed(seq: number, reqs: Req[], o: { view?: number; certBy?: Replica
   const view = o.view ?? 0;
   const batch = reqs.map(request);
   const digest = o.digest ?? batchDigest(verifier, batch);
-  const requests: ExecutedRequest[] = reqs.map((r, i) => ({ client: r.client, timestamp: r.timestamp, op: r.op, result: r.result, digest: requestDigest(verifier, batch[i]!) }));
+  const requests: ExecutedRequest[] = reqs.map((r, i) => ({
+    client: r.client,
+    timestamp: r.timestamp,
+    op: r.op,
+    result: r.result,
+    digest: requestDigest(verifier, batch[i]!),
+  }));
   const certBy = o.certBy === undefined ? [0, 1, 2] : o.certBy;
   return { type: 'executed', view, seq, digest, requests, certificate: certBy === null ? null : certBy.map((i) => commit(i, view, seq, digest)) };
 }

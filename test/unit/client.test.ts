@@ -11,9 +11,23 @@ function setup(n = 4) {
   const csk = 'cc'.repeat(32);
   const ring = keyringFor(pubs, { c: scheme.publicKey(csk) }, false);
   const replicaAuth = secrets.map((s) => new KeyedAuthenticator(scheme, s, ring));
-  const client = new ClientCore({ id: 'c', n, auth: new KeyedAuthenticator(scheme, csk, ring), startTimestamp: 10, retransmitTimeoutMs: 100, maxRetransmitTimeoutMs: 400 });
+  const client = new ClientCore({
+    id: 'c',
+    n,
+    auth: new KeyedAuthenticator(scheme, csk, ring),
+    startTimestamp: 10,
+    retransmitTimeoutMs: 100,
+    maxRetransmitTimeoutMs: 400,
+  });
   const reply = (i: number, result: string, opts: { view?: number; timestamp?: number; tentative?: boolean; signer?: number } = {}) =>
-    makeReply(replicaAuth[opts.signer ?? i]!, { view: opts.view ?? 0, timestamp: opts.timestamp ?? 10, client: 'c', replica: i, result, tentative: opts.tentative ?? false });
+    makeReply(replicaAuth[opts.signer ?? i]!, {
+      view: opts.view ?? 0,
+      timestamp: opts.timestamp ?? 10,
+      client: 'c',
+      replica: i,
+      result,
+      tentative: opts.tentative ?? false,
+    });
   return { client, reply };
 }
 const done = (a: ClientAction[]) => a.find((x) => x.type === 'done');

@@ -40,7 +40,14 @@ describe('runBench with many clients', () => {
     try {
       const seen = { maxOnOneSignal: 0, signals: new Set<AbortSignal>() };
       const caller = new AbortController();
-      const res = await runBench({ clients: 20, durationMs: 100, valueSize: 4, requestTimeoutMs: 1000, signal: caller.signal, makeClient: async () => listeningClient(seen, caller.signal) });
+      const res = await runBench({
+        clients: 20,
+        durationMs: 100,
+        valueSize: 4,
+        requestTimeoutMs: 1000,
+        signal: caller.signal,
+        makeClient: async () => listeningClient(seen, caller.signal),
+      });
       expect(res.completed).toBeGreaterThan(0);
       expect(res.errors).toBe(0);
       expect(seen.signals.size).toBe(20); // each client has its own signal
@@ -57,7 +64,14 @@ describe('runBench with many clients', () => {
   it('interrupting 20 clients aborts every request in flight and is not counted as errors', async () => {
     const seen = { maxOnOneSignal: 0, signals: new Set<AbortSignal>() };
     const caller = new AbortController();
-    const run = runBench({ clients: 20, durationMs: 60_000, valueSize: 1, requestTimeoutMs: 1000, signal: caller.signal, makeClient: async () => listeningClient(seen) });
+    const run = runBench({
+      clients: 20,
+      durationMs: 60_000,
+      valueSize: 1,
+      requestTimeoutMs: 1000,
+      signal: caller.signal,
+      makeClient: async () => listeningClient(seen),
+    });
     setTimeout(() => caller.abort(), 30);
     const r = await run;
     expect(r.aborted).toBe(true);

@@ -62,7 +62,15 @@ describe('runBench (closed loop, injected clients)', () => {
       };
     };
     const progress: number[] = [];
-    const res = await runBench({ clients: 3, durationMs: 200, valueSize: 8, requestTimeoutMs: 1000, makeClient: make, onProgress: (p) => progress.push(p.completed), progressIntervalMs: 50 });
+    const res = await runBench({
+      clients: 3,
+      durationMs: 200,
+      valueSize: 8,
+      requestTimeoutMs: 1000,
+      makeClient: make,
+      onProgress: (p) => progress.push(p.completed),
+      progressIntervalMs: 50,
+    });
     expect(closed).toBe(3);
     expect(maxInFlight).toBeLessThanOrEqual(3);
     expect(res.completed + res.errors).toBe(calls);
@@ -100,13 +108,14 @@ describe('runBench (closed loop, injected clients)', () => {
       requestTimeoutMs: 100,
       signal: ac.signal,
       makeClient: async () => ({
-        request: (_op, o) => new Promise((resolve, reject) => {
-          const t = setTimeout(resolve, 5);
-          o.signal?.addEventListener('abort', () => {
-            clearTimeout(t);
-            reject(new Error('aborted'));
-          });
-        }),
+        request: (_op, o) =>
+          new Promise((resolve, reject) => {
+            const t = setTimeout(resolve, 5);
+            o.signal?.addEventListener('abort', () => {
+              clearTimeout(t);
+              reject(new Error('aborted'));
+            });
+          }),
         close: () => undefined,
       }),
     });
@@ -161,7 +170,11 @@ describe('errors', () => {
     expect(describeForUser(new PbftError('NO_QUORUM', 'no quorum'))).toMatchObject({ code: 'NO_QUORUM', exitCode: EXIT.noQuorum });
     const wrapped = new PbftError('BAD_ARGUMENT', 'x');
     wrapped.message = 'Parsing --replicas \n\t--replicas must be an integer\nSee more help with --help';
-    expect(describeForUser(wrapped, 'init')).toMatchObject({ message: '--replicas must be an integer', exitCode: EXIT.usage, hint: `run \`${program()} init --help\` for usage` });
+    expect(describeForUser(wrapped, 'init')).toMatchObject({
+      message: '--replicas must be an integer',
+      exitCode: EXIT.usage,
+      hint: `run \`${program()} init --help\` for usage`,
+    });
     expect(describeForUser(new TypeError('boom'))).toMatchObject({ code: 'INTERNAL', exitCode: EXIT.internal });
   });
 });

@@ -137,7 +137,11 @@ describe('keys and values on a terminal', () => {
 describe('values from standard input and files', () => {
   it('takes the word, - (stdin) or @FILE, unless literal', async () => {
     expect(await resolveValue('hello', { maxBytes: 100 })).toMatchObject({ value: 'hello', from: 'argument', bytes: 5 });
-    expect(await resolveValue('-', { maxBytes: 100, stdin: Readable.from([Buffer.from('a\n'), Buffer.from('b')]) })).toMatchObject({ value: 'a\nb', from: 'stdin', bytes: 3 });
+    expect(await resolveValue('-', { maxBytes: 100, stdin: Readable.from([Buffer.from('a\n'), Buffer.from('b')]) })).toMatchObject({
+      value: 'a\nb',
+      from: 'stdin',
+      bytes: 3,
+    });
     const f = join(root, 'value.txt');
     writeFileSync(f, 'from a file\n');
     expect(await resolveValue('@value.txt', { maxBytes: 100, cwd: root })).toMatchObject({ value: 'from a file\n', from: 'file', file: f });
@@ -148,12 +152,20 @@ describe('values from standard input and files', () => {
   it('refuses too large, missing, binary and directory values', async () => {
     const f = join(root, 'big.txt');
     writeFileSync(f, 'x'.repeat(101));
-    await expect(resolveValue(`@${f}`, { maxBytes: 100 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/is 101 bytes; one request carries at most 100/) });
+    await expect(resolveValue(`@${f}`, { maxBytes: 100 })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringMatching(/is 101 bytes; one request carries at most 100/),
+    });
     await expect(resolveValue('-', { maxBytes: 3, stdin: Readable.from([Buffer.from('abcd')]) })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
     await expect(resolveValue('x'.repeat(5), { maxBytes: 4 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
-    await expect(resolveValue('@nope', { maxBytes: 100, cwd: root })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringMatching(/cannot read the value file nope/) });
+    await expect(resolveValue('@nope', { maxBytes: 100, cwd: root })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringMatching(/cannot read the value file nope/),
+    });
     await expect(resolveValue(`@${root}`, { maxBytes: 100 })).rejects.toMatchObject({ message: expect.stringMatching(/not a regular file/) });
-    await expect(resolveValue('-', { maxBytes: 100, stdin: Readable.from([Buffer.from([0xff, 0xfe])]) })).rejects.toMatchObject({ message: expect.stringMatching(/not UTF-8/) });
+    await expect(resolveValue('-', { maxBytes: 100, stdin: Readable.from([Buffer.from([0xff, 0xfe])]) })).rejects.toMatchObject({
+      message: expect.stringMatching(/not UTF-8/),
+    });
     await expect(resolveValue('@', { maxBytes: 100 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
   });
 
@@ -165,9 +177,13 @@ describe('values from standard input and files', () => {
 });
 
 describe('a request that timed out', () => {
-  const e = new PbftError('NO_QUORUM', 'no quorum: no replica answered within 10 ms, 2 matching replies needed (connected to 4 of 4 replicas: 0,1,2,3); the outcome is unknown: it may still be executed later', {
-    details: { outcome: 'unknown', answered: [], connected: [0, 1, 2, 3] },
-  });
+  const e = new PbftError(
+    'NO_QUORUM',
+    'no quorum: no replica answered within 10 ms, 2 matching replies needed (connected to 4 of 4 replicas: 0,1,2,3); the outcome is unknown: it may still be executed later',
+    {
+      details: { outcome: 'unknown', answered: [], connected: [0, 1, 2, 3] },
+    },
+  );
 
   it('says its outcome is unknown, and does not ask whether the cluster is up when it is reachable', () => {
     const x = explainTimeout(cluster, { op: 'put', key: 'k', value: 'v' }, e, [0, 1, 2, 3]);
@@ -292,7 +308,7 @@ describe('init: directory, sizes, ports', () => {
       await new Promise<void>((res) => srv.close(() => res()));
     }
     expect(siblingClusterPorts(join(root, 'other'))).toEqual(new Set([41001, 41002, 41003, 41004]));
-    const avoid = await pickFreePorts(2, { random: () => 0.5, avoid: new Set(first) , attempts: 1 });
+    const avoid = await pickFreePorts(2, { random: () => 0.5, avoid: new Set(first), attempts: 1 });
     expect(avoid).toBeNull();
   });
 

@@ -17,9 +17,18 @@ function thrown(f: () => unknown): { code?: string; message?: string; hint?: str
   throw new Error('did not throw');
 }
 
-const ids = (args: string[], n = 4) => () => parseReplicaIds(args, n);
-const from = (s: string, n = 4) => () => parseReplicaIds([s], n, { flag: '--from' });
-const target = (s: string, n = 4) => () => parseReplicaTarget(s, n);
+const ids =
+  (args: string[], n = 4) =>
+  () =>
+    parseReplicaIds(args, n);
+const from =
+  (s: string, n = 4) =>
+  () =>
+    parseReplicaIds([s], n, { flag: '--from' });
+const target =
+  (s: string, n = 4) =>
+  () =>
+    parseReplicaTarget(s, n);
 
 describe('parseReplicaIds', () => {
   it('reads ids and low-high ranges, separated by commas, spaces or arguments; sorted, no duplicates', () => {

@@ -103,7 +103,7 @@ describe('destroy', () => {
 });
 
 describe('logs --process', () => {
-  it('reads each replica\'s output, the last N lines, and follows new ones', async () => {
+  it("reads each replica's output, the last N lines, and follows new ones", async () => {
     await upCluster(cluster, { entry, ids: [0, 1] });
     const files = processLogFiles(cluster, [0, 1]);
     const all = await readProcessLogs(files);
@@ -170,7 +170,11 @@ describe('ls and config', () => {
     await writeFile(cluster.paths.replicaJson(3), '{ nope');
     const e = await effectiveConfig(cluster);
     expect(e).toMatchObject({ n: 4, f: 1, quorum: 3, replyQuorum: 2, faultInjection: true });
-    expect(e.replicas[0]).toMatchObject({ settings: { fsync: true, faultInjection: true, phaseLog: true, phaseLogMaxBytes: 64 * 1024 * 1024 }, faultInjection: true, overridden: [] });
+    expect(e.replicas[0]).toMatchObject({
+      settings: { fsync: true, faultInjection: true, phaseLog: true, phaseLogMaxBytes: 64 * 1024 * 1024 },
+      faultInjection: true,
+      overridden: [],
+    });
     expect(e.replicas[2]).toMatchObject({ settings: { fsync: false, faultInjection: false }, faultInjection: false, overridden: ['fsync', 'faultInjection'] });
     expect(e.replicas[3]!.error).toMatch(/not valid JSON/);
     expect(e.replicas[0]!.key).toMatchObject({ present: true, mode: '0600' });

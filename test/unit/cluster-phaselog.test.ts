@@ -30,7 +30,7 @@ async function writeReplica(id: number, recs: string[]): Promise<PhaseFile> {
   const d = join(dir, 'replicas', String(id));
   await mkdir(d, { recursive: true });
   const path = join(d, 'phases.jsonl');
-  await writeFile(path, recs.map((r) => r + '\n').join(''));
+  await writeFile(path, recs.map((r) => `${r}\n`).join(''));
   return { replica: id, path };
 }
 
@@ -57,7 +57,11 @@ describe('parsePhaseLine', () => {
 describe('mergePhaseLogs', () => {
   it('merges files in time order, breaking ties by replica id, and skips bad lines', async () => {
     const a = await writeReplica(0, [line({ ts: 10, replica: 0, phase: 'a' }), 'garbage', line({ ts: 30, replica: 0, phase: 'c' })]);
-    const b = await writeReplica(1, [line({ ts: 10, replica: 1, phase: 'a' }), line({ ts: 20, replica: 1, phase: 'b' }), line({ ts: 40, replica: 1, phase: 'd' })]);
+    const b = await writeReplica(1, [
+      line({ ts: 10, replica: 1, phase: 'a' }),
+      line({ ts: 20, replica: 1, phase: 'b' }),
+      line({ ts: 40, replica: 1, phase: 'd' }),
+    ]);
     const stats = { skipped: 0 };
     const out: PhaseRecord[] = [];
     for await (const r of mergePhaseLogs([b, a], {}, { stats })) out.push(r);
@@ -79,7 +83,7 @@ describe('mergePhaseLogs', () => {
 
   it('ignores missing files and honours end offsets', async () => {
     const a = await writeReplica(0, [line({ ts: 1, replica: 0, phase: 'a' }), line({ ts: 2, replica: 0, phase: 'b' })]);
-    const firstLen = Buffer.byteLength(line({ ts: 1, replica: 0, phase: 'a' }) + '\n');
+    const firstLen = Buffer.byteLength(`${line({ ts: 1, replica: 0, phase: 'a' })}\n`);
     const missing = { replica: 5, path: join(dir, 'replicas', '5', 'phases.jsonl') };
     const out: PhaseRecord[] = [];
     for await (const r of mergePhaseLogs([a, missing], {}, { endOffsets: new Map([[a.path, firstLen]]) })) out.push(r);
@@ -124,7 +128,7 @@ describe('PhaseTail', () => {
     const full = line({ ts: 2, replica: 0, phase: 'new' });
     await appendFile(a.path, full.slice(0, 10));
     expect(await tail.poll([a, late])).toEqual([]);
-    await appendFile(a.path, full.slice(10) + '\n');
+    await appendFile(a.path, `${full.slice(10)}\n`);
     expect((await tail.poll([a, late])).map((r) => r.phase)).toEqual(['new']);
 
     // a replica whose log appears later
@@ -133,12 +137,12 @@ describe('PhaseTail', () => {
 
     // truncated, then rewritten shorter
     await truncate(a.path, 0);
-    await appendFile(a.path, line({ ts: 4, replica: 0, phase: 'after-truncate' }) + '\n');
+    await appendFile(a.path, `${line({ ts: 4, replica: 0, phase: 'after-truncate' })}\n`);
     expect((await tail.poll([a, late])).map((r) => r.phase)).toEqual(['after-truncate']);
 
     // rotated: the file is replaced by a new one (another inode)
     await rename(a.path, a.path.replace('.jsonl', '.1.jsonl'));
-    await writeFile(a.path, line({ ts: 5, replica: 0, phase: 'rotated' }) + '\n');
+    await writeFile(a.path, `${line({ ts: 5, replica: 0, phase: 'rotated' })}\n`);
     expect((await tail.poll([a, late])).map((r) => r.phase)).toEqual(['rotated']);
   });
 
@@ -146,8 +150,8 @@ describe('PhaseTail', () => {
     const a = await writeReplica(0, []);
     const b = await writeReplica(1, []);
     const tail = new PhaseTail(await PhaseTail.snapshot([a, b]));
-    await appendFile(a.path, line({ ts: 20, replica: 0, phase: 'x' }) + '\n');
-    await appendFile(b.path, line({ ts: 10, replica: 1, phase: 'y' }) + '\n');
+    await appendFile(a.path, `${line({ ts: 20, replica: 0, phase: 'x' })}\n`);
+    await appendFile(b.path, `${line({ ts: 10, replica: 1, phase: 'y' })}\n`);
     expect((await tail.poll([a, b])).map((r) => r.ts)).toEqual([10, 20]);
   });
 });
@@ -171,8 +175,8 @@ describe('followPhaseLogs', () => {
         if (got.length === 2) wanted();
       },
     });
-    await appendFile(a.path, line({ ts: 2, replica: 0, phase: 'keep' }) + '\n' + line({ ts: 3, replica: 0, phase: 'skip' }) + '\n');
-    await appendFile(a.path, line({ ts: 4, replica: 0, phase: 'keep' }) + '\n');
+    await appendFile(a.path, `${line({ ts: 2, replica: 0, phase: 'keep' })}\n${line({ ts: 3, replica: 0, phase: 'skip' })}\n`);
+    await appendFile(a.path, `${line({ ts: 4, replica: 0, phase: 'keep' })}\n`);
     await twoSeen;
     ac.abort();
     await following;
@@ -218,10 +222,19 @@ describe('format', () => {
     expect(plain).toMatch(/r2 +v0 +#9 +commit +d=abababab peer=r1/);
     const coloured = formatRecord(rec, palette(true));
     expect(coloured).toContain('\x1b[');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
     expect(coloured.replace(/\x1b\[[0-9;]*m/g, '')).toBe(plain);
   });
   it('aligns tables ignoring colour codes', () => {
-    const t = table(['a', 'bb'], [['\x1b[31mxyz\x1b[0m', '1'], ['q', '22']], ['l', 'r']);
+    const t = table(
+      ['a', 'bb'],
+      [
+        ['\x1b[31mxyz\x1b[0m', '1'],
+        ['q', '22'],
+      ],
+      ['l', 'r'],
+    );
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
     expect(t.replace(/\x1b\[[0-9;]*m/g, '').split('\n')).toEqual(['a    bb', 'xyz   1', 'q    22']);
   });
 });

@@ -160,7 +160,7 @@ describe('startReplicas / stopReplicas', () => {
 describe('helpers', () => {
   it('tailLines returns the last lines', async () => {
     const p = join(dir, 'log');
-    await writeFile(p, Array.from({ length: 100 }, (_, i) => `line ${i}`).join('\n') + '\n\n');
+    await writeFile(p, `${Array.from({ length: 100 }, (_, i) => `line ${i}`).join('\n')}\n\n`);
     expect(await tailLines(p, 2)).toEqual(['line 98', 'line 99']);
     expect(await tailLines(join(dir, 'none'), 2)).toEqual([]);
   });

@@ -34,7 +34,11 @@ export class Harness {
   private readonly pubs: string[];
   private readonly clientPubs: Record<string, string> = {};
 
-  constructor(n: number, overrides: Partial<ProtocolParams> = {}, readonly bugs: Partial<Record<BugName, boolean>> = {}) {
+  constructor(
+    n: number,
+    overrides: Partial<ProtocolParams> = {},
+    readonly bugs: Partial<Record<BugName, boolean>> = {},
+  ) {
     this.params = defaultParams(n, { checkpointInterval: 4, logWindow: 8, maxInFlight: 4, maxBatchSize: 4, ...overrides });
     this.secrets = Array.from({ length: n }, (_, i) => (i + 1).toString(16).padStart(64, '0'));
     this.pubs = this.secrets.map((s) => this.scheme.publicKey(s));
@@ -84,7 +88,14 @@ export class Harness {
   client(id: string): ClientCore {
     let c = this.clients.get(id);
     if (!c) {
-      c = new ClientCore({ id, n: this.params.n, auth: this.auth(this.clientSecrets.get(id)!), startTimestamp: 1, retransmitTimeoutMs: 500, maxRetransmitTimeoutMs: 4000 });
+      c = new ClientCore({
+        id,
+        n: this.params.n,
+        auth: this.auth(this.clientSecrets.get(id)!),
+        startTimestamp: 1,
+        retransmitTimeoutMs: 500,
+        maxRetransmitTimeoutMs: 4000,
+      });
       this.clients.set(id, c);
       this.results.set(id, []);
     }

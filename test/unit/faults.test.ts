@@ -110,16 +110,46 @@ describe('parseFaultArgs', () => {
 describe('FaultRequest: one type per action', () => {
   it('parseFaultArgs gives each action exactly its own fields (no undefined ones)', () => {
     const cases: [FaultArgs, FaultRequest][] = [
-      [{ target: '2', action: 'crash' }, { target: 2, action: 'crash' }],
-      [{ target: 'primary', action: 'restart' }, { target: 'primary', action: 'restart' }],
-      [{ target: '0', action: 'partition', from: '1,3' }, { target: 0, action: 'partition', from: [1, 3] }],
-      [{ target: '1', action: 'delay', ms: '50' }, { target: 1, action: 'delay', ms: 50 }],
-      [{ target: '1', action: 'delay', ms: '50', jitter: '5' }, { target: 1, action: 'delay', ms: 50, jitterMs: 5 }],
-      [{ target: '1', action: 'drop', rate: '0.5' }, { target: 1, action: 'drop', rate: 0.5 }],
-      [{ target: '1', action: 'heal' }, { target: 1, action: 'heal' }],
-      [{ target: '1', action: 'heal', from: '0' }, { target: 1, action: 'heal', from: [0] }],
-      [{ target: '1', action: 'byzantine', rest: ['silent'] }, { target: 1, action: 'byzantine', strategy: 'silent' }],
-      [{ target: '1', action: 'clear' }, { target: 1, action: 'clear' }],
+      [
+        { target: '2', action: 'crash' },
+        { target: 2, action: 'crash' },
+      ],
+      [
+        { target: 'primary', action: 'restart' },
+        { target: 'primary', action: 'restart' },
+      ],
+      [
+        { target: '0', action: 'partition', from: '1,3' },
+        { target: 0, action: 'partition', from: [1, 3] },
+      ],
+      [
+        { target: '1', action: 'delay', ms: '50' },
+        { target: 1, action: 'delay', ms: 50 },
+      ],
+      [
+        { target: '1', action: 'delay', ms: '50', jitter: '5' },
+        { target: 1, action: 'delay', ms: 50, jitterMs: 5 },
+      ],
+      [
+        { target: '1', action: 'drop', rate: '0.5' },
+        { target: 1, action: 'drop', rate: 0.5 },
+      ],
+      [
+        { target: '1', action: 'heal' },
+        { target: 1, action: 'heal' },
+      ],
+      [
+        { target: '1', action: 'heal', from: '0' },
+        { target: 1, action: 'heal', from: [0] },
+      ],
+      [
+        { target: '1', action: 'byzantine', rest: ['silent'] },
+        { target: 1, action: 'byzantine', strategy: 'silent' },
+      ],
+      [
+        { target: '1', action: 'clear' },
+        { target: 1, action: 'clear' },
+      ],
     ];
     for (const [args, want] of cases) expect(parse(args), JSON.stringify(args)).toStrictEqual(want);
   });
@@ -207,7 +237,19 @@ describe('help and formatting', () => {
   });
 
   it('the fault list shows process state, faults in force and counters', () => {
-    const base: ReplicaFaults = { id: 0, state: 'running', pid: 100, reachable: true, view: 1, primary: 1, faultInjection: true, byzantine: null, byzantineCounters: {}, net: null, active: [] };
+    const base: ReplicaFaults = {
+      id: 0,
+      state: 'running',
+      pid: 100,
+      reachable: true,
+      view: 1,
+      primary: 1,
+      faultInjection: true,
+      byzantine: null,
+      byzantineCounters: {},
+      net: null,
+      active: [],
+    };
     const rows: ReplicaFaults[] = [
       base,
       { ...base, id: 1, active: ['drop 0.2', 'byzantine equivocate'], byzantine: 'equivocate', byzantineCounters: { equivocations: 3, x: 0 } },
@@ -277,9 +319,12 @@ describe('process state and the fault-injection switches (fake replica processes
 
     // no process: the last phase record tells a crash (pbft fault) from a clean stop
     await expect(replicaRunState(cluster, 1)).resolves.toEqual({ id: 1, state: 'down', pid: null });
-    appendFileSync(cluster.paths.phases(1), JSON.stringify({ ts: Date.now(), replica: 1, view: 2, phase: 'stop', detail: 'signal' }) + '\n');
+    appendFileSync(cluster.paths.phases(1), `${JSON.stringify({ ts: Date.now(), replica: 1, view: 2, phase: 'stop', detail: 'signal' })}\n`);
     await expect(replicaRunState(cluster, 1)).resolves.toMatchObject({ state: 'stopped' });
-    appendFileSync(cluster.paths.phases(1), JSON.stringify({ ts: Date.now(), replica: 1, view: 2, phase: 'fault', action: 'crash', source: 'operator' }) + '\ngarbage\n');
+    appendFileSync(
+      cluster.paths.phases(1),
+      `${JSON.stringify({ ts: Date.now(), replica: 1, view: 2, phase: 'fault', action: 'crash', source: 'operator' })}\ngarbage\n`,
+    );
     await expect(replicaRunState(cluster, 1)).resolves.toMatchObject({ state: 'crashed' });
   });
 
@@ -290,7 +335,10 @@ describe('process state and the fault-injection switches (fake replica processes
     expect(await exited).toBe('SIGKILL');
     expect(out).toMatchObject({ replica: 2, action: 'crash', changed: true, process: { state: 'crashed', pid: null } });
     await expect(replicaRunState(cluster, 2)).resolves.toMatchObject({ state: 'crashed', pid: null });
-    await expect(injectFault(cluster, { target: 2, action: 'pause' })).rejects.toMatchObject({ code: 'NOT_RUNNING', message: 'replica 2 is not running (crashed by pbft fault)' });
+    await expect(injectFault(cluster, { target: 2, action: 'pause' })).rejects.toMatchObject({
+      code: 'NOT_RUNNING',
+      message: 'replica 2 is not running (crashed by pbft fault)',
+    });
   });
 
   it('pause and resume are idempotent and reported', async () => {
@@ -308,7 +356,10 @@ describe('process state and the fault-injection switches (fake replica processes
   it('signals obey --no-faults, replica.json and cluster.json', async () => {
     const d = fakeReplica(1, ['--no-faults']);
     expect(await signalFaultsRefusal(cluster, 1, d.pid!)).toBe('fault injection is disabled on replica 1 (it was started with pbft up --no-fault-injection)');
-    await expect(injectFault(cluster, { target: 1, action: 'crash' })).rejects.toMatchObject({ code: 'ADMIN_REFUSED', message: expect.stringContaining('cannot crash replica 1: fault injection is disabled') });
+    await expect(injectFault(cluster, { target: 1, action: 'crash' })).rejects.toMatchObject({
+      code: 'ADMIN_REFUSED',
+      message: expect.stringContaining('cannot crash replica 1: fault injection is disabled'),
+    });
     expect(d.exitCode).toBe(null);
     expect(await signalFaultsRefusal(cluster, 0, null)).toBe(null);
     writeFileSync(cluster.paths.replicaJson(0), JSON.stringify({ faultInjection: false }));

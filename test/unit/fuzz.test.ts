@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeKvOp, KvStore, type KvOp } from '../../src/app/kv.js';
-import { Bag, ByzantineLayer, CorruptibleApp, createStrategy, editSet, FUZZ_POOL_LIMITS, Fuzz, type StrategyContext } from '../../src/byzantine/index.js';
+import { Bag, ByzantineLayer, CorruptibleApp, createStrategy, editSet, FUZZ_POOL_LIMITS, type Fuzz, type StrategyContext } from '../../src/byzantine/index.js';
 import { ClientCore } from '../../src/core/client.js';
 import { parseReplicaMessage, limitsFor } from '../../src/core/messages.js';
 import { defaultParams, Replica } from '../../src/core/replica.js';
@@ -23,7 +23,10 @@ import { Harness } from './core-harness.js';
 
 function recordedMessages(): ReplicaMessage[] {
   const h = new Harness(4, { checkpointInterval: 4, logWindow: 8 });
-  h.runOps('c0', Array.from({ length: 6 }, (_, i) => ({ op: 'put' as const, key: `k${i % 2}`, value: `${i}` })));
+  h.runOps(
+    'c0',
+    Array.from({ length: 6 }, (_, i) => ({ op: 'put' as const, key: `k${i % 2}`, value: `${i}` })),
+  );
   h.crash(0);
   h.runOps('c0', [{ op: 'put', key: 'z', value: '1' }]);
   const out: ReplicaMessage[] = [];
@@ -89,7 +92,8 @@ describe('the core survives hostile input', () => {
       { numRuns: 3000 },
     );
     // replay every real message to every replica, too (stale/duplicate handling)
-    for (const m of samples) for (let to = 0; to < 4; to++) for (let from = 0; from < 4; from++) if (from !== to) h.replicas[to]!.step({ type: 'message', from, msg: m });
+    for (const m of samples)
+      for (let to = 0; to < 4; to++) for (let from = 0; from < 4; from++) if (from !== to) h.replicas[to]!.step({ type: 'message', from, msg: m });
     // and the cluster still orders requests
     const res = h.runOps('c1', [{ op: 'put', key: 'after', value: 'fuzz' }]);
     expect(res.length).toBe(1);
@@ -127,7 +131,19 @@ function fnv(s: string, h: number): number {
   return h >>> 0;
 }
 
-const REPLICA_MESSAGE_TYPES = ['request', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'view-change', 'new-view', 'status', 'catch-up', 'fetch-state', 'state'] as const;
+const REPLICA_MESSAGE_TYPES = [
+  'request',
+  'pre-prepare',
+  'prepare',
+  'commit',
+  'checkpoint',
+  'view-change',
+  'new-view',
+  'status',
+  'catch-up',
+  'fetch-state',
+  'state',
+] as const;
 
 interface NetOptions {
   n: number;
@@ -171,7 +187,15 @@ class FuzzNet {
   constructor(private readonly o: NetOptions) {
     const n = o.n;
     this.rng = rngOf(o.seed * 7919 + 1);
-    this.params = defaultParams(n, { checkpointInterval: 4, logWindow: 8, maxBatchSize: o.maxBatchSize ?? 3, maxInFlight: 4, viewChangeTimeoutMs: 120, maxViewChangeTimeoutMs: 2000, statusIntervalMs: 40 });
+    this.params = defaultParams(n, {
+      checkpointInterval: 4,
+      logWindow: 8,
+      maxBatchSize: o.maxBatchSize ?? 3,
+      maxInFlight: 4,
+      viewChangeTimeoutMs: 120,
+      maxViewChangeTimeoutMs: 2000,
+      statusIntervalMs: 40,
+    });
     const secrets = Array.from({ length: n }, (_, i) => (i + 1).toString(16).padStart(64, '0'));
     const clientSecret = (c: number) => (900 + c).toString(16).padStart(64, '0');
     this.keyring = keyringFor(
@@ -179,7 +203,13 @@ class FuzzNet {
       Object.fromEntries([0, 1, 2].map((c) => [`c${c}`, this.scheme.publicKey(clientSecret(c))])),
       false,
     );
-    this.checker = new InvariantChecker({ n, f: this.params.f, verifier: new KeyedAuthenticator(this.scheme, null, this.keyring), correct: [...Array(n).keys()].filter((r) => !o.byzantine.includes(r)), checkpointInterval: 4 });
+    this.checker = new InvariantChecker({
+      n,
+      f: this.params.f,
+      verifier: new KeyedAuthenticator(this.scheme, null, this.keyring),
+      correct: [...Array(n).keys()].filter((r) => !o.byzantine.includes(r)),
+      checkpointInterval: 4,
+    });
     const auth = (i: ReplicaId) => new KeyedAuthenticator(this.scheme, secrets[i]!, this.keyring);
     for (let i = 0; i < n; i++) {
       const app = new CorruptibleApp(new KvStore(), rngOf(o.seed * 31 + i));
@@ -192,7 +222,14 @@ class FuzzNet {
       this.apply(i, core.start());
     }
     for (let c = 0; c < 3; c++) {
-      const core = new ClientCore({ id: `c${c}`, n, auth: new KeyedAuthenticator(this.scheme, clientSecret(c), this.keyring), startTimestamp: 1, retransmitTimeoutMs: 150, maxRetransmitTimeoutMs: 1200 });
+      const core = new ClientCore({
+        id: `c${c}`,
+        n,
+        auth: new KeyedAuthenticator(this.scheme, clientSecret(c), this.keyring),
+        startTimestamp: 1,
+        retransmitTimeoutMs: 150,
+        maxRetransmitTimeoutMs: 1200,
+      });
       this.clients.set(`c${c}`, { core, left: 0 });
     }
   }
@@ -356,7 +393,15 @@ function recordInputs(): { ev: ReplicaEvent; actions: ReplicaAction[] }[] {
 
 describe('the fuzz strategy', () => {
   const recorded = recordInputs();
-  const params = defaultParams(4, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 3, maxInFlight: 4, viewChangeTimeoutMs: 120, maxViewChangeTimeoutMs: 2000, statusIntervalMs: 40 });
+  const params = defaultParams(4, {
+    checkpointInterval: 4,
+    logWindow: 8,
+    maxBatchSize: 3,
+    maxInFlight: 4,
+    viewChangeTimeoutMs: 120,
+    maxViewChangeTimeoutMs: 2000,
+    statusIntervalMs: 40,
+  });
   const scheme = new SimScheme();
   const secrets = Array.from({ length: 4 }, (_, i) => (i + 1).toString(16).padStart(64, '0'));
   const keyring = keyringFor(
@@ -404,7 +449,9 @@ describe('the fuzz strategy', () => {
   });
 
   it('never throws and never mutates its input, whatever arrives; what it builds is well-formed', () => {
-    const samples = recorded.flatMap((st) => st.actions.filter((a) => a.type === 'send' || a.type === 'multicast').map((a) => (a as { msg: ReplicaMessage }).msg));
+    const samples = recorded.flatMap((st) =>
+      st.actions.filter((a) => a.type === 'send' || a.type === 'multicast').map((a) => (a as { msg: ReplicaMessage }).msg),
+    );
     const s = createStrategy('fuzz', ctx(7)) as Fuzz; // one long-lived instance: its pool fills up
     const wellFormed = (out: ReplicaAction[], passedOn: unknown[]) => {
       for (const a of out) {
@@ -418,7 +465,13 @@ describe('the fuzz strategy', () => {
         fc.nat({ max: recorded.length - 1 }),
         fc.oneof(
           fc.jsonValue({ maxDepth: 5 }),
-          fc.tuple(fc.nat({ max: samples.length - 1 }), fc.array(fc.nat({ max: 50 }), { minLength: 1, maxLength: 6 }), fc.oneof(fc.integer(), fc.constantFrom(-1, 2 ** 53, 0.5), fc.string({ maxLength: 8 }), fc.constant(null))).map(([i, path, x]) => mutate(JSON.parse(JSON.stringify(samples[i])), path, x)),
+          fc
+            .tuple(
+              fc.nat({ max: samples.length - 1 }),
+              fc.array(fc.nat({ max: 50 }), { minLength: 1, maxLength: 6 }),
+              fc.oneof(fc.integer(), fc.constantFrom(-1, 2 ** 53, 0.5), fc.string({ maxLength: 8 }), fc.constant(null)),
+            )
+            .map(([i, path, x]) => mutate(JSON.parse(JSON.stringify(samples[i])), path, x)),
         ),
         fc.integer({ min: -1, max: 4 }),
         fc.boolean(),
@@ -468,14 +521,28 @@ describe('the fuzz strategy', () => {
       expect(c['internal-error']).toBeUndefined();
       for (const [k, v] of Object.entries(c)) total[k] = (total[k] ?? 0) + v;
       const pool = net.shared.get('fuzz/pool') as { sizes(): Record<string, number> };
-      for (const [kind, size] of Object.entries(pool.sizes())) if (kind in FUZZ_POOL_LIMITS) expect(size).toBeLessThanOrEqual(FUZZ_POOL_LIMITS[kind as keyof typeof FUZZ_POOL_LIMITS]);
+      for (const [kind, size] of Object.entries(pool.sizes()))
+        if (kind in FUZZ_POOL_LIMITS) expect(size).toBeLessThanOrEqual(FUZZ_POOL_LIMITS[kind as keyof typeof FUZZ_POOL_LIMITS]);
     }
     const byType = Object.fromEntries(REPLICA_MESSAGE_TYPES.map((t) => [t, total[`sent-${t}`] ?? 0]));
-    console.log(`fuzz, ${runs.length} small runs: sent by type ${JSON.stringify(byType)}; seqs ${['stale', 'in-window', 'just-outside', 'far-future'].map((k) => `${k} ${total[`seq-${k}`] ?? 0}`).join(', ')}`);
+    console.log(
+      `fuzz, ${runs.length} small runs: sent by type ${JSON.stringify(byType)}; seqs ${['stale', 'in-window', 'just-outside', 'far-future'].map((k) => `${k} ${total[`seq-${k}`] ?? 0}`).join(', ')}`,
+    );
     for (const t of REPLICA_MESSAGE_TYPES) expect(byType[t], `sent-${t}`).toBeGreaterThan(0);
     for (const k of ['stale', 'in-window', 'just-outside', 'far-future']) expect(total[`seq-${k}`], `seq-${k}`).toBeGreaterThan(0);
     for (const e of ['repeat', 'omit', 'reorder', 'replace', 'repeat-omit']) expect(total[`set-${e}`], `set-${e}`).toBeGreaterThan(0);
-    for (const k of ['nv-repeat-omit', 'follow-up-omitted-seq', 'partitioned', 'equivocations', 'mutated-pre-prepare', 'mutated-view-change', 'mutated-checkpoint', 'signed-as-colluder', 'colluded-votes', 'queued-for-colluder']) {
+    for (const k of [
+      'nv-repeat-omit',
+      'follow-up-omitted-seq',
+      'partitioned',
+      'equivocations',
+      'mutated-pre-prepare',
+      'mutated-view-change',
+      'mutated-checkpoint',
+      'signed-as-colluder',
+      'colluded-votes',
+      'queued-for-colluder',
+    ]) {
       expect(total[k] ?? 0, k).toBeGreaterThan(0);
     }
   });
@@ -525,7 +592,10 @@ describe('the fuzz strategy', () => {
       console.log(`fuzz catches ${bug} at seed ${r.seed}: [${[...new Set(r.violations.map((v) => v.invariant))].join(', ')}] ${r.replay}`);
       // the same seed with the correct core keeps that invariant: it is the bug that was caught
       const correct = simulate({ seed: r.seed, n: 4, byzantine: ['fuzz'] });
-      expect(correct.violations.filter((v) => wanted.has(v.invariant)), correct.replay).toEqual([]);
+      expect(
+        correct.violations.filter((v) => wanted.has(v.invariant)),
+        correct.replay,
+      ).toEqual([]);
     });
   }
 
@@ -536,7 +606,9 @@ describe('the fuzz strategy', () => {
   ] as const) {
     it(`honest cores survive it in the simulator: ${seeds} seeds at n = ${n}`, { timeout: 300_000 }, async () => {
       const s = await runSeedsAsync({ seeds, fromSeed: 0, replicas: [n], byzantine: ['fuzz'] });
-      console.log(`fuzz, n=${n}: ${s.runs} seeds, ${s.failed} failed${s.failed ? ` (seeds ${s.failures.map((r) => r.seed).join(', ')})` : ''}, ${s.committedRequests} committed requests, ${s.viewChanges} view changes; ${(s.cpuMs / 1000).toFixed(1)} CPU-s`);
+      console.log(
+        `fuzz, n=${n}: ${s.runs} seeds, ${s.failed} failed${s.failed ? ` (seeds ${s.failures.map((r) => r.seed).join(', ')})` : ''}, ${s.committedRequests} committed requests, ${s.viewChanges} view changes; ${(s.cpuMs / 1000).toFixed(1)} CPU-s`,
+      );
       expect(s.failed, s.failures.map((r) => formatFailure({ ...r, trace: r.trace?.slice(-40) })).join('\n\n')).toBe(0);
     });
   }

@@ -55,11 +55,7 @@ describe('linearizability: classic histories', () => {
   });
 
   it('requires real-time order: a read that starts after a read that saw the new value cannot see the old one', () => {
-    const r = checkKvHistory([
-      h('w', put('k', '1'), 0, 100, null),
-      h('r1', get('k'), 10, 20, '1'),
-      h('r2', get('k'), 30, 40, null),
-    ]);
+    const r = checkKvHistory([h('w', put('k', '1'), 0, 100, null), h('r1', get('k'), 10, 20, '1'), h('r2', get('k'), 30, 40, null)]);
     expect(r.ok).toBe(false);
   });
 

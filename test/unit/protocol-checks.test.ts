@@ -50,7 +50,8 @@ describe('newViewProblem', () => {
     const otherView: SignedPrePrepare = makePrePrepare(auth1, 5, last.body.seq, 1, last.batch);
     expect(newViewProblem(verifier, params, resign({ ...nv.body, prePrepares: [...O.slice(0, -1), otherView] }))).not.toBeNull();
     const otherBatch: SignedPrePrepare = makePrePrepare(auth1, 1, last.body.seq, 1, []);
-    if (last.batch.length > 0) expect(newViewProblem(verifier, params, resign({ ...nv.body, prePrepares: [...O.slice(0, -1), otherBatch] }))).toMatch(/V determines/);
+    if (last.batch.length > 0)
+      expect(newViewProblem(verifier, params, resign({ ...nv.body, prePrepares: [...O.slice(0, -1), otherBatch] }))).toMatch(/V determines/);
   });
 
   it('rejects V with too few or repeated view-changes, and a NEW-VIEW signed by another replica', () => {
@@ -91,7 +92,10 @@ describe('VoteLedger', () => {
     const pp1 = makePrePrepare(a, 2, 5, 2, []);
     expect(l.observe(2, pp1)).toBeNull();
     expect(l.observe(2, makePrePrepare(a, 2, 5, 2, []))).toBeNull(); // the same pre-prepare again
-    const nv = { body: { type: 'new-view', newView: 2, viewChanges: [], prePrepares: [{ ...pp1, body: { ...pp1.body, digest: 'cc'.repeat(32) } }], replica: 2 }, sig: '' };
+    const nv = {
+      body: { type: 'new-view', newView: 2, viewChanges: [], prePrepares: [{ ...pp1, body: { ...pp1.body, digest: 'cc'.repeat(32) } }], replica: 2 },
+      sig: '',
+    };
     expect(l.observe(2, nv)).toMatch(/inside its NEW-VIEW/);
   });
 });

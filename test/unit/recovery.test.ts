@@ -43,12 +43,18 @@ describe('replica core: recovery from a lost durable log', () => {
     expect(r3.status().view).toBeGreaterThan(0);
     // every replica executed the recovery request once, as client replica:3, as a no-op
     for (const i of [0, 1, 2, 3]) {
-      const ran = h.executed(i).flatMap((e) => e.requests).filter((q) => q.client === 'replica:3');
+      const ran = h
+        .executed(i)
+        .flatMap((e) => e.requests)
+        .filter((q) => q.client === 'replica:3');
       expect(ran.length).toBeLessThanOrEqual(1);
       if (i < 3) expect(ran.map((q) => q.result)).toEqual(['recovered abcdef0123456789']);
     }
     // no vote, view change or new-view from it before it learned the fresh view
-    const votesAgain = h.actions.findIndex((a, k) => k >= mark && a.replica === 3 && a.action.type === 'log' && a.action.event.phase === 'recovery' && /votes again/.test(a.action.event.detail ?? ''));
+    const votesAgain = h.actions.findIndex(
+      (a, k) =>
+        k >= mark && a.replica === 3 && a.action.type === 'log' && a.action.event.phase === 'recovery' && /votes again/.test(a.action.event.detail ?? ''),
+    );
     expect(votesAgain).toBeGreaterThan(mark);
     const before = h.actions
       .slice(mark, votesAgain)

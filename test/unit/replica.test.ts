@@ -127,7 +127,9 @@ describe('replica core: view change (§4.4)', () => {
     h.submit('c1', { op: 'put', key: 'j', value: '1' });
     // broadcast directly, as a retransmitting client would
     h.run(() => h.replicas[3]!.status().view >= 1, 10_000);
-    const joined = h.actions.find((a) => a.replica === 3 && a.action.type === 'log' && a.action.event.phase === 'view-change' && a.action.event.peer === undefined);
+    const joined = h.actions.find(
+      (a) => a.replica === 3 && a.action.type === 'log' && a.action.event.phase === 'view-change' && a.action.event.peer === undefined,
+    );
     expect(joined && joined.action.type === 'log' && joined.action.event.detail).toMatch(/moved past view 0/);
     expect(h.replicas[3]!.status().view).toBe(1);
   });
@@ -164,7 +166,9 @@ describe('replica core: view change (§4.4)', () => {
     r3.step({ type: 'timer', name: 'view-change' });
     expect(r3.status().view).toBe(1);
     // the view-change timer for view 1 (armed once 2f+1 view-changes arrive) uses the doubled value
-    const vcs = [1, 2].map((i) => sign<ViewChangeBody>(h.replicaAuth(i), { type: 'view-change', newView: 1, stableSeq: 0, checkpointProof: [], prepared: [], replica: i }));
+    const vcs = [1, 2].map((i) =>
+      sign<ViewChangeBody>(h.replicaAuth(i), { type: 'view-change', newView: 1, stableSeq: 0, checkpointProof: [], prepared: [], replica: i }),
+    );
     const out = vcs.flatMap((vc) => r3.step({ type: 'message', from: vc.body.replica, msg: vc }));
     const next = out.find((a) => a.type === 'setTimer' && a.name === 'view-change');
     expect(next && next.type === 'setTimer' && next.afterMs).toBe(200);

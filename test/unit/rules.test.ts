@@ -58,7 +58,14 @@ function fixtures() {
   const proof = (seq: number, digest: string): Signed<CheckpointBody>[] =>
     [0, 1, 2].map((i) => sign<CheckpointBody>(r(i), { type: 'checkpoint', seq, digest, replica: i }));
   const vc = (from: number, newView: number, stableSeq: number, prepared: PreparedCert[], digest = 'd'.repeat(64)) =>
-    sign<ViewChangeBody>(r(from), { type: 'view-change', newView, stableSeq, checkpointProof: stableSeq ? proof(stableSeq, digest) : [], prepared, replica: from });
+    sign<ViewChangeBody>(r(from), {
+      type: 'view-change',
+      newView,
+      stableSeq,
+      checkpointProof: stableSeq ? proof(stableSeq, digest) : [],
+      prepared,
+      replica: from,
+    });
   return { h, r, reqA, reqB, cert, vc, proof, client };
 }
 
@@ -105,7 +112,13 @@ describe('NEW-VIEW O computation (§4.4)', () => {
     expect(backup.status().view).toBe(0);
     // the honest O is accepted
     const O = computeO(r(1), V);
-    const honest = sign(r(1), { type: 'new-view' as const, newView: 1, viewChanges: V, prePrepares: [...O.entries].map(([s, e]) => makePrePrepare(r(1), 1, s, 1, e.batch)), replica: 1 });
+    const honest = sign(r(1), {
+      type: 'new-view' as const,
+      newView: 1,
+      viewChanges: V,
+      prePrepares: [...O.entries].map(([s, e]) => makePrePrepare(r(1), 1, s, 1, e.batch)),
+      replica: 1,
+    });
     backup.step({ type: 'message', from: 1, msg: honest });
     expect(backup.status().view).toBe(1);
     expect(backup.status().viewChanging).toBe(false);

@@ -26,12 +26,21 @@ describe('AdminGate', () => {
     const cmd = signAdminCommand(cluster, 2, { kind: 'net', action: 'isolate' }, op, now);
     expect(gate.verify(cmd)).toEqual({ ok: true, command: { kind: 'net', action: 'isolate' } });
     expect(gate.verify(cmd)).toEqual({ ok: false, error: 'command was already received (replayed)' });
-    expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'clear' }, randomSecretKey(), now))).toMatchObject({ ok: false, error: expect.stringContaining('signature') });
+    expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'clear' }, randomSecretKey(), now))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('signature'),
+    });
     expect(gate.verify(signAdminCommand(cluster, 1, { kind: 'clear' }, op, now))).toMatchObject({ ok: false, error: 'command is for replica 1, not 2' });
-    expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'clear' }, op, now - 61_000))).toMatchObject({ ok: false, error: expect.stringContaining('clock') });
+    expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'clear' }, op, now - 61_000))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('clock'),
+    });
     expect(gate.verify({ body: cmd.body })).toMatchObject({ ok: false, error: expect.stringContaining('not signed') });
     expect(gate.verify(null)).toMatchObject({ ok: false });
-    expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'reboot' } as never, op, now))).toMatchObject({ ok: false, error: expect.stringContaining('invalid command') });
+    expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'reboot' } as never, op, now))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('invalid command'),
+    });
     now += 1;
     expect(gate.verify(signAdminCommand(cluster, 2, { kind: 'faults' }, op, now))).toMatchObject({ ok: true });
   });

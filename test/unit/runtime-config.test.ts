@@ -25,8 +25,10 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 async function fresh(): Promise<ClusterConfig> {
   return (await initCluster({ dir, basePort: 7000 })).config;
 }
-function mutate(c: ClusterConfig, f: (c: Record<string, any>) => void): unknown {
-  const copy = JSON.parse(JSON.stringify(c)) as Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: tests reach into the config freely to break it
+type Loose = Record<string, any>;
+function mutate(c: ClusterConfig, f: (c: Loose) => void): unknown {
+  const copy = JSON.parse(JSON.stringify(c)) as Loose;
   f(copy);
   return copy;
 }
@@ -62,8 +64,14 @@ describe('initCluster', () => {
 
   it('--faults F alone gives n = 3F+1; an impossible combination is a BAD_ARGUMENT', async () => {
     expect((await initCluster({ dir, faults: 2 })).config.protocol).toMatchObject({ n: 7, f: 2 });
-    await expect(initCluster({ dir: path.join(dir, 'x'), replicas: 4, faults: 2 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: expect.stringContaining('n >= 3f+1') });
-    await expect(initCluster({ dir: path.join(dir, 'y'), replicas: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: '--replicas must be an integer 1-256, got 0' });
+    await expect(initCluster({ dir: path.join(dir, 'x'), replicas: 4, faults: 2 })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringContaining('n >= 3f+1'),
+    });
+    await expect(initCluster({ dir: path.join(dir, 'y'), replicas: 0 })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: '--replicas must be an integer 1-256, got 0',
+    });
     await expect(initCluster({ dir: path.join(dir, 'z'), basePort: 65534 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
   });
 
@@ -87,14 +95,22 @@ describe('cluster.json validation', () => {
     expect(message(mutate(c, (x) => (x.replicas[2].port = 70000)))).toBe('cluster.json: replicas[2].port must be an integer 1-65535');
     expect(message(mutate(c, (x) => (x.replicas[2].port = 'abc')))).toBe('cluster.json: replicas[2].port must be an integer 1-65535');
     expect(message(mutate(c, (x) => delete x.replicas[1].host))).toBe('cluster.json: replicas[1].host is missing (a host name or IP address)');
-    expect(message(mutate(c, (x) => (x.protocol.f = 2)))).toMatch(/^cluster.json: protocol.f is 2 but n = 4 can tolerate at most f = 1 \(PBFT needs n >= 3f\+1\)/);
-    expect(message(mutate(c, (x) => (x.protocol.logWindow = 40)))).toMatch(/^cluster.json: protocol.logWindow must be a multiple of protocol.checkpointInterval \(16\)/);
+    expect(message(mutate(c, (x) => (x.protocol.f = 2)))).toMatch(
+      /^cluster.json: protocol.f is 2 but n = 4 can tolerate at most f = 1 \(PBFT needs n >= 3f\+1\)/,
+    );
+    expect(message(mutate(c, (x) => (x.protocol.logWindow = 40)))).toMatch(
+      /^cluster.json: protocol.logWindow must be a multiple of protocol.checkpointInterval \(16\)/,
+    );
     expect(message(mutate(c, (x) => (x.replicas[3].port = x.replicas[1].port)))).toMatch(/^cluster.json: replicas\[3\].port duplicates replicas\[1\]/);
-    expect(message(mutate(c, (x) => (x.replicas[0].publicKey = 'xyz')))).toBe('cluster.json: replicas[0].publicKey must be a 32-byte Ed25519 public key in lower-case hex (64 characters)');
+    expect(message(mutate(c, (x) => (x.replicas[0].publicKey = 'xyz')))).toBe(
+      'cluster.json: replicas[0].publicKey must be a 32-byte Ed25519 public key in lower-case hex (64 characters)',
+    );
     expect(message(mutate(c, (x) => (x.operator.publicKey = x.operator.publicKey.slice(2))))).toMatch(/operator.publicKey must be a 32-byte/);
     expect(message(mutate(c, (x) => x.replicas.pop()))).toMatch(/^cluster.json: replicas has 3 entries but protocol.n is 4/);
     expect(message(mutate(c, (x) => (x.replicas[1].id = 5)))).toMatch(/replicas\[1\].id must be 1/);
-    expect(message(mutate(c, (x) => (x.replicas[2].publicKey = x.replicas[0].publicKey)))).toMatch(/replicas\[2\].publicKey duplicates the key of replicas\[0\]/);
+    expect(message(mutate(c, (x) => (x.replicas[2].publicKey = x.replicas[0].publicKey)))).toMatch(
+      /replicas\[2\].publicKey duplicates the key of replicas\[0\]/,
+    );
     expect(message(mutate(c, (x) => (x.protcol = {})))).toBe('cluster.json: has unknown field "protcol"; remove it (check the spelling)');
     expect(message(mutate(c, (x) => (x.version = 2)))).toBe('cluster.json: version must be 1 (this pbft reads cluster.json version 1)');
     expect(message(mutate(c, (x) => (x.crypto = 'rsa')))).toBe('cluster.json: crypto must be "node" or "noble"');
@@ -102,7 +118,14 @@ describe('cluster.json validation', () => {
     expect(message(mutate(c, (x) => (x.runtime.reconnectMaxMs = 10)))).toMatch(/runtime.reconnectMaxMs must be at least runtime.reconnectMinMs/);
     expect(message([])).toBe('cluster.json: (top level) must be a JSON object');
     // several problems: the first is named, the count of the others too
-    expect(message(mutate(c, (x) => ((x.replicas[0].port = 0), (x.replicas[1].port = 0))))).toBe("cluster.json: replicas[0].port must be an integer 1-65535 (and 2 more problems)");
+    expect(
+      message(
+        mutate(c, (x) => {
+          x.replicas[0].port = 0;
+          x.replicas[1].port = 0;
+        }),
+      ),
+    ).toBe('cluster.json: replicas[0].port must be an integer 1-65535 (and 2 more problems)');
   });
 
   it('loadCluster: missing directory, bad JSON and a bad field are one-line PbftErrors', async () => {
@@ -111,7 +134,10 @@ describe('cluster.json validation', () => {
     writeFileSync(path.join(dir, 'cluster.json'), '{ "version": 1, ');
     await expect(loadCluster(dir)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^cluster.json: not valid JSON/) });
     writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify(mutate(c, (x) => (x.protocol.n = 5))));
-    await expect(loadCluster(dir)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('replicas has 4 entries but protocol.n is 5') });
+    await expect(loadCluster(dir)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('replicas has 4 entries but protocol.n is 5'),
+    });
   });
 
   it('replica ids from the command line', async () => {
@@ -140,11 +166,17 @@ describe('key files', () => {
     const k = c.paths.replicaKey(1);
     const good = readFileSync(k, 'utf8');
     rmSync(k);
-    await expect(readReplicaSecret(c, 1)).rejects.toMatchObject({ code: 'KEY_MISSING', message: `key file ${k} is missing; restore it from a backup or recreate the cluster with "pbft init --force"` });
+    await expect(readReplicaSecret(c, 1)).rejects.toMatchObject({
+      code: 'KEY_MISSING',
+      message: `key file ${k} is missing; restore it from a backup or recreate the cluster with "pbft init --force"`,
+    });
     writeFileSync(k, 'not a key', { mode: 0o600 });
     await expect(readReplicaSecret(c, 1)).rejects.toMatchObject({ code: 'KEY_MALFORMED' });
     writeFileSync(k, readFileSync(c.paths.replicaKey(2), 'utf8'), { mode: 0o600 });
-    await expect(readReplicaSecret(c, 1)).rejects.toMatchObject({ code: 'KEY_MALFORMED', message: expect.stringContaining('does not match replicas[1].publicKey') });
+    await expect(readReplicaSecret(c, 1)).rejects.toMatchObject({
+      code: 'KEY_MALFORMED',
+      message: expect.stringContaining('does not match replicas[1].publicKey'),
+    });
     writeFileSync(k, good, { mode: 0o600 });
     chmodSync(k, 0o644);
     const warnings: string[] = [];

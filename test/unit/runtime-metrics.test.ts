@@ -2,7 +2,7 @@
  * A replica's Prometheus /metrics and /healthz (replica.json metricsPort), served on loopback
  * by a replica in this process (n = 1): the protocol's figures are there and move with requests.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ afterEach(async () => {
 
 /** the value of one sample line, e.g. pbft_last_executed{...} 3 */
 function sample(text: string, name: string, labels = ''): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(name + '{') && l.includes(labels));
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 

@@ -21,7 +21,14 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const lines = (f = file) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : []);
+const lines = (f = file) =>
+  existsSync(f)
+    ? readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
 
 describe('PhaseLogWriter', () => {
   it('queues on write() (nothing written yet), then writes in batches, in order, with the same lines as before', async () => {
@@ -37,7 +44,9 @@ describe('PhaseLogWriter', () => {
       { ts: 1000, replica: 2, view: 0, phase: 'pre-prepare', seq: 1, digest: 'ab', detail: '1 request(s)' },
       { ts: 1001, replica: 2, view: 0, phase: 'commit', seq: 1, peer: 3 },
     ]);
-    expect(readFileSync(file, 'utf8').split('\n')[0]).toBe('{"ts":1000,"replica":2,"view":0,"phase":"pre-prepare","seq":1,"digest":"ab","detail":"1 request(s)"}');
+    expect(readFileSync(file, 'utf8').split('\n')[0]).toBe(
+      '{"ts":1000,"replica":2,"view":0,"phase":"pre-prepare","seq":1,"digest":"ab","detail":"1 request(s)"}',
+    );
     // many records in one turn: a handful of writes, not one per record, and all in order
     const before = w.writes;
     for (let i = 0; i < 5000; i++) w.write({ phase: 'prepare', view: 0, seq: i });

@@ -7,7 +7,17 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { compactRecords } from '../../src/core/replica.js';
 import type { PersistRecord, SignedPrePrepare } from '../../src/core/types.js';
-import { DurableLog, LEGACY_NOTE, crc32, crc32js, decodeFrame, decodeLegacyLine, encodeFrame, encodeLegacyLine, segmentName } from '../../src/runtime/storage.js';
+import {
+  DurableLog,
+  LEGACY_NOTE,
+  crc32,
+  crc32js,
+  decodeFrame,
+  decodeLegacyLine,
+  encodeFrame,
+  encodeLegacyLine,
+  segmentName,
+} from '../../src/runtime/storage.js';
 
 let base: string;
 let dir: string;
@@ -84,7 +94,11 @@ describe('DurableLog: segments', () => {
     const log = open();
     await log.append([committed(1)]);
     log.close();
-    const bad = Buffer.from(encodeFrame([committed(2)]).toString('utf8').replace('"seq":2', '"seq":9')); // checksum no longer matches
+    const bad = Buffer.from(
+      encodeFrame([committed(2)])
+        .toString('utf8')
+        .replace('"seq":2', '"seq":9'),
+    ); // checksum no longer matches
     appendFileSync(seg(1), bad);
     expect(await reopen()).toEqual([committed(1)]);
     appendFileSync(seg(1), Buffer.alloc(100)); // zeros after a crash
@@ -104,7 +118,9 @@ describe('DurableLog: segments', () => {
     const lines = readFileSync(seg(1), 'utf8').split('\n');
     lines[1] = lines[1]!.replace('"seq":2', '"seq":7');
     writeFileSync(seg(1), lines.join('\n'));
-    expect(() => open({ label: 'replica 2' })).toThrow(/^replica 2: durable log .*0001\.log is corrupt at line 2 of 3 \(checksum mismatch\); the replica cannot safely restart/);
+    expect(() => open({ label: 'replica 2' })).toThrow(
+      /^replica 2: durable log .*0001\.log is corrupt at line 2 of 3 \(checksum mismatch\); the replica cannot safely restart/,
+    );
     try {
       open();
     } catch (e) {
@@ -256,7 +272,10 @@ describe('DurableLog: segments', () => {
             seq++;
             batch.push(prePrepare(seq, v), committed(seq, v));
           } else if (o === 'checkpoint') {
-            if (seq - 2 > cp) batch.push(checkpoint((cp = Math.max(cp + 1, seq - 2))));
+            if (seq - 2 > cp) {
+              cp = Math.max(cp + 1, seq - 2);
+              batch.push(checkpoint(cp));
+            }
           } else if (o === 'view') {
             v++;
             batch.push(view(v, true), view(v), newView(v));

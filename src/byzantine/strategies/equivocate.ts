@@ -1,6 +1,16 @@
 /** equivocate and conflicting-votes: lying in the normal case. */
 import { batchDigest, makePrePrepare, parseRequest, sign, verifyClientSig } from '../../core/messages.js';
-import type { CommitBody, PrePrepareBody, PrepareBody, ReplicaAction, ReplicaEvent, ReplicaId, Signed, SignedPrePrepare, SignedRequest } from '../../core/types.js';
+import type {
+  CommitBody,
+  PrePrepareBody,
+  PrepareBody,
+  ReplicaAction,
+  ReplicaEvent,
+  ReplicaId,
+  Signed,
+  SignedPrePrepare,
+  SignedRequest,
+} from '../../core/types.js';
 import { BoundedMap, isOwn, withMsg, type OutMessage, otherDigest, pick, randInt, Ring, shuffle, targets, typeOf } from '../util.js';
 import { BaseStrategy } from './base.js';
 
@@ -65,10 +75,17 @@ export class Equivocate extends BaseStrategy {
         this.plans.set(key, plan);
         this.count(`equivocations-${plan.variant}`);
         out.push(
-          this.note(`(${pp.body.view}, ${pp.body.seq}): real digest ${pp.body.digest.slice(0, 12)} to [${this.others().filter((r) => !plan!.altTo.has(r)).join(',')}], ${plan.variant} pre-prepare (digest ${plan.alt.body.digest.slice(0, 12)}, ${plan.alt.batch.length} request(s)) to [${[...plan.altTo].join(',')}]`, {
-            seq: pp.body.seq,
-            digest: pp.body.digest,
-          }),
+          this.note(
+            `(${pp.body.view}, ${pp.body.seq}): real digest ${pp.body.digest.slice(0, 12)} to [${this.others()
+              .filter((r) => !plan!.altTo.has(r))
+              .join(
+                ',',
+              )}], ${plan.variant} pre-prepare (digest ${plan.alt.body.digest.slice(0, 12)}, ${plan.alt.batch.length} request(s)) to [${[...plan.altTo].join(',')}]`,
+            {
+              seq: pp.body.seq,
+              digest: pp.body.digest,
+            },
+          ),
         );
       }
       for (const to of targets(out1, this.n, this.ctx.id)) out.push({ type: 'send', to, msg: plan.altTo.has(to) ? plan.alt : plan.real });
@@ -148,12 +165,18 @@ export class ConflictingVotes extends BaseStrategy {
       altered++;
       if (isPrepare) {
         if (this.rand() < 0.5) {
-          out.push({ type: 'multicast', msg: sign<CommitBody>(this.ctx.auth, { type: 'commit', view: body.view, seq: body.seq, digest: body.digest, replica: this.ctx.id }) });
+          out.push({
+            type: 'multicast',
+            msg: sign<CommitBody>(this.ctx.auth, { type: 'commit', view: body.view, seq: body.seq, digest: body.digest, replica: this.ctx.id }),
+          });
           premature++;
         }
         if (this.rand() < 0.3) {
           const seq = body.seq + randInt(this.ctx.rng, 1, 3);
-          out.push({ type: 'multicast', msg: sign<CommitBody>(this.ctx.auth, { type: 'commit', view: body.view, seq, digest: otherDigest(this.ctx.rng), replica: this.ctx.id }) });
+          out.push({
+            type: 'multicast',
+            msg: sign<CommitBody>(this.ctx.auth, { type: 'commit', view: body.view, seq, digest: otherDigest(this.ctx.rng), replica: this.ctx.id }),
+          });
           premature++;
         }
       }

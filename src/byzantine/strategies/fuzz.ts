@@ -254,7 +254,10 @@ export class FuzzPool {
   /** queue a message for replica `signer` (a colluder) to send under its own name */
   queue(signer: ReplicaId, item: Outgoing): void {
     let box = this.outboxes.get(signer);
-    if (!box) this.outboxes.set(signer, (box = []));
+    if (!box) {
+      box = [];
+      this.outboxes.set(signer, box);
+    }
     box.push(item);
     if (box.length > OUTBOX_LIMIT) box.splice(0, box.length - OUTBOX_LIMIT);
   }
@@ -466,7 +469,12 @@ export class Fuzz extends BaseStrategy {
     const pct = (x: number) => `${Math.round(x * 100)}%`;
     this.queueNote(
       `on: builds messages on ${pct(r.generate)} of outputs, mutates ${pct(r.mutate)} of its normal-case and ${pct(r.mutateRare)} of its view-change/new-view/catch-up/state messages (${pct(r.partition)} split across a partition); focus ${this.focus.join(', ')}` +
-        (this.signers.length > 1 ? `; colludes with ${this.signers.slice(1).map((s) => `r${s.id}`).join(', ')}` : ''),
+        (this.signers.length > 1
+          ? `; colludes with ${this.signers
+              .slice(1)
+              .map((s) => `r${s.id}`)
+              .join(', ')}`
+          : ''),
     );
   }
 
@@ -486,7 +494,8 @@ export class Fuzz extends BaseStrategy {
     } catch (e) {
       // never let a fuzzer bug take the replica down: its core's actions go out unchanged
       this.count('internal-error');
-      if ((this.counters['internal-error'] ?? 0) === 1) return [...actions, this.note(`internal error, its core's actions pass unchanged: ${String((e as Error)?.message ?? e).slice(0, 120)}`)];
+      if ((this.counters['internal-error'] ?? 0) === 1)
+        return [...actions, this.note(`internal error, its core's actions pass unchanged: ${String((e as Error)?.message ?? e).slice(0, 120)}`)];
       return actions;
     }
   }
@@ -874,7 +883,10 @@ export class Fuzz extends BaseStrategy {
 
   /** a far-future number that is still a valid safe integer (and a multiple of `step`) */
   private farNumber(step = 1): number {
-    const base = this.rand() < 0.5 ? Math.floor(FAR_2_31 / step) + randInt(this.ctx.rng, 0, 1 << 16) : Math.floor(Number.MAX_SAFE_INTEGER / step) - randInt(this.ctx.rng, FAR_HEADROOM, 1 << 16);
+    const base =
+      this.rand() < 0.5
+        ? Math.floor(FAR_2_31 / step) + randInt(this.ctx.rng, 0, 1 << 16)
+        : Math.floor(Number.MAX_SAFE_INTEGER / step) - randInt(this.ctx.rng, FAR_HEADROOM, 1 << 16);
     return base * step;
   }
 
@@ -1035,7 +1047,10 @@ export class Fuzz extends BaseStrategy {
         // checks client signatures inside pre-prepares can tell
         const r = this.pool.requests.pick(this.ctx.rng);
         if (r && !r.body.readOnly) {
-          const body = this.rand() < 0.5 ? { ...r.body, timestamp: r.body.timestamp + randInt(this.ctx.rng, 1, 3) } : { ...r.body, op: r.body.op.replace(/"value":"/, '"value":"~') };
+          const body =
+            this.rand() < 0.5
+              ? { ...r.body, timestamp: r.body.timestamp + randInt(this.ctx.rng, 1, 3) }
+              : { ...r.body, op: r.body.op.replace(/"value":"/, '"value":"~') };
           batch = [{ body, sig: r.sig }];
         }
       } else batch = [];
@@ -1115,7 +1130,8 @@ export class Fuzz extends BaseStrategy {
     if (!primary || this.vt.viewChanging) return this.genPrePrepare(out);
     // the next seq, or one its core (or a colluder) already pre-prepared in this view, or the one after
     const seqs = [this.lastExecuted + 1];
-    for (const pp of this.pool.prePrepares.all()) if (pp.body.view === view && pp.body.seq > this.h && pp.body.seq < this.H) seqs.push(pp.body.seq, bump(pp.body.seq, 1));
+    for (const pp of this.pool.prePrepares.all())
+      if (pp.body.view === view && pp.body.seq > this.h && pp.body.seq < this.H) seqs.push(pp.body.seq, bump(pp.body.seq, 1));
     const seq = pick(this.ctx.rng, seqs);
     const a = this.chooseBatch();
     const b = this.chooseBatch(batchDigest(this.ctx.auth, a));
@@ -1181,7 +1197,8 @@ export class Fuzz extends BaseStrategy {
     const pp = pick(this.ctx.rng, pps);
     const { view, seq, digest } = pp.body;
     const byReplica = new Map<ReplicaId, Signed<PrepareBody>>();
-    for (const s of this.signers) if (s.id !== pp.body.replica) byReplica.set(s.id, this.signAs<PrepareBody>({ type: 'prepare', view, seq, digest, replica: s.id }));
+    for (const s of this.signers)
+      if (s.id !== pp.body.replica) byReplica.set(s.id, this.signAs<PrepareBody>({ type: 'prepare', view, seq, digest, replica: s.id }));
     for (const p of this.pool.prepares.all()) {
       const b = p.body;
       if (b.view === view && b.seq === seq && b.digest === digest && b.replica !== pp.body.replica && !byReplica.has(b.replica)) byReplica.set(b.replica, p);
@@ -1287,8 +1304,13 @@ export class Fuzz extends BaseStrategy {
    */
   private genNewView(out: ReplicaAction[]): void {
     // views honest replicas are moving to, whose primary it can sign for, are the valuable ones
-    const moving = [...new Set(this.pool.viewChanges.all().map((vc) => vc.body.newView))].filter((v) => v >= this.view && this.authOf(this.primary(v)) !== null);
-    const newView = moving.length > 0 && this.rand() < 0.7 ? pick(this.ctx.rng, moving) : this.nextViewOf(pick(this.ctx.rng, this.signers).id, this.view + (this.rand() < 0.5 ? 0 : 1));
+    const moving = [...new Set(this.pool.viewChanges.all().map((vc) => vc.body.newView))].filter(
+      (v) => v >= this.view && this.authOf(this.primary(v)) !== null,
+    );
+    const newView =
+      moving.length > 0 && this.rand() < 0.7
+        ? pick(this.ctx.rng, moving)
+        : this.nextViewOf(pick(this.ctx.rng, this.signers).id, this.view + (this.rand() < 0.5 ? 0 : 1));
     const primary = this.primary(newView);
     if (this.authOf(primary) === null) return;
     const byReplica = new Map<ReplicaId, Signed<ViewChangeBody>>();
@@ -1296,7 +1318,10 @@ export class Fuzz extends BaseStrategy {
     for (const s of this.signers) if (!byReplica.has(s.id)) byReplica.set(s.id, this.buildViewChange(s.id, newView, this.rand() < 0.8));
     let V = shuffle(this.ctx.rng, [...byReplica.values()]).slice(0, this.quorum);
     if (this.rand() < 0.25) {
-      const fresh = this.pool.viewChanges.all().filter((vc) => vc.body.newView !== newView).slice(-4);
+      const fresh = this.pool.viewChanges
+        .all()
+        .filter((vc) => vc.body.newView !== newView)
+        .slice(-4);
       const e = editSet(this.ctx.rng, V, fresh, this.n);
       if (e) {
         V = e.items;
@@ -1364,7 +1389,10 @@ export class Fuzz extends BaseStrategy {
     switch (kind) {
       case 'commits': {
         const own = this.signers.map((s) => this.signAs<CommitBody>({ type: 'commit', view: e.view, seq: e.seq, digest: e.digest, replica: s.id }));
-        const others = this.pool.commits.all().filter((c) => c.body.seq !== e.seq).slice(-4);
+        const others = this.pool.commits
+          .all()
+          .filter((c) => c.body.seq !== e.seq)
+          .slice(-4);
         const ed = editSet(this.ctx.rng, e.commits, [...own, ...others], this.n);
         if (!ed) return { entry: e, what: 'as-is' };
         this.count(`set-${ed.edit}`);
@@ -1608,7 +1636,8 @@ export class Fuzz extends BaseStrategy {
         const b = pp.body;
         const kind = pick(rng, ['batch', 'batch', 'seq', 'view', 'digest', 'beyond'] as const);
         if (kind === 'batch') return { msg: this.prePrepareAs(this.ctx.id, b.view, b.seq, this.chooseBatch(b.digest)), what: 'pre-prepare-batch' };
-        if (kind === 'digest') return { msg: { ...sign(this.ctx.auth, { ...b, digest: this.chooseDigest(b.seq, b.digest) }), batch: pp.batch }, what: 'pre-prepare-digest' };
+        if (kind === 'digest')
+          return { msg: { ...sign(this.ctx.auth, { ...b, digest: this.chooseDigest(b.seq, b.digest) }), batch: pp.batch }, what: 'pre-prepare-digest' };
         if (kind === 'seq') return { msg: { ...sign(this.ctx.auth, { ...b, seq: bump(b.seq, off()) }), batch: pp.batch }, what: 'pre-prepare-seq' };
         if (kind === 'view') return { msg: { ...sign(this.ctx.auth, { ...b, view: bump(b.view, off()) }), batch: pp.batch }, what: 'pre-prepare-view' };
         return { msg: { ...sign(this.ctx.auth, { ...b, seq: bump(this.H, 1) }), batch: pp.batch }, what: 'pre-prepare-beyond' };
@@ -1628,7 +1657,11 @@ export class Fuzz extends BaseStrategy {
         const b = (msg as Signed<CheckpointBody>).body;
         const kind = pick(rng, ['seq', 'far', 'digest'] as const);
         const body: CheckpointBody =
-          kind === 'seq' ? { ...b, seq: bump(b.seq, K * off()) } : kind === 'far' ? { ...b, seq: this.farNumber(K) } : { ...b, digest: this.rand() < 0.5 ? otherDigest(rng, b.digest) : this.chooseDigest(b.seq, b.digest) };
+          kind === 'seq'
+            ? { ...b, seq: bump(b.seq, K * off()) }
+            : kind === 'far'
+              ? { ...b, seq: this.farNumber(K) }
+              : { ...b, digest: this.rand() < 0.5 ? otherDigest(rng, b.digest) : this.chooseDigest(b.seq, b.digest) };
         return { msg: sign(this.ctx.auth, body), what: `checkpoint-${kind}` };
       }
       case 'view-change':
@@ -1706,7 +1739,10 @@ export class Fuzz extends BaseStrategy {
         body = { ...b, newView: bump(b.newView, this.rand() < 0.5 ? 1 : -1) };
         break;
       case 'prepared': {
-        const fresh = this.pool.certs.all().filter((c) => !b.prepared.includes(c)).slice(-8);
+        const fresh = this.pool.certs
+          .all()
+          .filter((c) => !b.prepared.includes(c))
+          .slice(-8);
         const extra = this.signers.length > 1 ? this.colluderCert(b.newView) : null;
         const e = editSet(rng, b.prepared, extra ? [...fresh, extra] : fresh, this.ctx.params.logWindow);
         if (!e) return null;
@@ -1724,7 +1760,12 @@ export class Fuzz extends BaseStrategy {
       case 'stale-stable': {
         const p = this.pool.proofs.all().find((x) => x.seq < b.stableSeq);
         if (!p) return null;
-        body = { ...b, stableSeq: p.seq, checkpointProof: p.proof, prepared: b.prepared.filter((c) => c.prePrepare.body.seq <= p.seq + this.ctx.params.logWindow) };
+        body = {
+          ...b,
+          stableSeq: p.seq,
+          checkpointProof: p.proof,
+          prepared: b.prepared.filter((c) => c.prePrepare.body.seq <= p.seq + this.ctx.params.logWindow),
+        };
         break;
       }
       case 'stable-seq':
@@ -1787,7 +1828,10 @@ export class Fuzz extends BaseStrategy {
         break;
       }
       case 'V': {
-        const fresh = this.pool.viewChanges.all().filter((vc) => !b.viewChanges.includes(vc)).slice(-6);
+        const fresh = this.pool.viewChanges
+          .all()
+          .filter((vc) => !b.viewChanges.includes(vc))
+          .slice(-6);
         const e = editSet(rng, b.viewChanges, fresh, this.n);
         if (!e) return null;
         viewChanges = e.items;
@@ -1803,7 +1847,9 @@ export class Fuzz extends BaseStrategy {
       msg,
       what: `new-view-${op}`,
       after: (to) => {
-        this.queueNote(`new-view ${b.newView} (primary r${b.replica}): ${op}${omitted.length ? `, O omits ${omitted.map((x) => x.body.seq).join(',')}` : ''}; to [${to.join(',')}]`);
+        this.queueNote(
+          `new-view ${b.newView} (primary r${b.replica}): ${op}${omitted.length ? `, O omits ${omitted.map((x) => x.body.seq).join(',')}` : ''}; to [${to.join(',')}]`,
+        );
         this.followUpOmitted(b.newView, b.replica, omitted.slice(0, 2), to);
       },
     };

@@ -1,6 +1,16 @@
 /** garbage: malformed and unverifiable messages alongside normal behaviour. */
 import { makePrePrepare, makeRequest, sign } from '../../core/messages.js';
-import type { CheckpointBody, CommitBody, PrepareBody, ReplicaAction, ReplicaId, ReplicaMessage, RequestBody, SignedReply, SignedRequest } from '../../core/types.js';
+import type {
+  CheckpointBody,
+  CommitBody,
+  PrepareBody,
+  ReplicaAction,
+  ReplicaId,
+  ReplicaMessage,
+  RequestBody,
+  SignedReply,
+  SignedRequest,
+} from '../../core/types.js';
 import { isOwn, otherDigest, pick, randInt, randomHex, signerOf, typeOf } from '../util.js';
 import { BaseStrategy } from './base.js';
 
@@ -134,7 +144,12 @@ export class Garbage extends BaseStrategy {
       case 'fraction':
         return sign(auth, { ...vote('prepare'), [pick(rng, ['view', 'seq'])]: seq + 0.5 });
       case 'bad-hex':
-        return sign<CheckpointBody>(auth, { type: 'checkpoint', seq, digest: pick(rng, [digest.toUpperCase(), 'xyz', digest + '0', '', digest.slice(2)]), replica: id });
+        return sign<CheckpointBody>(auth, {
+          type: 'checkpoint',
+          seq,
+          digest: pick(rng, [digest.toUpperCase(), 'xyz', `${digest}0`, '', digest.slice(2)]),
+          replica: id,
+        });
       case 'non-member':
         return sign(auth, { ...vote('prepare'), replica: pick(rng, [this.n, this.n + randInt(rng, 1, 1000), 2 ** 31]) });
       case 'bad-signature':
@@ -162,7 +177,13 @@ export class Garbage extends BaseStrategy {
         // a well-formed pre-prepare, validly signed by itself, carrying a request whose client
         // signature is made up (honest backups must reject it; not-primary if it is a backup)
         const client = pick(rng, this.clients.length > 0 ? this.clients : ['c0']);
-        const body: RequestBody = { type: 'request', client, timestamp: randInt(rng, 1, 2 ** 40), op: JSON.stringify({ op: 'put', key: 'k0', value: 'forged' }), readOnly: false };
+        const body: RequestBody = {
+          type: 'request',
+          client,
+          timestamp: randInt(rng, 1, 2 ** 40),
+          op: JSON.stringify({ op: 'put', key: 'k0', value: 'forged' }),
+          readOnly: false,
+        };
         const forged: SignedRequest = { body, sig: randomHex(rng, 32) };
         return makePrePrepare(auth, view, seq + 1, id, [forged]);
       }

@@ -156,7 +156,8 @@ export class ForgedViewChange extends BaseStrategy {
         const prepares = c.prepares.slice();
         // same fields, another replica named: the signature (by the real signer) no longer matches
         const other = (p.body.replica + 1 + Math.floor(rng() * (this.n - 1))) % this.n;
-        prepares[j] = rng() < 0.5 ? { body: { ...p.body, replica: other }, sig: p.sig } : { body: p.body, sig: otherDigest(rng, p.sig.slice(0, 64)) + p.sig.slice(64) };
+        prepares[j] =
+          rng() < 0.5 ? { body: { ...p.body, replica: other }, sig: p.sig } : { body: p.body, sig: otherDigest(rng, p.sig.slice(0, 64)) + p.sig.slice(64) };
         prepared[i] = { prePrepare: c.prePrepare, prepares };
         return { ...b, prepared };
       }
@@ -196,7 +197,12 @@ export class ForgedViewChange extends BaseStrategy {
         const s = this.staleProof(b.stableSeq);
         if (!s) return b;
         // older but valid; its certificates above the stable one still lie inside the window
-        return { ...b, stableSeq: s.seq, checkpointProof: s.proof, prepared: prepared.filter((c) => c.prePrepare.body.seq <= s.seq + this.ctx.params.logWindow) };
+        return {
+          ...b,
+          stableSeq: s.seq,
+          checkpointProof: s.proof,
+          prepared: prepared.filter((c) => c.prePrepare.body.seq <= s.seq + this.ctx.params.logWindow),
+        };
       }
       case 'omit-certificates':
         return { ...b, prepared: [] };

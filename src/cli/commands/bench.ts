@@ -1,6 +1,14 @@
 import { ux } from '@oclif/core';
 import { runBench, type BenchResult } from '../../cluster/bench.js';
-import { benchClientFactory, formatReplicaWork, replicaCounters, replicaMemory, replicaWork, type ReplicaCounters, type ReplicaMemory } from '../../cluster/bench-cluster.js';
+import {
+  benchClientFactory,
+  formatReplicaWork,
+  replicaCounters,
+  replicaMemory,
+  replicaWork,
+  type ReplicaCounters,
+  type ReplicaMemory,
+} from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
 
@@ -23,7 +31,14 @@ export default class Bench extends PbftCommand<typeof Bench> {
   };
 
   async run(): Promise<
-    BenchResult & { n: number; f: number; replicaMemory: ReplicaMemory[]; meanBatchSize: number | null; prePrepares: number | null; replicaCpuSeconds: { id: number; seconds: number }[] }
+    BenchResult & {
+      n: number;
+      f: number;
+      replicaMemory: ReplicaMemory[];
+      meanBatchSize: number | null;
+      prePrepares: number | null;
+      replicaCpuSeconds: { id: number; seconds: number }[];
+    }
   > {
     const cluster = await this.cluster(this.flags.dir);
     const { n, f } = cluster.params;
@@ -32,7 +47,9 @@ export default class Bench extends PbftCommand<typeof Bench> {
       this.error(`--value-size ${this.flags['value-size']} does not fit in protocol.maxOpBytes (${maxOp})`, { exit: 2 });
     }
     const showProgress = !this.jsonEnabled();
-    this.note(`Benchmarking ${n} replicas (f = ${f}) with ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} for ${this.flags.duration} s, ${this.flags['value-size']}-byte values...`);
+    this.note(
+      `Benchmarking ${n} replicas (f = ${f}) with ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} for ${this.flags.duration} s, ${this.flags['value-size']}-byte values...`,
+    );
     const tty = process.stderr.isTTY;
     if (showProgress && tty) ux.action.start('Running', 'connecting', { stdout: false });
     let before: ReplicaCounters[] = [];
@@ -50,13 +67,21 @@ export default class Bench extends PbftCommand<typeof Bench> {
         const line = `${(p.elapsedMs / 1000).toFixed(0)}/${(p.durationMs / 1000).toFixed(0)} s  ${p.completed} ok  ${p.errors} errors  ${p.recentThroughput.toFixed(0)} req/s`;
         if (!showProgress) return;
         if (tty) ux.action.status = line;
-        else this.note('  ' + line);
+        else this.note(`  ${line}`);
       },
     });
     if (showProgress && tty) ux.action.stop('done');
     const l = res.latency;
     this.log(`completed    ${res.completed} requests in ${(res.elapsedMs / 1000).toFixed(2)} s${res.aborted ? ' (interrupted)' : ''}`);
-    this.log(`errors       ${res.errors}${res.errors ? `  (${Object.entries(res.errorsByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`);
+    this.log(
+      `errors       ${res.errors}${
+        res.errors
+          ? `  (${Object.entries(res.errorsByCode)
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ')})`
+          : ''
+      }`,
+    );
     this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
     const work = replicaWork(before, await replicaCounters(cluster));
@@ -64,7 +89,9 @@ export default class Bench extends PbftCommand<typeof Bench> {
     const mem = await replicaMemory(cluster);
     if (mem.length > 0) {
       const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
-      this.log(`replica RSS  peak ${mem.map((m) => `r${m.id} ${mb(m.peakRssBytes)}`).join(', ')}  (VmHWM since start; now ${mem.map((m) => mb(m.rssBytes)).join(', ')})`);
+      this.log(
+        `replica RSS  peak ${mem.map((m) => `r${m.id} ${mb(m.peakRssBytes)}`).join(', ')}  (VmHWM since start; now ${mem.map((m) => mb(m.rssBytes)).join(', ')})`,
+      );
     }
     if (res.completed === 0) process.exitCode = 5;
     return { ...res, n, f, replicaMemory: mem, meanBatchSize: work.meanBatch, prePrepares: work.prePrepares, replicaCpuSeconds: work.cpuSeconds };

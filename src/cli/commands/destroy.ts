@@ -23,7 +23,12 @@ export default class Destroy extends PbftCommand<typeof Destroy> {
     const plan = await planDestroy(this.flags.dir);
     if (!this.flags.yes) {
       const canAsk = process.stdin.isTTY && process.stdout.isTTY && !this.jsonEnabled();
-      if (!canAsk) throw new CliError('CONFIRMATION_REQUIRED', `destroy deletes ${plan.dir} (keys, logs and data) and needs a confirmation; nothing was removed`, 'run it on a terminal to be asked, or add --yes');
+      if (!canAsk)
+        throw new CliError(
+          'CONFIRMATION_REQUIRED',
+          `destroy deletes ${plan.dir} (keys, logs and data) and needs a confirmation; nothing was removed`,
+          'run it on a terminal to be asked, or add --yes',
+        );
       const { confirm } = await import('@inquirer/prompts');
       const stop = plan.running.length ? `Stop replica${plan.running.length > 1 ? 's' : ''} ${plan.running.join(', ')} and delete` : 'Delete';
       let ok = false;
@@ -41,7 +46,11 @@ export default class Destroy extends PbftCommand<typeof Destroy> {
     const res = await destroyCluster(this.flags.dir, { graceMs: this.flags.grace });
     const stopped = res.stopped.filter((s) => s.status === 'stopped');
     if (stopped.length) this.log(`Stopped ${stopped.length} replica${stopped.length > 1 ? 's' : ''} (${stopped.map((s) => s.id).join(', ')}).`);
-    this.log(res.removedDir ? `Removed ${res.dir}.` : `Removed the cluster from ${res.dir} (kept ${res.keep.length} other entr${res.keep.length === 1 ? 'y' : 'ies'}: ${res.keep.slice(0, 5).join(', ')}${res.keep.length > 5 ? ', ...' : ''}).`);
+    this.log(
+      res.removedDir
+        ? `Removed ${res.dir}.`
+        : `Removed the cluster from ${res.dir} (kept ${res.keep.length} other entr${res.keep.length === 1 ? 'y' : 'ies'}: ${res.keep.slice(0, 5).join(', ')}${res.keep.length > 5 ? ', ...' : ''}).`,
+    );
     return { ok: true, destroyed: true, ...res };
   }
 }

@@ -34,7 +34,11 @@ export default class Init extends PbftCommand<typeof Init> {
     clients: intFlag({ summary: 'Number of configured clients (client0, client1, ...).', min: 0, max: 10000, default: 1, char: 'c' }),
     crypto: Flags.string({ summary: 'Signature backend.', options: ['node', 'noble'], default: 'node' }),
     'fault-injection': Flags.boolean({ summary: 'Let replicas accept signed fault commands (pbft fault).', allowNo: true, default: true }),
-    metrics: Flags.boolean({ summary: 'Serve Prometheus /metrics and /healthz on a loopback port per replica (replica.json metricsPort).', allowNo: true, default: true }),
+    metrics: Flags.boolean({
+      summary: 'Serve Prometheus /metrics and /healthz on a loopback port per replica (replica.json metricsPort).',
+      allowNo: true,
+      default: true,
+    }),
     'metrics-base-port': intFlag({ summary: 'Replica i serves metrics on metrics-base-port + i (default: free ports).', min: 1, max: 65535 }),
     force: Flags.boolean({ summary: 'Replace an existing cluster in --dir (deletes its keys and data).' }),
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask questions; use flags and defaults.' }),
@@ -61,13 +65,20 @@ export default class Init extends PbftCommand<typeof Init> {
     for (const w of res.warnings) this.note(`warning: ${w}`);
     const c = res.config;
     const rel = (p: string) => relative(process.cwd(), p) || '.';
-    this.log(`${res.replaced ? 'Replaced the cluster with' : 'Created'} a ${c.protocol.n}-replica cluster (tolerates f = ${c.protocol.f} faulty replica${c.protocol.f === 1 ? '' : 's'}) in ${rel(res.dir)}`);
+    this.log(
+      `${res.replaced ? 'Replaced the cluster with' : 'Created'} a ${c.protocol.n}-replica cluster (tolerates f = ${c.protocol.f} faulty replica${c.protocol.f === 1 ? '' : 's'}) in ${rel(res.dir)}`,
+    );
     this.log('');
     this.log(`  ${rel(clusterPaths(res.dir).config).padEnd(40)} members, public keys, addresses, protocol parameters`);
-    this.log(`  ${(rel(clusterPaths(res.dir).keysDir) + '/').padEnd(40)} secret keys (mode 0600): ${c.replicas.length} replicas, ${c.clients.length} client${c.clients.length === 1 ? '' : 's'}, operator`);
-    this.log(`  ${(rel(clusterPaths(res.dir).replicasDir) + '/<i>/replica.json').padEnd(40)} per-replica overrides; logs and data go next to it`);
+    this.log(
+      `  ${(`${rel(clusterPaths(res.dir).keysDir)}/`).padEnd(40)} secret keys (mode 0600): ${c.replicas.length} replicas, ${c.clients.length} client${c.clients.length === 1 ? '' : 's'}, operator`,
+    );
+    this.log(`  ${(`${rel(clusterPaths(res.dir).replicasDir)}/<i>/replica.json`).padEnd(40)} per-replica overrides; logs and data go next to it`);
     this.log('');
-    for (const r of c.replicas) this.log(`  replica ${r.id}  ${r.host}:${r.port}  ${r.publicKey.slice(0, 16)}…${res.metricsPorts ? `  metrics http://127.0.0.1:${res.metricsPorts[r.id]}/metrics` : ''}`);
+    for (const r of c.replicas)
+      this.log(
+        `  replica ${r.id}  ${r.host}:${r.port}  ${r.publicKey.slice(0, 16)}…${res.metricsPorts ? `  metrics http://127.0.0.1:${res.metricsPorts[r.id]}/metrics` : ''}`,
+      );
     this.log('');
     this.log(`Next: ${cmd('up', f.dir)}`);
     return {
@@ -78,7 +89,13 @@ export default class Init extends PbftCommand<typeof Init> {
       portsChosen: res.ports,
       n: c.protocol.n,
       f: c.protocol.f,
-      replicas: c.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, publicKey: r.publicKey, ...(res.metricsPorts ? { metricsPort: res.metricsPorts[r.id] } : {}) })),
+      replicas: c.replicas.map((r) => ({
+        id: r.id,
+        host: r.host,
+        port: r.port,
+        publicKey: r.publicKey,
+        ...(res.metricsPorts ? { metricsPort: res.metricsPorts[r.id] } : {}),
+      })),
       clients: c.clients.map((x) => x.id),
       files: res.files,
     };
@@ -107,7 +124,12 @@ export default class Init extends PbftCommand<typeof Init> {
         default: '127.0.0.1',
         validate: (v) => /^[A-Za-z0-9.:_-]{1,253}$/.test(v) || 'a host name or IP address',
       });
-      const basePort = await number({ message: 'Base port (replica i listens on base + i; leave empty for free ports):', min: 1, max: 65535 - (replicas ?? 4), required: false });
+      const basePort = await number({
+        message: 'Base port (replica i listens on base + i; leave empty for free ports):',
+        min: 1,
+        max: 65535 - (replicas ?? 4),
+        required: false,
+      });
       const clients = await number({ message: 'Configured clients:', default: 1, min: 0, max: 10000, required: true });
       const crypto = await select({
         message: 'Signatures:',
@@ -121,7 +143,10 @@ export default class Init extends PbftCommand<typeof Init> {
       let force = false;
       if (existsSync(clusterPaths(o.dir).config)) {
         force = await confirm({ message: `${o.dir} already holds a cluster. Replace it (deletes its keys and data)?`, default: false });
-        if (!force) throw new PbftError('CLUSTER_EXISTS', `${o.dir} already holds a cluster; nothing was changed`, { hint: 'choose another --dir, or answer yes to replace it' });
+        if (!force)
+          throw new PbftError('CLUSTER_EXISTS', `${o.dir} already holds a cluster; nothing was changed`, {
+            hint: 'choose another --dir, or answer yes to replace it',
+          });
       }
       return { ...o, replicas: replicas ?? 4, host, ...(basePort !== undefined ? { basePort } : {}), clients: clients ?? 1, crypto, faultInjection, force };
     } catch (e) {

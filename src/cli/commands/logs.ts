@@ -1,13 +1,5 @@
 import { Flags } from '@oclif/core';
-import {
-  KNOWN_PHASES,
-  PhaseTail,
-  discoverPhaseFiles,
-  followPhaseLogs,
-  mergePhaseLogs,
-  type PhaseFilter,
-  type PhaseRecord,
-} from '../../cluster/phaselog.js';
+import { KNOWN_PHASES, PhaseTail, discoverPhaseFiles, followPhaseLogs, mergePhaseLogs, type PhaseFilter, type PhaseRecord } from '../../cluster/phaselog.js';
 import { formatRecord, replicaColour } from '../../cluster/format.js';
 import { rotatedPhaseLog } from '../../runtime/phaselog.js';
 import { followProcessLogs, processLogFiles, readProcessLogs, type ProcessLogLine } from '../../cluster/processlog.js';
@@ -23,7 +15,7 @@ export default class Logs extends PbftCommand<typeof Logs> {
     'replica and per phase (NO_COLOR turns colours off). -f keeps following new lines, including',
     'replicas that start later. --json prints one JSON object per line, as the replicas wrote it.',
     '',
-    '--process IDS shows the replicas\' own output instead (stdout and stderr, replicas/<i>/process.log):',
+    "--process IDS shows the replicas' own output instead (stdout and stderr, replicas/<i>/process.log):",
     'start-up and ready lines, warnings, errors, crashes. -f and -n work there too; with several',
     'replicas each line starts with its replica.',
   ].join('\n');
@@ -64,7 +56,7 @@ export default class Logs extends PbftCommand<typeof Logs> {
     const json = this.jsonEnabled();
     const p = this.palette;
     const emit = (rec: PhaseRecord) => {
-      process.stdout.write((json ? JSON.stringify(rec) : formatRecord(rec, p)) + '\n');
+      process.stdout.write(`${json ? JSON.stringify(rec) : formatRecord(rec, p)}\n`);
     };
     // stdout closed early (e.g. `pbft logs | head`): stop quietly
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -90,7 +82,8 @@ export default class Logs extends PbftCommand<typeof Logs> {
         emit(rec);
         count++;
       }
-      if (count === 0 && !this.flags.follow && !json) this.note(`(no matching phase-log records yet; start the cluster with ${cmd('up', this.flags.dir)}, or follow with -f)`);
+      if (count === 0 && !this.flags.follow && !json)
+        this.note(`(no matching phase-log records yet; start the cluster with ${cmd('up', this.flags.dir)}, or follow with -f)`);
     }
     if (!this.flags.follow) return;
     await followPhaseLogs({
@@ -116,14 +109,15 @@ export default class Logs extends PbftCommand<typeof Logs> {
     const p = this.palette;
     const emit = (l: ProcessLogLine) => {
       const text = json ? JSON.stringify(l) : many ? `${p.paint(replicaColour(l.replica), `r${l.replica}`.padEnd(3))} | ${l.line}` : l.line;
-      process.stdout.write(text + '\n');
+      process.stdout.write(`${text}\n`);
     };
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(0);
     });
     const now = await readProcessLogs(files, this.flags.tail !== undefined ? { tail: this.flags.tail } : {});
     now.lines.forEach(emit);
-    if (now.lines.length === 0 && !this.flags.follow && !json) this.note(`(no process output yet: replica${many ? 's' : ''} ${ids.join(', ')} never started; start with ${cmd(`up ${ids.join(' ')}`, this.flags.dir)})`);
+    if (now.lines.length === 0 && !this.flags.follow && !json)
+      this.note(`(no process output yet: replica${many ? 's' : ''} ${ids.join(', ')} never started; start with ${cmd(`up ${ids.join(' ')}`, this.flags.dir)})`);
     if (!this.flags.follow) return;
     await followProcessLogs(files, { offsets: now.offsets, onLine: emit, signal: this.signal });
   }
@@ -131,7 +125,10 @@ export default class Logs extends PbftCommand<typeof Logs> {
 
 function parsePhases(s: string): string[] {
   const known = new Set<string>(KNOWN_PHASES);
-  const list = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  const list = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
   if (list.length === 0) throw new CliError('BAD_ARGUMENT', '--phase needs at least one phase', `choose from: ${KNOWN_PHASES.join(', ')}`);
   for (const ph of list) {
     if (!known.has(ph)) throw new CliError('BAD_ARGUMENT', `unknown phase "${ph}"`, `choose from: ${KNOWN_PHASES.join(', ')}`);

@@ -11,10 +11,10 @@ export default class Request extends PbftCommand<typeof Request> {
   static override description = [
     'The request is signed by a configured client, sent to the primary, retransmitted to every replica',
     'on timeout, and accepted once f+1 replicas send matching signed replies. Prints the result, the',
-    'replicas whose replies formed the quorum, the view and the latency. --trace adds the request\'s',
+    "replicas whose replies formed the quorum, the view and the latency. --trace adds the request's",
     'timeline across the replicas, from their phase logs.',
     '',
-    'VALUE may be - (read standard input) or @FILE (a file\'s contents, as they are); --literal sends',
+    "VALUE may be - (read standard input) or @FILE (a file's contents, as they are); --literal sends",
     'the word itself. Long values are shown cut, with their length; --json has them in full.',
     '',
     'A request that times out was sent: its outcome is unknown (the replicas may still execute it',
@@ -65,11 +65,18 @@ export default class Request extends PbftCommand<typeof Request> {
     });
     this.log(describeOutcome(out));
     this.log(`quorum: replicas ${out.replicas.join(', ')}  ·  view ${out.view}  ·  latency ${formatMs(out.latencyMs)}`);
-    let trace;
+    let trace: Awaited<ReturnType<typeof traceRequest>> | undefined;
     if (this.flags.trace) {
       const running = (await Promise.all(cluster.config.replicas.map((r) => replicaProcessState(cluster.dir, r.id)))).filter((s) => s.running).map((s) => s.id);
-      const files = await discoverPhaseFiles(cluster.dir, cluster.config.replicas.map((r) => r.id));
-      trace = await traceRequest(files, { client: out.client, timestamp: out.timestamp }, { expect: running, timeoutMs: 3000, sinceMs: out.sentAtMs - 5000, signal: this.signal });
+      const files = await discoverPhaseFiles(
+        cluster.dir,
+        cluster.config.replicas.map((r) => r.id),
+      );
+      trace = await traceRequest(
+        files,
+        { client: out.client, timestamp: out.timestamp },
+        { expect: running, timeoutMs: 3000, sinceMs: out.sentAtMs - 5000, signal: this.signal },
+      );
       this.log('');
       const readOnly = this.flags['read-only'] && op.op === 'get';
       const client = { sentAtMs: out.sentAtMs, doneAtMs: out.doneAtMs, replicas: out.replicas, view: out.view, readOnly, quorum: 2 * cluster.params.f + 1 };

@@ -23,7 +23,10 @@ export default class Restart extends PbftCommand<typeof Restart> {
   async run(): Promise<unknown> {
     const cluster = await this.cluster(this.flags.dir);
     const n = cluster.config.replicas.length;
-    const ids = parseReplicaIds([this.args.ids, ...this.rest].filter((x): x is string => x !== undefined), n);
+    const ids = parseReplicaIds(
+      [this.args.ids, ...this.rest].filter((x): x is string => x !== undefined),
+      n,
+    );
     const res = await restartReplicas(cluster, {
       ids,
       graceMs: this.flags.grace,
@@ -45,9 +48,16 @@ export default class Restart extends PbftCommand<typeof Restart> {
               : `already running, pid ${s.pid}`;
       this.log(`replica ${r.id}  ${stopped}; ${started}`);
     }
-    const failure = upFailure(cluster, { outcomes: res.replicas.map((r) => r.start), running: res.running, quorum: res.quorum, quorumRunning: res.quorumRunning });
+    const failure = upFailure(cluster, {
+      outcomes: res.replicas.map((r) => r.start),
+      running: res.running,
+      quorum: res.quorum,
+      quorumRunning: res.quorumRunning,
+    });
     if (failure) throw failure;
-    this.log(`Restarted ${ids.length} replica${ids.length === 1 ? '' : 's'}: ${res.running.length}/${n} running (quorum ${res.quorum}). Check with: ${cmd('status', this.flags.dir)}`);
+    this.log(
+      `Restarted ${ids.length} replica${ids.length === 1 ? '' : 's'}: ${res.running.length}/${n} running (quorum ${res.quorum}). Check with: ${cmd('status', this.flags.dir)}`,
+    );
     return { ok: true, ...res };
   }
 }

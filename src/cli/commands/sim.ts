@@ -2,7 +2,16 @@ import { Flags } from '@oclif/core';
 import { PbftCommand, intFlag } from '../base.js';
 import { benchSim, formatBench } from '../../sim/bench.js';
 import { ADVERSARY_NAMES } from '../../sim/adversary.js';
-import { formatFailure, parseAdversarySpec, parseBugName, parseByzantineSpec, parseReplicaCounts, runSeeds, strategySets, type SimSummary } from '../../sim/runner.js';
+import {
+  formatFailure,
+  parseAdversarySpec,
+  parseBugName,
+  parseByzantineSpec,
+  parseReplicaCounts,
+  runSeeds,
+  strategySets,
+  type SimSummary,
+} from '../../sim/runner.js';
 import type { SimResult } from '../../sim/simulator.js';
 
 /** Failing seeds printed in full (the rest are listed by seed and replay command). */
@@ -34,7 +43,10 @@ export default class Sim extends PbftCommand<typeof Sim> {
     seed: intFlag({ summary: 'First seed (default 0).', min: 0, max: Number.MAX_SAFE_INTEGER }),
     replicas: Flags.string({ char: 'n', summary: 'Replica counts, repeatable or comma-separated (default 4).', multiple: true }),
     byzantine: Flags.string({ summary: 'Byzantine strategy sets: all, none, or names (comma: spread; +: together).', default: 'none,all' }),
-    adversary: Flags.string({ summary: `Adversaries, spread across seeds: all (default), or names (comma-separated): ${ADVERSARY_NAMES.join(', ')}.`, default: 'all' }),
+    adversary: Flags.string({
+      summary: `Adversaries, spread across seeds: all (default), or names (comma-separated): ${ADVERSARY_NAMES.join(', ')}.`,
+      default: 'all',
+    }),
     crypto: Flags.string({ summary: 'Signatures: sim (fast keyed-hash model) or ed25519 (real).', options: ['sim', 'ed25519'], default: 'sim' }),
     trace: Flags.boolean({ summary: 'Print the whole trace of failing seeds (and of a single seed even when it passes).' }),
     bench: Flags.boolean({ summary: 'Measure seeds/s and simulated committed requests per CPU-second, per replica count.' }),
@@ -56,7 +68,15 @@ export default class Sim extends PbftCommand<typeof Sim> {
     const progress = process.stderr.isTTY && !this.jsonEnabled();
 
     if (f.bench) {
-      const r = benchSim({ seeds, fromSeed, replicas, byzantine, adversary, crypto, onProgress: progress ? (d, t) => this.progress(`bench ${d}/${t} seeds`) : undefined });
+      const r = benchSim({
+        seeds,
+        fromSeed,
+        replicas,
+        byzantine,
+        adversary,
+        crypto,
+        onProgress: progress ? (d, t) => this.progress(`bench ${d}/${t} seeds`) : undefined,
+      });
       if (progress) this.progress('', true);
       this.log(formatBench(r));
       if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;
@@ -100,28 +120,51 @@ export default class Sim extends PbftCommand<typeof Sim> {
     return toJson(summary, f.trace);
   }
 
-  private report(s: SimSummary, o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; adversaries: string; trace: boolean; single?: SimResult }): void {
+  private report(
+    s: SimSummary,
+    o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; adversaries: string; trace: boolean; single?: SimResult },
+  ): void {
     const last = o.fromSeed + s.runs - 1;
-    this.log(`pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; adversary: ${o.adversaries}; byzantine: ${o.describeSets})${s.stoppedEarly ? ' - interrupted' : ''}`);
+    this.log(
+      `pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; adversary: ${o.adversaries}; byzantine: ${o.describeSets})${s.stoppedEarly ? ' - interrupted' : ''}`,
+    );
     this.log(`  runs              ${s.runs}  (${s.passed} passed, ${s.failed} failed)`);
     this.log(`  committed         ${s.committedRequests} requests (${s.completedRequests} completed at clients)`);
     this.log(`  view changes      ${s.viewChanges}`);
     this.log(`  state transfers   ${s.stateTransfers}`);
     this.log(`  crashes           ${s.crashes} (${s.restarts} restarts)`);
-    this.log(`  storage faults    ${s.storage.torn + s.storage.corrupt} (${s.storage.torn} torn last frames cut off, ${s.storage.corrupt} corrupt logs: ${s.storage.recovered} recoveries completed)`);
-    this.log(`  violations        ${s.violations}${s.violations ? '  (' + Object.entries(s.byInvariant).map(([k, v]) => `${k}: ${v}`).join(', ') + ')' : ''}`);
+    this.log(
+      `  storage faults    ${s.storage.torn + s.storage.corrupt} (${s.storage.torn} torn last frames cut off, ${s.storage.corrupt} corrupt logs: ${s.storage.recovered} recoveries completed)`,
+    );
+    this.log(
+      `  violations        ${s.violations}${
+        s.violations
+          ? '  (' +
+            Object.entries(s.byInvariant)
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ') +
+            ')'
+          : ''
+      }`,
+    );
     for (const [name, a] of Object.entries(s.byAdversary)) {
       // the adversary's own counters first (strategy counters are "strategy:kind"), a few
       const entries = Object.entries(a.counters).sort(([x], [y]) => Number(x.includes(':')) - Number(y.includes(':')));
-      const did = entries.slice(0, ADVERSARY_COUNTERS_SHOWN).map(([k, v]) => `${k} ${v}`).join(', ') + (entries.length > ADVERSARY_COUNTERS_SHOWN ? `, ... (${entries.length - ADVERSARY_COUNTERS_SHOWN} more with --json)` : '');
+      const did =
+        entries
+          .slice(0, ADVERSARY_COUNTERS_SHOWN)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') + (entries.length > ADVERSARY_COUNTERS_SHOWN ? `, ... (${entries.length - ADVERSARY_COUNTERS_SHOWN} more with --json)` : '');
       this.log(`  ${`adversary ${name}`.padEnd(17)} ${a.runs} runs, ${a.failed} failed${did ? `; ${did}` : ''}`);
     }
-    this.log(`  speed             ${s.seedsPerSec.toFixed(1)} seeds/s (${(s.runs / Math.max(1e-9, s.cpuMs / 1000)).toFixed(1)} per CPU-second), ${Math.round(s.committedPerCpuSec)} simulated committed requests per CPU-second`);
-    if (o.single && o.single.ok && o.trace) {
+    this.log(
+      `  speed             ${s.seedsPerSec.toFixed(1)} seeds/s (${(s.runs / Math.max(1e-9, s.cpuMs / 1000)).toFixed(1)} per CPU-second), ${Math.round(s.committedPerCpuSec)} simulated committed requests per CPU-second`,
+    );
+    if (o.single?.ok && o.trace) {
       // a single passing seed with --trace: show what happened
       this.log('');
       this.log(`seed ${o.single.seed} passed; scenario: ${o.single.scenario}`);
-      for (const t of o.single.fullTrace ?? o.single.trace ?? []) this.log('    ' + t);
+      for (const t of o.single.fullTrace ?? o.single.trace ?? []) this.log(`    ${t}`);
     }
     s.failures.forEach((r, i) => {
       this.log('');
@@ -136,7 +179,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
   }
 
   private progress(line: string, clear = false): void {
-    process.stderr.write('\r\x1b[2K' + (clear ? '' : line));
+    process.stderr.write(`\r\x1b[2K${clear ? '' : line}`);
   }
 }
 

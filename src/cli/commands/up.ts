@@ -35,7 +35,10 @@ export default class Up extends PbftCommand<typeof Up> {
       const already = plan.alreadyRunning.length ? ` (${plan.alreadyRunning.length} already running)` : '';
       this.note(`Starting ${starting} replica${starting > 1 ? 's' : ''}${already} and waiting until ready (at most ${this.flags.timeout / 1000} s)...`);
     }
-    if (spinner) ux.action.start(`Starting ${starting === n ? 'the cluster' : `replica${starting > 1 ? 's' : ''} ${plan.toStart.join(', ')}`}`, 'launching', { stdout: false });
+    if (spinner)
+      ux.action.start(`Starting ${starting === n ? 'the cluster' : `replica${starting > 1 ? 's' : ''} ${plan.toStart.join(', ')}`}`, 'launching', {
+        stdout: false,
+      });
     const res = await upCluster(cluster, {
       ids,
       readyTimeoutMs: this.flags.timeout,
@@ -59,12 +62,14 @@ export default class Up extends PbftCommand<typeof Up> {
           this.log(`replica ${o.id}  ready            pid ${o.pid}  ${addr}  (${formatMs(o.readyMs)})`);
           break;
         case 'not-ready':
-          this.log(`replica ${o.id}  started          pid ${o.pid}  ${addr}  (${res.quorumRunning ? 'not ready yet' : `waiting for peers: ready once ${res.quorum} replicas run`})`);
+          this.log(
+            `replica ${o.id}  started          pid ${o.pid}  ${addr}  (${res.quorumRunning ? 'not ready yet' : `waiting for peers: ready once ${res.quorum} replicas run`})`,
+          );
           break;
         case 'exited':
           this.log(`replica ${o.id}  FAILED           ${o.signal ? `killed by ${o.signal}` : `exit code ${o.exitCode ?? '?'}`}`);
           this.note(`--- last lines of replicas/${o.id}/process.log ---`);
-          for (const l of o.lastLines) this.note('  ' + l);
+          for (const l of o.lastLines) this.note(`  ${l}`);
           break;
       }
     }
@@ -73,9 +78,14 @@ export default class Up extends PbftCommand<typeof Up> {
     const allAlready = res.outcomes.every((o) => o.status === 'already-running');
     if (!res.quorumRunning) {
       const others = cluster.config.replicas.map((r) => r.id).filter((id) => !res.running.includes(id));
-      this.log(`${res.running.length}/${n} replicas running; ${res.quorum} are needed for a quorum. Start the others with: ${cmd(`up ${others.join(' ')}`, dir)}`);
+      this.log(
+        `${res.running.length}/${n} replicas running; ${res.quorum} are needed for a quorum. Start the others with: ${cmd(`up ${others.join(' ')}`, dir)}`,
+      );
     } else if (allAlready) {
-      const what = ids.length === n ? `All ${n} replicas were already running` : `Replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ${ids.length > 1 ? 'were' : 'was'} already running`;
+      const what =
+        ids.length === n
+          ? `All ${n} replicas were already running`
+          : `Replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ${ids.length > 1 ? 'were' : 'was'} already running`;
       this.log(`${what}; nothing to start (${res.running.length}/${n} running, quorum ${res.quorum}). Check them with: ${cmd('status', dir)}`);
     } else {
       this.log(`Cluster is up: ${res.running.length}/${n} replicas running (quorum ${res.quorum}). Try: ${cmd('request put hello world', dir)}`);

@@ -30,10 +30,7 @@ export default class Fault extends PbftCommand<typeof Fault> {
     '<%= config.bin %> fault 2 clear',
     '<%= config.bin %> fault list',
   ];
-  static override usage = [
-    'fault TARGET ACTION [STRATEGY] [--from IDS] [--ms M] [--jitter J] [--rate R] [--json]',
-    'fault list [--json]',
-  ];
+  static override usage = ['fault TARGET ACTION [STRATEGY] [--from IDS] [--ms M] [--jitter J] [--rate R] [--json]', 'fault list [--json]'];
   static override strict = false;
   static override args = {
     target: Args.string({ description: 'A replica id, or primary.', required: false }),
@@ -47,7 +44,13 @@ export default class Fault extends PbftCommand<typeof Fault> {
     ms: Flags.string({ summary: 'delay: milliseconds added to every message (0-60000).' }),
     jitter: Flags.string({ summary: 'delay: plus or minus this many milliseconds at random (0-60000).' }),
     rate: Flags.string({ summary: 'drop: the fraction of messages dropped at random (0-1).' }),
-    timeout: intFlag({ summary: 'How long to wait for the replica to answer (restart: to become ready), in ms.', min: 100, max: 600_000, default: 30_000, char: 't' }),
+    timeout: intFlag({
+      summary: 'How long to wait for the replica to answer (restart: to become ready), in ms.',
+      min: 100,
+      max: 600_000,
+      default: 30_000,
+      char: 't',
+    }),
   };
 
   async run(): Promise<unknown> {
