@@ -11,7 +11,7 @@ import { injectFault } from './faults.js';
 import { resolvePrimary } from './fault-primary.js';
 import { formatFaultOutcome } from './fault-format.js';
 import { formatMs, formatRecord } from './format.js';
-import { discoverPhaseFiles, readMerged, type PhaseRecord } from './phaselog.js';
+import { discoverPhaseFiles, readMerged, type PhaseRecord } from '../phaselog/index.js';
 import { waitConverged } from './status.js';
 
 async function logSince(ctx: DemoContext, sinceMs: number, keep: (r: PhaseRecord) => boolean): Promise<PhaseRecord[]> {

@@ -16,7 +16,7 @@ import { initCluster } from '../runtime/init.js';
 import { PbftError, abortError } from '../errors.js';
 import { formatMs, type Palette } from './format.js';
 import { downCluster, upCluster, upFailure } from './lifecycle.js';
-import { discoverPhaseFiles } from './phaselog.js';
+import { discoverPhaseFiles } from '../phaselog/index.js';
 import { describeOutcome, requestWith, type RequestOutcome } from './request.js';
 import { formatStatusSummary, formatStatusTable, summarizeStatus, waitConverged, type ReplicaRow } from './status.js';
 import { formatTrace, traceRequest, type Trace } from './trace.js';

@@ -8,7 +8,7 @@
 import { appendFile } from 'node:fs/promises';
 import { loadReplicaOverrides, type LoadedCluster } from '../runtime/config.js';
 import type { FaultAction } from './fault-request.js';
-import { parsePhaseLine, type PhaseRecord } from './phaselog.js';
+import { encodePhaseRecord, parsePhaseLine, type PhaseRecord } from '../phaselog/index.js';
 import { isPaused, readCmdline, replicaProcessState, tailLines } from './processes.js';
 
 /** running | paused (SIGSTOP) | crashed (killed by pbft fault) | stopped (clean stop) | down (no process) */
@@ -65,7 +65,7 @@ export async function logSignalFault(cluster: LoadedCluster, id: number, action:
   const last = await lastPhaseRecord(cluster, id);
   const rec = { ts: Date.now(), replica: id, view: last?.view ?? 0, phase: 'fault', action, source: 'operator', detail };
   try {
-    await appendFile(cluster.paths.phases(id), `${JSON.stringify(rec)}\n`, { mode: 0o644 });
+    await appendFile(cluster.paths.phases(id), `${encodePhaseRecord(rec)}\n`, { mode: 0o644 });
   } catch {
     /* the phase log is for people; a missing directory must not fail the fault */
   }

@@ -1,6 +1,6 @@
 /** Terminal formatting: colours (NO_COLOR respected), phase-log lines, tables, durations. */
-import type { PhaseRecord } from './phaselog.js';
-import { recordTimeMs } from './phaselog.js';
+import type { PhaseRecord } from '../phaselog/index.js';
+import { recordTimeMs } from '../phaselog/index.js';
 
 export interface Palette {
   enabled: boolean;

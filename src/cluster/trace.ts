@@ -4,8 +4,8 @@
  * sequence number(s) it was ordered at (pre-prepare, prepares, commits, execute).
  */
 import { CORE_PHASES } from '../core/types.js';
-import type { PhaseFile, PhaseRecord } from './phaselog.js';
-import { mergePhaseLogs, offsetAtTime, recordTimeMs } from './phaselog.js';
+import type { PhaseFile, PhaseRecord } from '../phaselog/index.js';
+import { mergePhaseLogs, offsetAtTime, recordTimeMs } from '../phaselog/index.js';
 import { formatRecord, formatMs, relTime, shortClient, type Palette } from './format.js';
 
 /** The normal-case phases of CORE_PHASES, request through reply. */

@@ -28,7 +28,7 @@ import { CorruptibleApp } from '../byzantine/index.js';
 import { loadReplicaOverrides, readReplicaSecret, replicaEntry, type LoadedCluster, type ReplicaOverrides } from './config.js';
 import { writeFileAtomicSync } from './fsutil.js';
 import { NetFaults } from './netfaults.js';
-import { PhaseLogWriter, type PhaseLine } from './phaselog.js';
+import { PhaseLogWriter, type PhaseLine } from '../phaselog/index.js';
 import { ReplicaMetrics } from './metrics.js';
 import { DurableLog } from './storage.js';
 import { ReplicaTransport } from './transport.js';

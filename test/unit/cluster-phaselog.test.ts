@@ -12,7 +12,7 @@ import {
   readMerged,
   type PhaseFile,
   type PhaseRecord,
-} from '../../src/cluster/phaselog.js';
+} from '../../src/phaselog/index.js';
 import { collectTrace, formatTrace } from '../../src/cluster/trace.js';
 import { colourEnabled, formatRecord, palette, table } from '../../src/cluster/format.js';
 

@@ -7,7 +7,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PhaseLogWriter } from '../../src/runtime/phaselog.js';
+import { PhaseLogWriter } from '../../src/phaselog/index.js';
 
 let dir: string;
 let file: string;

@@ -1,7 +1,15 @@
 import { Flags } from '@oclif/core';
-import { KNOWN_PHASES, PhaseTail, discoverPhaseFiles, followPhaseLogs, mergePhaseLogs, type PhaseFilter, type PhaseRecord } from '../../cluster/phaselog.js';
+import {
+  KNOWN_PHASES,
+  PhaseTail,
+  discoverPhaseFiles,
+  followPhaseLogs,
+  mergePhaseLogs,
+  type PhaseFilter,
+  type PhaseRecord,
+  rotatedPhaseLog,
+} from '../../phaselog/index.js';
 import { formatRecord, replicaColour } from '../../cluster/format.js';
-import { rotatedPhaseLog } from '../../runtime/phaselog.js';
 import { followProcessLogs, processLogFiles, readProcessLogs, type ProcessLogLine } from '../../cluster/processlog.js';
 import { parseReplicaIds } from '../../cluster/ids.js';
 import { CliError } from '../../cluster/errors.js';

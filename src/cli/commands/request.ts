@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { describeOutcome, maxValueBytes, parseRequestArgs, resolveValue, runRequest, type ResolvedValue } from '../../cluster/request.js';
-import { discoverPhaseFiles } from '../../cluster/phaselog.js';
+import { discoverPhaseFiles } from '../../phaselog/index.js';
 import { replicaProcessState } from '../../cluster/processes.js';
 import { formatTrace, traceRequest } from '../../cluster/trace.js';
 import { formatMs } from '../../cluster/format.js';

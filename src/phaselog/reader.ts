@@ -1,5 +1,5 @@
 /**
- * Reading, merging, filtering, formatting and following the replicas' phase logs
+ * The phase log's reader: merging, filtering and following the replicas' phase logs
  * (`<dir>/replicas/<i>/phases.jsonl`, one JSON object per line).
  *
  * Every replica appends to its own file in time order, so a merged view is a k-way merge by
@@ -10,63 +10,11 @@ import { createReadStream, watch, type FSWatcher } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CORE_PHASES } from '../core/types.js';
-
-/** A phase-log record as written by a replica. Extra fields pass through untouched. */
-export interface PhaseRecord {
-  /** milliseconds since the epoch (a number), or an ISO-8601 string */
-  ts: number | string;
-  replica: number;
-  view: number;
-  seq?: number;
-  phase: string;
-  digest?: string;
-  peer?: number;
-  client?: string;
-  timestamp?: number;
-  reason?: string;
-  detail?: string;
-  [k: string]: unknown;
-}
+import { MAX_LINE_CHARS, type PhaseRecord, parsePhaseLine, recordTimeMs } from './record.js';
 
 export interface PhaseFile {
   replica: number;
   path: string;
-}
-
-/** Longest line we try to interpret; longer ones are skipped as malformed. */
-export const MAX_LINE_CHARS = 1 << 20;
-
-/** The phases the core (CORE_PHASES) and the runtime write (for validation and colour). */
-export const KNOWN_PHASES = ['ready', ...CORE_PHASES, 'connect', 'disconnect', 'start', 'stop', 'admin'] as const;
-
-export function recordTimeMs(rec: PhaseRecord): number {
-  return typeof rec.ts === 'number' ? rec.ts : Date.parse(rec.ts);
-}
-
-const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-
-/** Parse one line; null for anything that is not a phase record. */
-export function parsePhaseLine(line: string): PhaseRecord | null {
-  if (line.length === 0 || line.length > MAX_LINE_CHARS) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
-  const r = v as Record<string, unknown>;
-  if (typeof r.phase !== 'string' || !isNonNegInt(r.replica)) return null;
-  if (typeof r.ts === 'number') {
-    if (!Number.isFinite(r.ts)) return null;
-  } else if (typeof r.ts === 'string') {
-    if (!Number.isFinite(Date.parse(r.ts))) return null;
-  } else return null;
-  if (r.view !== undefined && !isNonNegInt(r.view)) return null;
-  if (r.seq !== undefined && !isNonNegInt(r.seq)) return null;
-  if (r.view === undefined) r.view = 0;
-  return r as PhaseRecord;
 }
 
 export interface PhaseFilter {

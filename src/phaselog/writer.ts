@@ -16,14 +16,8 @@
  * rotates to phases.1.jsonl past maxBytes.
  */
 import fs from 'node:fs';
-import type { PhaseEvent, ReplicaId } from '../core/types.js';
-
-/** The file a phase log rotates to (phases.jsonl -> phases.1.jsonl): written here, read by pbft logs. */
-export function rotatedPhaseLog(file: string): string {
-  return `${file.replace(/\.jsonl$/, '')}.1.jsonl`;
-}
-
-export type PhaseLine = Omit<PhaseEvent, 'phase' | 'reason'> & { phase: string; reason?: string };
+import type { ReplicaId } from '../core/types.js';
+import { encodePhaseRecord, type PhaseLine, rotatedPhaseLog } from './record.js';
 
 export interface PhaseLogOptions {
   replica: ReplicaId;
@@ -163,8 +157,7 @@ export class PhaseLogWriter {
 
   private encode(q: Queued): string {
     if ('raw' in q) return JSON.stringify(q.raw);
-    const { phase, view, ...rest } = q.rec;
-    return JSON.stringify({ ts: q.ts, replica: this.o.replica, view, phase, ...rest });
+    return encodePhaseRecord({ ...q.rec, ts: q.ts, replica: this.o.replica });
   }
 
   /** Start one write of everything queued, unless one is in flight (it continues when done). */
