@@ -22,13 +22,13 @@ export function strategyHelp(): string {
 export function actionHelp(): string {
   const label = (a: FaultAction) =>
     a === 'partition'
-      ? 'partition --from IDS'
+      ? 'partition --from IDS|clients'
       : a === 'delay'
-        ? 'delay --ms M [--jitter J]'
+        ? 'delay --ms M [--jitter J] [--link L]'
         : a === 'drop'
-          ? 'drop --rate R'
+          ? 'drop --rate R [--link L]'
           : a === 'heal'
-            ? 'heal [--from IDS]'
+            ? 'heal [--from IDS|clients]'
             : a === 'byzantine'
               ? 'byzantine STRATEGY'
               : a;

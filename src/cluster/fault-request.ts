@@ -4,6 +4,7 @@
  * signed control-channel command that carries each network or Byzantine fault.
  */
 import type { AdminCommand } from '../runtime/admin.js';
+import type { NetLink } from '../runtime/wire.js';
 import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../byzantine/index.js';
 import { CliError } from './errors.js';
 import { parseReplicaIds, parseReplicaTarget, type ReplicaTarget } from './ids.js';
@@ -17,9 +18,9 @@ export const FAULT_ACTION_DESCRIPTIONS: Record<FaultAction, string> = {
   pause: 'freeze the process (SIGSTOP); it keeps its sockets but answers nothing',
   resume: 'unfreeze a paused process (SIGCONT)',
   isolate: 'drop all its traffic, to and from replicas and clients',
-  partition: 'drop the traffic between it and the replicas given with --from',
-  delay: 'delay its traffic by --ms milliseconds (plus or minus --jitter)',
-  drop: 'drop a fraction --rate of its traffic at random',
+  partition: 'drop the traffic between it and the replicas given with --from (the word clients: every client)',
+  delay: 'delay its traffic by --ms milliseconds (plus or minus --jitter); --link replicas|clients for one kind of link',
+  drop: 'drop a fraction --rate of its traffic at random; --link replicas|clients for one kind of link',
   heal: 'lift every network fault on it (or, with --from, only that partition)',
   byzantine: 'switch it to a Byzantine strategy from the shared catalogue',
   clear: 'make it honest and healthy again: network faults and strategy lifted, resumed if paused',
@@ -38,13 +39,14 @@ interface FaultParams {
   pause: object;
   resume: object;
   isolate: object;
-  /** the peers to cut the target off from */
-  partition: { from: number[] };
-  delay: { ms: number; jitterMs?: number };
+  /** the peers to cut the target off from, and/or every client */
+  partition: { from: number[]; clients?: true };
+  /** `link`: only the links to replicas, or only those to clients (default both) */
+  delay: { ms: number; jitterMs?: number; link?: NetLink };
   /** the fraction of messages dropped, 0..1 */
-  drop: { rate: number };
-  /** without `from`, every network fault is lifted; with it, only the partition from those peers */
-  heal: { from?: number[] };
+  drop: { rate: number; link?: NetLink };
+  /** without `from`, every network fault is lifted; with it, only the partition from those peers (or clients) */
+  heal: { from?: number[]; clients?: true };
   byzantine: { strategy: StrategyName };
   clear: object;
 }
@@ -65,9 +67,10 @@ export interface FaultArgs {
   ms?: string | number;
   jitter?: string | number;
   rate?: string | number;
+  link?: string;
 }
 
-type OptionFlag = 'from' | 'ms' | 'jitter' | 'rate';
+type OptionFlag = 'from' | 'ms' | 'jitter' | 'rate' | 'link';
 
 /** The flags each action takes. */
 const TAKES: Record<FaultAction, readonly OptionFlag[]> = {
@@ -77,8 +80,8 @@ const TAKES: Record<FaultAction, readonly OptionFlag[]> = {
   resume: [],
   isolate: [],
   partition: ['from'],
-  delay: ['ms', 'jitter'],
-  drop: ['rate'],
+  delay: ['ms', 'jitter', 'link'],
+  drop: ['rate', 'link'],
   heal: ['from'],
   byzantine: [],
   clear: [],
@@ -119,7 +122,7 @@ export function parseFaultArgs(a: FaultArgs, n: number): FaultRequest {
   const action = a.action.trim() as FaultAction;
   if (!(FAULT_ACTIONS as readonly string[]).includes(action)) throw bad(`unknown action "${a.action}"`, `actions: ${FAULT_ACTIONS.join(', ')}`);
   const rest = a.rest ?? [];
-  for (const flag of ['from', 'ms', 'jitter', 'rate'] as const) {
+  for (const flag of ['from', 'ms', 'jitter', 'rate', 'link'] as const) {
     if (a[flag] !== undefined && !TAKES[action].includes(flag)) {
       const owners = FAULT_ACTIONS.filter((x) => TAKES[x].includes(flag));
       throw bad(`--${flag} does not apply to ${action}`, `--${flag} is for ${owners.join(' and ')}`);
@@ -136,24 +139,37 @@ export function parseFaultArgs(a: FaultArgs, n: number): FaultRequest {
     throw bad(`${action} takes no further argument, but got "${rest.join(' ')}"`, USAGE);
   }
   let from: number[] | undefined;
+  let clients = false;
   if (a.from !== undefined) {
-    from = parseReplicaIds([a.from], n, { flag: '--from' });
+    // the word "clients" names every client; the rest are replica ids
+    const words = a.from.split(',').map((w) => w.trim());
+    clients = words.includes('clients');
+    const ids = words.filter((w) => w !== 'clients');
+    from = ids.length > 0 ? parseReplicaIds([ids.join(',')], n, { flag: '--from' }) : [];
     if (typeof target === 'number' && from.includes(target)) throw fromListsTarget(target);
   }
+  let link: NetLink | undefined;
+  if (a.link !== undefined) {
+    const l = a.link.trim();
+    if (l !== 'replicas' && l !== 'clients') throw bad(`--link must be replicas or clients, got "${a.link}"`, 'without --link, both kinds of link');
+    link = l;
+  }
+  const onLink = link !== undefined ? { link } : {};
   switch (action) {
     case 'partition':
-      if (from === undefined) throw bad('partition needs --from IDS (the replicas to cut it off from)', 'e.g. pbft fault 3 partition --from 0,1');
-      return { target, action, from };
+      if (from === undefined)
+        throw bad('partition needs --from IDS (the replicas to cut it off from, or clients)', 'e.g. pbft fault 3 partition --from 0,1, or --from clients');
+      return { target, action, from, ...(clients ? { clients: true as const } : {}) };
     case 'heal':
-      return { target, action, ...(from !== undefined ? { from } : {}) };
+      return { target, action, ...(from !== undefined ? { from } : {}), ...(clients ? { clients: true as const } : {}) };
     case 'delay': {
       if (a.ms === undefined) throw bad('delay needs --ms M', 'e.g. pbft fault 2 delay --ms 50 --jitter 10');
       const ms = delayMs(a.ms, '--ms');
-      return { target, action, ms, ...(a.jitter !== undefined ? { jitterMs: delayMs(a.jitter, '--jitter') } : {}) };
+      return { target, action, ms, ...(a.jitter !== undefined ? { jitterMs: delayMs(a.jitter, '--jitter') } : {}), ...onLink };
     }
     case 'drop':
       if (a.rate === undefined) throw bad('drop needs --rate R (a fraction from 0 to 1)', 'e.g. pbft fault 2 drop --rate 0.3');
-      return { target, action, rate: parseNumber(a.rate, '--rate', { integer: false, min: 0, max: 1, unit: 'a fraction of the messages' }) };
+      return { target, action, rate: parseNumber(a.rate, '--rate', { integer: false, min: 0, max: 1, unit: 'a fraction of the messages' }), ...onLink };
     case 'byzantine':
       return { target, action, strategy: strategy! };
     default:
@@ -172,13 +188,19 @@ export function adminCommandFor(req: FaultRequest): AdminCommand | null {
     case 'isolate':
       return { kind: 'net', action: 'isolate' };
     case 'partition':
-      return { kind: 'net', action: 'partition', peers: req.from };
+      return { kind: 'net', action: 'partition', ...(req.from.length > 0 ? { peers: req.from } : {}), ...(req.clients ? { clients: true } : {}) };
     case 'delay':
-      return { kind: 'net', action: 'delay', ms: req.ms, ...(req.jitterMs !== undefined ? { jitterMs: req.jitterMs } : {}) };
+      return {
+        kind: 'net',
+        action: 'delay',
+        ms: req.ms,
+        ...(req.jitterMs !== undefined ? { jitterMs: req.jitterMs } : {}),
+        ...(req.link ? { link: req.link } : {}),
+      };
     case 'drop':
-      return { kind: 'net', action: 'drop', rate: req.rate };
+      return { kind: 'net', action: 'drop', rate: req.rate, ...(req.link ? { link: req.link } : {}) };
     case 'heal':
-      return { kind: 'net', action: 'heal', ...(req.from ? { peers: req.from } : {}) };
+      return { kind: 'net', action: 'heal', ...(req.from?.length ? { peers: req.from } : {}), ...(req.clients ? { clients: true } : {}) };
     case 'byzantine':
       return { kind: 'byzantine', strategy: req.strategy };
     case 'clear':

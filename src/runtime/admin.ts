@@ -20,9 +20,12 @@ export type { AdminCommand, SignedAdminCommand, NetAction } from './wire.js';
 export interface NetFaultState {
   isolated: boolean;
   partitionedFrom: ReplicaId[];
+  /** delay, jitter and drop rate on the links to the other replicas */
   delayMs: number;
   jitterMs: number;
   dropRate: number;
+  /** the links to clients: cut from all of them, and their own delay, jitter and drop rate */
+  clients: { partitioned: boolean; delayMs: number; jitterMs: number; dropRate: number };
 }
 
 export interface FaultState {

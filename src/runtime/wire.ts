@@ -124,8 +124,10 @@ export function backoffMs(attempt: number, minMs: number, maxMs: number, random:
 
 /** Admin/operator command vocabulary (issue 4). */
 export type NetAction = 'isolate' | 'partition' | 'delay' | 'drop' | 'heal';
+/** Which links a delay or drop applies to (absent: both). */
+export type NetLink = 'replicas' | 'clients';
 export type AdminCommand =
-  | { kind: 'net'; action: NetAction; peers?: ReplicaId[]; ms?: number; jitterMs?: number; rate?: number }
+  | { kind: 'net'; action: NetAction; peers?: ReplicaId[]; clients?: boolean; link?: NetLink; ms?: number; jitterMs?: number; rate?: number }
   | { kind: 'byzantine'; strategy: string | null }
   | { kind: 'clear' }
   | { kind: 'faults' };
@@ -164,7 +166,7 @@ export function parseAdminCommand(v: unknown, n: number): AdminCommand | string 
         return 'strategy must be a strategy name or null';
       return { kind: 'byzantine', strategy: o.strategy as string | null };
     case 'net': {
-      if (!allowed(['kind', 'action', 'peers', 'ms', 'jitterMs', 'rate'])) return 'unexpected fields';
+      if (!allowed(['kind', 'action', 'peers', 'clients', 'link', 'ms', 'jitterMs', 'rate'])) return 'unexpected fields';
       const action = o.action;
       if (action !== 'isolate' && action !== 'partition' && action !== 'delay' && action !== 'drop' && action !== 'heal')
         return 'net action must be isolate, partition, delay, drop or heal';
@@ -173,6 +175,15 @@ export function parseAdminCommand(v: unknown, n: number): AdminCommand | string 
         if (!Array.isArray(o.peers) || o.peers.length > n || !o.peers.every((p) => typeof p === 'number' && Number.isSafeInteger(p) && p >= 0 && p < n))
           return `peers must be a list of replica ids 0-${n - 1}`;
         c.peers = [...new Set(o.peers as number[])].sort((a, b) => a - b);
+      }
+      if (o.clients !== undefined) {
+        if (o.clients !== true || (action !== 'partition' && action !== 'heal')) return 'clients: true is for partition and heal only';
+        c.clients = true;
+      }
+      if (o.link !== undefined) {
+        if ((o.link !== 'replicas' && o.link !== 'clients') || (action !== 'delay' && action !== 'drop'))
+          return 'link (replicas or clients) is for delay and drop only';
+        c.link = o.link;
       }
       if (o.ms !== undefined) {
         if (typeof o.ms !== 'number' || !Number.isSafeInteger(o.ms) || o.ms < 0 || o.ms > MAX_DELAY_MS) return `ms must be an integer 0-${MAX_DELAY_MS}`;
@@ -187,7 +198,7 @@ export function parseAdminCommand(v: unknown, n: number): AdminCommand | string 
         if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate < 0 || o.rate > 1) return 'rate must be a number 0-1';
         c.rate = o.rate;
       }
-      if (action === 'partition' && (!c.peers || c.peers.length === 0)) return 'partition needs peers (the replicas to cut off)';
+      if (action === 'partition' && (!c.peers || c.peers.length === 0) && !c.clients) return 'partition needs peers (the replicas to cut off) or clients';
       if (action === 'delay' && c.ms === undefined) return 'delay needs ms';
       if (action === 'drop' && c.rate === undefined) return 'drop needs rate';
       return c;

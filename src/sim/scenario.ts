@@ -38,6 +38,12 @@ export interface NetworkModel {
   healedExtraMs: number;
   /** stragglers: replica -> extra delay on everything it sends (safety phase) */
   slow: { replica: ReplicaId; extraMs: number }[];
+  /**
+   * Faults on the links between clients and one replica, during the safety phase (what `pbft
+   * fault R partition --from clients`, `delay --link clients` and `drop --link clients` do to a
+   * real one): requests to it and its replies are cut, delayed by extraMs, or dropped at rate.
+   */
+  clientLinks: ClientLinkFault[];
 }
 
 export type PartitionKind = 'isolate-primary' | 'isolate' | 'split';
@@ -129,6 +135,15 @@ export const DEFAULT_LIVENESS_BOUND_MS = 60_000;
 /** share of faulty runs that are storms (see makeScenario) */
 export const STORM_PROBABILITY = 0.3;
 const SAFETY_EVENTS_PER_REPLICA = 1500;
+/** A fault on the links between clients and one replica (Scenario.net.clientLinks). */
+export type ClientLinkFault =
+  | { replica: ReplicaId; kind: 'cut' }
+  | { replica: ReplicaId; kind: 'delay'; extraMs: number }
+  | { replica: ReplicaId; kind: 'drop'; rate: number };
+
+/** the share of faulty seeds with client-link faults */
+const CLIENT_LINK_P = 0.2;
+
 /** in a storm, the share of directed replica links that are lossy */
 const LOSSY_LINK_P = 0.3;
 /** probability of stragglers in a storm / in another faulty run */
@@ -229,6 +244,24 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     const k = linkRng.int(1, Math.max(1, f));
     for (const replica of linkRng.sample([...Array(n).keys()], k))
       slow.push({ replica, extraMs: Math.round(params.viewChangeTimeoutMs * linkRng.range(0.3, 3)) });
+  }
+
+  // Client-link faults (their own stream: other seeds' draws stay as they were). Any number of
+  // replicas may be cut from clients: that costs availability, never safety, and heals with the
+  // network.
+  const clientLinks: ClientLinkFault[] = [];
+  const clRng = rng.fork('client-links');
+  if (o.faults && clRng.bool(CLIENT_LINK_P)) {
+    for (const replica of clRng.sample([...Array(n).keys()], clRng.int(1, n))) {
+      const kind = clRng.pick(['cut', 'delay', 'drop'] as const);
+      clientLinks.push(
+        kind === 'cut'
+          ? { replica, kind }
+          : kind === 'delay'
+            ? { replica, kind, extraMs: Math.round(params.viewChangeTimeoutMs * clRng.range(0.2, 2)) }
+            : { replica, kind, rate: clRng.range(0.1, 0.7) },
+      );
+    }
   }
 
   // --- phases ---------------------------------------------------------------------------------
@@ -335,7 +368,7 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     n,
     f,
     params,
-    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow, healedExtraMs },
+    net: { minDelayMs, jitter, loss: o.faults ? loss : 0, duplicate: o.faults ? duplicate : 0, linkLoss, slow, clientLinks, healedExtraMs },
     safetyMs,
     // a slow healed network needs more virtual time; it costs no more events
     livenessBoundMs: Math.max(
@@ -391,7 +424,7 @@ export function describeScenario(s: Scenario): string {
   const w = s.workload;
   return [
     `${s.storm ? 'STORM ' : ''}n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
-    `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}`,
+    `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}${s.net.clientLinks.map((x) => ` clients-r${x.replica}:${x.kind}${x.kind === 'delay' ? `+${x.extraMs}ms` : x.kind === 'drop' ? `@${x.rate.toFixed(2)}` : ''}`).join('')}`,
     `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms${s.net.healedExtraMs ? `, healed network +${s.net.healedExtraMs}ms` : ''}`,
     `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,
     `crashes: ${s.crashes.map((c) => `${c.target === 'primary' ? 'primary' : `r${c.target}`}@${c.atMs}ms+${c.downMs}${c.midStep ? ' mid-step' : ''}${c.storage ? ` ${c.storage}-log` : ''}`).join(' ') || 'none'}`,

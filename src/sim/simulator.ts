@@ -134,6 +134,8 @@ export interface SimStats {
   messagesDelivered: number;
   messagesDropped: number;
   messagesDuplicated: number;
+  /** requests and replies that met a client-link fault (Scenario.net.clientLinks) */
+  clientLinkFaulted: number;
   crashes: number;
   restarts: number;
   partitions: number;
@@ -325,6 +327,7 @@ class Simulation {
     messagesDelivered: 0,
     messagesDropped: 0,
     messagesDuplicated: 0,
+    clientLinkFaulted: 0,
     crashes: 0,
     restarts: 0,
     partitions: 0,
@@ -992,6 +995,22 @@ class Simulation {
     return d;
   }
 
+  /**
+   * Client-link faults of `replica` (Scenario.net.clientLinks) applied to the delivery times of
+   * a request to it or a reply from it, during the safety phase: cut, delayed, or dropped.
+   */
+  private clientLink(replica: ReplicaId, times: number[]): number[] {
+    if (this.phase !== 'safety' || times.length === 0) return times;
+    for (const f of this.sc.net.clientLinks) {
+      if (f.replica !== replica) continue;
+      this.stats.clientLinkFaulted++;
+      if (f.kind === 'cut') return [];
+      if (f.kind === 'drop' && this.netRng.bool(f.rate)) return [];
+      if (f.kind === 'delay') return times.map((t) => t + f.extraMs);
+    }
+    return times;
+  }
+
   /** the network decides: lost, or delivered once or twice with independent delays */
   private deliveries(link = -1): number[] {
     const net = this.sc.net;
@@ -1070,7 +1089,7 @@ class Simulation {
       return;
     }
     if (idx === undefined) return this.dropped(`r${from}`, `-> ${String(client).slice(0, 20)} (no such client): `, msg);
-    const times = this.deliveries();
+    const times = this.clientLink(from, this.deliveries());
     if (times.length === 0) return this.dropped(`r${from}`, `-> ${client} (lost): `, msg);
     for (const t of times) this.q.push(t, { k: 'reply', client: idx, from, msg });
   }
@@ -1266,7 +1285,7 @@ class Simulation {
       if (this.freeze) deepFreeze(s.msg);
       for (const to of s.to) {
         this.stats.messagesSent++;
-        const times = this.deliveries();
+        const times = this.clientLink(to, this.deliveries());
         if (times.length === 0) this.dropped(s.who, `-> r${to} (lost): `, s.msg);
         for (const t of times) this.q.push(t, { k: 'req', to, client: -1, msg: s.msg as SignedRequest, who: s.who });
       }
@@ -1445,7 +1464,7 @@ class Simulation {
           const targets = a.type === 'send' ? [a.to] : this.replicas.map((r) => r.id);
           for (const to of targets) {
             this.stats.messagesSent++;
-            const times = this.deliveries();
+            const times = this.clientLink(to, this.deliveries());
             if (times.length === 0) this.dropped(c.id, `-> r${to} (lost): `, a.msg);
             for (const t of times) this.q.push(t, { k: 'req', to, client: c.idx, msg: a.msg });
           }

@@ -281,6 +281,26 @@ describe('pbft fault on a 4-replica cluster', () => {
     await h.converged(h.all, p.lastExecuted);
   });
 
+  it('client links: the primary cut from every client still orders (the others forward and reply); delay on client links only', async () => {
+    const before = await h.converged(h.all);
+    const primary = before[0]!.primary;
+    const cut = await h.fault({ target: primary, action: 'partition', from: [], clients: true });
+    expect(cut.faults?.active).toEqual(['partition from clients']);
+    await h.puts(3, 'clientcut');
+    const p = await h.status(primary);
+    expect(p.faults.net.clients.partitioned).toBe(true);
+    // it dropped requests and replies, yet it still ordered them as primary
+    expect((p.runtimeDropped['fault-partitioned-in'] ?? 0) + (p.runtimeDropped['fault-partitioned-out'] ?? 0)).toBeGreaterThan(0);
+    expect(p.view).toBe(before[0]!.view);
+    expect((await h.fault({ target: primary, action: 'heal', from: [], clients: true })).faults?.active).toEqual([]);
+    const slow = await h.fault({ target: primary, action: 'delay', ms: 30, link: 'clients' });
+    expect(slow.faults?.active).toEqual(['delay 30ms (client links)']);
+    expect((await h.status(primary)).faults.net).toMatchObject({ delayMs: 0, clients: { delayMs: 30 } });
+    await h.puts(2, 'clientdelay');
+    await h.fault({ target: primary, action: 'clear' });
+    await h.converged(h.all);
+  });
+
   it('the CLI: fault, fault list and validation, with --json', async () => {
     const dir = h.cluster.dir;
     const st = await h.converged(h.all);

@@ -150,8 +150,32 @@ describe('FaultRequest: one type per action', () => {
         { target: '1', action: 'clear' },
         { target: 1, action: 'clear' },
       ],
+      // client links
+      [
+        { target: '2', action: 'partition', from: 'clients' },
+        { target: 2, action: 'partition', from: [], clients: true },
+      ],
+      [
+        { target: '2', action: 'partition', from: '0,clients' },
+        { target: 2, action: 'partition', from: [0], clients: true },
+      ],
+      [
+        { target: '2', action: 'heal', from: 'clients' },
+        { target: 2, action: 'heal', from: [], clients: true },
+      ],
+      [
+        { target: '1', action: 'delay', ms: '200', link: 'clients' },
+        { target: 1, action: 'delay', ms: 200, link: 'clients' },
+      ],
+      [
+        { target: '1', action: 'drop', rate: '0.3', link: 'replicas' },
+        { target: 1, action: 'drop', rate: 0.3, link: 'replicas' },
+      ],
     ];
     for (const [args, want] of cases) expect(parse(args), JSON.stringify(args)).toStrictEqual(want);
+    expect(() => parse({ target: '1', action: 'delay', ms: '5', link: 'peers' })).toThrow(/--link must be replicas or clients/);
+    expect(() => parse({ target: '1', action: 'partition', from: '0', link: 'clients' })).toThrow(/--link does not apply to partition/);
+    expect(() => parse({ target: '1', action: 'partition', from: 'clients,1' })).toThrow(/target replica 1 itself/);
   });
 
   it('the type follows the action: required fields, no foreign ones, narrowing by action', () => {
@@ -217,6 +241,11 @@ describe('adminCommandFor', () => {
       { target: '1', action: 'heal' },
       { target: '1', action: 'heal', from: '2' },
       { target: '1', action: 'clear' },
+      { target: '1', action: 'partition', from: 'clients' },
+      { target: '1', action: 'partition', from: '0,clients' },
+      { target: '1', action: 'heal', from: 'clients' },
+      { target: '1', action: 'delay', ms: 9, link: 'clients' },
+      { target: '1', action: 'drop', rate: 0.2, link: 'replicas' },
       ...STRATEGY_NAMES.map((s) => ({ target: '1', action: 'byzantine', rest: [s] })),
     ];
     for (const c of cases) {
@@ -225,6 +254,8 @@ describe('adminCommandFor', () => {
       expect(parseAdminCommand(cmd, N), JSON.stringify(c)).toEqual(cmd);
     }
     expect(adminCommandFor(parse({ target: '1', action: 'partition', from: '0,2' }))).toEqual({ kind: 'net', action: 'partition', peers: [0, 2] });
+    expect(adminCommandFor(parse({ target: '1', action: 'partition', from: 'clients' }))).toEqual({ kind: 'net', action: 'partition', clients: true });
+    expect(adminCommandFor(parse({ target: '1', action: 'delay', ms: 9, link: 'clients' }))).toEqual({ kind: 'net', action: 'delay', ms: 9, link: 'clients' });
     expect(adminCommandFor(parse({ target: '1', action: 'byzantine', rest: ['equivocate'] }))).toEqual({ kind: 'byzantine', strategy: 'equivocate' });
     for (const a of ['crash', 'restart', 'pause', 'resume']) expect(adminCommandFor(parse({ target: '1', action: a }))).toBe(null);
   });

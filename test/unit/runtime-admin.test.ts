@@ -56,6 +56,17 @@ describe('wire parsing', () => {
     expect(parseAdminCommand({ kind: 'byzantine', strategy: 'equivocate' }, 4)).toEqual({ kind: 'byzantine', strategy: 'equivocate' });
     expect(parseAdminCommand({ kind: 'byzantine', strategy: 'Bad Name' }, 4)).toMatch(/strategy/);
     expect(parseAdminCommand({ kind: 'clear', extra: 1 }, 4)).toBe('unexpected fields');
+    expect(parseAdminCommand({ kind: 'net', action: 'partition', clients: true }, 4)).toEqual({ kind: 'net', action: 'partition', clients: true });
+    expect(parseAdminCommand({ kind: 'net', action: 'partition', clients: false }, 4)).toMatch(/clients: true is for partition and heal/);
+    expect(parseAdminCommand({ kind: 'net', action: 'delay', ms: 5, clients: true }, 4)).toMatch(/clients: true is for partition and heal/);
+    expect(parseAdminCommand({ kind: 'net', action: 'drop', rate: 0.5, link: 'clients' }, 4)).toEqual({
+      kind: 'net',
+      action: 'drop',
+      rate: 0.5,
+      link: 'clients',
+    });
+    expect(parseAdminCommand({ kind: 'net', action: 'drop', rate: 0.5, link: 'everything' }, 4)).toMatch(/link \(replicas or clients\)/);
+    expect(parseAdminCommand({ kind: 'net', action: 'isolate', link: 'clients' }, 4)).toMatch(/link \(replicas or clients\)/);
   });
 
   it('hellos', () => {
@@ -93,5 +104,30 @@ describe('NetFaults', () => {
     f.apply({ kind: 'net', action: 'heal' });
     expect(f.healthy).toBe(true);
     expect(f.describe()).toEqual([]);
+  });
+
+  it('client links: a cut from clients, and delay or drop on one kind of link only', () => {
+    const f = new NetFaults(() => 0.25);
+    f.apply({ kind: 'net', action: 'partition', clients: true });
+    expect(f.decideClient()).toEqual({ drop: true, reason: 'partitioned' });
+    expect(f.decide(1)).toEqual({ drop: false, delayMs: 0 });
+    expect(f.healthy).toBe(false);
+    f.apply({ kind: 'net', action: 'heal', clients: true });
+    expect(f.decideClient()).toEqual({ drop: false, delayMs: 0 });
+    expect(f.healthy).toBe(true);
+    f.apply({ kind: 'net', action: 'delay', ms: 200, link: 'clients' });
+    expect(f.decideClient()).toEqual({ drop: false, delayMs: 200 });
+    expect(f.decide(2)).toEqual({ drop: false, delayMs: 0 });
+    f.apply({ kind: 'net', action: 'drop', rate: 0.5, link: 'replicas' });
+    expect(f.decide(2)).toEqual({ drop: true, reason: 'dropped' });
+    expect(f.decideClient()).toEqual({ drop: false, delayMs: 200 });
+    expect(f.describe()).toEqual(['drop 0.5 (replica links)', 'delay 200ms (client links)']);
+    expect(f.state()).toMatchObject({ delayMs: 0, dropRate: 0.5, clients: { partitioned: false, delayMs: 200, jitterMs: 0, dropRate: 0 } });
+    // without --link both kinds, as before
+    f.apply({ kind: 'net', action: 'heal' });
+    f.apply({ kind: 'net', action: 'delay', ms: 10 });
+    expect(f.decide(1)).toEqual({ drop: false, delayMs: 10 });
+    expect(f.decideClient()).toEqual({ drop: false, delayMs: 10 });
+    expect(f.describe()).toEqual(['delay 10ms']);
   });
 });

@@ -25,12 +25,17 @@ export default class Fault extends PbftCommand<typeof Fault> {
     '<%= config.bin %> fault 3 partition --from 0,1',
     '<%= config.bin %> fault 1 delay --ms 50 --jitter 10',
     '<%= config.bin %> fault 1 drop --rate 0.2',
+    '<%= config.bin %> fault 2 partition --from clients',
+    '<%= config.bin %> fault 2 delay --ms 200 --link clients',
     '<%= config.bin %> fault primary byzantine equivocate',
     '<%= config.bin %> fault 2 byzantine corrupt-state',
     '<%= config.bin %> fault 2 clear',
     '<%= config.bin %> fault list',
   ];
-  static override usage = ['fault TARGET ACTION [STRATEGY] [--from IDS] [--ms M] [--jitter J] [--rate R] [--json]', 'fault list [--json]'];
+  static override usage = [
+    'fault TARGET ACTION [STRATEGY] [--from IDS|clients] [--ms M] [--jitter J] [--rate R] [--link replicas|clients] [--json]',
+    'fault list [--json]',
+  ];
   static override strict = false;
   static override args = {
     target: Args.string({ description: 'A replica id, or primary.', required: false }),
@@ -40,7 +45,13 @@ export default class Fault extends PbftCommand<typeof Fault> {
   static override enableJsonFlag = true;
   static override flags = {
     dir: dirFlag,
-    from: Flags.string({ summary: 'partition / heal: the replicas to cut the target off from (or reconnect), e.g. 0,1 or 0-2.' }),
+    from: Flags.string({
+      summary: 'partition / heal: the replicas to cut the target off from (or reconnect), e.g. 0,1 or 0-2; the word clients for every client.',
+    }),
+    link: Flags.string({
+      summary: 'delay / drop: only the links to other replicas, or only those to clients (default: both).',
+      options: ['replicas', 'clients'],
+    }),
     ms: Flags.string({ summary: 'delay: milliseconds added to every message (0-60000).' }),
     jitter: Flags.string({ summary: 'delay: plus or minus this many milliseconds at random (0-60000).' }),
     rate: Flags.string({ summary: 'drop: the fraction of messages dropped at random (0-1).' }),
@@ -62,6 +73,7 @@ export default class Fault extends PbftCommand<typeof Fault> {
       ...(this.flags.ms !== undefined ? { ms: this.flags.ms } : {}),
       ...(this.flags.jitter !== undefined ? { jitter: this.flags.jitter } : {}),
       ...(this.flags.rate !== undefined ? { rate: this.flags.rate } : {}),
+      ...(this.flags.link !== undefined ? { link: this.flags.link } : {}),
     };
     // usage errors first, before looking for a cluster; whether an id is one of its replicas
     // is for the cluster to say (not "this cluster has replicas 0-255")
