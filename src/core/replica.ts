@@ -399,8 +399,8 @@ export class Replica {
   private readonly helpedRecovery = new Map<ReplicaId, { timestamp: number; times: number; view: number }>();
   /** peers that said (STATUS recoveringAfter) they wait for a view formed after that seq */
   private readonly recoveringPeers = new Map<ReplicaId, number>();
-  /** per peer, the recovery request (timestamp) we agreed to pad for, and up to which seq */
-  private readonly paddedFor = new Map<ReplicaId, { timestamp: number; until: number }>();
+  /** per peer, the timestamp of the last recovery request we padded for (padForRecovery) */
+  private readonly paddedFor = new Map<ReplicaId, number>();
   /** as primary with nothing pending, order null requests up to here (padForRecovery) */
   private padUntil = 0;
   /** the view for which, as its new primary, we waited for fresh view-changes (tryNewView) */
@@ -1509,11 +1509,11 @@ export class Replica {
    */
   private padForRecovery(peer: ReplicaId, until: number): void {
     const done = this.clients.get(recoveryClientId(peer));
-    if (!done || this.paddedFor.get(peer)?.timestamp === done.timestamp) return;
+    if (!done || this.paddedFor.get(peer) === done.timestamp) return;
     if (until > this.lastExecuted + this.p.logWindow) return;
     const K = this.p.checkpointInterval;
     const target = Math.ceil(until / K) * K;
-    this.paddedFor.set(peer, { timestamp: done.timestamp, until: target });
+    this.paddedFor.set(peer, done.timestamp);
     if (target > this.padUntil) this.padUntil = target;
     this.propose();
   }

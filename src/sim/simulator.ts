@@ -134,8 +134,6 @@ export interface SimStats {
   messagesDelivered: number;
   messagesDropped: number;
   messagesDuplicated: number;
-  /** requests and replies that met a client-link fault (Scenario.net.clientLinks) */
-  clientLinkFaulted: number;
   crashes: number;
   restarts: number;
   partitions: number;
@@ -327,7 +325,6 @@ class Simulation {
     messagesDelivered: 0,
     messagesDropped: 0,
     messagesDuplicated: 0,
-    clientLinkFaulted: 0,
     crashes: 0,
     restarts: 0,
     partitions: 0,
@@ -1003,7 +1000,6 @@ class Simulation {
     if (this.phase !== 'safety' || times.length === 0) return times;
     for (const f of this.sc.net.clientLinks) {
       if (f.replica !== replica) continue;
-      this.stats.clientLinkFaulted++;
       if (f.kind === 'cut') return [];
       if (f.kind === 'drop' && this.netRng.bool(f.rate)) return [];
       if (f.kind === 'delay') return times.map((t) => t + f.extraMs);

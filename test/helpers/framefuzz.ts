@@ -9,19 +9,13 @@
  */
 import { canonicalBytes } from '../../src/core/canonical.js';
 import type { SignatureScheme } from '../../src/crypto/index.js';
+import { Rng as SimRng } from '../../src/sim/rng.js';
 
 export type Rng = () => number;
 
-/** mulberry32 */
+/** A seeded generator as a function (the simulator's Rng). */
 export function rngOf(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return new SimRng(seed).fn();
 }
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
