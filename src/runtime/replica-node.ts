@@ -92,6 +92,8 @@ export const NODE_BUG_NAMES: readonly NodeBugName[] = Object.keys(NODE_BUG_DESCR
 export interface NodeObserver {
   /** the core is about to start; `recover` when the durable log was damaged (recovery mode) */
   starting?(info: { recover?: { timestamp: number; nonce: string }; records: number }): void;
+  /** the core stepped an event (after the Byzantine filter) and returned these actions (not yet carried out) */
+  stepped?(ev: ReplicaEvent, actions: readonly ReplicaAction[]): void;
   /** one effect of a turn carried out (after its records are durable), with the rest of its batch */
   performing?(a: ReplicaAction, batch: readonly ReplicaAction[]): void;
   /** the core, the Byzantine layer or the driver threw */
@@ -468,6 +470,7 @@ export class ReplicaNode {
         this.coreError(e, q.ev);
         continue;
       }
+      this.observer?.stepped?.(ev, actions);
       for (const a of actions) {
         if (a.type === 'persist') persists.push(a.record);
         else if (a.type === 'setTimer' || a.type === 'cancelTimer') this.timerAction(a);
@@ -641,7 +644,9 @@ export class ReplicaNode {
 
   /** Count a pre-prepare this replica sends as primary, once per (view, seq): batch statistics. */
   private countPrePrepare(msg: ReplicaAction & { type: 'send' | 'multicast' }): void {
-    const m = msg.msg as { body?: { type?: unknown; view?: unknown; seq?: unknown; replica?: unknown }; batch?: unknown };
+    // (a Byzantine strategy may send anything, null included)
+    const m = msg.msg as { body?: { type?: unknown; view?: unknown; seq?: unknown; replica?: unknown }; batch?: unknown } | null;
+    if (typeof m !== 'object' || m === null) return;
     const b = m.body;
     if (b?.type !== 'pre-prepare' || b.replica !== this.id || typeof b.view !== 'number' || typeof b.seq !== 'number' || !Array.isArray(m.batch)) return;
     if (b.view < this.ppView || (b.view === this.ppView && b.seq <= this.ppSeq)) return; // a retransmission
