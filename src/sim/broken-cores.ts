@@ -95,7 +95,7 @@ export const BROKEN_NODE_CASES: readonly BrokenNodeCase[] = [
     bound: 60,
     replicas: [4],
     adversaries: GENERAL_ADVERSARIES,
-    measured: 'seed 19 (n=4 clients), no-equivocation; with n = 4 and 7 rotated: seed 47 (n=7 clients)',
+    measured: 'seed 19 (n=4 clients), no-equivocation; with n = 4 and 7 rotated: seed 54 (n=4 clients)',
   },
 ];
 

@@ -6,9 +6,10 @@
  * - commit() appends ONE frame (the records of a group commit) and reports it durable after a
  *   latency drawn from the seed, through the node's own (virtual) clock. At most one frame is in
  *   flight: a second commit before the first is durable is a driver bug, and throws.
- * - A crash loses the frame in flight (its callback never comes: the node that waited is gone).
- *   With a `torn` storage fault the frame is half written instead: at the next open its checksum
- *   fails at the end of the log and it is cut off, as the runtime does with a torn append.
+ * - A crash loses the frame in flight, or it reached the disk whole; either way its callback
+ *   never comes (the node that waited is gone), so nothing that depended on it was sent. With a
+ *   `torn` storage fault the frame is half written instead: at the next open its checksum fails
+ *   at the end of the log and it is cut off, as the runtime does with a torn append.
  * - A `corrupt` fault flips a bit in a durable frame before the last: the next open() throws
  *   WAL_CORRUPT, like DurableLog.open, and the node moves the log aside (moveAside() empties the
  *   disk) and starts empty in recovery mode.
@@ -68,13 +69,25 @@ export class SimDisk implements NodeStorage {
     return n;
   }
 
-  /** The machine stops: the frame in flight is lost, or torn; a corrupt fault flips an older bit. */
-  crash(fault: 'torn' | 'corrupt' | null): void {
+  /**
+   * The machine stops. The frame in flight is lost, or reached the disk whole though its
+   * completion never came (half the time each), or with a `torn` fault is half written; a
+   * `corrupt` fault flips a bit in an older frame. Returns what became of the frame in flight.
+   */
+  crash(fault: 'torn' | 'corrupt' | null): 'none' | 'lost' | 'written' | 'torn' {
     this.epoch++;
     const w = this.inFlight;
     this.inFlight = null;
-    if (w && fault === 'torn') this.frames.push({ records: w.frame.records, torn: true });
+    let fate: 'none' | 'lost' | 'written' | 'torn' = 'none';
+    if (w && fault === 'torn') {
+      this.frames.push({ records: w.frame.records, torn: true });
+      fate = 'torn';
+    } else if (w) {
+      fate = this.rng.bool(0.5) ? 'written' : 'lost';
+      if (fate === 'written') this.frames.push(w.frame);
+    }
     if (fault === 'corrupt' && this.frames.length >= 2) this.frames[this.rng.int(0, this.frames.length - 2)]!.corrupt = true;
+    return fate;
   }
 
   /** the node that will open the disk next (at each start) */

@@ -970,9 +970,12 @@ class Simulation {
     this.stats.crashes++;
     const fault = r.storageFault;
     r.storageFault = null;
-    const inFlight = r.disk?.writing ?? false;
-    this.note('crash', `r${r.id}`, `crashes (${how})${inFlight ? `; the frame in flight is ${fault === 'torn' ? 'torn' : 'lost'}` : ''}`);
-    r.disk?.crash(fault);
+    const fate = r.disk?.crash(fault) ?? 'none';
+    this.note(
+      'crash',
+      `r${r.id}`,
+      `crashes (${how})${fate === 'none' ? '' : `; the frame in flight ${fate === 'written' ? 'reached the disk, unacknowledged' : `is ${fate}`}`}`,
+    );
   }
 
   private bugs(): Partial<Record<BugName, boolean>> | undefined {

@@ -4,6 +4,10 @@
  * every checker judges it; a crash loses what a real one loses (the frame being written, timers,
  * memory), and a node that sends before it persists is caught.
  */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { PersistRecord } from '../../src/core/types.js';
 import { PbftError } from '../../src/errors.js';
@@ -82,7 +86,7 @@ describe('simulated disk', () => {
     return { d, clock, opened };
   }
 
-  it('a frame is durable only when its completion comes; a crash before loses it', () => {
+  it('a frame is durable only when its completion comes; a crash before loses it or writes it, unacknowledged', () => {
     const { d, clock } = disk();
     const log = d.open();
     const done: (PbftError | null)[] = [];
@@ -91,10 +95,12 @@ describe('simulated disk', () => {
     expect(done).toEqual([null]);
     log.commit([rec(2)], (e) => done.push(e));
     expect(() => log.commit([rec(3)], () => undefined)).toThrow(/in flight/);
-    d.crash(null);
-    clock.run(); // the completion of the lost frame never comes
+    const fate = d.crash(null);
+    clock.run(); // the completion of the frame in flight never comes
     expect(done).toEqual([null]);
-    expect(d.open().takeRecords()).toEqual([rec(1)]);
+    expect(['lost', 'written']).toContain(fate);
+    expect(d.open().takeRecords()).toEqual(fate === 'lost' ? [rec(1)] : [rec(1), rec(2)]);
+    expect(d.crash(null)).toBe('none');
   });
 
   it('a torn frame is cut off at open; a corrupt older one makes open refuse the log', () => {
@@ -143,4 +149,32 @@ describe('node driver: broken nodes are caught', () => {
 
 describe('node driver budget', () => {
   it(`n=7: ${NODE_BUDGET.n7} seeds, every adversary, no violation`, { timeout: 600_000 }, () => nodeBudget(7, NODE_BUDGET.n7));
+});
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const built = existsSync(join(root, 'dist', 'cli', 'commands', 'sim.js')) && existsSync(join(root, 'bin', 'run.js'));
+
+describe.skipIf(!built)('pbft sim --driver node (built CLI)', () => {
+  const run = (args: string[]) => execa('node', [join(root, 'bin', 'run.js'), 'sim', ...args], { reject: false, env: { NO_COLOR: '1' } });
+
+  it('a failing seed prints a replay command that names the driver, and exits 1', { timeout: 120_000 }, async () => {
+    const r = await run([
+      '--seed',
+      '19',
+      '--replicas',
+      '4',
+      '--byzantine',
+      'none',
+      '--adversary',
+      'clients',
+      '--driver',
+      'node',
+      '--bug',
+      'send-before-persist',
+    ]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/driver: node/);
+    expect(r.stdout).toContain('pbft sim --seed 19 --replicas 4 --byzantine none --adversary clients --driver node --bug send-before-persist --trace');
+    expect(r.stdout).toMatch(/no-equivocation/);
+  });
 });
