@@ -140,6 +140,15 @@ class Check {
 
 const short = (d: string) => d.slice(0, 12);
 
+function getOr<K, V>(m: Map<K, V>, k: K, make: () => V): V {
+  let v = m.get(k);
+  if (v === undefined) {
+    v = make();
+    m.set(k, v);
+  }
+  return v;
+}
+
 /** Signature checks, each (signer, body, signature) once. */
 class Verifier {
   count = 0;
@@ -339,8 +348,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
         });
         continue;
       }
-      let m = validCert.get(e.seq);
-      if (!m) validCert.set(e.seq, (m = new Map()));
+      const m = getOr(validCert, e.seq, () => new Map<Hex, number>());
       if (!m.has(e.digest)) m.set(e.digest, e.view);
       for (const c of e.cert) noteVote('commit', c.body.view, c.body.seq, c.body.digest, c.body.replica, l.id);
     }
@@ -354,11 +362,11 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   for (const l of loaded.values()) {
     for (const e of l.execs) {
       executions++;
-      let m = executed.get(e.seq);
-      if (!m) executed.set(e.seq, (m = new Map()));
-      let s = m.get(e.digest);
-      if (!s) m.set(e.digest, (s = new Set()));
-      s.add(l.id);
+      getOr(
+        getOr(executed, e.seq, () => new Map<Hex, Set<number>>()),
+        e.digest,
+        () => new Set<number>(),
+      ).add(l.id);
     }
   }
   for (const [seq, byDigest] of [...executed].sort((a, b) => a[0] - b[0])) {
@@ -408,11 +416,11 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
         });
         continue;
       }
-      let m = stable.get(c.seq);
-      if (!m) stable.set(c.seq, (m = new Map()));
-      let s = m.get(c.digest);
-      if (!s) m.set(c.digest, (s = new Set()));
-      s.add(l.id);
+      getOr(
+        getOr(stable, c.seq, () => new Map<Hex, Set<number>>()),
+        c.digest,
+        () => new Set<number>(),
+      ).add(l.id);
       for (const p of c.proof) noteVote('checkpoint', 0, p.body.seq, p.body.digest, p.body.replica, l.id);
     }
   }
@@ -541,7 +549,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   for (const r of replicas) {
     const row = rows.find((x) => x.id === r.id);
     const l = loaded.get(r.id)!;
-    if (!row || !row.reachable || row.lastExecuted === null || row.stateDigest === null) {
+    if (!row?.reachable || row.lastExecuted === null || row.stateDigest === null) {
       r.state.status = 'skip';
       r.state.summary =
         row?.process === 'running'
