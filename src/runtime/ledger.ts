@@ -386,9 +386,14 @@ export class AuditLedger {
         line++;
         const decoded = end === -1 ? 'incomplete last line' : decodeLedgerFrame(data.subarray(start, end));
         if (typeof decoded === 'string') {
-          if (end === -1 || end === data.length - 1) report.tornTail = true;
-          else report.damaged = `${last.file} line ${line}: ${decoded}`;
-          break;
+          if (end === -1 || end === data.length - 1) {
+            report.tornTail = true;
+            break;
+          }
+          // damage before the end: left for verify; later frames still say how far it got
+          report.damaged ??= `${last.file} line ${line}: ${decoded}`;
+          start = end + 1;
+          continue;
         }
         for (const r of decoded) {
           if (r.k === 'head') {
@@ -403,7 +408,7 @@ export class AuditLedger {
         good = end + 1;
         start = end + 1;
       }
-      if (report.tornTail) {
+      if (report.tornTail && report.damaged === null) {
         try {
           const tfd = fs.openSync(last.file, 'r+');
           try {
