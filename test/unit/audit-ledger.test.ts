@@ -20,7 +20,7 @@ const commit = (seq: number, replica: number, digest = D('a')): Signed<CommitBod
   body: { type: 'commit', view: 0, seq, digest, replica },
   sig: D('5'),
 });
-const exec = (seq: number, digest = D('a')): LedgerRecord => ({
+const exec = (seq: number, digest = D('a')): Extract<LedgerRecord, { k: 'exec' }> => ({
   k: 'exec',
   view: 0,
   seq,
