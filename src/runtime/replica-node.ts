@@ -31,6 +31,9 @@ import { NetFaults } from './netfaults.js';
 import { PhaseLogWriter, type PhaseLine } from '../phaselog/index.js';
 import { ReplicaMetrics } from './metrics.js';
 import { DurableLog } from './storage.js';
+import { AuditLedger } from './ledger.js';
+import { LedgerFeed } from './ledger-feed.js';
+import type { LedgerRecord } from './ledger.js';
 import { ReplicaTransport } from './transport.js';
 import { MAX_COALESCED_MESSAGES, type AdminCommand } from './wire.js';
 
@@ -76,6 +79,10 @@ export class ReplicaNode {
   private readonly startedAt = Date.now();
   private replica!: Replica;
   private wal!: DurableLog;
+  /** the audit ledger (ledger.ts), written with each durable-log batch */
+  private ledger!: AuditLedger;
+  private ledgerFeed!: LedgerFeed;
+  private nextLedger: LedgerRecord[] = [];
   private phases!: PhaseLogWriter;
   private transport!: ReplicaTransport;
   private byz!: ByzantineHooks;
@@ -210,6 +217,17 @@ export class ReplicaNode {
       this.byz = (this.o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng }, this.app);
       this.gate = new AdminGate(cluster, id);
       const persisted = this.wal.takeRecords();
+      this.ledger = AuditLedger.open(cluster.paths.ledgerDir(id), {
+        replica: id,
+        clusterId: cluster.keyring.clusterId,
+        fsync,
+        segmentBytes: this.overrides.ledgerSegmentBytes,
+        maxBytes: this.overrides.ledgerMaxBytes,
+      });
+      if (this.ledger.openReport.tornTail) this.diag('audit ledger: ignored a torn last write (crash during a write)');
+      if (this.ledger.openReport.damaged)
+        this.diag(`audit ledger: a damaged record (${this.ledger.openReport.damaged}) left in place for pbft verify; writing goes on in a new segment`);
+      this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted);
       try {
         this.replica = new Replica({ id, params: cluster.params, auth, app: this.app, persisted, recover });
       } catch (e) {
@@ -233,6 +251,7 @@ export class ReplicaNode {
     } catch (e) {
       await this.transport.close();
       await this.phases?.close();
+      this.ledger?.close();
       this.removePidFile();
       throw e;
     }
@@ -377,24 +396,38 @@ export class ReplicaNode {
    */
   private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
     if (this.fatal) return;
+    const audit = this.ledgerFeed.collect(persists, effects);
     if (!this.syncing) {
-      if (persists.length === 0 && this.waiting.length === 0) return this.performAll(effects);
+      if (persists.length === 0 && audit.length === 0 && this.waiting.length === 0) return this.performAll(effects);
       this.waiting.push({ batch: this.batchId + 1, effects });
-      this.startBatch(persists);
+      this.startBatch(persists, audit);
       return;
     }
     for (const r of persists) this.nextRecords.push(r);
+    for (const r of audit) this.nextLedger.push(r);
     this.waiting.push({ batch: this.batchId + 1, effects });
   }
 
-  private startBatch(records: PersistRecord[]): void {
+  /** The durable log's frame and the audit ledger's, written concurrently; the batch is done when both are. */
+  private startBatch(records: PersistRecord[], audit: LedgerRecord[]): void {
     this.batchId++;
     this.syncing = true;
+    let left = 2;
+    let first: PbftError | null = null;
+    const one = (err: PbftError | null) => {
+      first ??= err;
+      if (--left === 0) this.onSynced(first);
+    };
     try {
-      this.wal.commit(records, (err) => this.onSynced(err));
+      this.wal.commit(records, one);
     } catch (e) {
       this.syncing = false;
       return this.walFailed(e);
+    }
+    try {
+      this.ledger.commit(audit, one);
+    } catch (e) {
+      one(e instanceof PbftError ? e : new PbftError('LEDGER_IO', `replica ${this.id}: audit ledger failure: ${describeError(e)}`, { cause: e }));
     }
   }
 
@@ -403,10 +436,12 @@ export class ReplicaNode {
     if (err) return this.walFailed(err);
     if (this.fatal) return;
     this.release(this.batchId);
-    if (this.nextRecords.length > 0 || this.waiting.length > 0) {
+    if (this.nextRecords.length > 0 || this.nextLedger.length > 0 || this.waiting.length > 0) {
       const recs = this.nextRecords;
+      const audit = this.nextLedger;
       this.nextRecords = [];
-      this.startBatch(recs);
+      this.nextLedger = [];
+      this.startBatch(recs, audit);
     }
   }
 
@@ -468,6 +503,7 @@ export class ReplicaNode {
     this.stopped = true;
     this.waiting = [];
     this.nextRecords = [];
+    this.nextLedger = [];
     this.o.onFatal?.(err);
   }
 
@@ -697,6 +733,13 @@ export class ReplicaNode {
         segments: wal.segmentNumbers.length,
         deletedSegments: wal.deletedSegments,
       },
+      ledger: {
+        bytes: this.ledger.sizeBytes,
+        segments: this.ledger.segmentNumbers.length,
+        writes: this.ledger.writes,
+        lastSeq: this.ledger.lastSeq,
+        deletedSegments: this.ledger.deletedSegments,
+      },
       traffic: { ...this.transport.counters },
       batching: { ...this.batches },
       cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
@@ -722,13 +765,16 @@ export class ReplicaNode {
     this.queue = [];
     this.waiting = [];
     this.nextRecords = [];
+    this.nextLedger = [];
     await this.transport.close();
     await this.metrics?.close();
     this.metrics = null;
     await this.wal.whenIdle();
+    await this.ledger.whenIdle();
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
     await this.phases.close();
     this.wal.close();
+    this.ledger.close();
     this.removePidFile();
   }
 
