@@ -597,18 +597,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       schedule.byzantine,
     );
 
-    let verify: CheckResult;
-    if (!o.verify) verify = { status: 'skipped', message: 'not available (no audit in this build)' };
-    else {
-      try {
-        const v = await o.verify({ dir, ...(signal ? { signal } : {}) });
-        verify = v.ok
-          ? { status: 'pass', message: 'the audit of the replicas’ records holds' }
-          : { status: 'fail', message: 'the audit found a violation (see pbft verify)' };
-      } catch (e) {
-        verify = { status: 'unknown', message: `the audit could not run: ${describeError(e)}` };
-      }
-    }
+    const verify = await runVerify(o.verify, dir, signal);
     const checksEnd = rel();
 
     const lin = checkLinearizable(history.entries, o.maxStepsPerKey !== undefined ? { maxStepsPerKey: o.maxStepsPerKey } : {});
@@ -632,9 +621,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       detail: lost,
     };
     const stateResult = { status: sameState.status, message: sameState.message, detail: sameState };
-    const checkStates: CheckStatus[] = [lin.status, verify.status, lost.status, sameState.status, convergence.ok ? 'pass' : 'fail'];
-    const anomalies = (lin.status === 'fail' ? 1 : 0) + lost.lost.length + (sameState.status === 'fail' ? 1 : 0) + (verify.status === 'fail' ? 1 : 0);
-    const verdict = checkStates.includes('fail') ? 'fail' : checkStates.includes('unknown') ? 'inconclusive' : 'pass';
+    const { verdict, anomalies } = verdictOf({
+      linearizable: lin.status,
+      verify: verify.status,
+      lostWrites: lost.lost.length,
+      lostWritesStatus: lost.status,
+      sameState: sameState.status,
+      converged: convergence.ok,
+    });
     const byKind: Partial<Record<NemesisKind, number>> = {};
     for (const p of played) if (p.appliedMs !== null) byKind[p.kind] = (byKind[p.kind] ?? 0) + 1;
     const endMs = rel();
@@ -705,6 +699,38 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await closeClients();
     if (startedCluster && !stopped) await downCluster(dir, n, { graceMs: 3000 }).catch(() => undefined);
   }
+}
+
+/** The audit step: the injected verifier's verdict, "not available" without one; an error is "unknown". */
+export async function runVerify(verify: VerifyFn | undefined, dir: string, signal?: AbortSignal): Promise<CheckResult> {
+  if (!verify) return { status: 'skipped', message: 'not available (no audit in this build)' };
+  try {
+    const v = await verify({ dir, ...(signal ? { signal } : {}) });
+    return v.ok
+      ? { status: 'pass', message: "the audit of the replicas' records holds" }
+      : { status: 'fail', message: 'the audit found a violation (see pbft verify)' };
+  } catch (e) {
+    return { status: 'unknown', message: `the audit could not run: ${describeError(e)}` };
+  }
+}
+
+/**
+ * The run's verdict: fail when a check fails or the cluster did not converge; inconclusive when
+ * a check could not decide; pass otherwise (a skipped check, the audit in a build without it,
+ * does not fail a run). Anomalies: a non-linearizable history, each lost write, divergent
+ * correct replicas, a failed audit.
+ */
+export function verdictOf(c: {
+  linearizable: CheckStatus;
+  verify: CheckStatus;
+  lostWrites: number;
+  lostWritesStatus: CheckStatus;
+  sameState: CheckStatus;
+  converged: boolean;
+}): { verdict: ChaosReport['verdict']; anomalies: number } {
+  const all: CheckStatus[] = [c.linearizable, c.verify, c.lostWritesStatus, c.sameState, c.converged ? 'pass' : 'fail'];
+  const anomalies = (c.linearizable === 'fail' ? 1 : 0) + c.lostWrites + (c.sameState === 'fail' ? 1 : 0) + (c.verify === 'fail' ? 1 : 0);
+  return { verdict: all.includes('fail') ? 'fail' : all.includes('unknown') ? 'inconclusive' : 'pass', anomalies };
 }
 
 function historyJson(entries: readonly HistoryEntry[], schedule: Schedule, keyPrefix: string): string {
