@@ -429,16 +429,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       healedMs: null,
     }));
     const active = new Set<number>();
+    const done = { ok: 0, info: 0, fail: 0 };
     let progressTimer: NodeJS.Timeout | undefined;
     if (o.onProgress) {
       progressTimer = setInterval(() => {
-        const c = countHistory(history.entries.filter((e) => e.type !== undefined));
         o.onProgress!({
           elapsedMs: rel(),
           durationMs: o.durationMs,
-          ok: c.ok,
-          info: c.info,
-          fail: c.fail,
+          ok: done.ok,
+          info: done.info,
+          fail: done.fail,
           faultsApplied: played.filter((p) => p.appliedMs !== null).length,
           active: [...active].map((id) => played[id]!.description),
         });
@@ -456,6 +456,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         } catch (err) {
           history.complete(e, certainlyNotSent(err) ? 'fail' : 'info', { error: errorInfo(err) });
         }
+        done[e.type!]++;
       }
     };
     const nemesis = async () => {
@@ -691,7 +692,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (history.entries.length > 0) {
       history.closeOpen('in flight when the run stopped');
       await mkdir(outDir, { recursive: true }).catch(() => undefined);
-      await writeFile(files.history, historyJson(history.entries, schedule, keyPrefix)).catch(() => undefined);
+      const saved = await writeFile(files.history, historyJson(history.entries, schedule, keyPrefix)).then(
+        () => true,
+        () => false,
+      );
+      if (saved) event(`the history so far: ${files.history}`);
       if (e instanceof PbftError && !e.hint) throw new PbftError(e.code, e.message, { hint: `the history so far is in ${files.history}`, cause: e });
     }
     throw e;

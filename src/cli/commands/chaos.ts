@@ -10,13 +10,18 @@ import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
 export default class Chaos extends PbftCommand<typeof Chaos> {
   static override summary = 'Run clients against the cluster while a seeded nemesis breaks it, then heal it and check what the clients saw.';
   static override description = [
-    'The Jepsen loop on a real local cluster. Uses the cluster in --dir as it runs, or starts it when it is down (and stops it at the end).',
-    'Concurrent clients do put, get and del on a small set of keys and record every invocation and outcome (ok, failed, or indeterminate when',
-    'it timed out). Meanwhile a seeded schedule of faults plays: a new one every --period-ms, at most --overlap in force at once; Byzantine',
-    'strategies only on f replicas picked by the seed; more than f replicas down at once is allowed (the cluster must then stop answering, never',
-    'answer wrongly). Then every replica is healed and must converge within --converge-timeout; every key is read back; and the checks run:',
-    'linearizability of the history, the audit (pbft verify, when this build has it), no acknowledged write lost, the same state on every correct',
-    'replica. history.json, report.json and timeline.svg go to <dir>/chaos/<time>-seed<seed>/ (or --out). Exit code 0 when every check passes, 1 otherwise.',
+    [
+      'The Jepsen loop on a real local cluster. Uses the cluster in --dir as it runs, or starts it when it is down (and stops it at the end).',
+      'Concurrent clients do put, get and del on a small set of keys and record every invocation and outcome (ok, failed, or indeterminate when it timed out).',
+      'Meanwhile a seeded schedule of faults plays: a new one every --period-ms, at most --overlap in force at once; Byzantine strategies only on f replicas picked by the seed;',
+      'more than f replicas down at once is allowed (the cluster must then stop answering, never answer wrongly).',
+    ].join(' '),
+    '',
+    [
+      'Then every replica is healed and must converge within --converge-timeout; every key is read back; and the checks run: linearizability of the history,',
+      'the audit (pbft verify, when this build has it), no acknowledged write lost, the same state on every correct replica.',
+      'history.json, report.json and timeline.svg go to <dir>/chaos/<time>-seed<seed>/ (or --out). Exit code 0 when every check passes, 1 otherwise.',
+    ].join(' '),
     '',
     'NEMESIS (--nemesis, comma-separated, or all, or none)',
     labelledLines(NEMESIS_KINDS.map((k) => [k, NEMESIS_DESCRIPTIONS[k]])),
