@@ -83,7 +83,7 @@ export interface Schedule {
   overlap: number;
   kinds: NemesisKind[];
   strategies: StrategyName[];
-  /** the replicas that may play Byzantine strategies in this run (at most f) */
+  /** the replicas that may play Byzantine strategies in this run (at most f; none without byzantine in kinds) */
   byzantine: number[];
   faults: ScheduledFault[];
 }
@@ -143,7 +143,9 @@ export function generateSchedule(o: ScheduleOptions): Schedule {
   const rng = new Rng(o.seed).fork('chaos-nemesis');
   const kinds = [...new Set(o.kinds)];
   const strategies = [...(o.strategies && o.strategies.length > 0 ? o.strategies : STRATEGY_NAMES)];
-  const byzantine = o.byzantine ? [...new Set(o.byzantine)].sort((a, b) => a - b) : rng.sample([...Array(o.n).keys()], o.f).sort((a, b) => a - b);
+  // drawn whatever the kinds, so that the rest of the schedule does not depend on it
+  const drawn = rng.sample([...Array(o.n).keys()], o.f).sort((a, b) => a - b);
+  const byzantine = !o.kinds.includes('byzantine') ? [] : o.byzantine ? [...new Set(o.byzantine)].sort((a, b) => a - b) : drawn;
   const all = [...Array(o.n).keys()];
   const P = o.periodMs;
   const faults: ScheduledFault[] = [];

@@ -11,6 +11,7 @@ import { formatChaosReport } from '../../src/chaos/format.js';
 import { HistoryRecorder, countHistory, timeSeries, type HistoryEntry } from '../../src/chaos/history.js';
 import { KeySlots, Workload, certainlyNotSent, faultRequests, nemesisActions, runVerify, verdictOf } from '../../src/chaos/run.js';
 import {
+  NEMESIS_DESCRIPTIONS,
   NEMESIS_KINDS,
   checkSchedule,
   generateSchedule,
@@ -20,7 +21,7 @@ import {
   type Schedule,
   type ScheduleOptions,
 } from '../../src/chaos/schedule.js';
-import { escapeXml, renderTimelineSvg } from '../../src/chaos/timeline.js';
+import { KIND_COLOURS, escapeXml, renderTimelineSvg } from '../../src/chaos/timeline.js';
 import { palette } from '../../src/cluster/format.js';
 import { PbftError } from '../../src/errors.js';
 
@@ -83,6 +84,10 @@ describe('chaos: the nemesis schedule', () => {
     // a given Byzantine set is kept
     expect(generateSchedule({ ...base, kinds: ['byzantine'], byzantine: [3] }).faults.every((x) => x.spec.replicas[0] === 3)).toBe(true);
     expect(() => generateSchedule({ ...base, byzantine: [1, 2] })).toThrow(/at most f = 1/);
+    // without byzantine in the nemesis, no replica is Byzantine, and the rest of the schedule is the same
+    const crashOnly = generateSchedule({ ...base, kinds: ['crash'] });
+    expect(crashOnly.byzantine).toEqual([]);
+    expect(crashOnly.faults.map((x) => x.startMs)).toEqual(generateSchedule({ ...base, kinds: ['crash', 'byzantine'] }).faults.map((x) => x.startMs));
   });
 
   it('checkSchedule finds a doctored schedule: two Byzantine replicas at once, two faults on one replica, too many at once', () => {
@@ -447,8 +452,6 @@ describe('chaos: the terminal report', () => {
 });
 
 // keep the kinds list honest: every kind has a colour and a description
-import { KIND_COLOURS } from '../../src/chaos/timeline.js';
-import { NEMESIS_DESCRIPTIONS } from '../../src/chaos/schedule.js';
 it('chaos: every nemesis kind has a colour and a description', () => {
   for (const k of NEMESIS_KINDS as readonly NemesisKind[]) {
     expect(KIND_COLOURS[k]).toMatch(/^#/);
