@@ -357,6 +357,17 @@ export function simRecords(t: SimTraceFile): (DiagramRecord & { entry: number })
       if (m) out.push({ ts: e.t, replica: CLIENT_LANE, view, phase: 'result', client: m[1]!, timestamp: Number(m[2]), detail: e.text, entry });
       return;
     }
+    if (rep !== null && e.kind === 'exec') {
+      // v=0 s=3 d=... [c1/4 {op} => result; c0/2 ...]: the replies this execution sends (the core logs none in the simulator)
+      const m = /^v=(\d+) s=(\d+)/.exec(e.text);
+      const open = e.text.indexOf('[');
+      if (!m || open < 0 || e.text.endsWith('(replayed)')) return;
+      for (const item of e.text.slice(open + 1).split('; ')) {
+        const q = /^([^\s/]+)\/(\d+) /.exec(item);
+        if (q) out.push({ ts: e.t, replica: rep, view: Number(m[1]), phase: 'reply', seq: Number(m[2]), client: q[1]!, timestamp: Number(q[2]), entry });
+      }
+      return;
+    }
     if (rep !== null) {
       // the simulator's own notes about a replica (the core's execute and enter-view are logged as phases)
       const phase: Record<string, string> = {

@@ -383,7 +383,7 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
       }
       if (e instanceof HttpError) return send(res, e.status, { ok: false, error: { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
       if (isPbftError(e)) {
-        const status = e.code === 'BAD_ARGUMENT' || e.code === 'USAGE' ? 400 : 409;
+        const status = e.code === 'BAD_ARGUMENT' || e.code === 'USAGE' || e.code === 'UNKNOWN_REPLICA' ? 400 : 409;
         return send(res, status, { ok: false, error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
       }
       send(res, 500, { ok: false, error: { message: `unexpected error: ${describeError(e)}` } });
