@@ -104,11 +104,13 @@ describe('pbft verify on a real cluster', () => {
 
   it('with a replica made Byzantine (corrupt-state): a violation naming it; with --faulty, expected evidence and exit 0', async () => {
     expect((await pbft(['up', '--dir', dir2])).exitCode).toBe(0);
+    // on activation it sets one of k0-k2 in its store (the store is empty); the keys written here
+    // are others, so that stays, and its CHECKPOINT at 4 contradicts the stable one
     const fault = await pbft(['fault', '2', 'byzantine', 'corrupt-state', '--dir', dir2]);
     expect(fault.exitCode, fault.stderr).toBe(0);
     const client = await PbftClient.connect(await loadCluster(dir2));
     try {
-      for (let i = 0; i < 14; i++) await client.request(kv.put(`k${i}`, `v${i}`), { timeoutMs: 20_000 });
+      for (let i = 0; i < 14; i++) await client.request(kv.put(`x${i}`, `v${i}`), { timeoutMs: 20_000 });
     } finally {
       client.close();
     }
@@ -117,14 +119,16 @@ describe('pbft verify on a real cluster', () => {
     expect(plain.exitCode, plain.stderr).toBe(8);
     const r1 = parse(plain.stdout);
     expect(r1.accused).toEqual([2]);
+    expect(r1.evidence).toContainEqual(expect.objectContaining({ replica: 2, kind: 'checkpoint-contradiction', seq: 4 }));
     expect(r1.faulty).toEqual([]);
 
     const declared = await pbft(['verify', '--dir', dir2, '--faulty', '2', '--json']);
     expect(declared.exitCode, declared.stdout).toBe(0);
     const r2 = parse(declared.stdout);
     expect(r2).toMatchObject({ ok: true, outcome: 'ok', faulty: [2], evidence: [], accused: [] });
-    expect(r2.expectedEvidence.length).toBe(r1.evidence.length);
+    expect(r2.expectedEvidence).toContainEqual(expect.objectContaining({ replica: 2, kind: 'checkpoint-contradiction', seq: 4 }));
     expect(r2.expectedEvidence.every((e) => e.replica === 2)).toBe(true);
+    expect(r2.checks.find((c) => c.name === 'checkpoints')!.expected.join('\n')).toMatch(/^replica 2: it signed state digest \w+ at checkpoint 4;/m);
     const text = await pbft(['verify', '--dir', dir2, '--faulty', '2']);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/^Declared faulty: replica 2\. Expected evidence against replica 2 /m);
