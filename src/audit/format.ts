@@ -14,7 +14,7 @@ export function formatVerifyReport(r: VerifyReport, p: Palette): string {
   for (const x of r.replicas) {
     const worst: CheckStatus = RANK[x.ledgerStatus] >= RANK[x.state.status] ? x.ledgerStatus : x.state.status;
     lines.push(
-      `replica ${String(x.id).padEnd(3)} ${x.process.padEnd(8)} ${paintStatus(p, worst, WORD[worst].padEnd(10))} ledger: ${x.ledgerSummary}; state: ${x.state.summary}`,
+      `replica ${String(x.id).padEnd(3)} ${x.process.padEnd(8)} ${paintStatus(p, worst, WORD[worst].padEnd(10))} ${x.faulty ? '(declared faulty) ' : ''}ledger: ${x.ledgerSummary}; state: ${x.state.summary}`,
     );
   }
   lines.push('');
@@ -22,6 +22,25 @@ export function formatVerifyReport(r: VerifyReport, p: Palette): string {
     lines.push(`check ${c.name.padEnd(12)} ${paintStatus(p, c.status, WORD[c.status].padEnd(10))} ${c.summary}`);
     for (const prob of c.problems) lines.push(`    ${prob}`);
     if (c.more > 0) lines.push(`    … and ${c.more} more (--json has the first ones too)`);
+    for (const e of c.expected) lines.push(`    expected (faulty): ${e}`);
+    if (c.expectedMore > 0) lines.push(`    expected (faulty): … and ${c.expectedMore} more`);
+  }
+  const many = (ids: number[]) => `replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')}`;
+  if (r.faulty.length > 0) {
+    lines.push('');
+    if (r.expectedEvidence.length === 0)
+      lines.push(`Declared faulty: ${many(r.faulty)}; nothing in the records speaks against ${r.faulty.length > 1 ? 'them' : 'it'}.`);
+    else {
+      const against = [...new Set(r.expectedEvidence.map((e) => e.replica))].sort((a, b) => a - b);
+      lines.push(
+        p.paint(
+          '33',
+          `Declared faulty: ${many(r.faulty)}. Expected evidence against ${many(against)} (not a violation: problems of the faulty replicas alone):`,
+        ),
+      );
+      for (const e of r.expectedEvidence.slice(0, 20)) lines.push(`    ${e.detail}`);
+      if (r.expectedEvidence.length > 20) lines.push(`    … and ${r.expectedEvidence.length - 20} more`);
+    }
   }
   if (r.evidence.length > 0) {
     lines.push(
@@ -34,7 +53,8 @@ export function formatVerifyReport(r: VerifyReport, p: Palette): string {
   const s = r.stats;
   const figures = `${s.sequenceNumbers} sequence numbers, ${s.executions} executions, ${s.certificates} certificates, ${s.signaturesVerified} signatures verified, ${(s.ms / 1000).toFixed(2)} s`;
   lines.push('');
-  if (r.outcome === 'ok') lines.push(p.paint('32', `Verified: every check holds (${figures}).`));
+  const asFaulty = r.faulty.length > 0 ? ` for the correct replicas, ${many(r.faulty)} treated as faulty` : '';
+  if (r.outcome === 'ok') lines.push(p.paint('32', `Verified: every check holds${asFaulty} (${figures}).`));
   else if (r.outcome === 'violation')
     lines.push(
       p.paint(

@@ -3,6 +3,7 @@ export {
   verifyCluster,
   checkCommitCertificate,
   checkCheckpointProof,
+  checkFaultyIds,
   type VerifyOptions,
   type VerifyReport,
   type ReplicaVerify,

@@ -23,6 +23,14 @@
  * evidence of a Byzantine replica (or of a ledger altered on disk), not of a crash: a crash
  * loses a tail, it does not contradict.
  *
+ * Replicas known to be faulty (`faulty`: made Byzantine on purpose, by a chaos run or an operator)
+ * are still read, and their valid signatures still count (a certificate's quorum is judged as
+ * without them). But a problem attributable only to them (their executions, state, ledger,
+ * certificates or checkpoints, their equivocations) is reported as expected evidence against them
+ * and does not fail a check. Anything involving a replica not declared faulty fails as before;
+ * and two valid certificates for different batches at one seq (more than f faulty) always fails.
+ * At most f replicas may be declared faulty: with more, the quorum arguments prove nothing.
+ *
  * Never throws for what is in the files or on the network; only for an unusable cluster
  * directory (cluster.json missing or invalid), and on abort.
  */
@@ -31,7 +39,7 @@ import { canonicalBytes } from '../core/canonical.js';
 import { quorums } from '../core/quorum.js';
 import type { CheckpointBody, CommitBody, Hex, Signed } from '../core/types.js';
 import { KeyedAuthenticator } from '../crypto/index.js';
-import { EXIT, abortError, describeError } from '../errors.js';
+import { EXIT, PbftError, abortError, describeError } from '../errors.js';
 import { clusterStatus, type ReplicaRow } from '../cluster/status.js';
 import { loadCluster, type LoadedCluster } from '../runtime/config.js';
 import { readLedger, type CheckpointRecord, type ExecRecord, type LedgerDamage, type LedgerRead, LEDGER_VERSION } from '../runtime/ledger.js';
@@ -47,6 +55,9 @@ export interface CheckResult {
   /** one line per problem found (capped; `more` counts the rest) */
   problems: string[];
   more: number;
+  /** problems attributable only to replicas declared faulty: reported, not failing the check (capped; `expectedMore` counts the rest) */
+  expected: string[];
+  expectedMore: number;
 }
 
 export type EvidenceKind = 'conflicting-execution' | 'invalid-certificate' | 'equivocation' | 'checkpoint-contradiction' | 'state-mismatch' | 'foreign-ledger';
@@ -61,6 +72,8 @@ export interface Evidence {
 
 export interface ReplicaVerify {
   id: number;
+  /** declared faulty (VerifyOptions.faulty) */
+  faulty: boolean;
   /** running, paused, crashed, stopped, down (pbft status) */
   process: string;
   running: boolean;
@@ -99,9 +112,14 @@ export interface VerifyReport {
   cluster: { name: string; n: number; f: number; quorum: number };
   replicas: ReplicaVerify[];
   checks: CheckResult[];
+  /** replicas declared faulty (VerifyOptions.faulty), sorted */
+  faulty: number[];
+  /** evidence against replicas not declared faulty: each one is a violation */
   evidence: Evidence[];
-  /** replicas named by the evidence */
+  /** replicas named by `evidence` */
   accused: number[];
+  /** evidence against the replicas declared faulty: expected, not a violation */
+  expectedEvidence: Evidence[];
   stats: { sequenceNumbers: number; executions: number; certificates: number; signaturesVerified: number; ledgerBytes: number; ms: number };
 }
 
@@ -110,6 +128,11 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** how long to wait for a replica's status answer (default 2000 ms) */
   timeoutMs?: number;
+  /**
+   * replicas known to be faulty (made Byzantine on purpose): problems attributable only to them
+   * are expected evidence, not violations. At most f ids, each a replica of the cluster.
+   */
+  faulty?: readonly number[];
 }
 
 const MAX_PROBLEMS = 50;
@@ -117,10 +140,27 @@ const MAX_PROBLEMS = 50;
 class Check {
   problems: string[] = [];
   more = 0;
+  expected: string[] = [];
+  expectedMore = 0;
+  /** the faulty replicas the expected lines are about */
+  readonly against = new Set<number>();
   failed = false;
   incomplete = false;
-  constructor(readonly name: CheckName) {}
-  fail(line: string): void {
+  constructor(
+    readonly name: CheckName,
+    private readonly faulty: ReadonlySet<number>,
+  ) {}
+  /**
+   * A problem. When `culprits` (the replicas it is attributable to) is not empty and all of them
+   * are declared faulty, it is expected: listed apart, and the check does not fail.
+   */
+  fail(line: string, culprits: readonly number[] = []): void {
+    if (culprits.length > 0 && culprits.every((r) => this.faulty.has(r))) {
+      for (const r of culprits) this.against.add(r);
+      if (this.expected.length < MAX_PROBLEMS) this.expected.push(line);
+      else this.expectedMore++;
+      return;
+    }
     this.failed = true;
     this.add(line);
   }
@@ -134,7 +174,20 @@ class Check {
   }
   result(pass: string, fail: string): CheckResult {
     const status: CheckStatus = this.failed ? 'fail' : this.incomplete ? 'incomplete' : 'pass';
-    return { name: this.name, status, summary: status === 'pass' ? pass : fail, problems: this.problems, more: this.more };
+    const k = this.expected.length + this.expectedMore;
+    const aside =
+      status === 'pass' && k > 0
+        ? `; ${k} problem${k > 1 ? 's' : ''} of faulty replica${this.against.size > 1 ? 's' : ''} ${[...this.against].sort((a, b) => a - b).join(',')} set aside`
+        : '';
+    return {
+      name: this.name,
+      status,
+      summary: status === 'pass' ? pass + aside : fail,
+      problems: this.problems,
+      more: this.more,
+      expected: this.expected,
+      expectedMore: this.expectedMore,
+    };
   }
 }
 
@@ -266,6 +319,23 @@ function ranges(nums: number[]): [number, number][] {
   return out;
 }
 
+/** The declared-faulty ids, sorted and unique; BAD_ARGUMENT / UNKNOWN_REPLICA when not replica ids or more than f. */
+export function checkFaultyIds(ids: readonly number[], n: number, f: number): number[] {
+  for (const id of ids) {
+    if (!Number.isSafeInteger(id)) throw new PbftError('BAD_ARGUMENT', `faulty replica "${id}" is not a replica id`, { hint: `give ids from 0 to ${n - 1}` });
+    if (id < 0 || id >= n)
+      throw new PbftError('UNKNOWN_REPLICA', `faulty replica ${id}: this cluster has replicas 0-${n - 1}`, { hint: 'use ids from that range' });
+  }
+  const out = [...new Set(ids)].sort((a, b) => a - b);
+  if (out.length > f)
+    throw new PbftError(
+      'BAD_ARGUMENT',
+      `${out.length} replicas declared faulty (${out.join(',')}), but this cluster of ${n} tolerates at most f = ${f}: with more, the checks prove nothing`,
+      { hint: `declare at most ${f} replica${f === 1 ? '' : 's'} faulty` },
+    );
+  return out;
+}
+
 const fmtRanges = (r: [number, number][]) =>
   r
     .slice(0, 5)
@@ -281,6 +351,8 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   const q = quorums(n, f);
   const v = new Verifier(new KeyedAuthenticator(cluster.scheme, null, cluster.keyring));
   const ids = cluster.config.replicas.map((r) => r.id);
+  const faultyIds = checkFaultyIds(opts.faulty ?? [], n, f);
+  const faulty: ReadonlySet<number> = new Set(faultyIds);
 
   // Status first, ledgers after: a running replica's ledger is then at least as far as its status.
   let rows: ReplicaRow[];
@@ -307,12 +379,14 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   }
 
   const evidence: Evidence[] = [];
+  const expectedEvidence: Evidence[] = [];
   const accuse = (e: Evidence) => {
-    if (evidence.length < 1000) evidence.push(e);
+    const list = faulty.has(e.replica) ? expectedEvidence : evidence;
+    if (list.length < 1000) list.push(e);
   };
 
   // ---- certificates (QCertified), per replica's records ---------------------------------
-  const certified = new Check('certified');
+  const certified = new Check('certified', faulty);
   /** seq -> digest -> {view of a valid certificate} */
   const validCert = new Map<number, Map<Hex, number>>();
   let certificates = 0;
@@ -339,7 +413,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       certificates++;
       const why = checkCommitCertificate(v, n, q.quorum, e, e.cert);
       if (why) {
-        certified.fail(`replica ${l.id}: seq ${e.seq} view ${e.view} digest ${short(e.digest)}: its certificate is invalid: ${why}`);
+        certified.fail(`replica ${l.id}: seq ${e.seq} view ${e.view} digest ${short(e.digest)}: its certificate is invalid: ${why}`, [l.id]);
         accuse({
           replica: l.id,
           kind: 'invalid-certificate',
@@ -355,7 +429,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   }
 
   // ---- agreement (the BFT theorem) and executions without any certificate ---------------
-  const agreement = new Check('agreement');
+  const agreement = new Check('agreement', faulty);
   /** seq -> digest -> replicas that executed it */
   const executed = new Map<number, Map<Hex, Set<number>>>();
   let executions = 0;
@@ -373,7 +447,11 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
     const certs = validCert.get(seq);
     if (byDigest.size > 1) {
       const parts = [...byDigest].map(([d, rs]) => `${short(d)} by ${[...rs].sort((a, b) => a - b).join(',')}${certs?.has(d) ? ' (certified)' : ''}`);
-      agreement.fail(`seq ${seq}: different batches executed: ${parts.join('; ')}`);
+      // agreement among the correct replicas: at most one batch executed by a replica not declared
+      // faulty; the others, executed only by faulty replicas, are attributable to them alone
+      const correct = [...byDigest].filter(([, rs]) => [...rs].some((r) => !faulty.has(r))).map(([d]) => d);
+      const culprits = correct.length > 1 ? [] : [...byDigest].filter(([d]) => d !== correct[0]).flatMap(([, rs]) => [...rs]);
+      agreement.fail(`seq ${seq}: different batches executed: ${parts.join('; ')}`, culprits);
       if (certs && certs.size > 1) agreement.fail(`seq ${seq}: valid commit certificates for ${certs.size} different batches: more than f replicas are faulty`);
     }
     for (const [d, rs] of byDigest) {
@@ -388,17 +466,21 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
             seq,
             detail: `replica ${r} executed ${short(d)} at seq ${seq}, but a valid commit certificate commits ${other} there`,
           });
-        certified.fail(
-          `seq ${seq}: replica${who.length > 1 ? 's' : ''} ${who.join(',')} executed ${short(d)}, which no valid certificate commits (${other} is certified)`,
-        );
+        // the replicas not declared faulty in one line (a failure), the faulty ones in another (expected)
+        for (const group of [who.filter((r) => !faulty.has(r)), who.filter((r) => faulty.has(r))])
+          if (group.length > 0)
+            certified.fail(
+              `seq ${seq}: replica${group.length > 1 ? 's' : ''} ${group.join(',')} executed ${short(d)}, which no valid certificate commits (${other} is certified)`,
+              group.every((r) => faulty.has(r)) ? group : [],
+            );
       } else if (who.every((r) => loaded.get(r)!.execs.some((e) => e.seq === seq && e.digest === d && e.cert === null))) {
-        certified.fail(`seq ${seq}: ${short(d)} executed by replica${who.length > 1 ? 's' : ''} ${who.join(',')} with no certificate in any ledger`);
+        certified.fail(`seq ${seq}: ${short(d)} executed by replica${who.length > 1 ? 's' : ''} ${who.join(',')} with no certificate in any ledger`, who);
       }
     }
   }
 
   // ---- checkpoints ----------------------------------------------------------------------
-  const checkpoints = new Check('checkpoints');
+  const checkpoints = new Check('checkpoints', faulty);
   /** seq -> digest -> holders, for valid stable certificates */
   const stable = new Map<number, Map<Hex, Set<number>>>();
   let checkpointCerts = 0;
@@ -407,7 +489,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       checkpointCerts++;
       const why = checkCheckpointProof(v, n, q.quorum, c.seq, c.digest, c.proof);
       if (why) {
-        checkpoints.fail(`replica ${l.id}: stable checkpoint ${c.seq} (${short(c.digest)}): its certificate is invalid: ${why}`);
+        checkpoints.fail(`replica ${l.id}: stable checkpoint ${c.seq} (${short(c.digest)}): its certificate is invalid: ${why}`, [l.id]);
         accuse({
           replica: l.id,
           kind: 'invalid-certificate',
@@ -433,11 +515,11 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   for (const l of loaded.values()) {
     for (const c of l.own) {
       if (c.body.replica !== l.id) {
-        checkpoints.fail(`replica ${l.id}: its ledger holds a signed checkpoint of replica ${c.body.replica} as its own`);
+        checkpoints.fail(`replica ${l.id}: its ledger holds a signed checkpoint of replica ${c.body.replica} as its own`, [l.id]);
         continue;
       }
       if (!v.replicaSig(c)) {
-        checkpoints.fail(`replica ${l.id}: its own checkpoint at ${c.body.seq} has a bad signature`);
+        checkpoints.fail(`replica ${l.id}: its own checkpoint at ${c.body.seq} has a bad signature`, [l.id]);
         accuse({
           replica: l.id,
           kind: 'invalid-certificate',
@@ -452,6 +534,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
         const d = [...m.keys()][0]!;
         checkpoints.fail(
           `replica ${l.id}: it signed state digest ${short(c.body.digest)} at checkpoint ${c.body.seq}; the stable checkpoint there is ${short(d)}`,
+          [l.id],
         );
         accuse({
           replica: l.id,
@@ -462,10 +545,11 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       }
     }
   }
-  for (const e of evidence) if (e.kind === 'equivocation') (e.detail.includes('checkpoints') ? checkpoints : certified).fail(e.detail);
+  for (const e of [...evidence, ...expectedEvidence])
+    if (e.kind === 'equivocation') (e.detail.includes('checkpoints') ? checkpoints : certified).fail(e.detail, [e.replica]);
 
   // ---- ledgers, per replica -------------------------------------------------------------
-  const ledgers = new Check('ledgers');
+  const ledgers = new Check('ledgers', faulty);
   const replicas: ReplicaVerify[] = [];
   for (const id of ids) {
     const l = loaded.get(id)!;
@@ -499,7 +583,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
     for (const w of l.foreign) {
       status = 'fail';
       problems.push(w);
-      ledgers.fail(`replica ${id}: ${w}`);
+      ledgers.fail(`replica ${id}: ${w}`, [id]);
       accuse({ replica: id, kind: 'foreign-ledger', seq: null, detail: `replica ${id}'s ledger: ${w}` });
     }
     if (gaps.length > 0) {
@@ -510,7 +594,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
         ledgers.unsure(line);
       } else {
         status = 'fail';
-        ledgers.fail(line);
+        ledgers.fail(line, [id]);
       }
     }
     const ledgerSummary =
@@ -521,6 +605,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
         : problems.join('; ');
     replicas.push({
       id,
+      faulty: faulty.has(id),
       process: row?.process ?? 'down',
       running: !!row?.reachable,
       ledger: {
@@ -545,7 +630,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   }
 
   // ---- state of running replicas --------------------------------------------------------
-  const state = new Check('state');
+  const state = new Check('state', faulty);
   for (const r of replicas) {
     const row = rows.find((x) => x.id === r.id);
     const l = loaded.get(r.id)!;
@@ -564,7 +649,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
     if (cover < E) {
       r.state.status = 'fail';
       r.state.summary = `lastExecuted ${E}, but its ledger records only up to ${cover}`;
-      state.fail(`replica ${r.id}: ${r.state.summary}`);
+      state.fail(`replica ${r.id}: ${r.state.summary}`, [r.id]);
       continue;
     }
     const own = l.own.find((c) => c.body.seq === E);
@@ -577,13 +662,14 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       } else {
         r.state.status = 'fail';
         r.state.summary = `state digest ${short(D)} at lastExecuted ${E}, but ${anchor.what} at ${E} says ${short(anchor.digest)}`;
-        state.fail(`replica ${r.id}: ${r.state.summary}`);
+        state.fail(`replica ${r.id}: ${r.state.summary}`, [r.id]);
         accuse({ replica: r.id, kind: 'state-mismatch', seq: E, detail: `replica ${r.id}: ${r.state.summary}` });
       }
       continue;
     }
-    // Between checkpoints: its ledger covers E; compare with the replicas at the same point.
-    const peers = replicas.filter((o) => o.id !== r.id && o.state.lastExecuted === E && rows.find((x) => x.id === o.id)?.reachable);
+    // Between checkpoints: its ledger covers E; compare with the replicas at the same point (a
+    // correct replica only with the other correct ones: a faulty one's state proves nothing).
+    const peers = replicas.filter((o) => o.id !== r.id && o.state.lastExecuted === E && rows.find((x) => x.id === o.id)?.reachable && (r.faulty || !o.faulty));
     const same = peers.filter((o) => o.state.stateDigest === D).map((o) => o.id);
     const differ = peers.filter((o) => o.state.stateDigest !== D).map((o) => o.id);
     if (same.length >= differ.length && same.length > 0) {
@@ -592,17 +678,19 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
     } else if (differ.length > 0) {
       r.state.status = 'fail';
       r.state.summary = `state digest ${short(D)} at lastExecuted ${E} differs from replica${differ.length > 1 ? 's' : ''} ${differ.join(',')} at the same point, after the same batches`;
-      state.fail(`replica ${r.id}: ${r.state.summary}`);
+      state.fail(`replica ${r.id}: ${r.state.summary}`, [r.id]);
+      if (r.faulty) accuse({ replica: r.id, kind: 'state-mismatch', seq: E, detail: `replica ${r.id}: ${r.state.summary}` });
     } else {
       r.state.status = 'pass';
       r.state.summary = `ledger covers lastExecuted ${E}; no checkpoint at ${E} and no other replica there to compare the state digest with`;
     }
   }
 
+  const correctWord = faulty.size > 0 ? ' correct' : '';
   const checks: CheckResult[] = [
     ledgers.result(`${replicas.filter((r) => r.ledger.exists).length}/${n} ledgers read, complete in their retained span`, 'problems in the ledgers'),
     agreement.result(
-      `no two replicas executed different batches at one seq (${executed.size} sequence numbers)`,
+      `no two${correctWord} replicas executed different batches at one seq (${executed.size} sequence numbers)`,
       'replicas executed different batches at one seq',
     ),
     certified.result(
@@ -614,7 +702,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       'checkpoint certificates disagree or do not verify',
     ),
     state.result(
-      `every running replica's state matches its ledger (${replicas.filter((r) => r.state.status === 'pass').length} checked, ${replicas.filter((r) => r.state.status === 'skip').length} not running)`,
+      `every running${correctWord} replica's state matches its ledger (${replicas.filter((r) => r.state.status === 'pass').length} checked, ${replicas.filter((r) => r.state.status === 'skip').length} not running)`,
       "a running replica's state does not match its ledger",
     ),
   ];
@@ -629,7 +717,9 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
     cluster: { name: cluster.config.name, n, f, quorum: q.quorum },
     replicas,
     checks,
+    faulty: faultyIds,
     evidence,
+    expectedEvidence,
     accused: [...new Set(evidence.map((e) => e.replica))].sort((a, b) => a - b),
     stats: {
       sequenceNumbers: executed.size,

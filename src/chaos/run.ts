@@ -11,8 +11,8 @@
  *      a bound: a write must complete, then enough writes for a checkpoint, then every replica at
  *      the same lastExecuted and state digest;
  *   4. every key is read back, and the checks run: linearizability of the history, the audit
- *      (an injected verifier: `pbft verify`), no acknowledged write lost, the same state on
- *      every correct replica;
+ *      (an injected verifier: `pbft verify`, with the run's Byzantine replicas declared
+ *      faulty), no acknowledged write lost, the same state on every correct replica;
  *   5. history.json, report.json and timeline.svg are written to the output directory.
  *
  * Components are injected (the verifier, the clients, the fault injector, the clock), so parts
@@ -21,6 +21,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { encodeKvOp, parseKvResult, type KvOp } from '../app/kv.js';
+import type { VerifyReport } from '../audit/verify.js';
 import type { StrategyName } from '../byzantine/index.js';
 import { PbftError, abortError, describeError, isPbftError } from '../errors.js';
 import { loadCluster, type LoadedCluster } from '../runtime/config.js';
@@ -48,8 +49,13 @@ import { HistoryRecorder, countHistory, timeSeries, type HistoryCounts, type His
 import { checkSchedule, describeFault, generateSchedule, maxDownAtOnce, type FaultSpec, type NemesisKind, type Schedule } from './schedule.js';
 import { renderTimelineSvg } from './timeline.js';
 
-/** The audit of `pbft verify` (src/audit), injected: chaos runs it on the healed cluster. */
-export type VerifyFn = (opts: { dir: string; signal?: AbortSignal }) => Promise<{ ok: boolean }>;
+/**
+ * The audit of `pbft verify` (src/audit), injected: chaos runs it on the healed cluster, with the
+ * run's Byzantine replicas (`schedule.byzantine`), which the audit is to treat as faulty. It
+ * returns the audit's report; only `ok` is required, the rest makes the summary line.
+ */
+export type VerifyFn = (opts: { dir: string; signal?: AbortSignal; byzantine: number[] }) => Promise<VerifyResult>;
+export type VerifyResult = Pick<VerifyReport, 'ok'> & Partial<Omit<VerifyReport, 'ok'>>;
 
 /** What the workload needs from a client: one request at a time. */
 export interface ChaosClient {
@@ -598,7 +604,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       schedule.byzantine,
     );
 
-    const verify = await runVerify(o.verify, dir, signal);
+    const verify = await runVerify(o.verify, dir, signal, schedule.byzantine);
     const checksEnd = rel();
 
     const lin = checkLinearizable(history.entries, o.maxStepsPerKey !== undefined ? { maxStepsPerKey: o.maxStepsPerKey } : {});
@@ -706,17 +712,57 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-/** The audit step: the injected verifier's verdict, "not available" without one; an error is "unknown". */
-export async function runVerify(verify: VerifyFn | undefined, dir: string, signal?: AbortSignal): Promise<CheckResult> {
+/**
+ * The audit step: the injected verifier's verdict on the healed cluster, the run's Byzantine
+ * replicas declared faulty; "not available" without a verifier. A violation fails the run.
+ * Incomplete (something could not be checked, e.g. a replica that did not answer) is "unknown":
+ * the cluster was healed and converged, so every replica should be up, and an audit that could
+ * not look at everything proves nothing either way. An error is "unknown" too.
+ */
+export async function runVerify(verify: VerifyFn | undefined, dir: string, signal?: AbortSignal, byzantine: readonly number[] = []): Promise<CheckResult> {
   if (!verify) return { status: 'skipped', message: 'not available (no audit in this build)' };
+  let v: VerifyResult;
   try {
-    const v = await verify({ dir, ...(signal ? { signal } : {}) });
-    return v.ok
-      ? { status: 'pass', message: "the audit of the replicas' records holds" }
-      : { status: 'fail', message: 'the audit found a violation (see pbft verify)' };
+    v = await verify({ dir, byzantine: [...byzantine], ...(signal ? { signal } : {}) });
   } catch (e) {
     return { status: 'unknown', message: `the audit could not run: ${describeError(e)}` };
   }
+  const outcome = v.outcome ?? (v.ok ? 'ok' : 'violation');
+  const details = cmd(`verify${byzantine.length > 0 ? ` --faulty ${byzantine.join(',')}` : ''}`, dir);
+  const checks = v.checks ?? [];
+  const first = (status: string) => {
+    const c = checks.find((x) => x.status === status);
+    const line = c?.problems[0];
+    return line ? `: ${line}` : '';
+  };
+  if (v.ok && outcome === 'ok') {
+    if (checks.length === 0 || !v.stats) return { status: 'pass', message: "the audit of the replicas' records holds" };
+    const figures = `${checks.length} checks hold, ${v.stats.certificates} certificates and ${v.stats.signaturesVerified} signatures verified`;
+    return { status: 'pass', message: `${figures}${byzantineSummary(byzantine, v.expectedEvidence ?? [])}` };
+  }
+  if (outcome === 'incomplete') {
+    const names = checks.filter((c) => c.status === 'incomplete').map((c) => c.name);
+    return {
+      status: 'unknown',
+      message: `the audit could not check everything${names.length ? ` (${names.join(', ')})` : ''}${first('incomplete')}; see ${details}`,
+    };
+  }
+  const failed = checks.filter((c) => c.status === 'fail').map((c) => c.name);
+  const accused = v.accused ?? [];
+  return {
+    status: 'fail',
+    message: `the audit found a violation${failed.length ? ` (${failed.join(', ')} failed)` : ''}${accused.length ? `, evidence against replica${accused.length > 1 ? 's' : ''} ${accused.join(',')}` : ''}${first('fail')}; see ${details}`,
+  };
+}
+
+/** "; evidence against Byzantine replica r1 (expected): 2 equivocation, 1 state-mismatch", or that there is none. */
+function byzantineSummary(byzantine: readonly number[], expected: readonly { replica: number; kind: string }[]): string {
+  if (byzantine.length === 0) return '';
+  const who = `Byzantine replica${byzantine.length > 1 ? 's' : ''} ${byzantine.map((b) => `r${b}`).join(', ')}`;
+  if (expected.length === 0) return `; no evidence against ${who} in the records`;
+  const byKind = new Map<string, number>();
+  for (const e of expected) byKind.set(e.kind, (byKind.get(e.kind) ?? 0) + 1);
+  return `; evidence against ${who} (expected): ${[...byKind].map(([k, c]) => `${c} ${k}`).join(', ')}`;
 }
 
 /**

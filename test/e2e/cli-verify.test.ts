@@ -18,16 +18,20 @@ import { cleanupClusterDir, pbft } from './cli-helpers.js';
 
 let root: string;
 let dir: string;
+let dir2: string;
 
 beforeAll(async () => {
   await ensureBuilt();
   root = await mkdtemp(join(tmpdir(), 'pbft-verify-e2e-'));
   dir = join(root, 'c');
+  dir2 = join(root, 'byz');
   await initCluster({ dir, replicas: 4, ports: await freePorts(4), protocol: { checkpointInterval: 4, logWindow: 8 } });
+  await initCluster({ dir: dir2, replicas: 4, ports: await freePorts(4), protocol: { checkpointInterval: 4, logWindow: 8 } });
 }, 180_000);
 
 afterAll(async () => {
   await cleanupClusterDir(dir);
+  await cleanupClusterDir(dir2);
   await rm(root, { recursive: true, force: true });
 }, 60_000);
 
@@ -96,5 +100,53 @@ describe('pbft verify on a real cluster', () => {
     expect(text.exitCode).toBe(8);
     expect(text.stdout).toMatch(/Evidence against replica 2 \(their own records contradict a certificate\)/);
     expect(text.stdout).toMatch(/^Violation: /m);
+  }, 180_000);
+
+  it('with a replica made Byzantine (corrupt-state): a violation naming it; with --faulty, expected evidence and exit 0', async () => {
+    expect((await pbft(['up', '--dir', dir2])).exitCode).toBe(0);
+    // on activation it sets one of k0-k2 in its store (the store is empty); the keys written here
+    // are others, so that stays, and its CHECKPOINT at 4 contradicts the stable one
+    const fault = await pbft(['fault', '2', 'byzantine', 'corrupt-state', '--dir', dir2]);
+    expect(fault.exitCode, fault.stderr).toBe(0);
+    const client = await PbftClient.connect(await loadCluster(dir2));
+    try {
+      for (let i = 0; i < 14; i++) await client.request(kv.put(`x${i}`, `v${i}`), { timeoutMs: 20_000 });
+    } finally {
+      client.close();
+    }
+
+    const plain = await pbft(['verify', '--dir', dir2, '--json']);
+    expect(plain.exitCode, plain.stderr).toBe(8);
+    const r1 = parse(plain.stdout);
+    expect(r1.accused).toEqual([2]);
+    expect(r1.evidence).toContainEqual(expect.objectContaining({ replica: 2, kind: 'checkpoint-contradiction', seq: 4 }));
+    expect(r1.faulty).toEqual([]);
+
+    const declared = await pbft(['verify', '--dir', dir2, '--faulty', '2', '--json']);
+    expect(declared.exitCode, declared.stdout).toBe(0);
+    const r2 = parse(declared.stdout);
+    expect(r2).toMatchObject({ ok: true, outcome: 'ok', faulty: [2], evidence: [], accused: [] });
+    expect(r2.expectedEvidence).toContainEqual(expect.objectContaining({ replica: 2, kind: 'checkpoint-contradiction', seq: 4 }));
+    expect(r2.expectedEvidence.every((e) => e.replica === 2)).toBe(true);
+    expect(r2.checks.find((c) => c.name === 'checkpoints')!.expected.join('\n')).toMatch(/^replica 2: it signed state digest \w+ at checkpoint 4;/m);
+    const text = await pbft(['verify', '--dir', dir2, '--faulty', '2']);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/^Declared faulty: replica 2\. Expected evidence against replica 2 /m);
+    expect(text.stdout).toMatch(/^Verified: every check holds for the correct replicas, replica 2 treated as faulty/m);
+
+    // an innocent replica declared faulty instead: still the violation against 2
+    const wrong = await pbft(['verify', '--dir', dir2, '--faulty', '1', '--json']);
+    expect(wrong.exitCode).toBe(8);
+    expect(parse(wrong.stdout).accused).toEqual([2]);
+
+    // more than f, or not a replica: usage errors
+    const many = await pbft(['verify', '--dir', dir2, '--faulty', '1,2']);
+    expect(many.exitCode).toBe(2);
+    expect(many.stderr).toMatch(/--faulty: 2 replicas declared faulty \(1,2\), but this cluster of 4 tolerates at most f = 1/);
+    const unknown = await pbft(['verify', '--dir', dir2, '--faulty', '7']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/--faulty: unknown replica 7: this cluster has replicas 0-3/);
+
+    expect((await pbft(['down', '--dir', dir2])).exitCode).toBe(0);
   }, 180_000);
 });

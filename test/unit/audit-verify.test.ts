@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyCluster } from '../../src/audit/index.js';
+import { checkFaultyIds, formatVerifyReport, verifyCluster, type VerifyReport } from '../../src/audit/index.js';
+import { palette } from '../../src/cluster/format.js';
 import { makeRequest, requestDigest, sign, batchDigest } from '../../src/core/messages.js';
 import type { CheckpointBody, CommitBody, Signed } from '../../src/core/types.js';
 import { KeyedAuthenticator } from '../../src/crypto/index.js';
@@ -211,5 +212,143 @@ describe('verifyCluster', () => {
 
   it('fails with a typed error for a directory without a cluster', async () => {
     await expect(verifyCluster({ dir: path.join(base, 'nothing-here') })).rejects.toMatchObject({ code: 'CONFIG_MISSING' });
+  });
+});
+
+describe('verifyCluster with replicas declared faulty', () => {
+  const statuses = (r: VerifyReport) => r.checks.map((c) => [c.name, c.status]);
+  const allPass = [
+    ['ledgers', 'pass'],
+    ['agreement', 'pass'],
+    ['certified', 'pass'],
+    ['checkpoints', 'pass'],
+    ['state', 'pass'],
+  ];
+
+  it('sets aside a forged certificate held by the faulty replica, and not when another replica is declared faulty', async () => {
+    const recs = good(3);
+    const forged = execAt(2);
+    forged.cert![1] = { ...forged.cert![1]!, sig: forged.cert![0]!.sig };
+    const dir = await clusterWith([recs, recs, [recs[0]!, forged, recs[2]!], recs]);
+
+    const r = await verifyCluster({ dir, faulty: [2] });
+    expect(statuses(r)).toEqual(allPass);
+    expect(r).toMatchObject({ ok: true, outcome: 'ok', exitCode: 0, faulty: [2], evidence: [], accused: [] });
+    expect(r.expectedEvidence).toEqual([expect.objectContaining({ replica: 2, kind: 'invalid-certificate', seq: 2 })]);
+    const certified = r.checks.find((c) => c.name === 'certified')!;
+    expect(certified.problems).toEqual([]);
+    expect(certified.expected.join('\n')).toMatch(/replica 2: seq 2 .*the COMMIT of replica 1 has a bad signature/);
+    expect(certified.summary).toMatch(/; 1 problem of faulty replica 2 set aside$/);
+    expect(r.replicas.map((x) => x.faulty)).toEqual([false, false, true, false]);
+
+    const text = formatVerifyReport(r, palette(false));
+    expect(text).toMatch(/^replica 2 +down +ok +\(declared faulty\) ledger:/m);
+    expect(text).toMatch(/^ {4}expected \(faulty\): replica 2: seq 2 /m);
+    expect(text).toMatch(/^Declared faulty: replica 2\. Expected evidence against replica 2 \(not a violation/m);
+    expect(text).toMatch(/^Verified: every check holds for the correct replicas, replica 2 treated as faulty \(3 sequence numbers/m);
+    expect(text).not.toMatch(/^Evidence against/m);
+
+    // the innocent replica 1 (whose vote was forged) declared faulty instead: still a violation against 2
+    const wrong = await verifyCluster({ dir, faulty: [1] });
+    expect(wrong).toMatchObject({ ok: false, outcome: 'violation', exitCode: 8, accused: [2], expectedEvidence: [] });
+    expect(wrong.checks.find((c) => c.name === 'certified')!.status).toBe('fail');
+  });
+
+  it('accepts the faulty replica executing another batch (agreement among the correct ones), not a correct one doing it', async () => {
+    const recs = good(3);
+    const other = execAt(2, [1, 2, 3], '{"op":"del","key":"k2"}');
+    other.cert = null;
+    const dir = await clusterWith([recs, recs, recs, [recs[0]!, other, recs[2]!]]);
+    const r = await verifyCluster({ dir, faulty: [3] });
+    expect(statuses(r)).toEqual(allPass);
+    expect(r.outcome).toBe('ok');
+    expect(r.expectedEvidence).toEqual([expect.objectContaining({ replica: 3, kind: 'conflicting-execution', seq: 2 })]);
+    const agreement = r.checks.find((c) => c.name === 'agreement')!;
+    expect(agreement.summary).toMatch(/^no two correct replicas executed different batches/);
+    expect(agreement.expected[0]).toMatch(/^seq 2: different batches executed: .* by 0,1,2 \(certified\); .* by 3$/);
+
+    const wrong = await verifyCluster({ dir, faulty: [0] });
+    expect(wrong.outcome).toBe('violation');
+    expect(wrong.accused).toEqual([3]);
+    expect(wrong.checks.find((c) => c.name === 'agreement')!.status).toBe('fail');
+
+    // a correct replica that executed another batch than the others fails, whoever is declared faulty
+    const split = await clusterWith([recs, recs, [recs[0]!, other, recs[2]!], [recs[0]!, other, recs[2]!]]);
+    const s = await verifyCluster({ dir: split, faulty: [3] });
+    expect(s.outcome).toBe('violation');
+    expect(s.accused).toEqual([2]);
+    expect(s.checks.find((c) => c.name === 'agreement')!.problems[0]).toMatch(/by 0,1 \(certified\); .* by 2,3$/);
+    expect(s.checks.find((c) => c.name === 'certified')!.problems).toEqual([expect.stringMatching(/^seq 2: replica 2 executed /)]);
+    expect(s.checks.find((c) => c.name === 'certified')!.expected).toEqual([expect.stringMatching(/^seq 2: replica 3 executed /)]);
+  });
+
+  it("sets aside the faulty replica's equivocation and contradicting checkpoint; two equivocators are more than f whatever is declared", async () => {
+    // replica 3 signed checkpoint 4 for d (in the certificate it holds) and for another digest (its own)
+    const d = 'ab'.repeat(32);
+    const recs = good(4);
+    const cpOf = (signers: number[]): LedgerRecord => ({
+      k: 'checkpoint',
+      seq: 4,
+      digest: d,
+      proof: signers.map((x) => checkpointMsg(4, d, x)),
+      src: 'stable',
+    });
+    const dir = await clusterWith(
+      [0, 1, 2, 3].map((i) => [
+        ...recs,
+        { k: 'own-checkpoint', msg: checkpointMsg(4, i === 3 ? 'cd'.repeat(32) : d, i) },
+        cpOf(i === 3 ? [0, 1, 3] : [0, 1, 2]),
+      ]),
+    );
+    const plain = await verifyCluster({ dir });
+    expect(plain.accused).toEqual([3]);
+    expect(plain.evidence.map((e) => e.kind).sort()).toEqual(['checkpoint-contradiction', 'equivocation']);
+    expect(plain.checks.find((c) => c.name === 'checkpoints')!.status).toBe('fail');
+
+    const r = await verifyCluster({ dir, faulty: [3] });
+    expect(statuses(r)).toEqual(allPass);
+    expect(r).toMatchObject({ outcome: 'ok', evidence: [], accused: [] });
+    expect(r.expectedEvidence.map((e) => [e.replica, e.kind]).sort()).toEqual([
+      [3, 'checkpoint-contradiction'],
+      [3, 'equivocation'],
+    ]);
+    expect((await verifyCluster({ dir, faulty: [1] })).outcome).toBe('violation');
+
+    // 0 and 1 both signed two batches at view 0, seq 2: declaring one of them faulty is not enough
+    const r2 = await clusterWith([good(2), good(2), good(2), [good(2)[0]!, execAt(2, [0, 1, 3], '{"op":"del","key":"k2"}')]]);
+    const two = await verifyCluster({ dir: r2, faulty: [0] });
+    expect(two.outcome).toBe('violation');
+    expect(two.accused).toEqual([1]);
+    expect(two.expectedEvidence.map((e) => [e.replica, e.kind])).toEqual([[0, 'equivocation']]);
+    expect(two.checks.find((c) => c.name === 'agreement')!.problems.join('\n')).toMatch(/valid commit certificates for 2 different batches/);
+  });
+
+  it("sets aside a gap in the faulty replica's ledger", async () => {
+    const recs = good(8);
+    const dir = await clusterWith([recs, recs, recs, [...recs.slice(0, 2), ...recs.slice(5)]]);
+    const r = await verifyCluster({ dir, faulty: [3] });
+    expect(r.outcome).toBe('ok');
+    expect(r.checks.find((c) => c.name === 'ledgers')!.expected).toEqual(['replica 3: no record of seq 3-5']);
+    expect(r.replicas[3]!.ledgerStatus).toBe('fail');
+    expect((await verifyCluster({ dir, faulty: [2] })).checks.find((c) => c.name === 'ledgers')!.status).toBe('fail');
+  });
+
+  it('takes at most f replica ids of the cluster, and says so', async () => {
+    const dir = await clusterWith([good(1), good(1), good(1), good(1)]);
+    await expect(verifyCluster({ dir, faulty: [1, 3] })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+      message: expect.stringMatching(/^2 replicas declared faulty \(1,3\), but this cluster of 4 tolerates at most f = 1/),
+    });
+    await expect(verifyCluster({ dir, faulty: [4] })).rejects.toMatchObject({
+      code: 'UNKNOWN_REPLICA',
+      message: 'faulty replica 4: this cluster has replicas 0-3',
+    });
+    await expect(verifyCluster({ dir, faulty: [-1] })).rejects.toMatchObject({ code: 'UNKNOWN_REPLICA' });
+    await expect(verifyCluster({ dir, faulty: [1.5] })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+    expect(checkFaultyIds([2, 2], 4, 1)).toEqual([2]);
+    expect(checkFaultyIds([3, 0], 7, 2)).toEqual([0, 3]);
+    const none = await verifyCluster({ dir, faulty: [] });
+    expect(none).toMatchObject({ outcome: 'ok', faulty: [] });
+    expect(formatVerifyReport(none, palette(false))).not.toMatch(/faulty/);
   });
 });

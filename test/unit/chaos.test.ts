@@ -407,6 +407,56 @@ describe('chaos: the audit (injected) and the verdict', () => {
     expect(await runVerify(async () => Promise.reject(new Error('no ledger')), '/c')).toMatchObject({ status: 'unknown', message: /no ledger/ });
   });
 
+  it("hands the verifier the run's Byzantine replicas and sums up its report: pass, violation, incomplete (unknown)", async () => {
+    const seen: number[][] = [];
+    const check = (name: string, status: string, problems: string[] = []) => ({ name, status, summary: '', problems, more: 0, expected: [], expectedMore: 0 });
+    const passing = ['ledgers', 'agreement', 'certified', 'checkpoints', 'state'].map((n) => check(n, 'pass'));
+    const stats = { sequenceNumbers: 9, executions: 36, certificates: 40, signaturesVerified: 130, ledgerBytes: 1, ms: 1 };
+    const ev = (kind: string) => ({ replica: 1, kind, seq: 3, detail: '' }) as const;
+    const ok = await runVerify(
+      async (o) => {
+        seen.push(o.byzantine);
+        return { ok: true, outcome: 'ok', checks: passing, stats, expectedEvidence: [ev('equivocation'), ev('equivocation'), ev('state-mismatch')] } as never;
+      },
+      '/c',
+      undefined,
+      [1],
+    );
+    expect(seen).toEqual([[1]]);
+    expect(ok).toEqual({
+      status: 'pass',
+      message: '5 checks hold, 40 certificates and 130 signatures verified; evidence against Byzantine replica r1 (expected): 2 equivocation, 1 state-mismatch',
+    });
+    expect(
+      (await runVerify(async () => ({ ok: true, outcome: 'ok', checks: passing, stats, expectedEvidence: [] }) as never, '/c', undefined, [1])).message,
+    ).toMatch(/; no evidence against Byzantine replica r1 in the records$/);
+    expect((await runVerify(async () => ({ ok: true, outcome: 'ok', checks: passing, stats }) as never, '/c')).message).toBe(
+      '5 checks hold, 40 certificates and 130 signatures verified',
+    );
+
+    const bad = await runVerify(
+      async () =>
+        ({ ok: false, outcome: 'violation', checks: [check('agreement', 'fail', ['seq 2: different batches executed']), ...passing], accused: [2] }) as never,
+      '/c',
+      undefined,
+      [1],
+    );
+    expect(bad.status).toBe('fail');
+    expect(bad.message).toMatch(
+      /^the audit found a violation \(agreement failed\), evidence against replica 2: seq 2: different batches executed; see .*verify --faulty 1/,
+    );
+
+    const incomplete = await runVerify(
+      async () => ({ ok: false, outcome: 'incomplete', checks: [check('state', 'incomplete', ['replica 3: running but not answering']), ...passing] }) as never,
+      '/c',
+    );
+    expect(incomplete.status).toBe('unknown');
+    expect(incomplete.message).toMatch(/^the audit could not check everything \(state\): replica 3: running but not answering; see /);
+    expect(
+      verdictOf({ linearizable: 'pass', verify: incomplete.status, lostWrites: 0, lostWritesStatus: 'pass', sameState: 'pass', converged: true }).verdict,
+    ).toBe('inconclusive');
+  });
+
   it('fails a run on any anomaly or without convergence, is inconclusive when a check cannot decide, and passes with the audit not available', () => {
     const ok = { linearizable: 'pass', verify: 'skipped', lostWrites: 0, lostWritesStatus: 'pass', sameState: 'pass', converged: true } as const;
     expect(verdictOf(ok)).toEqual({ verdict: 'pass', anomalies: 0 });

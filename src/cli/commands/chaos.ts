@@ -1,4 +1,5 @@
 import { Flags, ux } from '@oclif/core';
+import { verifyCluster } from '../../audit/index.js';
 import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../../byzantine/index.js';
 import { formatChaosReport, formatProgress } from '../../chaos/format.js';
 import { CHAOS_DEFAULTS, runChaos, type ChaosReport } from '../../chaos/run.js';
@@ -19,7 +20,7 @@ export default class Chaos extends PbftCommand<typeof Chaos> {
     '',
     [
       'Then every replica is healed and must converge within --converge-timeout; every key is read back; and the checks run: linearizability of the history,',
-      'the audit (pbft verify, when this build has it), no acknowledged write lost, the same state on every correct replica.',
+      'the audit (pbft verify, with the Byzantine replicas of the run declared --faulty), no acknowledged write lost, the same state on every correct replica.',
       'history.json, report.json and timeline.svg go to <dir>/chaos/<time>-seed<seed>/ (or --out). Exit code 0 when every check passes, 1 otherwise.',
     ].join(' '),
     '',
@@ -105,6 +106,7 @@ export default class Chaos extends PbftCommand<typeof Chaos> {
       requestTimeoutMs: this.flags.timeout,
       convergeTimeoutMs: this.flags['converge-timeout'] * 1000,
       ...(this.flags.out !== undefined ? { outDir: this.flags.out } : {}),
+      verify: ({ byzantine, ...o }) => verifyCluster({ ...o, faulty: byzantine }),
       signal: this.signal,
       onProgress: (p) => {
         if (tty) ux.action.status = formatProgress(p);
