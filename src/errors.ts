@@ -15,6 +15,8 @@ export const EXIT = {
   noQuorum: 5,
   process: 6,
   degraded: 7,
+  violation: 8,
+  unverified: 9,
   interrupted: 130,
 } as const;
 export type ExitClass = keyof typeof EXIT;
@@ -29,6 +31,8 @@ export const EXIT_MEANINGS: Record<ExitClass, string> = {
   noQuorum: 'no quorum: too few replicas answered or agreed in time',
   process: 'a replica process could not be started, became not ready, or could not be stopped',
   degraded: '`status` only: a quorum answers, but some replica does not, or has faults in force',
+  violation: '`verify` only: a check failed (replicas disagree, a certificate does not verify, a state does not match its ledger)',
+  unverified: '`verify` only: nothing failed, but something could not be checked (a damaged or missing ledger, a running replica that does not answer)',
   interrupted: 'interrupted (Ctrl-C or SIGTERM)',
 };
 
@@ -68,6 +72,7 @@ export const ERROR_CODES = {
   NO_FREE_PORTS: ['process', 'no free ports were found for the replicas'],
   WAL_CORRUPT: ['process', "a replica's durable log is corrupt"],
   WAL_IO: ['process', "a replica's durable log cannot be read or written"],
+  LEDGER_IO: ['process', "a replica's audit ledger cannot be written (e.g. the disk is full)"],
   IO: ['internal', 'a file-system operation failed'],
   INTERNAL: ['internal', 'an unexpected error (a bug)'],
   DEMO_DIVERGED: ['internal', 'demo: the replicas did not converge'],

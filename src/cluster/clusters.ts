@@ -9,6 +9,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { quorums } from '../core/quorum.js';
 import { loadCluster, loadReplicaOverrides, type ClusterConfig, type LoadedCluster } from '../runtime/config.js';
+import { LEDGER_MAX_BYTES, LEDGER_SEGMENT_BYTES } from '../runtime/ledger.js';
 import { describeError, isPbftError } from '../errors.js';
 import { replicaRunState } from './fault-state.js';
 import { discoverReplicaIds, replicaProcessState } from './processes.js';
@@ -130,7 +131,14 @@ export async function listClusters(parent: string, o: { depth?: number; max?: nu
 // ---------------------------------------------------------------------------------------
 
 /** The defaults of replica.json (src/runtime/replica-node.ts and phaselog.ts apply them). */
-export const REPLICA_DEFAULTS = { fsync: true, faultInjection: true, phaseLog: true, phaseLogMaxBytes: 64 * 1024 * 1024 } as const;
+export const REPLICA_DEFAULTS = {
+  fsync: true,
+  faultInjection: true,
+  phaseLog: true,
+  phaseLogMaxBytes: 64 * 1024 * 1024,
+  ledgerSegmentBytes: LEDGER_SEGMENT_BYTES,
+  ledgerMaxBytes: LEDGER_MAX_BYTES,
+} as const;
 
 export interface KeyFileInfo {
   path: string;
@@ -146,7 +154,7 @@ export interface EffectiveReplica {
   publicKey: string;
   key: KeyFileInfo;
   /** replica.json with the defaults filled in */
-  settings: { fsync: boolean; faultInjection: boolean; phaseLog: boolean; phaseLogMaxBytes: number };
+  settings: { fsync: boolean; faultInjection: boolean; phaseLog: boolean; phaseLogMaxBytes: number; ledgerSegmentBytes: number; ledgerMaxBytes: number };
   /** the fields that replica.json sets (the rest are defaults) */
   overridden: string[];
   /** does this replica accept fault commands (cluster.json and replica.json both allow it)? */

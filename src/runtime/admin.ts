@@ -61,6 +61,8 @@ export type RuntimeStatus = ReplicaStatus & {
   runtimeDropped: Record<string, number>;
   /** the durable log: bytes and records in its segment files, commits, segments started at a checkpoint (compactions), segments now, segments deleted */
   wal: { bytes: number; records: number; appends: number; compactions: number; segments?: number; deletedSegments?: number };
+  /** the audit ledger: bytes and segment files on disk, writes, the highest executed seq it holds, segments deleted by retention */
+  ledger?: { bytes: number; segments: number; writes: number; lastSeq: number; deletedSegments: number };
   traffic: { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number };
   /** the loopback port of its Prometheus /metrics and /healthz, when serving them */
   metricsPort?: number;

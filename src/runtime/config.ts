@@ -7,6 +7,7 @@
  * <dir>/keys/operator.key        signs fault/admin commands
  * <dir>/replicas/<i>/wal/        durable log of PersistRecords: segment files (see storage.ts)
  * <dir>/replicas/<i>/wal.jsonl   the single-file durable log of older versions (converted on start)
+ * <dir>/replicas/<i>/ledger/     audit ledger: executions and their certificates (see ledger.ts)
  * <dir>/replicas/<i>/phases.jsonl phase log, one JSON object per line
  * <dir>/replicas/<i>/replica.pid pid file of the running process
  * <dir>/replicas/<i>/process.log the process's stdout/stderr
@@ -197,6 +198,10 @@ export const ReplicaOverridesSchema = z
     phaseLogMaxBytes: int(4096, 64 * 1024 * 1024 * 1024).optional(),
     /** serve Prometheus /metrics and /healthz on 127.0.0.1 at this port (0: any free port); absent: off */
     metricsPort: int(0, 65535).optional(),
+    /** audit ledger: start a new segment beyond this size (default 8 MiB) */
+    ledgerSegmentBytes: int(4096, 1024 * 1024 * 1024).optional(),
+    /** audit ledger: delete the oldest segments while all of them exceed this (default 256 MiB) */
+    ledgerMaxBytes: int(4096, 1024 * 1024 * 1024 * 1024).optional(),
   })
   .strict();
 export type ReplicaOverrides = z.infer<typeof ReplicaOverridesSchema>;
@@ -218,6 +223,8 @@ export interface ClusterPaths {
   wal(id: ReplicaId): string;
   /** the durable log: a directory of segment files */
   walDir(id: ReplicaId): string;
+  /** the audit ledger: a directory of segment files (ledger.ts) */
+  ledgerDir(id: ReplicaId): string;
   phases(id: ReplicaId): string;
   pid(id: ReplicaId): string;
   processLog(id: ReplicaId): string;
@@ -240,6 +247,7 @@ export function clusterPaths(dir: string): ClusterPaths {
     replicaDir: rdir,
     wal: (id) => path.join(rdir(id), 'wal.jsonl'),
     walDir: (id) => path.join(rdir(id), 'wal'),
+    ledgerDir: (id) => path.join(rdir(id), 'ledger'),
     phases: (id) => path.join(rdir(id), 'phases.jsonl'),
     pid: (id) => path.join(rdir(id), 'replica.pid'),
     processLog: (id) => path.join(rdir(id), 'process.log'),

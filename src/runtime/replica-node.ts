@@ -35,6 +35,9 @@ import { NetFaults } from './netfaults.js';
 import { PhaseLogWriter, type PhaseLine } from '../phaselog/index.js';
 import { ReplicaMetrics } from './metrics.js';
 import type { DurableLog } from './storage.js';
+import { AuditLedger } from './ledger.js';
+import { LedgerFeed } from './ledger-feed.js';
+import type { LedgerRecord } from './ledger.js';
 import { ReplicaTransport } from './transport.js';
 import { MAX_COALESCED_MESSAGES, type AdminCommand } from './wire.js';
 import {
@@ -43,6 +46,7 @@ import {
   realEntropy,
   type NodeClock,
   type NodeEntropy,
+  type NodeLedger,
   type NodeLog,
   type NodeStorage,
   type NodeTransport,
@@ -110,6 +114,8 @@ export interface SimulatedNodeOptions {
   storage: NodeStorage;
   entropy: NodeEntropy;
   phases: PhaseSink;
+  /** the audit ledger (it outlives a node: the simulator keeps one per replica across restarts) */
+  ledger: NodeLedger;
   app: CorruptibleApp;
   byzantine: ByzantineHooks;
   /** deliberately broken cores (the core's bug flags) */
@@ -145,6 +151,10 @@ export class ReplicaNode {
   private readonly startedAt: number;
   private replica!: Replica;
   private wal!: NodeLog;
+  /** the audit ledger (ledger.ts, or the simulator's), written with each durable-log batch */
+  private ledger!: NodeLedger;
+  private ledgerFeed!: LedgerFeed;
+  private nextLedger: LedgerRecord[] = [];
   private phases!: PhaseSink;
   private transport!: NodeTransport;
   private clock: NodeClock = realClock;
@@ -231,7 +241,7 @@ export class ReplicaNode {
     node.observer = o.observer ?? null;
     node.sendBeforePersist = o.nodeBugs?.includes('send-before-persist') ?? false;
     node.net = new NetFaults(o.entropy.random);
-    node.boot(o.auth, { bugs: o.bugs, assertions: o.assertions, startDetail: 'simulated' });
+    node.boot(o.auth, { openLedger: () => o.ledger, bugs: o.bugs, assertions: o.assertions, startDetail: 'simulated' });
     return node;
   }
 
@@ -292,10 +302,24 @@ export class ReplicaNode {
       const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring);
       this.app = new CorruptibleApp(new KvStore(), this.entropy.random);
       this.byz = (o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng: this.entropy.random }, this.app);
-      this.boot(auth, { startDetail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}` });
+      const openLedger = (): NodeLedger => {
+        const ledger = AuditLedger.open(cluster.paths.ledgerDir(id), {
+          replica: id,
+          clusterId: cluster.keyring.clusterId,
+          fsync,
+          segmentBytes: overrides.ledgerSegmentBytes,
+          maxBytes: overrides.ledgerMaxBytes,
+        });
+        if (ledger.openReport.tornTail) this.diag('audit ledger: ignored a torn last write (crash during a write)');
+        if (ledger.openReport.damaged)
+          this.diag(`audit ledger: a damaged record (${ledger.openReport.damaged}) left in place for pbft verify; writing goes on in a new segment`);
+        return ledger;
+      };
+      this.boot(auth, { openLedger, startDetail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}` });
     } catch (e) {
       await transport.close();
       await this.phases?.close();
+      this.ledger?.close();
       this.removePidFile();
       throw e;
     }
@@ -308,7 +332,10 @@ export class ReplicaNode {
    * Open the durable log (a damaged one is moved aside: recovery mode), build the core from it
    * and carry out its start actions. Shared by both assemblies.
    */
-  private boot(auth: Authenticator, o: { bugs?: Partial<Record<BugName, boolean>>; assertions?: boolean; startDetail: string }): void {
+  private boot(
+    auth: Authenticator,
+    o: { openLedger: () => NodeLedger; bugs?: Partial<Record<BugName, boolean>>; assertions?: boolean; startDetail: string },
+  ): void {
     const { id } = this;
     let recover: { timestamp: number; nonce: string } | undefined;
     try {
@@ -334,6 +361,8 @@ export class ReplicaNode {
     if (lr.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${lr.records} records kept`);
 
     const persisted = this.wal.takeRecords();
+    this.ledger = o.openLedger();
+    this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted);
     try {
       this.replica = new Replica({
         id,
@@ -505,29 +534,43 @@ export class ReplicaNode {
    */
   private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
     if (this.fatal) return;
+    const audit = this.ledgerFeed.collect(persists, effects);
     if (this.sendBeforePersist) {
       // BROKEN (node bug send-before-persist): the effects go out now, the records after them
       this.performAll(effects);
       effects = [];
     }
     if (!this.syncing) {
-      if (persists.length === 0 && this.waiting.length === 0) return this.performAll(effects);
+      if (persists.length === 0 && audit.length === 0 && this.waiting.length === 0) return this.performAll(effects);
       this.waiting.push({ batch: this.batchId + 1, effects });
-      this.startBatch(persists);
+      this.startBatch(persists, audit);
       return;
     }
     for (const r of persists) this.nextRecords.push(r);
+    for (const r of audit) this.nextLedger.push(r);
     this.waiting.push({ batch: this.batchId + 1, effects });
   }
 
-  private startBatch(records: PersistRecord[]): void {
+  /** The durable log's frame and the audit ledger's, written concurrently; the batch is done when both are. */
+  private startBatch(records: PersistRecord[], audit: LedgerRecord[]): void {
     this.batchId++;
     this.syncing = true;
+    let left = 2;
+    let first: PbftError | null = null;
+    const one = (err: PbftError | null) => {
+      first ??= err;
+      if (--left === 0) this.onSynced(first);
+    };
     try {
-      this.wal.commit(records, (err) => this.onSynced(err));
+      this.wal.commit(records, one);
     } catch (e) {
       this.syncing = false;
       return this.walFailed(e);
+    }
+    try {
+      this.ledger.commit(audit, one);
+    } catch (e) {
+      one(e instanceof PbftError ? e : new PbftError('LEDGER_IO', `replica ${this.id}: audit ledger failure: ${describeError(e)}`, { cause: e }));
     }
   }
 
@@ -536,10 +579,12 @@ export class ReplicaNode {
     if (err) return this.walFailed(err);
     if (this.fatal) return;
     this.release(this.batchId);
-    if (this.nextRecords.length > 0 || this.waiting.length > 0) {
+    if (this.nextRecords.length > 0 || this.nextLedger.length > 0 || this.waiting.length > 0) {
       const recs = this.nextRecords;
+      const audit = this.nextLedger;
       this.nextRecords = [];
-      this.startBatch(recs);
+      this.nextLedger = [];
+      this.startBatch(recs, audit);
     }
   }
 
@@ -603,6 +648,7 @@ export class ReplicaNode {
     this.stopped = true;
     this.waiting = [];
     this.nextRecords = [];
+    this.nextLedger = [];
     this.proc?.o.onFatal?.(err);
   }
 
@@ -839,6 +885,13 @@ export class ReplicaNode {
         segments: wal.segmentNumbers.length,
         deletedSegments: wal.deletedSegments,
       },
+      ledger: {
+        bytes: (this.ledger as AuditLedger).sizeBytes,
+        segments: (this.ledger as AuditLedger).segmentNumbers.length,
+        writes: (this.ledger as AuditLedger).writes,
+        lastSeq: this.ledger.lastSeq,
+        deletedSegments: (this.ledger as AuditLedger).deletedSegments,
+      },
       traffic: { ...proc.transport.counters },
       batching: { ...this.batches },
       cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
@@ -864,13 +917,16 @@ export class ReplicaNode {
     this.queue = [];
     this.waiting = [];
     this.nextRecords = [];
+    this.nextLedger = [];
     await this.proc?.transport.close();
     await this.metrics?.close();
     this.metrics = null;
     await this.wal.whenIdle();
+    await this.ledger.whenIdle();
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
     await this.phases.close();
     this.wal.close();
+    this.ledger.close();
     this.removePidFile();
   }
 

@@ -33,7 +33,7 @@ export const ADVERSARY_DESCRIPTIONS: Record<AdversaryName, string> = {
   twins: 'up to f Byzantine replicas each run as two honest cores with one key and id, on different sides of a changing partition',
   clients:
     'Byzantine clients next to the honest ones: equal timestamps, timestamps near 2^53, read-only writes, replays, floods of fresh ids, oversized and malformed requests',
-  cuts: 'f Byzantine replicas running "fuzz", and a network scheduler aimed at view changes: commits reaching one replica, checkpoints straddling a view change, a crash-restart, a prepared straggler',
+  cuts: 'f Byzantine replicas running "fuzz", and a network scheduler aimed at view changes: commits reaching one replica, checkpoints straddling a view change, a crash-restart, a prepared straggler, a commit whose holders all restart before the view change',
 };
 
 export function isAdversaryName(s: unknown): s is AdversaryName {

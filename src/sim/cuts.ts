@@ -19,6 +19,15 @@
  * (d) `prepared-straggler`: everything one correct replica sends is delayed by one to three
  *     view-change timeouts and PREPAREs to the other correct replicas are dropped at random, so
  *     it is prepared where the others are not; then the primary is isolated.
+ * (e) `restart-prepared`: a commit that only survives in durable logs. For the next sequence
+ *     number s, PREPAREs reach only f+1 correct backups (the "holders") and COMMITs only one of
+ *     them (the lucky one): with the f Byzantine replicas' votes the lucky one commits s, the
+ *     other holders are prepared, and every other correct replica never prepares s. Then s is
+ *     frozen (no more votes or catch-ups for it reach a correct replica), the holders
+ *     crash-restart one after another, and the Byzantine replicas' messages are held back, so
+ *     the view change that follows is most likely made of correct replicas only. A correct
+ *     replica restores its prepared certificates from its log and reports s; one that does not
+ *     (`restart-forget-prepared`) lets the new primary reassign s, which breaks agreement.
  *
  * Every decision comes from the cuts' own sub-stream of the seed. Nothing is cut once the
  * liveness phase starts.
@@ -27,8 +36,8 @@ import type { ReplicaId } from '../core/types.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
-export type CutKind = 'commit-to-one' | 'checkpoint-straddle' | 'crash-restart' | 'prepared-straggler';
-export const CUT_KINDS: readonly CutKind[] = ['commit-to-one', 'checkpoint-straddle', 'crash-restart', 'prepared-straggler'];
+export type CutKind = 'commit-to-one' | 'checkpoint-straddle' | 'crash-restart' | 'prepared-straggler' | 'restart-prepared';
+export const CUT_KINDS: readonly CutKind[] = ['commit-to-one', 'checkpoint-straddle', 'crash-restart', 'prepared-straggler', 'restart-prepared'];
 
 export interface PlannedCut {
   kind: CutKind;
@@ -53,8 +62,14 @@ export interface CutsPlan {
   cuts: PlannedCut[];
 }
 
+/** how often a planned cut becomes a restart-prepared one (drawn from its own sub-stream) */
+const RESTART_PREPARED_P = 0.2;
+
 export function planCuts(rng: Rng, sc: Scenario): CutsPlan {
   const vc = sc.params.viewChangeTimeoutMs;
+  // restart-prepared came after the others: it is chosen from a forked stream, so a seed whose
+  // cuts do not become one plans (and runs) exactly as before it existed
+  const later = rng.fork('cuts/restart-prepared');
   const count = rng.int(1, 3);
   const cuts: PlannedCut[] = [];
   for (let i = 0; i < count; i++) {
@@ -76,6 +91,7 @@ export function planCuts(rng: Rng, sc: Scenario): CutsPlan {
       straggleMs: Math.round(vc * rng.range(1, 3)),
       dropPrepareP: rng.range(0.3, 0.8),
     });
+    if (later.bool(RESTART_PREPARED_P)) cuts[i]!.kind = 'restart-prepared';
   }
   // a crash-restart right after a commit-to-one crashes the lucky replica: keep that order likely
   cuts.sort((a, b) => a.atMs - b.atMs);
@@ -95,7 +111,9 @@ export function describeCuts(p: CutsPlan): string {
             ? `${c.delayCheckpoints ? ' delay' : ' drop'}${c.allMissCheckpoints ? ' all' : ' some'}`
             : c.kind === 'crash-restart'
               ? `${c.midStep ? ' mid-step' : ''} down ${c.downMs}ms`
-              : ` +${c.straggleMs}ms p=${c.dropPrepareP.toFixed(2)}`;
+              : c.kind === 'restart-prepared'
+                ? ` down ${c.downMs}ms byzantine +${c.straggleMs}ms`
+                : ` +${c.straggleMs}ms p=${c.dropPrepareP.toFixed(2)}`;
       return `${c.kind}@${c.atMs}ms/${c.windowMs}ms${extra}`;
     })
     .join(' ');
@@ -125,6 +143,10 @@ const STEP_TRIGGER = 1;
 const STEP_END = 2;
 const STEP_FOLLOW = 3;
 const STEP_UNISOLATE = 4;
+/** restart-prepared: crash the next holder (retried while another correct replica is down) */
+const STEP_RESTART_NEXT = 5;
+/** restart-prepared: retries of one holder's crash before the cut gives it up */
+const MAX_RESTART_TRIES = 8;
 
 interface ActiveCut {
   plan: PlannedCut;
@@ -137,6 +159,13 @@ interface ActiveCut {
   miss: Set<ReplicaId>;
   /** prepared-straggler */
   straggler: ReplicaId | null;
+  /** restart-prepared: the backups that get s's prepares (the lucky one among them) */
+  holders: Set<ReplicaId>;
+  /** restart-prepared: the lucky one committed s; s is frozen and the holders restart */
+  frozen: boolean;
+  /** restart-prepared: holders still to crash-restart, and tries of the next one */
+  toRestart: ReplicaId[];
+  restartTries: number;
   endMs: number;
 }
 
@@ -192,6 +221,7 @@ export class CutScheduler {
     }
     if (!a) return;
     if (step === STEP_TRIGGER) return this.trigger(a, now);
+    if (step === STEP_RESTART_NEXT) return this.restartNext(a, now);
     if (step === STEP_FOLLOW) return this.follow(a, now);
     if (step === STEP_END) {
       this.active.delete(i);
@@ -204,7 +234,20 @@ export class CutScheduler {
   }
 
   private begin(i: number, plan: PlannedCut, now: number): void {
-    const a: ActiveCut = { plan, index: i, lucky: null, targetSeq: null, triggered: false, miss: new Set(), straggler: null, endMs: now + plan.windowMs };
+    const a: ActiveCut = {
+      plan,
+      index: i,
+      lucky: null,
+      targetSeq: null,
+      triggered: false,
+      miss: new Set(),
+      straggler: null,
+      holders: new Set(),
+      frozen: false,
+      toRestart: [],
+      restartTries: 0,
+      endMs: now + plan.windowMs,
+    };
     const primary = this.host.currentPrimary();
     const backups = this.correctUp().filter((r) => r !== primary);
     switch (plan.kind) {
@@ -247,6 +290,22 @@ export class CutScheduler {
           this.bump('crash-restart-skipped');
         }
         return;
+      }
+      case 'restart-prepared': {
+        // f+1 holders: with the f Byzantine votes that is a quorum for the lucky one, and
+        // every holder gets the 2f prepares it needs (none of them is the primary)
+        if (backups.length < this.host.f + 1) return;
+        const holders = this.rng.sample(backups, this.host.f + 1);
+        a.holders = new Set(holders);
+        a.lucky = this.rng.pick(holders);
+        this.lastSingled = a.lucky;
+        // the freeze, the restarts one at a time and the view change take longer than the others
+        a.endMs = now + plan.windowMs + (this.host.f + 1) * plan.downMs * 1.5;
+        this.bump('restart-prepared');
+        this.host.note(
+          `cut #${i} restart-prepared: the prepares of the next sequence number reach only r${holders.join(',r')}, its commits only r${a.lucky}; then the holders restart`,
+        );
+        break;
       }
       case 'prepared-straggler': {
         if (backups.length === 0) return;
@@ -299,10 +358,52 @@ export class CutScheduler {
     this.host.schedule(now + Math.max(1, a.plan.windowMs / 6), a.index * 8 + STEP_FOLLOW);
   }
 
+  /**
+   * restart-prepared: the lucky one committed s. From now on no vote for s reaches a correct
+   * replica; the holders restart one after another (the lucky one first), and the Byzantine
+   * replicas' messages are held back so that the correct ones make the view change.
+   */
+  private freeze(a: ActiveCut): void {
+    a.frozen = true;
+    this.bump('restart-prepared-hit');
+    const others = [...a.holders].filter((r) => r !== a.lucky);
+    a.toRestart = [a.lucky!, ...others];
+    const now = this.host.now();
+    for (let r = 0; r < this.host.n; r++) {
+      if (!this.host.isCorrect(r)) this.slow.set(r, { untilMs: a.endMs, extraMs: a.plan.straggleMs });
+    }
+    this.host.note(`cut #${a.index}: r${a.lucky} alone committed seq ${a.targetSeq}; s frozen, r${a.toRestart.join(',r')} restart in turn`);
+    this.host.schedule(now + 1, a.index * 8 + STEP_RESTART_NEXT);
+  }
+
+  private restartNext(a: ActiveCut, now: number): void {
+    const r = a.toRestart[0];
+    if (r === undefined || now >= a.endMs) return;
+    if (this.host.isUp(r) && this.host.crash(r, false, a.plan.downMs)) {
+      a.toRestart.shift();
+      a.restartTries = 0;
+      this.bump('restart-prepared-restarts');
+      this.host.note(`cut #${a.index}: holder r${r} crashes and restarts from its durable log in ${a.plan.downMs}ms`);
+      if (a.toRestart.length > 0) this.host.schedule(now + a.plan.downMs + 1, a.index * 8 + STEP_RESTART_NEXT);
+      return;
+    }
+    if (++a.restartTries > MAX_RESTART_TRIES) {
+      this.bump('restart-prepared-given-up');
+      a.toRestart = [];
+      return;
+    }
+    this.host.schedule(now + Math.max(1, a.plan.downMs / 2), a.index * 8 + STEP_RESTART_NEXT);
+  }
+
   /** a correct replica committed seq (for commit-to-one: did only the lucky one?) */
   onCommitted(replica: ReplicaId, seq: number): void {
     if (this.healed) return;
     for (const a of this.active.values()) {
+      if (a.plan.kind === 'restart-prepared' && a.targetSeq === seq) {
+        if (replica === a.lucky && !a.frozen) this.freeze(a);
+        else if (replica !== a.lucky) this.bump('restart-prepared-leak');
+        continue;
+      }
       if (a.plan.kind !== 'commit-to-one' || a.targetSeq !== seq) continue;
       if (replica === a.lucky && !a.triggered) {
         this.bump('commit-to-one-hit');
@@ -380,6 +481,25 @@ export class CutScheduler {
             return -1;
           }
           break;
+        case 'restart-prepared': {
+          if (a.lucky === null || !this.host.isCorrect(to)) break;
+          const seq = typeof body?.seq === 'number' ? body.seq : null;
+          if (a.targetSeq === null && (type === 'prepare' || type === 'commit') && seq !== null && !this.host.committed(seq)) {
+            a.targetSeq = seq;
+            this.host.note(`cut #${a.index}: prepares for seq ${seq} go to r${[...a.holders].join(',r')} only, commits to r${a.lucky} only`);
+          }
+          if (a.targetSeq === null) break;
+          if (type === 'catch-up' && (a.frozen || to !== a.lucky)) {
+            this.bump('dropped-catch-ups');
+            return -1;
+          }
+          if (seq !== a.targetSeq) break;
+          if ((type === 'prepare' && (a.frozen || !a.holders.has(to))) || (type === 'commit' && (a.frozen || to !== a.lucky))) {
+            this.bump(`dropped-${type}s`);
+            return -1;
+          }
+          break;
+        }
         case 'crash-restart':
           break;
       }

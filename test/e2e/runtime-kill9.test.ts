@@ -6,6 +6,7 @@
  * indeterminate and may or may not have happened (Jepsen's "info"), so it is not judged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyCluster } from '../../src/audit/index.js';
 import { createTestCluster, kv, type TestCluster } from '../helpers/cluster.js';
 
 const WRITERS = 3;
@@ -70,6 +71,12 @@ describe('kill -9 of every replica under load, repeated (n = 4, fsync on)', () =
     expect(lost).toEqual([]);
     // and the replicas agree on the state
     await tc.waitConverged({ ids: [0, 1, 2, 3], timeoutMs: 30_000 });
+    // and their audit ledgers survived the kills: complete, certified, in agreement
+    const audit = await verifyCluster({ dir: tc.dir });
+    expect(
+      audit.checks.filter((x) => x.status !== 'pass'),
+      JSON.stringify(audit.checks),
+    ).toEqual([]);
     console.log(`kill -9: 8 single kills, 2 whole-cluster kills; ${acked.size} writes acknowledged, all present; ${indeterminate.size} indeterminate`);
   }, 240_000);
 });

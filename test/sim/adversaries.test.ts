@@ -194,6 +194,10 @@ describe('adversaries: each one attacks, and a budget of seeds passes every inva
       expect(did('prepared-straggler')).toBeGreaterThan(0);
       expect(did('delayed-straggler')).toBeGreaterThan(0);
       expect(did('dropped-prepares')).toBeGreaterThan(0);
+      // (e) a commit that only survived in durable logs: its holders restarted before the view change
+      expect(did('restart-prepared')).toBeGreaterThan(0);
+      expect(did('restart-prepared-hit')).toBeGreaterThan(0);
+      expect(did('restart-prepared-restarts')).toBeGreaterThan(0);
       expectNoFailures(s);
     });
   }

@@ -171,7 +171,14 @@ describe('ls and config', () => {
     const e = await effectiveConfig(cluster);
     expect(e).toMatchObject({ n: 4, f: 1, quorum: 3, replyQuorum: 2, faultInjection: true });
     expect(e.replicas[0]).toMatchObject({
-      settings: { fsync: true, faultInjection: true, phaseLog: true, phaseLogMaxBytes: 64 * 1024 * 1024 },
+      settings: {
+        fsync: true,
+        faultInjection: true,
+        phaseLog: true,
+        phaseLogMaxBytes: 64 * 1024 * 1024,
+        ledgerSegmentBytes: 8 * 1024 * 1024,
+        ledgerMaxBytes: 256 * 1024 * 1024,
+      },
       faultInjection: true,
       overridden: [],
     });

@@ -13,6 +13,8 @@ import {
   type SimSummary,
 } from '../../sim/runner.js';
 import type { SimResult } from '../../sim/simulator.js';
+import { writeSimTraceFile } from '../../sim/tracefile.js';
+import { CliError } from '../../cluster/errors.js';
 
 /** Failing seeds printed in full (the rest are listed by seed and replay command). */
 const DETAILED_FAILURES = 5;
@@ -34,6 +36,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     '<%= config.bin %> sim --seeds 1000',
     '<%= config.bin %> sim --seeds 500 --replicas 4,7 --byzantine all',
     '<%= config.bin %> sim --seed 42 --replicas 7 --byzantine equivocate --trace',
+    '<%= config.bin %> sim --seed 42 --trace-file seed42.json && <%= config.bin %> web --trace seed42.json',
     '<%= config.bin %> sim --seeds 500 --replicas 4,7 --adversary all',
     '<%= config.bin %> sim --seeds 200 --adversary twins,cuts --json',
     '<%= config.bin %> sim --bench --seeds 50',
@@ -56,6 +59,9 @@ export default class Sim extends PbftCommand<typeof Sim> {
       default: 'core',
     }),
     trace: Flags.boolean({ summary: 'Print the whole trace of failing seeds (and of a single seed even when it passes).' }),
+    'trace-file': Flags.string({
+      summary: 'Write the whole trace of the one seed run (--seed N) to this file, as JSON, for pbft web (open it with pbft web --trace FILE).',
+    }),
     bench: Flags.boolean({ summary: 'Measure seeds/s and simulated committed requests per CPU-second, per replica count.' }),
     bug: Flags.string({ hidden: true, multiple: true, summary: 'Run deliberately broken cores (checker tests).' }),
     'liveness-ms': intFlag({ summary: 'Liveness bound in virtual ms (default 60000).', min: 1000, max: 10_000_000 }),
@@ -74,6 +80,13 @@ export default class Sim extends PbftCommand<typeof Sim> {
     const fromSeed = f.seed ?? 0;
     const seeds = f.seeds ?? (f.seed !== undefined ? 1 : 100);
     const progress = process.stderr.isTTY && !this.jsonEnabled();
+    const traceFile = f['trace-file'];
+    if (traceFile !== undefined && (seeds !== 1 || f.bench))
+      throw new CliError(
+        'BAD_ARGUMENT',
+        `--trace-file writes the trace of one run, but ${f.bench ? '--bench runs many' : `${seeds} seeds were asked for`}`,
+        "run one seed: pbft sim --seed N --trace-file FILE (a failing seed's replay command names its options)",
+      );
 
     if (f.bench) {
       const r = benchSim({
@@ -111,7 +124,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
       storm: f.storm,
       livenessBoundMs: f['liveness-ms'],
       signal: this.signal,
-      extra: f.trace && seeds === 1 ? { alwaysTrace: true, fullTrace: true } : undefined,
+      extra: (f.trace || traceFile !== undefined) && seeds === 1 ? { alwaysTrace: true, fullTrace: true } : undefined,
       onProgress: (done, total, r) => {
         if (seeds === 1) single = r;
         if (!r.ok) violations += r.violations.length;
@@ -124,6 +137,13 @@ export default class Sim extends PbftCommand<typeof Sim> {
       },
     });
     if (progress) this.progress('', true);
+    if (traceFile !== undefined && single) {
+      const t = await writeSimTraceFile(traceFile, single);
+      if (!this.jsonEnabled())
+        this.note(
+          `wrote the trace of seed ${single.seed} (${t.entries.length} events${single.ok ? '' : ', failing'}) to ${traceFile}; open it with: pbft web --trace ${traceFile}`,
+        );
+    }
 
     if (!this.jsonEnabled())
       this.report(summary, { fromSeed, seeds, replicas, describeSets, adversaries: adversary.join(', '), trace: f.trace, single, driver });
