@@ -27,7 +27,11 @@ export interface ByzantineContext {
 
 /** The shared ByzantineLayer: honest until set() names a strategy. */
 export function makeByzantine(ctx: ByzantineContext, app: CorruptibleApp): ByzantineHooks {
-  const layer = new ByzantineLayer(ctx, app);
+  return byzantineHooks(new ByzantineLayer(ctx, app));
+}
+
+/** The hooks of a given layer (the simulator keeps one layer per replica across restarts). */
+export function byzantineHooks(layer: ByzantineLayer): ByzantineHooks {
   return {
     get strategy() {
       return layer.current;

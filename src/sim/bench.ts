@@ -4,7 +4,7 @@
  */
 import type { AdversaryName } from './adversary.js';
 import { runSeeds, type ByzantineSpec } from './runner.js';
-import type { SimCrypto } from './simulator.js';
+import type { SimCrypto, SimDriver } from './simulator.js';
 
 export interface BenchOptions {
   seeds: number;
@@ -13,6 +13,7 @@ export interface BenchOptions {
   byzantine?: ByzantineSpec;
   adversary?: readonly AdversaryName[];
   crypto?: SimCrypto;
+  driver?: SimDriver;
   onProgress?(done: number, total: number): void;
 }
 
@@ -49,11 +50,12 @@ export function benchSim(o: BenchOptions): BenchResult {
       byzantine: o.byzantine ?? 'all',
       adversary: o.adversary,
       crypto: o.crypto,
+      driver: o.driver,
       onProgress: () => o.onProgress?.(++done, o.seeds * counts.length),
     });
     const cpuSec = Math.max(1e-9, s.cpuMs / 1000);
     rows.push({
-      label: `n=${n} crypto=${o.crypto ?? 'sim'}${o.adversary?.length && o.adversary.join(',') !== 'catalogue' ? ` adversary=${o.adversary.join(',')}` : ''}`,
+      label: `n=${n} crypto=${o.crypto ?? 'sim'}${o.driver === 'node' ? ' driver=node' : ''}${o.adversary?.length && o.adversary.join(',') !== 'catalogue' ? ` adversary=${o.adversary.join(',')}` : ''}`,
       seeds: s.runs,
       failed: s.failed,
       wallMs: Math.round(s.wallMs),

@@ -9,6 +9,7 @@
  * bench/broken-cores.ts prints the table the README shows.
  */
 import { BUG_DESCRIPTIONS, type BugName } from '../core/replica.js';
+import { NODE_BUG_DESCRIPTIONS, type NodeBugName } from '../runtime/replica-node.js';
 import type { AdversaryName } from './adversary.js';
 import { runSeedsAsync } from './runner.js';
 import { simulate, type SimResult } from './simulator.js';
@@ -70,8 +71,28 @@ export const BROKEN_CORE_CASES: readonly BrokenCoreCase[] = [
   { bug: 'view-change-last-view-only', bound: 54, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 18 (n=4 twins), view-change-safety' },
 ];
 
+/**
+ * Broken NODES (NODE_BUG_NAMES, src/runtime/replica-node.ts): the driver, not the core, is
+ * wrong. Searched under the node driver (`driver: 'node'`), with the same rules.
+ */
+export interface BrokenNodeCase extends Omit<BrokenCoreCase, 'bug'> {
+  bug: NodeBugName;
+  driver: 'node';
+}
+
+export const BROKEN_NODE_CASES: readonly BrokenNodeCase[] = [
+  {
+    bug: 'send-before-persist',
+    driver: 'node',
+    bound: 60,
+    replicas: [4],
+    adversaries: GENERAL_ADVERSARIES,
+    measured: 'seed 19 (n=4 clients), no-equivocation; with n = 4 and 7 rotated: seed 54 (n=4 clients)',
+  },
+];
+
 export interface BrokenCoreResult {
-  bug: BugName;
+  bug: BugName | NodeBugName;
   description: string;
   caught: boolean;
   /** seeds run until caught (or the bound) */
@@ -90,9 +111,11 @@ export interface BrokenCoreResult {
 }
 
 /** Search seeds 0.. for the first run the bug fails, then check that seed with the honest core. */
-export async function searchBrokenCore(c: BrokenCoreCase, opts: { bound?: number; fromSeed?: number } = {}): Promise<BrokenCoreResult> {
+export async function searchBrokenCore(c: BrokenCoreCase | BrokenNodeCase, opts: { bound?: number; fromSeed?: number } = {}): Promise<BrokenCoreResult> {
   const bound = opts.bound ?? c.bound;
+  const driver = 'driver' in c ? c.driver : undefined;
   const s = await runSeedsAsync({
+    driver,
     seeds: bound,
     fromSeed: opts.fromSeed ?? 0,
     bugs: [c.bug],
@@ -102,11 +125,12 @@ export async function searchBrokenCore(c: BrokenCoreCase, opts: { bound?: number
     storm: c.storm,
     maxFailures: 1,
   });
-  const base: BrokenCoreResult = { bug: c.bug, description: BUG_DESCRIPTIONS[c.bug], caught: false, searched: s.runs, bound, invariants: [], cpuMs: s.cpuMs };
+  const description = 'driver' in c ? NODE_BUG_DESCRIPTIONS[c.bug] : BUG_DESCRIPTIONS[c.bug];
+  const base: BrokenCoreResult = { bug: c.bug, description, caught: false, searched: s.runs, bound, invariants: [], cpuMs: s.cpuMs };
   const r = s.failures[0];
   if (!r) return base;
   const invariants = [...new Set(r.violations.map((v) => v.invariant))];
-  const honest = simulate({ seed: r.seed, n: r.n, adversary: r.adversary, byzantine: [], storm: c.storm });
+  const honest = simulate({ seed: r.seed, n: r.n, adversary: r.adversary, byzantine: [], storm: c.storm, driver });
   return {
     ...base,
     caught: invariants.some((i) => CATCHING_INVARIANTS.has(i)),

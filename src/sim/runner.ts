@@ -14,10 +14,11 @@
  * sets; the others ignore them.
  */
 import { STRATEGY_NAMES, type StrategyName } from '../byzantine/index.js';
-import { BUG_NAMES, type BugName } from '../core/replica.js';
+import { BUG_NAMES } from '../core/replica.js';
+import { NODE_BUG_NAMES } from '../runtime/replica-node.js';
 import { PbftError } from '../errors.js';
 import { ADVERSARY_NAMES, isAdversaryName, usesStrategySets, type AdversaryName } from './adversary.js';
-import { simulate, type SimCrypto, type SimOptions, type SimResult, type SimViolation } from './simulator.js';
+import { simulate, type SimBugName, type SimCrypto, type SimDriver, type SimOptions, type SimResult, type SimViolation } from './simulator.js';
 
 export type StrategySet = readonly StrategyName[];
 /** 'all' = every strategy (one set each); 'none' = no Byzantine replicas; or explicit items */
@@ -96,8 +97,10 @@ export interface RunSeedsOptions {
   byzantine?: ByzantineSpec;
   /** adversaries, spread across seeds (default ['catalogue']) */
   adversary?: readonly AdversaryName[];
-  bugs?: readonly BugName[];
+  bugs?: readonly SimBugName[];
   crypto?: SimCrypto;
+  /** drive the core (default) or the runtime node (src/sim/simulator.ts SimDriver) */
+  driver?: SimDriver;
   faults?: boolean;
   storm?: boolean;
   livenessBoundMs?: number;
@@ -167,9 +170,9 @@ export function configKey(c: { n: number; adversary: AdversaryName; byzantine: S
   return `n=${c.n} ${c.adversary}${usesStrategySets(c.adversary) ? ` ${c.byzantine.length ? c.byzantine.join('+') : 'none'}` : ''}`;
 }
 
-export function parseBugName(s: string): BugName {
-  if ((BUG_NAMES as readonly string[]).includes(s)) return s as BugName;
-  throw new SimSpecError(`unknown bug "${s.slice(0, 40)}"; known: ${BUG_NAMES.join(', ')}`);
+export function parseBugName(s: string): SimBugName {
+  if ((BUG_NAMES as readonly string[]).includes(s) || (NODE_BUG_NAMES as readonly string[]).includes(s)) return s as SimBugName;
+  throw new SimSpecError(`unknown bug "${s.slice(0, 40)}"; known: ${[...BUG_NAMES, ...NODE_BUG_NAMES].join(', ')}`);
 }
 
 /** Parse replica counts: repeatable and/or comma-separated ("4,7"). */
@@ -265,6 +268,7 @@ function* seedRuns(o: RunSeedsOptions): Generator<void, SimSummary, void> {
       adversary: cfg.adversary,
       bugs: o.bugs,
       crypto: o.crypto,
+      driver: o.driver,
       faults: o.faults,
       storm: o.storm,
       livenessBoundMs: o.livenessBoundMs,

@@ -53,8 +53,23 @@ import { EventQueue } from './queue.js';
 import { Rng } from './rng.js';
 import { DEFAULT_LIVENESS_BOUND_MS, describeScenario, makeScenario, type Scenario } from './scenario.js';
 import { TraceRing, describeMessage, describePhase, short } from './trace.js';
+import { ReplicaNode, NODE_BUG_NAMES, type NodeBugName } from '../runtime/replica-node.js';
+import { byzantineHooks } from '../runtime/byzantine-hook.js';
+import type { NodeClock, PhaseSink } from '../runtime/node-io.js';
+import { BUG_NAMES } from '../core/replica.js';
+import { SimDisk } from './simdisk.js';
 
 export type SimCrypto = 'sim' | 'node';
+/**
+ * What the simulator drives: 'core' (the sans-I/O Replica, the simulator carrying out its
+ * actions; the default) or 'node' (the runtime's ReplicaNode, src/runtime/replica-node.ts, over
+ * a simulated network, disk and clock: group commit, persist-before-send, timer generations,
+ * the Byzantine wrapper and injected network faults are simulated too).
+ */
+export type SimDriver = 'core' | 'node';
+export const SIM_DRIVERS: readonly SimDriver[] = ['core', 'node'];
+/** a core bug flag, or a node bug flag (driver 'node' only) */
+export type SimBugName = BugName | NodeBugName;
 
 export interface SimOptions {
   seed: number;
@@ -68,8 +83,10 @@ export interface SimOptions {
    * `byzantine` strategies too) or 'cuts'
    */
   adversary?: AdversaryName;
-  /** deliberately broken cores, to prove the checkers can fail (applied to every replica) */
-  bugs?: readonly BugName[];
+  /** deliberately broken cores (or nodes), to prove the checkers can fail (applied to every replica) */
+  bugs?: readonly SimBugName[];
+  /** drive the core alone (default) or the runtime node over simulated I/O */
+  driver?: SimDriver;
   /** signature backend: 'sim' (fast keyed-hash model, default) or 'node' (real Ed25519) */
   crypto?: SimCrypto;
   /** false: a fault-free run (no loss, duplication, partitions, crashes, Byzantine replicas) */
@@ -190,6 +207,10 @@ type SimEvent =
   | { k: 'liveness' }
   /** a timed step of the run's adversary (twins phase, Byzantine-client burst, cut step) */
   | { k: 'adversary'; tag: number }
+  /** driver 'node': a node's clock callback (timer, next turn, disk completion) */
+  | { k: 'node'; r: ReplicaId; twin?: 1; inc: number; token: number }
+  /** driver 'node': a crash while a frame is being written */
+  | { k: 'crash-now'; r: ReplicaId; inc: number }
   | { k: 'stop'; why: string };
 
 interface SimReplica {
@@ -224,6 +245,15 @@ interface SimReplica {
   stepsSinceFootprint: number;
   /** new-views delivered to this (correct) replica, by view, until it enters that view */
   newViews: Map<number, Signed<NewViewBody>>;
+  /** driver 'node': the running node (null while down), its disk, and its pending clock callbacks */
+  node?: ReplicaNode | null;
+  /**
+   * driver 'node': new-views stepped by this (correct) replica, by view (newViews then holds the
+   * one it entered each view with, until that entry is carried out after its frame is durable)
+   */
+  steppedNewViews?: Map<number, Signed<NewViewBody>>;
+  disk?: SimDisk;
+  calls?: Map<number, () => void>;
 }
 
 interface SimClient {
@@ -310,6 +340,12 @@ class Simulation {
   /** the replica instance whose actions are being carried out (which twin sends) */
   private acting: SimReplica | null = null;
   private fp = 0x811c9dc5;
+  /** driver 'node' */
+  private readonly nodeDriver: boolean;
+  private nodeToken = 0;
+  private nodeEvents = 0;
+  private readonly nodeBugs: NodeBugName[];
+  private readonly noPhases: PhaseSink = { write: () => undefined, flush: () => Promise.resolve(), close: () => Promise.resolve() };
   private readonly stats: SimStats = {
     committedRequests: 0,
     completedRequests: 0,
@@ -340,6 +376,11 @@ class Simulation {
   constructor(o: SimOptions) {
     if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${o.seed}`);
     this.o = o;
+    const driver = o.driver ?? 'core';
+    if (!SIM_DRIVERS.includes(driver)) throw new RangeError(`unknown driver ${JSON.stringify(driver)}; known: ${SIM_DRIVERS.join(', ')}`);
+    this.nodeDriver = driver === 'node';
+    this.nodeBugs = (o.bugs ?? []).filter((b): b is NodeBugName => (NODE_BUG_NAMES as readonly string[]).includes(b));
+    if (this.nodeBugs.length > 0 && !this.nodeDriver) throw new RangeError(`node bugs (${this.nodeBugs.join(', ')}) need the node driver (--driver node)`);
     const n = o.n ?? 4;
     if (!Number.isSafeInteger(n) || n < 4 || n > 64) throw new RangeError(`replicas must be an integer in [4, 64], got ${n}`);
     const adversary = o.adversary ?? 'catalogue';
@@ -506,7 +547,18 @@ class Simulation {
         break;
       }
       this.now = item.timeMs;
-      if (++this.stats.events > maxEvents) {
+      if (item.ev.k === 'node') {
+        // a node's own clock callbacks (turns, timers, disk completions) are not counted as events
+        if (++this.nodeEvents > 8 * maxEvents) {
+          this.extraViolations.push({
+            invariant: 'event-limit',
+            message: `more than ${8 * maxEvents} node clock callbacks: a node that never settles`,
+            timeMs: this.now,
+          });
+          this.stopped = 'event limit';
+          break;
+        }
+      } else if (++this.stats.events > maxEvents) {
         this.extraViolations.push({
           invariant: 'event-limit',
           message: `more than ${maxEvents} events: a message storm or a run that never settles`,
@@ -532,6 +584,12 @@ class Simulation {
         this.mix(1, ev.from, ev.twin ? ev.to + 0x100 : ev.to);
         if (!r.up) return this.dropped(`r${ev.from}`, `-> r${ev.to} (down): `, ev.msg);
         this.stats.messagesDelivered++;
+        if (this.nodeDriver) {
+          if (this.traceStatus || !isStatus(ev.msg))
+            this.trace.add(this.now, 'deliver', `r${ev.to}${ev.twin ? 'B' : ''}`, () => `<- r${ev.from} ${describeMessage(ev.msg)}`);
+          r.node!.receivePeer(ev.from, ev.msg);
+          return;
+        }
         if (this.traceStatus || !isStatus(ev.msg))
           this.trace.add(
             this.now,
@@ -552,10 +610,14 @@ class Simulation {
           // a client request to a twinned replica reaches both twins, or one of them
           for (const t of this.twins.requestTargets()) {
             const inst = t === 1 ? this.twinB.get(ev.to)! : r;
-            if (inst.up && this.stopped === null) this.stepReplica(inst, { type: 'request', msg: ev.msg });
+            if (inst.up && this.stopped === null) {
+              if (this.nodeDriver) inst.node!.receiveRequest(ev.msg);
+              else this.stepReplica(inst, { type: 'request', msg: ev.msg });
+            }
           }
           return;
         }
+        if (this.nodeDriver) return r.node!.receiveRequest(ev.msg);
         return this.stepReplica(r, { type: 'request', msg: ev.msg });
       }
       case 'reply': {
@@ -607,6 +669,22 @@ class Simulation {
         return;
       case 'adversary':
         return this.adversaryStep(ev.tag);
+      case 'node': {
+        const r = ev.twin ? this.twinB.get(ev.r) : this.replicas[ev.r];
+        if (!r?.up || r.incarnation !== ev.inc) return;
+        const fn = r.calls!.get(ev.token);
+        if (!fn) return;
+        r.calls!.delete(ev.token);
+        this.mix(6, ev.twin ? ev.r + 0x100 : ev.r, ev.token);
+        fn();
+        if (r.byzantine === null && r.up && r.core && ++r.stepsSinceFootprint >= FOOTPRINT_EVERY_STEPS) this.checkFootprint(r);
+        return;
+      }
+      case 'crash-now': {
+        const r = this.replicas[ev.r]!;
+        if (r.up && r.incarnation === ev.inc && r.crashMidStep) this.crash(r, `mid-write: frame ${r.disk!.writes} in flight`);
+        return;
+      }
       case 'stop':
         this.stopped = ev.why;
         return;
@@ -618,6 +696,7 @@ class Simulation {
   // ------------------------------------------------------------------------------------------
 
   private boot(r: SimReplica, restart: boolean): void {
+    if (this.nodeDriver) return this.bootNode(r, restart);
     r.incarnation++;
     r.timers.clear();
     r.newViews.clear();
@@ -689,9 +768,220 @@ class Simulation {
     this.apply(r, r.byzantine !== null ? this.transform(r, actions) : actions);
   }
 
+  // ------------------------------------------------------------------------------------------
+  // The node driver: the runtime's ReplicaNode over a simulated network, disk and clock
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Start (or restart) a replica as a ReplicaNode. A restart keeps only the disk: the node's
+   * queue, unflushed group commit, timers and memory died with the crash. The node opens the
+   * disk itself (a torn last frame is cut off; a corrupt log is moved aside and the node starts
+   * empty in recovery mode, drawing the recovery nonce from its entropy source).
+   */
+  private bootNode(r: SimReplica, restart: boolean): void {
+    r.incarnation++;
+    r.newViews.clear();
+    r.crashMidStep = false;
+    r.calls = new Map();
+    r.steppedNewViews = new Map();
+    const inc = r.incarnation;
+    const tag = r.twin === 1 ? 'B' : '';
+    const clock: NodeClock = {
+      now: () => this.now,
+      setTimeout: (fn, ms) => this.nodeCall(r, inc, fn, Number.isFinite(ms) && ms > 0 ? ms : 0),
+      clearTimeout: (h) => {
+        r.calls?.delete(h as number);
+      },
+      setImmediate: (fn) => {
+        this.nodeCall(r, inc, fn, 0);
+      },
+    };
+    r.disk ??= new SimDisk(
+      `r${r.id}${tag}/wal`,
+      new Rng(this.o.seed).fork(`node/disk/${r.id}${tag}`),
+      {
+        onWrite: (records) => this.onDiskWrite(r, records),
+        onOpen: (found) => this.onDiskOpen(r, found),
+      },
+      this.compactBase,
+    );
+    // the disk's completions go through the clock of the node now using it
+    const disk = r.disk;
+    disk.attach(clock);
+    if (restart) {
+      r.app = new CorruptibleApp(new KvStore(), new Rng(this.o.seed).fork(`app/${r.id}/${r.incarnation}`).fn());
+      this.stats.restarts++;
+      this.note('restart', `r${r.id}`, `restarts from its disk (${disk.recordCount} records written; incarnation ${r.incarnation})`);
+    }
+    const entropyRng = new Rng(this.o.seed).fork(`node/entropy/${r.id}${tag}/${inc}`);
+    const correct = r.byzantine === null;
+    try {
+      r.node = ReplicaNode.simulated({
+        id: r.id,
+        params: this.sc.params,
+        auth: r.auth,
+        clock,
+        storage: disk,
+        entropy: {
+          random: entropyRng.fn(),
+          nonce: () => Array.from({ length: 4 }, () => entropyRng.int(0, 0xffff).toString(16).padStart(4, '0')).join(''),
+        },
+        phases: this.noPhases,
+        transport: {
+          sendToPeer: (to, frame) => this.nodeSendPeer(r, inc, to, frame),
+          sendToClient: (client, frame) => this.nodeSendClient(r, inc, client, frame),
+        },
+        app: r.app,
+        byzantine: byzantineHooks(r.layer),
+        bugs: this.bugs(),
+        ...(r.byzantine !== null ? { assertions: false } : {}),
+        nodeBugs: this.nodeBugs,
+        observer: {
+          starting: ({ recover }) => {
+            // the node is up from here: its start actions are carried out like any turn's
+            r.up = true;
+            if (recover) {
+              r.recovering = true;
+              this.note('storage', `r${r.id}`, `the node restarts empty and recovers (request ${recover.timestamp})`);
+              this.checker.onRecoveryRequest(recoveryClientId(r.id), recover.timestamp, recoveryOp(recover.nonce));
+            }
+            if (restart && correct) this.checker.onRestart(r.id, this.now, { lostLog: recover !== undefined });
+          },
+          stepped: (ev, actions) => {
+            if (r.incarnation !== inc || r.byzantine !== null) return;
+            // which NEW-VIEW a view is entered with is decided now, at the step (as the core driver sees it)
+            if (ev.type === 'message' && isNewView(ev.msg)) r.steppedNewViews!.set(ev.msg.body.newView, ev.msg);
+            for (const a of actions) {
+              if (a.type !== 'view-entered') continue;
+              const nv = r.steppedNewViews!.get(a.view);
+              if (nv) r.newViews.set(a.view, nv);
+              for (const v of r.steppedNewViews!.keys()) if (v <= a.view) r.steppedNewViews!.delete(v);
+            }
+          },
+          performing: (a, batch) => this.observeNode(r, inc, a, batch),
+          error: (where, e) => this.exception(r.id, `node ${where}`, e),
+        },
+      });
+    } catch (e) {
+      r.up = false;
+      return this.exception(r.id, restart ? 'node restart' : 'node start', e);
+    }
+    r.core = r.node.core;
+    r.up = true;
+    // client-link faults of the scenario: the node's own injected network faults (pbft fault)
+    if (this.phase === 'safety')
+      for (const f of this.sc.net.clientLinks) {
+        if (f.replica !== r.id) continue;
+        if (f.kind === 'cut') r.node.injectNetFault({ kind: 'net', action: 'partition', clients: true });
+        else if (f.kind === 'delay') r.node.injectNetFault({ kind: 'net', action: 'delay', link: 'clients', ms: f.extraMs });
+        else r.node.injectNetFault({ kind: 'net', action: 'drop', link: 'clients', rate: f.rate });
+      }
+  }
+
+  /** a node's clock callback, `ms` from now: one 'node' event */
+  private nodeCall(r: SimReplica, inc: number, fn: () => void, ms: number): number {
+    const token = ++this.nodeToken;
+    if (r.incarnation !== inc) return token; // a node from before a crash
+    r.calls!.set(token, fn);
+    this.q.push(this.now + ms, r.twin === 1 ? { k: 'node', r: r.id, twin: 1, inc, token } : { k: 'node', r: r.id, inc, token });
+    return token;
+  }
+
+  /** a frame from a node to a peer: each message in it goes through the simulated network */
+  private nodeSendPeer(r: SimReplica, inc: number, to: ReplicaId, frame: string): boolean {
+    if (!r.up || r.incarnation !== inc) return false;
+    const f = JSON.parse(frame) as { type: string; msg?: ReplicaMessage; msgs?: ReplicaMessage[] };
+    const msgs = f.type === 'messages' ? f.msgs! : [f.msg!];
+    for (const m of msgs) {
+      if (this.freeze) deepFreeze(m);
+      this.acting = r;
+      this.sendToReplica(r.id, to, m);
+    }
+    return true;
+  }
+
+  private nodeSendClient(r: SimReplica, inc: number, client: ClientId, frame: string): boolean {
+    if (!r.up || r.incarnation !== inc) return false;
+    const f = JSON.parse(frame) as { msg: SignedReply };
+    if (this.freeze) deepFreeze(f.msg);
+    this.sendReply(r.id, client, f.msg);
+    return true;
+  }
+
+  /** an effect a node carries out (its records are durable): the checks the core driver makes */
+  private observeNode(r: SimReplica, inc: number, a: ReplicaAction, batch: readonly ReplicaAction[]): void {
+    if (r.incarnation !== inc) return;
+    const correct = r.byzantine === null;
+    this.acting = r;
+    switch (a.type) {
+      case 'send':
+        if (correct) this.checkSigned(r.id, a.msg);
+        return;
+      case 'multicast':
+        if (correct) this.checkSigned(r.id, a.msg);
+        if (correct && isNewView(a.msg)) this.inspectNewView(a.msg);
+        return;
+      case 'reply':
+      case 'persist':
+      case 'setTimer':
+      case 'cancelTimer':
+        return;
+      default:
+        this.observe(r, a, batch, correct);
+    }
+  }
+
+  /** a frame handed to a node's disk: commits are seen here; a planned mid-step crash hits now */
+  private onDiskWrite(r: SimReplica, records: readonly PersistRecord[]): void {
+    const correct = r.byzantine === null;
+    for (const rec of records) {
+      if (this.freeze) deepFreeze(rec);
+      if (correct && rec.kind === 'committed') this.onCommitted(r.id, rec.entry);
+    }
+    if (r.crashMidStep) this.q.push(this.now, { k: 'crash-now', r: r.id, inc: r.incarnation });
+  }
+
+  private onDiskOpen(r: SimReplica, found: { torn: number; corruptAt: number | null; frames: number; records: number }): void {
+    if (found.torn > 0) {
+      this.stats.storage.torn++;
+      this.note(
+        'storage',
+        `r${r.id}`,
+        `durable log: the last frame (${found.torn} record${found.torn === 1 ? '' : 's'} of one group commit) is torn, its checksum fails: cut off`,
+      );
+    }
+    if (found.corruptAt !== null) {
+      this.stats.storage.corrupt++;
+      this.note(
+        'storage',
+        `r${r.id}`,
+        `durable log: checksum mismatch in frame ${found.corruptAt + 1} of ${found.frames} (a flipped bit): the log cannot be trusted`,
+      );
+    }
+  }
+
+  /** A node's machine stops: its memory, queue, timers and the frame in flight are gone. */
+  private crashNode(r: SimReplica, how: string): void {
+    r.up = false;
+    r.core = null;
+    r.node = null;
+    r.calls?.clear();
+    r.crashMidStep = false;
+    this.stats.crashes++;
+    const fault = r.storageFault;
+    r.storageFault = null;
+    const fate = r.disk?.crash(fault) ?? 'none';
+    this.note(
+      'crash',
+      `r${r.id}`,
+      `crashes (${how})${fate === 'none' ? '' : `; the frame in flight ${fate === 'written' ? 'reached the disk, unacknowledged' : `is ${fate}`}`}`,
+    );
+  }
+
   private bugs(): Partial<Record<BugName, boolean>> | undefined {
-    if (!this.o.bugs?.length) return undefined;
-    return Object.fromEntries(this.o.bugs.map((b) => [b, true]));
+    const core = (this.o.bugs ?? []).filter((b): b is BugName => (BUG_NAMES as readonly string[]).includes(b));
+    if (!core.length) return undefined;
+    return Object.fromEntries(core.map((b) => [b, true]));
   }
 
   private transform(r: SimReplica, actions: ReplicaAction[]): ReplicaAction[] {
@@ -791,57 +1081,8 @@ class Simulation {
           if (a.name !== 'status' && r.timers.has(a.name)) this.trace.add(this.now, 'cancel', `r${r.id}`, a.name);
           r.timers.delete(a.name);
           break;
-        case 'executed':
-          this.trace.add(
-            this.now,
-            'exec',
-            `r${r.id}`,
-            () =>
-              `v=${a.view} s=${a.seq} d=${short(a.digest)} [${a.requests.map((q) => `${q.client}/${q.timestamp} ${q.op} => ${q.result}`).join('; ')}]${a.certificate === null ? ' (replayed)' : ''}`,
-          );
-          if (correct) {
-            this.checker.onExecuted(r.id, a, this.now);
-            if (a.seq > this.stats.executedSeqs) this.stats.executedSeqs = a.seq;
-            for (const q of a.requests) this.committed.add(`${q.client}\u0000${q.timestamp}`);
-          }
-          break;
-        case 'state-installed':
-          this.trace.add(this.now, 'state', `r${r.id}`, () => `installed checkpoint s=${a.seq} d=${short(a.digest)}`);
-          if (correct) {
-            this.stats.stateTransfers++;
-            this.checker.onStateInstalled(r.id, a, this.now);
-          }
-          break;
-        case 'checkpoint-stable':
-          this.trace.add(this.now, 'stable', `r${r.id}`, () => `checkpoint s=${a.seq} d=${short(a.digest)}`);
-          if (correct) {
-            this.stats.checkpoints++;
-            this.checker.onCheckpointStable(r.id, a.seq, a.digest, this.now);
-          }
-          break;
-        case 'view-entered':
-          this.trace.add(this.now, 'view', `r${r.id}`, () => `entered view ${a.view} (primary r${a.primary})`);
-          if (correct) {
-            this.viewsEntered.add(a.view);
-            if (a.view > this.stats.maxView) this.stats.maxView = a.view;
-            const own = actions.find(
-              (x): x is Extract<ReplicaAction, { type: 'multicast' }> => x.type === 'multicast' && isNewView(x.msg) && x.msg.body.newView === a.view,
-            );
-            const nv = own ? (own.msg as Signed<NewViewBody>) : r.newViews.get(a.view);
-            if (nv) this.checkNewViewSafety(r.id, nv);
-            for (const v of r.newViews.keys()) if (v <= a.view) r.newViews.delete(v);
-          }
-          break;
-        case 'recovered':
-          r.recovering = false;
-          this.stats.storage.recovered++;
-          this.trace.add(this.now, 'storage', `r${r.id}`, () => `recovered at view ${a.view}, stable checkpoint ${a.seq}: votes again`);
-          break;
-        case 'log':
-          this.trace.add(this.now, 'log', `r${r.id}`, () => describePhase(a.event));
-          break;
         default:
-          this.trace.add(this.now, 'unknown', `r${r.id}`, () => `unknown action ${JSON.stringify(a).slice(0, 100)}`);
+          this.observe(r, a, actions, correct);
       }
     }
     if (this.freeze) for (const a of actions) if (a.type === 'send' || a.type === 'multicast' || a.type === 'reply') deepFreeze(a.msg);
@@ -852,6 +1093,63 @@ class Simulation {
     }
     if (correct && r.core && ++r.stepsSinceFootprint >= FOOTPRINT_EVERY_STEPS) this.checkFootprint(r);
     if (midStep) this.crash(r, 'mid-step');
+  }
+
+  /** What the checkers and the trace see of an effect a replica carried out (both drivers). */
+  private observe(r: SimReplica, a: ReplicaAction, actions: readonly ReplicaAction[], correct: boolean): void {
+    switch (a.type) {
+      case 'executed':
+        this.trace.add(
+          this.now,
+          'exec',
+          `r${r.id}`,
+          () =>
+            `v=${a.view} s=${a.seq} d=${short(a.digest)} [${a.requests.map((q) => `${q.client}/${q.timestamp} ${q.op} => ${q.result}`).join('; ')}]${a.certificate === null ? ' (replayed)' : ''}`,
+        );
+        if (correct) {
+          this.checker.onExecuted(r.id, a, this.now);
+          if (a.seq > this.stats.executedSeqs) this.stats.executedSeqs = a.seq;
+          for (const q of a.requests) this.committed.add(`${q.client}\u0000${q.timestamp}`);
+        }
+        break;
+      case 'state-installed':
+        this.trace.add(this.now, 'state', `r${r.id}`, () => `installed checkpoint s=${a.seq} d=${short(a.digest)}`);
+        if (correct) {
+          this.stats.stateTransfers++;
+          this.checker.onStateInstalled(r.id, a, this.now);
+        }
+        break;
+      case 'checkpoint-stable':
+        this.trace.add(this.now, 'stable', `r${r.id}`, () => `checkpoint s=${a.seq} d=${short(a.digest)}`);
+        if (correct) {
+          this.stats.checkpoints++;
+          this.checker.onCheckpointStable(r.id, a.seq, a.digest, this.now);
+        }
+        break;
+      case 'view-entered':
+        this.trace.add(this.now, 'view', `r${r.id}`, () => `entered view ${a.view} (primary r${a.primary})`);
+        if (correct) {
+          this.viewsEntered.add(a.view);
+          if (a.view > this.stats.maxView) this.stats.maxView = a.view;
+          const own = actions.find(
+            (x): x is Extract<ReplicaAction, { type: 'multicast' }> => x.type === 'multicast' && isNewView(x.msg) && x.msg.body.newView === a.view,
+          );
+          const nv = own ? (own.msg as Signed<NewViewBody>) : r.newViews.get(a.view);
+          if (nv) this.checkNewViewSafety(r.id, nv);
+          for (const v of r.newViews.keys()) if (v <= a.view) r.newViews.delete(v);
+        }
+        break;
+      case 'recovered':
+        r.recovering = false;
+        this.stats.storage.recovered++;
+        this.trace.add(this.now, 'storage', `r${r.id}`, () => `recovered at view ${a.view}, stable checkpoint ${a.seq}: votes again`);
+        break;
+      case 'log':
+        this.trace.add(this.now, 'log', `r${r.id}`, () => describePhase(a.event));
+        break;
+      default:
+        this.trace.add(this.now, 'unknown', `r${r.id}`, () => `unknown action ${JSON.stringify(a).slice(0, 100)}`);
+    }
   }
 
   /**
@@ -997,7 +1295,8 @@ class Simulation {
    * a request to it or a reply from it, during the safety phase: cut, delayed, or dropped.
    */
   private clientLink(replica: ReplicaId, times: number[]): number[] {
-    if (this.phase !== 'safety' || times.length === 0) return times;
+    // (the node driver: the node's own injected network faults do it, see bootNode)
+    if (this.phase !== 'safety' || times.length === 0 || this.nodeDriver) return times;
     for (const f of this.sc.net.clientLinks) {
       if (f.replica !== replica) continue;
       if (f.kind === 'cut') return [];
@@ -1097,6 +1396,7 @@ class Simulation {
 
   private crash(r: SimReplica, how: string): void {
     if (!r.up) return;
+    if (this.nodeDriver) return this.crashNode(r, how);
     r.up = false;
     r.core = null;
     r.timers.clear();
@@ -1179,7 +1479,9 @@ class Simulation {
     for (const r of this.replicas) {
       if (r.crashMidStep) this.crash(r, 'mid-step, before the liveness phase');
       if (!r.up) this.boot(r, true);
+      else if (this.nodeDriver && this.sc.net.clientLinks.some((f) => f.replica === r.id)) r.node?.injectNetFault({ kind: 'net', action: 'heal' });
     }
+    if (this.nodeDriver) for (const r of this.twinB.values()) r.node?.injectNetFault({ kind: 'net', action: 'heal' });
     for (const c of this.clients) if (c.current === null && !c.finished) this.q.push(this.think(c), { k: 'think', c: c.idx });
     this.checkAllDone();
   }
@@ -1690,6 +1992,7 @@ export function replayCommand(o: SimOptions): string {
     `--byzantine ${o.byzantine?.length ? o.byzantine.join('+') : 'none'}`,
     `--adversary ${o.adversary ?? 'catalogue'}`,
   ];
+  if (o.driver === 'node') parts.push('--driver node');
   if (o.crypto === 'node') parts.push('--crypto ed25519');
   if (o.faults === false) parts.push('--no-faults');
   if (o.storm !== undefined) parts.push(o.storm ? '--storm' : '--no-storm');

@@ -30,6 +30,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     'Checked on every run: agreement (the BFT theorem, at commit and at execution), QCertified, total order, checkpoint agreement, validity, view-change safety, linearizability of what clients saw, and the liveness bound. A failing seed prints its violations, the command that replays it and the trace of the events that led to it; the exit code is then 1.',
     '--byzantine takes strategy SETS separated by commas, spread across seeds; join strategies with + to use them together in one run: "equivocate,replay+garbage". "all" is every strategy (one set each), "none" no Byzantine replica. Several --replicas values are spread across seeds the same way: a seed always runs the same configuration.',
     '--adversary chooses who attacks, one per run, spread across seeds the same way (comma-separated, or "all", the default): catalogue (Byzantine replicas running the --byzantine strategy sets); fuzz (Byzantine replicas running the "fuzz" strategy); twins (up to f Byzantine replicas each run as two honest cores with one key, on different sides of a partition schedule that changes and then heals); clients (Byzantine clients: equal timestamps to different replicas, timestamps near 2^53, read-only writes, replays, floods of fresh self-certifying ids, oversized and malformed requests; with the --byzantine strategies too); cuts (f Byzantine replicas running "fuzz", and a network scheduler aimed at view changes: commits that reach one replica, checkpoints straddling a view change, a crash and restart, a prepared straggler). Each is drawn from the seed and replays from it.',
+    "--driver node runs each replica as the runtime's replica node (the code `pbft up` runs: group commit, persist-before-send, timers, the Byzantine wrapper, injected network faults) over a simulated network, disk and clock, instead of the protocol core alone; a crash then loses what a real one loses (the frame being written, timers, memory). The replay command names the driver.",
   ].join('\n\n');
   static override examples = [
     '<%= config.bin %> sim --seeds 1000',
@@ -39,6 +40,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     '<%= config.bin %> sim --seeds 500 --replicas 4,7 --adversary all',
     '<%= config.bin %> sim --seeds 200 --adversary twins,cuts --json',
     '<%= config.bin %> sim --bench --seeds 50',
+    '<%= config.bin %> sim --seeds 200 --driver node',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -51,6 +53,11 @@ export default class Sim extends PbftCommand<typeof Sim> {
       default: 'all',
     }),
     crypto: Flags.string({ summary: 'Signatures: sim (fast keyed-hash model) or ed25519 (real).', options: ['sim', 'ed25519'], default: 'sim' }),
+    driver: Flags.string({
+      summary: 'What runs each replica: core (the protocol core alone) or node (the runtime replica node over a simulated network, disk and clock).',
+      options: ['core', 'node'],
+      default: 'core',
+    }),
     trace: Flags.boolean({ summary: 'Print the whole trace of failing seeds (and of a single seed even when it passes).' }),
     'trace-file': Flags.string({
       summary: 'Write the whole trace of the one seed run (--seed N) to this file, as JSON, for pbft web (open it with pbft web --trace FILE).',
@@ -69,6 +76,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
     const adversary = parseAdversarySpec(f.adversary);
     const bugs = (f.bug ?? []).map(parseBugName);
     const crypto = f.crypto === 'ed25519' ? 'node' : 'sim';
+    const driver = f.driver === 'node' ? 'node' : 'core';
     const fromSeed = f.seed ?? 0;
     const seeds = f.seeds ?? (f.seed !== undefined ? 1 : 100);
     const progress = process.stderr.isTTY && !this.jsonEnabled();
@@ -88,6 +96,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
         byzantine,
         adversary,
         crypto,
+        driver,
         onProgress: progress ? (d, t) => this.progress(`bench ${d}/${t} seeds`) : undefined,
       });
       if (progress) this.progress('', true);
@@ -110,6 +119,7 @@ export default class Sim extends PbftCommand<typeof Sim> {
       adversary,
       bugs,
       crypto,
+      driver,
       faults: f.faults,
       storm: f.storm,
       livenessBoundMs: f['liveness-ms'],
@@ -135,18 +145,19 @@ export default class Sim extends PbftCommand<typeof Sim> {
         );
     }
 
-    if (!this.jsonEnabled()) this.report(summary, { fromSeed, seeds, replicas, describeSets, adversaries: adversary.join(', '), trace: f.trace, single });
+    if (!this.jsonEnabled())
+      this.report(summary, { fromSeed, seeds, replicas, describeSets, adversaries: adversary.join(', '), trace: f.trace, single, driver });
     if (summary.failed > 0) process.exitCode = 1;
     return toJson(summary, f.trace);
   }
 
   private report(
     s: SimSummary,
-    o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; adversaries: string; trace: boolean; single?: SimResult },
+    o: { fromSeed: number; seeds: number; replicas: number[]; describeSets: string; adversaries: string; trace: boolean; single?: SimResult; driver: string },
   ): void {
     const last = o.fromSeed + s.runs - 1;
     this.log(
-      `pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; adversary: ${o.adversaries}; byzantine: ${o.describeSets})${s.stoppedEarly ? ' - interrupted' : ''}`,
+      `pbft sim: seeds ${o.fromSeed}..${last} (replicas: ${o.replicas.join(', ')}; adversary: ${o.adversaries}; byzantine: ${o.describeSets}${o.driver === 'node' ? '; driver: node' : ''})${s.stoppedEarly ? ' - interrupted' : ''}`,
     );
     this.log(`  runs              ${s.runs}  (${s.passed} passed, ${s.failed} failed)`);
     this.log(`  committed         ${s.committedRequests} requests (${s.completedRequests} completed at clients)`);
