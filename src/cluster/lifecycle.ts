@@ -52,6 +52,8 @@ export async function planUp(cluster: LoadedCluster, ids?: number[]): Promise<Up
 const NO_QUORUM_WATCH_MS = 1500;
 
 export async function upCluster(cluster: LoadedCluster, o: UpOptions = {}): Promise<UpResult> {
+  // aborted before it began: nothing was started, nothing is checked (not even the ports)
+  if (o.signal?.aborted) throw new CliError('INTERRUPTED', 'interrupted before starting replicas');
   const n = cluster.config.replicas.length;
   const { quorum } = quorums(n, cluster.params.f);
   const ids = o.ids ?? cluster.config.replicas.map((r) => r.id);

@@ -13,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import type { ClientId, PersistRecord, ReplicaId } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
 import type { PhaseLine } from '../phaselog/index.js';
-import type { LedgerRecord } from './ledger.js';
 import { DurableLog, type DurableLogOptions } from './storage.js';
 
 /** Frames out: `{"type":"message"|"messages",...}` to a peer, `{"type":"reply",...}` to a client. */
@@ -63,17 +62,6 @@ export interface NodeLog {
   takeRecords(): PersistRecord[];
   /** append one frame and make it durable; cb once it is (or with the error that stops the node) */
   commit(records: PersistRecord[], cb: (err: PbftError | null) => void): void;
-  whenIdle(): Promise<void>;
-  close(): void;
-}
-
-/** The audit ledger (src/runtime/ledger.ts's AuditLedger, or the simulator's in memory). */
-export interface NodeLedger {
-  /** the highest seq recorded (executions and checkpoints), and the last checkpoint's */
-  readonly lastSeq: number;
-  readonly lastCheckpoint: number;
-  /** append these records and make them durable; cb once they are */
-  commit(records: LedgerRecord[], cb: (err: PbftError | null) => void): void;
   whenIdle(): Promise<void>;
   close(): void;
 }

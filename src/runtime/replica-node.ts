@@ -35,9 +35,8 @@ import { NetFaults } from './netfaults.js';
 import { PhaseLogWriter, type PhaseLine } from '../phaselog/index.js';
 import { ReplicaMetrics } from './metrics.js';
 import type { DurableLog } from './storage.js';
-import { AuditLedger } from './ledger.js';
+import { AuditLedger, type LedgerRecord } from './ledger.js';
 import { LedgerFeed } from './ledger-feed.js';
-import type { LedgerRecord } from './ledger.js';
 import { ReplicaTransport } from './transport.js';
 import { MAX_COALESCED_MESSAGES, type AdminCommand } from './wire.js';
 import {
@@ -46,7 +45,6 @@ import {
   realEntropy,
   type NodeClock,
   type NodeEntropy,
-  type NodeLedger,
   type NodeLog,
   type NodeStorage,
   type NodeTransport,
@@ -114,8 +112,6 @@ export interface SimulatedNodeOptions {
   storage: NodeStorage;
   entropy: NodeEntropy;
   phases: PhaseSink;
-  /** the audit ledger (it outlives a node: the simulator keeps one per replica across restarts) */
-  ledger: NodeLedger;
   app: CorruptibleApp;
   byzantine: ByzantineHooks;
   /** deliberately broken cores (the core's bug flags) */
@@ -128,6 +124,9 @@ export interface SimulatedNodeOptions {
 }
 
 type QueuedEvent = { ev: ReplicaEvent; timerGen?: number };
+
+/** a turn's ledger records when the node keeps no ledger (never written to) */
+const NO_AUDIT: LedgerRecord[] = [];
 
 const MAX_QUEUE = 100_000;
 const MAX_DELAYED = 100_000;
@@ -151,15 +150,18 @@ export class ReplicaNode {
   private readonly startedAt: number;
   private replica!: Replica;
   private wal!: NodeLog;
-  /** the audit ledger (ledger.ts, or the simulator's), written with each durable-log batch */
-  private ledger!: NodeLedger;
-  private ledgerFeed!: LedgerFeed;
-  private nextLedger: LedgerRecord[] = [];
   private phases!: PhaseSink;
   private transport!: NodeTransport;
   private clock: NodeClock = realClock;
   private entropy!: NodeEntropy;
   private storage!: NodeStorage;
+  /**
+   * The audit ledger (ledger.ts), written with each durable-log batch: a replica process's only
+   * (the simulator's node has none; its checkers read the core's actions directly).
+   */
+  private ledger: AuditLedger | null = null;
+  private ledgerFeed: LedgerFeed | null = null;
+  private nextLedger: LedgerRecord[] = [];
   private byz!: ByzantineHooks;
   private app!: CorruptibleApp;
   /** set in a replica process only */
@@ -241,7 +243,7 @@ export class ReplicaNode {
     node.observer = o.observer ?? null;
     node.sendBeforePersist = o.nodeBugs?.includes('send-before-persist') ?? false;
     node.net = new NetFaults(o.entropy.random);
-    node.boot(o.auth, { openLedger: () => o.ledger, bugs: o.bugs, assertions: o.assertions, startDetail: 'simulated' });
+    node.boot(o.auth, { bugs: o.bugs, assertions: o.assertions, startDetail: 'simulated' });
     return node;
   }
 
@@ -298,24 +300,21 @@ export class ReplicaNode {
       this.entropy = realEntropy();
       this.net = new NetFaults(this.entropy.random);
       if (overrides.fsync === false) this.diag('warning: fsync is off (replica.json): a crash may lose what this replica signed');
+      this.ledger = AuditLedger.open(cluster.paths.ledgerDir(id), {
+        replica: id,
+        clusterId: cluster.keyring.clusterId,
+        fsync,
+        segmentBytes: overrides.ledgerSegmentBytes,
+        maxBytes: overrides.ledgerMaxBytes,
+      });
+      if (this.ledger.openReport.tornTail) this.diag('audit ledger: ignored a torn last write (crash during a write)');
+      if (this.ledger.openReport.damaged)
+        this.diag(`audit ledger: a damaged record (${this.ledger.openReport.damaged}) left in place for pbft verify; writing goes on in a new segment`);
 
       const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring);
       this.app = new CorruptibleApp(new KvStore(), this.entropy.random);
       this.byz = (o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng: this.entropy.random }, this.app);
-      const openLedger = (): NodeLedger => {
-        const ledger = AuditLedger.open(cluster.paths.ledgerDir(id), {
-          replica: id,
-          clusterId: cluster.keyring.clusterId,
-          fsync,
-          segmentBytes: overrides.ledgerSegmentBytes,
-          maxBytes: overrides.ledgerMaxBytes,
-        });
-        if (ledger.openReport.tornTail) this.diag('audit ledger: ignored a torn last write (crash during a write)');
-        if (ledger.openReport.damaged)
-          this.diag(`audit ledger: a damaged record (${ledger.openReport.damaged}) left in place for pbft verify; writing goes on in a new segment`);
-        return ledger;
-      };
-      this.boot(auth, { openLedger, startDetail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}` });
+      this.boot(auth, { startDetail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}` });
     } catch (e) {
       await transport.close();
       await this.phases?.close();
@@ -332,10 +331,7 @@ export class ReplicaNode {
    * Open the durable log (a damaged one is moved aside: recovery mode), build the core from it
    * and carry out its start actions. Shared by both assemblies.
    */
-  private boot(
-    auth: Authenticator,
-    o: { openLedger: () => NodeLedger; bugs?: Partial<Record<BugName, boolean>>; assertions?: boolean; startDetail: string },
-  ): void {
+  private boot(auth: Authenticator, o: { bugs?: Partial<Record<BugName, boolean>>; assertions?: boolean; startDetail: string }): void {
     const { id } = this;
     let recover: { timestamp: number; nonce: string } | undefined;
     try {
@@ -361,8 +357,7 @@ export class ReplicaNode {
     if (lr.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${lr.records} records kept`);
 
     const persisted = this.wal.takeRecords();
-    this.ledger = o.openLedger();
-    this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted);
+    if (this.ledger) this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted);
     try {
       this.replica = new Replica({
         id,
@@ -534,7 +529,7 @@ export class ReplicaNode {
    */
   private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
     if (this.fatal) return;
-    const audit = this.ledgerFeed.collect(persists, effects);
+    const audit = this.ledgerFeed ? this.ledgerFeed.collect(persists, effects) : NO_AUDIT;
     if (this.sendBeforePersist) {
       // BROKEN (node bug send-before-persist): the effects go out now, the records after them
       this.performAll(effects);
@@ -551,11 +546,12 @@ export class ReplicaNode {
     this.waiting.push({ batch: this.batchId + 1, effects });
   }
 
-  /** The durable log's frame and the audit ledger's, written concurrently; the batch is done when both are. */
+  /** The durable log's frame and the audit ledger's (if any), written concurrently; the batch is done when both are. */
   private startBatch(records: PersistRecord[], audit: LedgerRecord[]): void {
     this.batchId++;
     this.syncing = true;
-    let left = 2;
+    const ledger = this.ledger;
+    let left = ledger ? 2 : 1;
     let first: PbftError | null = null;
     const one = (err: PbftError | null) => {
       first ??= err;
@@ -567,8 +563,9 @@ export class ReplicaNode {
       this.syncing = false;
       return this.walFailed(e);
     }
+    if (!ledger) return;
     try {
-      this.ledger.commit(audit, one);
+      ledger.commit(audit, one);
     } catch (e) {
       one(e instanceof PbftError ? e : new PbftError('LEDGER_IO', `replica ${this.id}: audit ledger failure: ${describeError(e)}`, { cause: e }));
     }
@@ -885,13 +882,17 @@ export class ReplicaNode {
         segments: wal.segmentNumbers.length,
         deletedSegments: wal.deletedSegments,
       },
-      ledger: {
-        bytes: (this.ledger as AuditLedger).sizeBytes,
-        segments: (this.ledger as AuditLedger).segmentNumbers.length,
-        writes: (this.ledger as AuditLedger).writes,
-        lastSeq: this.ledger.lastSeq,
-        deletedSegments: (this.ledger as AuditLedger).deletedSegments,
-      },
+      ...(this.ledger
+        ? {
+            ledger: {
+              bytes: this.ledger.sizeBytes,
+              segments: this.ledger.segmentNumbers.length,
+              writes: this.ledger.writes,
+              lastSeq: this.ledger.lastSeq,
+              deletedSegments: this.ledger.deletedSegments,
+            },
+          }
+        : {}),
       traffic: { ...proc.transport.counters },
       batching: { ...this.batches },
       cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
@@ -922,11 +923,11 @@ export class ReplicaNode {
     await this.metrics?.close();
     this.metrics = null;
     await this.wal.whenIdle();
-    await this.ledger.whenIdle();
+    await this.ledger?.whenIdle();
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
     await this.phases.close();
     this.wal.close();
-    this.ledger.close();
+    this.ledger?.close();
     this.removePidFile();
   }
 

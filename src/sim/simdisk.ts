@@ -20,8 +20,7 @@
 import { compactRecords } from '../core/replica.js';
 import type { PersistRecord } from '../core/types.js';
 import { PbftError } from '../errors.js';
-import type { LedgerRecord } from '../runtime/ledger.js';
-import type { NodeClock, NodeLedger, NodeLog, NodeLogReport, NodeStorage } from '../runtime/node-io.js';
+import type { NodeClock, NodeLog, NodeLogReport, NodeStorage } from '../runtime/node-io.js';
 import type { Rng } from './rng.js';
 
 interface Frame {
@@ -160,57 +159,4 @@ export class SimDisk implements NodeStorage {
       w.cb(null);
     }, latencyMs);
   }
-}
-
-/**
- * The audit ledger of one replica under the node driver: in memory, outliving the node like the
- * disk. It keeps what the node reads back at start (the highest seq and checkpoint recorded)
- * and counts the records; a write completes after a latency drawn from the seed, and a crash
- * loses the write in flight.
- */
-export class SimLedger implements NodeLedger {
-  lastSeq = 0;
-  lastCheckpoint = 0;
-  /** records made durable, by kind */
-  readonly counts: Record<string, number> = {};
-  private clock: NodeClock | null = null;
-  private epoch = 0;
-  private busy = false;
-
-  constructor(private readonly rng: Rng) {}
-
-  attach(clock: NodeClock): void {
-    this.clock = clock;
-  }
-
-  crash(): void {
-    this.epoch++;
-    this.busy = false;
-  }
-
-  commit(records: LedgerRecord[], cb: (err: PbftError | null) => void): void {
-    if (this.busy) throw new Error('audit ledger written while a write is in flight (driver bug)');
-    this.busy = true;
-    const epoch = this.epoch;
-    const latencyMs = records.length === 0 ? 0 : this.rng.range(0.05, 1);
-    this.clock!.setTimeout(() => {
-      if (epoch !== this.epoch) return;
-      this.busy = false;
-      for (const r of records) {
-        this.counts[r.k] = (this.counts[r.k] ?? 0) + 1;
-        if (r.k === 'exec') this.lastSeq = Math.max(this.lastSeq, r.seq);
-        else if (r.k === 'checkpoint') {
-          this.lastCheckpoint = Math.max(this.lastCheckpoint, r.seq);
-          this.lastSeq = Math.max(this.lastSeq, r.seq);
-        }
-      }
-      cb(null);
-    }, latencyMs);
-  }
-
-  whenIdle(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  close(): void {}
 }

@@ -57,7 +57,7 @@ import { ReplicaNode, NODE_BUG_NAMES, type NodeBugName } from '../runtime/replic
 import { byzantineHooks } from '../runtime/byzantine-hook.js';
 import type { NodeClock, PhaseSink } from '../runtime/node-io.js';
 import { BUG_NAMES } from '../core/replica.js';
-import { SimDisk, SimLedger } from './simdisk.js';
+import { SimDisk } from './simdisk.js';
 
 export type SimCrypto = 'sim' | 'node';
 /**
@@ -247,7 +247,6 @@ interface SimReplica {
   newViews: Map<number, Signed<NewViewBody>>;
   /** driver 'node': the running node (null while down), its disk, and its pending clock callbacks */
   node?: ReplicaNode | null;
-  ledger?: SimLedger;
   /**
    * driver 'node': new-views stepped by this (correct) replica, by view (newViews then holds the
    * one it entered each view with, until that entry is carried out after its frame is durable)
@@ -809,8 +808,6 @@ class Simulation {
     // the disk's completions go through the clock of the node now using it
     const disk = r.disk;
     disk.attach(clock);
-    r.ledger ??= new SimLedger(new Rng(this.o.seed).fork(`node/ledger/${r.id}${tag}`));
-    r.ledger.attach(clock);
     if (restart) {
       r.app = new CorruptibleApp(new KvStore(), new Rng(this.o.seed).fork(`app/${r.id}/${r.incarnation}`).fn());
       this.stats.restarts++;
@@ -830,7 +827,6 @@ class Simulation {
           nonce: () => Array.from({ length: 4 }, () => entropyRng.int(0, 0xffff).toString(16).padStart(4, '0')).join(''),
         },
         phases: this.noPhases,
-        ledger: r.ledger,
         transport: {
           sendToPeer: (to, frame) => this.nodeSendPeer(r, inc, to, frame),
           sendToClient: (client, frame) => this.nodeSendClient(r, inc, client, frame),
@@ -974,7 +970,6 @@ class Simulation {
     this.stats.crashes++;
     const fault = r.storageFault;
     r.storageFault = null;
-    r.ledger?.crash();
     const fate = r.disk?.crash(fault) ?? 'none';
     this.note(
       'crash',
