@@ -112,8 +112,11 @@ export function buildDiagram(records: readonly DiagramRecord[]): { arrows: Arrow
     if (ARROW_PHASES.has(r.phase) && r.peer !== undefined && r.peer !== r.replica) {
       const list = sends.get(sendKey(r.peer, r));
       if (list) {
-        // the latest send at or before the receipt (clocks on one machine, or virtual time)
-        let t0 = list[0]!;
+        // the latest send at or before the receipt (clocks on one machine, or virtual time). A
+        // sender's record can carry a later time than the receipt (it is timestamped when the
+        // record is written, which may come after the send): then the message went out no later
+        // than it arrived, and the arrow is drawn straight down at the receipt, never backwards.
+        let t0 = r.ts;
         for (const t of list) if (t <= r.ts) t0 = t;
         arrows.push({ from: r.peer, to: r.replica, t0, t1: r.ts, phase: r.phase, view: r.view, ...(r.seq !== undefined ? { seq: r.seq } : {}) });
       }

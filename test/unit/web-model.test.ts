@@ -36,6 +36,11 @@ describe('pbft web model', () => {
     expect(d.marks.map((m) => m.phase)).toEqual(['view-change']);
   });
 
+  it('never draws an arrow backwards in time: a send recorded after its receipt is drawn at the receipt', () => {
+    const d = buildDiagram([rec(5, 1, 'commit', { seq: 1, peer: 2 }), rec(7, 2, 'commit', { seq: 1 })]);
+    expect(d.arrows.map((a) => `${a.phase} ${a.from}->${a.to} ${a.t0}-${a.t1}`)).toEqual(['commit 2->1 5-5']);
+  });
+
   it('reads a simulator trace into the same records, and finds where a failing seed broke', () => {
     expect(parseSimPhase('prepare v=2 s=5 d=abcd1234 peer=3')).toEqual({ phase: 'prepare', view: 2, seq: 5, digest: 'abcd1234', peer: 3 });
     expect(parseSimPhase('reply v=0 s=1 d=ab c1/3 result x')).toMatchObject({ phase: 'reply', client: 'c1', timestamp: 3, detail: 'result x' });
