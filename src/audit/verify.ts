@@ -392,18 +392,17 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   let certificates = 0;
   const signedCommits = new Map<string, { digest: Hex; replica: number; view: number; seq: number; holder: number }>();
   const equivocations = new Set<string>();
+  /** every equivocation found, for its check (the evidence lists are capped; this is not) */
+  const equivocated: { kind: string; replica: number; detail: string }[] = [];
   const noteVote = (kind: string, view: number, seq: number, digest: Hex, replica: number, holder: number) => {
     const k = `${kind}|${replica}|${view}|${seq}`;
     const prev = signedCommits.get(k);
     if (!prev) signedCommits.set(k, { digest, replica, view, seq, holder });
     else if (prev.digest !== digest && !equivocations.has(k)) {
       equivocations.add(k);
-      accuse({
-        replica,
-        kind: 'equivocation',
-        seq,
-        detail: `replica ${replica} signed ${kind}s for two digests at ${kind === 'commit' ? `view ${view} ` : ''}seq ${seq}: ${short(prev.digest)} (in replica ${prev.holder}'s ledger) and ${short(digest)} (in replica ${holder}'s)`,
-      });
+      const detail = `replica ${replica} signed ${kind}s for two digests at ${kind === 'commit' ? `view ${view} ` : ''}seq ${seq}: ${short(prev.digest)} (in replica ${prev.holder}'s ledger) and ${short(digest)} (in replica ${holder}'s)`;
+      equivocated.push({ kind, replica, detail });
+      accuse({ replica, kind: 'equivocation', seq, detail });
     }
   };
   for (const l of loaded.values()) {
@@ -545,8 +544,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       }
     }
   }
-  for (const e of [...evidence, ...expectedEvidence])
-    if (e.kind === 'equivocation') (e.detail.includes('checkpoints') ? checkpoints : certified).fail(e.detail, [e.replica]);
+  for (const e of equivocated) (e.kind === 'checkpoint' ? checkpoints : certified).fail(e.detail, [e.replica]);
 
   // ---- ledgers, per replica -------------------------------------------------------------
   const ledgers = new Check('ledgers', faulty);

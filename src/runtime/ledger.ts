@@ -370,8 +370,10 @@ export class AuditLedger {
     let lastSeq = 0;
     let lastCheckpoint = 0;
     let fd: number | null = null;
-    const last = segs[segs.length - 1];
-    if (last) {
+    for (;;) {
+      const last = segs[segs.length - 1];
+      if (!last) break;
+      let torn = false;
       let data: Buffer;
       try {
         data = fs.readFileSync(last.file);
@@ -387,7 +389,7 @@ export class AuditLedger {
         const decoded = end === -1 ? 'incomplete last line' : decodeLedgerFrame(data.subarray(start, end));
         if (typeof decoded === 'string') {
           if (end === -1 || end === data.length - 1) {
-            report.tornTail = true;
+            torn = true;
             break;
           }
           // damage before the end: left for verify; later frames still say how far it got
@@ -408,7 +410,8 @@ export class AuditLedger {
         good = end + 1;
         start = end + 1;
       }
-      if (report.tornTail && report.damaged === null) {
+      report.tornTail ||= torn;
+      if (torn && report.damaged === null) {
         try {
           const tfd = fs.openSync(last.file, 'r+');
           try {
@@ -422,6 +425,17 @@ export class AuditLedger {
           throw ioError(`cut the torn end off its audit ledger ${last.file}`, e);
         }
       }
+      // A crash (or a full disk) while a new segment's first frame was written leaves it empty:
+      // it holds nothing, and the segment before it tells how far the ledger got.
+      if (last.bytes === 0 && segs.length > 1) {
+        try {
+          fs.unlinkSync(last.file);
+        } catch (e) {
+          throw ioError(`remove the empty audit ledger segment ${last.file}`, e);
+        }
+        segs.pop();
+        continue;
+      }
       if (report.damaged === null && last.bytes > 0) {
         try {
           fd = fs.openSync(last.file, AuditLedger.appendFlags(doFsync), 0o600);
@@ -429,7 +443,9 @@ export class AuditLedger {
           throw ioError(`open its audit ledger ${last.file}`, e);
         }
       }
+      break;
     }
+    report.segments = segs.length;
     for (const s of segs) report.bytes += s.bytes;
     return new AuditLedger(dir, o, segs, fd, lastSeq, lastCheckpoint, report);
   }

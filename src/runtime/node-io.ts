@@ -1,7 +1,7 @@
 /**
  * The I/O a ReplicaNode is given (js-libp2p style components), so that the same node code runs
  * over real sockets, files and timers (`pbft up`) and inside the deterministic simulator
- * (src/sim/simnode.ts: a simulated network, disk and virtual clock).
+ * (the node driver in src/sim/simulator.ts with src/sim/simdisk.ts: a simulated network, disk and virtual clock).
  *
  * Everything random or time-based the node does goes through these: the clock (now, timers,
  * "after this turn"), the entropy source (fault draws, recovery nonces), the storage (the

@@ -15,7 +15,7 @@
  *
  * Two assemblies of the same code: `ReplicaNode.start` (a replica process: ws transport,
  * segment-file durable log, setTimeout, the phase log file, admin and metrics) and
- * `ReplicaNode.simulated` (the simulator's node driver, src/sim/simnode.ts: simulated network,
+ * `ReplicaNode.simulated` (the simulator's node driver, the node driver in src/sim/simulator.ts with src/sim/simdisk.ts: simulated network,
  * disk and virtual clock; no admin, no metrics). Everything time-based or random comes from the
  * injected clock and entropy.
  */

@@ -112,6 +112,30 @@ describe('audit ledger', () => {
     expect(decodeLedgerFrame(Buffer.from('zzzzzzzz []'))).toBe('not a ledger frame');
   });
 
+  it('drops a new segment left empty or with a torn head by a crash in rotation, and goes on from the one before', async () => {
+    const frame = encodeLedgerFrame([exec(1)]).length;
+    for (const leftover of ['empty', 'torn head'] as const) {
+      rmSync(dir, { recursive: true, force: true });
+      const l = open({ segmentBytes: frame * 3 });
+      for (let s = 1; s <= 7; s++) await l.append([exec(s)]);
+      await l.whenIdle();
+      l.close();
+      const segs = listLedgerSegments(dir);
+      const next = path.join(dir, ledgerSegmentName(segs.at(-1)! + 1));
+      const head = encodeLedgerFrame([{ k: 'head', v: 1, replica: 1, cluster: CLUSTER, segment: segs.at(-1)! + 1, createdAt: 0, lastSeq: 7, lastCheckpoint: 0 }]);
+      writeFileSync(next, leftover === 'empty' ? '' : head.subarray(0, head.length - 5));
+      const again = open({ segmentBytes: frame * 3 });
+      expect(again.lastSeq, leftover).toBe(7);
+      expect(listLedgerSegments(dir), leftover).toEqual(segs);
+      await again.append([exec(8)]);
+      await again.whenIdle();
+      again.close();
+      const r = readLedger(dir);
+      expect(r.damaged, leftover).toEqual([]);
+      expect(execSeqs(r), leftover).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+  });
+
   it('rotates past segmentBytes and deletes the oldest segments beyond maxBytes', async () => {
     const frame = encodeLedgerFrame([exec(1)]).length;
     const l = open({ segmentBytes: frame * 3, maxBytes: frame * 7 });
