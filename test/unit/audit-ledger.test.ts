@@ -122,7 +122,9 @@ describe('audit ledger', () => {
       l.close();
       const segs = listLedgerSegments(dir);
       const next = path.join(dir, ledgerSegmentName(segs.at(-1)! + 1));
-      const head = encodeLedgerFrame([{ k: 'head', v: 1, replica: 1, cluster: CLUSTER, segment: segs.at(-1)! + 1, createdAt: 0, lastSeq: 7, lastCheckpoint: 0 }]);
+      const head = encodeLedgerFrame([
+        { k: 'head', v: 1, replica: 1, cluster: CLUSTER, segment: segs.at(-1)! + 1, createdAt: 0, lastSeq: 7, lastCheckpoint: 0 },
+      ]);
       writeFileSync(next, leftover === 'empty' ? '' : head.subarray(0, head.length - 5));
       const again = open({ segmentBytes: frame * 3 });
       expect(again.lastSeq, leftover).toBe(7);
