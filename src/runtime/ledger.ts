@@ -42,7 +42,7 @@ import { z } from 'zod';
 import type { CheckpointBody, CommitBody, Hex, ReplicaId, Signed } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
-import { crc32 } from './storage.js';
+import { crc32, encodeFrame } from './storage.js';
 
 export const LEDGER_VERSION = 1;
 export const LEDGER_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -124,22 +124,9 @@ const frameSchema = z.array(recordSchema).min(1).max(1_000_000);
 // Frames
 // ---------------------------------------------------------------------------------------
 
+/** A ledger frame: the durable log's framing (storage.ts), CRC-32 then JSON, one line. */
 export function encodeLedgerFrame(records: LedgerRecord[]): Buffer {
-  const json = JSON.stringify(records);
-  const len = Buffer.byteLength(json, 'utf8');
-  const buf = Buffer.allocUnsafe(9 + len + 1);
-  buf.write(json, 9, len, 'utf8');
-  buf[8] = SP;
-  buf[9 + len] = NL;
-  buf.write(
-    crc32(buf.subarray(9, 9 + len))
-      .toString(16)
-      .padStart(8, '0'),
-    0,
-    8,
-    'latin1',
-  );
-  return buf;
+  return encodeFrame(records);
 }
 
 /** Decode one frame (without its newline); a string says what is wrong. */

@@ -121,8 +121,8 @@ export function crc32(b: Uint8Array): number {
 // Frames
 // ---------------------------------------------------------------------------------------
 
-/** One frame: "<crc32 hex> <JSON>\n". */
-export function encodeFrame(records: PersistRecord[]): Buffer {
+/** One frame: "<crc32 hex> <JSON>\n" (the durable log's, and the audit ledger's: ledger.ts). */
+export function encodeFrame<T>(records: readonly T[]): Buffer {
   const json = JSON.stringify(records);
   const len = Buffer.byteLength(json, 'utf8');
   const buf = Buffer.allocUnsafe(9 + len + 1);
