@@ -107,7 +107,9 @@ export class KvStore implements Application {
   }
 
   snapshot(): string {
-    return JSON.stringify([...this.data.entries()]);
+    const entries: [string, string][] = [];
+    this.data.forEach((v, k) => entries.push([k, v]));
+    return JSON.stringify(entries);
   }
 
   restore(snapshot: string): void {

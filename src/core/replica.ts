@@ -707,7 +707,7 @@ export class Replica {
    */
   private snapshotState(): string {
     const clients: [ClientId, number, string][] = [];
-    for (const [c, r] of this.clients.entries()) clients.push([c, r.timestamp, r.result]);
+    this.clients.forEach((r, c) => clients.push([c, r.timestamp, r.result]));
     return JSON.stringify({ app: this.app.snapshot(), clients });
   }
   /**
