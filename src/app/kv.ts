@@ -9,6 +9,7 @@
 import { canonicalJson } from '../core/canonical.js';
 import type { Application, ClientId, Hex } from '../core/types.js';
 import { sha256Hex } from '../crypto/index.js';
+import { DigestMap } from '../core/digest-map.js';
 
 export type KvOp = { op: 'put'; key: string; value: string } | { op: 'get'; key: string } | { op: 'del'; key: string };
 export type KvResult = { ok: true; value: string | null } | { ok: false; error: string };
@@ -54,8 +55,37 @@ export function parseKvResult(result: string): KvResult {
   return { ok: false, error: 'malformed result' };
 }
 
+/** canonicalJson({ ok: true, value }) without the generic encoder (keys "ok" < "value"): once per request */
+function okResult(value: string | null): string {
+  return `{"ok":true,"value":${value === null ? 'null' : JSON.stringify(value)}}`;
+}
+
+/** Parse a KV snapshot (a JSON array of [key, value] string pairs) into a digest-keeping map. */
+function parseKvSnapshot(snapshot: string): DigestMap<string> {
+  const v: unknown = JSON.parse(snapshot);
+  if (!Array.isArray(v)) throw new Error('kv snapshot must be an array of [key, value] pairs');
+  const next = newKvMap();
+  for (const e of v) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
+      throw new Error('kv snapshot entry must be [key, value] strings');
+    }
+    if (next.has(e[0])) throw new Error('kv snapshot holds a key twice');
+    next.set(e[0], e[1]);
+  }
+  return next;
+}
+
+function newKvMap(): DigestMap<string> {
+  return new DigestMap<string>(sha256Hex, 'pbft/kv');
+}
+
+/**
+ * The store. Its digest is kept up to date as keys change (DigestMap, a partition tree of
+ * SHA-256 digests): a checkpoint rehashes what changed since the last one. Its snapshot is the
+ * entries as JSON, in no particular order, taken only when asked for.
+ */
 export class KvStore implements Application {
-  private data = new Map<string, string>();
+  private data = newKvMap();
 
   execute(op: string, _client: ClientId): string {
     const parsed = parseKvOp(op);
@@ -63,7 +93,7 @@ export class KvStore implements Application {
     const prev = this.data.get(parsed.key) ?? null;
     if (parsed.op === 'put') this.data.set(parsed.key, parsed.value);
     else if (parsed.op === 'del') this.data.delete(parsed.key);
-    return canonicalJson({ ok: true, value: prev });
+    return okResult(prev);
   }
 
   isReadOnly(op: string): boolean {
@@ -77,25 +107,21 @@ export class KvStore implements Application {
   }
 
   snapshot(): string {
-    const entries = [...this.data.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const entries: [string, string][] = [];
+    this.data.forEach((v, k) => entries.push([k, v]));
     return JSON.stringify(entries);
   }
 
   restore(snapshot: string): void {
-    const v: unknown = JSON.parse(snapshot);
-    if (!Array.isArray(v)) throw new Error('kv snapshot must be an array of [key, value] pairs');
-    const next = new Map<string, string>();
-    for (const e of v) {
-      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
-        throw new Error('kv snapshot entry must be [key, value] strings');
-      }
-      next.set(e[0], e[1]);
-    }
-    this.data = next;
+    this.data = parseKvSnapshot(snapshot);
   }
 
   digest(): Hex {
-    return sha256Hex(this.snapshot());
+    return this.data.digest();
+  }
+
+  snapshotDigest(snapshot: string): Hex {
+    return parseKvSnapshot(snapshot).digest();
   }
 
   /** for tests and the corrupt-state fault */

@@ -27,6 +27,7 @@ import {
 } from './messages.js';
 import { maxFaulty, primaryOf, quorums, type Quorums } from './quorum.js';
 import { computeO, type ComputedO } from './view-change.js';
+import { DigestMap } from './digest-map.js';
 import type {
   Application,
   Authenticator,
@@ -362,7 +363,8 @@ export class Replica {
   private readonly farCheckpoints = new Map<ReplicaId, Signed<CheckpointBody>>();
   /** own state snapshots at checkpoint seqs not yet stable */
   private readonly snapshots = new Map<number, { digest: Hex; snapshot: string }>();
-  private clients = new Map<ClientId, ClientRecord>();
+  /** the client table (last timestamp and result per client): part of the state, digest kept incrementally */
+  private clients: DigestMap<ClientRecord>;
   /** backups: requests held and not executed; primary: requests waiting for a sequence number */
   private readonly pending = new Map<ClientId, SignedRequest>();
   private nextSeq = 1;
@@ -420,8 +422,8 @@ export class Replica {
     this.bugs = opts.bugs ?? {};
     this.assertions = opts.assertions ?? !Object.values(this.bugs).some(Boolean);
     this.vcTimeoutMs = opts.params.viewChangeTimeoutMs;
-    const snapshot = this.snapshotState();
-    this.stable = { seq: 0, digest: this.auth.hash(utf8(snapshot)), proof: [], snapshot };
+    this.clients = newClientTable(this.auth);
+    this.stable = { seq: 0, digest: this.stateDigest(), proof: [], snapshot: this.snapshotState() };
     this.restored = opts.persisted && opts.persisted.length > 0 ? compactRecords(opts.persisted) : null;
     if (opts.recover && !this.bugs['recovery-skipped']) {
       const { timestamp, nonce } = opts.recover;
@@ -610,9 +612,9 @@ export class Replica {
       viewChanging: this.viewChanging,
       lastExecuted: this.lastExecuted,
       stableCheckpoint: this.stable.seq,
-      // computed fresh: state can change outside execution (a corrupt-state fault) and
-      // status is how an operator sees that
-      stateDigest: this.auth.hash(utf8(this.snapshotState())),
+      // current: state can change outside execution (a corrupt-state fault) and status is how
+      // an operator sees that (the digests are kept up to date as the state changes)
+      stateDigest: this.stateDigest(),
       lowWatermark: this.h(),
       highWatermark: this.H(),
       pendingRequests: this.pending.size,
@@ -690,28 +692,35 @@ export class Replica {
     return `${r.body.client}\u0000${r.body.timestamp}`;
   }
 
-  /** The replica state: application snapshot plus the client table (exactly-once needs it). */
-  private snapshotState(): string {
-    const clients = [...this.clients.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return canonicalJson({ app: this.app.snapshot(), clients: clients.map(([c, r]) => [c, r.timestamp, r.result]) });
+  /**
+   * The state digest: the application's digest and the client table's (exactly-once needs it),
+   * both kept up to date as the state changes (DigestMap: a partition tree of digests), so a
+   * checkpoint costs what changed since the last one, not the size of the state.
+   */
+  private stateDigest(): Hex {
+    return combineStateDigest(this.auth, this.app.digest(), this.clients.digest());
   }
   /**
-   * Replace the whole replica state with a snapshot. Throws on malformed input with the state
-   * unchanged: everything is parsed before anything is replaced, and Application.restore is
-   * all-or-nothing.
+   * The replica state as one string (application snapshot plus the client table): what a stable
+   * checkpoint keeps for the durable log and for state transfer. Not canonical (its digest is
+   * stateDigest's, computed from the contents): one JSON.stringify, no sorting.
    */
-  private installSnapshot(snapshot: string): void {
-    const v = JSON.parse(snapshot) as { app?: unknown; clients?: unknown };
-    if (typeof v !== 'object' || v === null || typeof v.app !== 'string' || !Array.isArray(v.clients)) throw new Error('malformed snapshot');
-    const clients = new Map<ClientId, ClientRecord>();
-    for (const e of v.clients) {
-      if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || !Number.isSafeInteger(e[1]) || typeof e[2] !== 'string') {
-        throw new Error('malformed snapshot client entry');
-      }
-      clients.set(e[0], { timestamp: e[1], result: e[2] });
-    }
-    this.app.restore(v.app);
-    this.clients = clients;
+  private snapshotState(): string {
+    const clients: [ClientId, number, string][] = [];
+    this.clients.forEach((r, c) => clients.push([c, r.timestamp, r.result]));
+    return JSON.stringify({ app: this.app.snapshot(), clients });
+  }
+  /**
+   * Replace the whole replica state with a snapshot. Throws on malformed input, or (`digest`)
+   * when the snapshot's state digest is not that one, with the state unchanged: everything is
+   * parsed and digested before anything is replaced, and Application.restore is all-or-nothing.
+   */
+  private installSnapshot(snapshot: string, digest?: Hex): void {
+    const parsed = parseSnapshot(this.auth, snapshot);
+    if (digest !== undefined && combineStateDigest(this.auth, this.app.snapshotDigest(parsed.app), parsed.clients.digest()) !== digest)
+      throw new Error('does not match its proven digest');
+    this.app.restore(parsed.app);
+    this.clients = parsed.clients;
   }
 
   // -------------------------------------------------------------------------------------
@@ -1143,8 +1152,9 @@ export class Replica {
   }
 
   private takeCheckpoint(seq: number): void {
+    const digest = this.stateDigest();
+    // the snapshot: for the durable log when this checkpoint is stable, and for state transfer
     const snapshot = this.snapshotState();
-    const digest = this.auth.hash(utf8(snapshot));
     this.snapshots.set(seq, { digest, snapshot });
     const cp = sign<CheckpointBody>(this.auth, { type: 'checkpoint', seq, digest, replica: this.id });
     this.checkpointsAt(seq).set(this.id, cp);
@@ -1350,10 +1360,9 @@ export class Replica {
     const wanted = this.target;
     if (!wanted || seq < wanted.seq) return this.drop('ignore', 'stale');
     if (!this.validCheckpointProof(seq, digest, proof)) return this.drop('reject', 'bad-certificate', from, `state at ${seq} without a valid checkpoint proof`);
-    if (this.auth.hash(utf8(snapshot)) !== digest && !this.bugs['state-no-digest-check'])
-      return this.drop('reject', 'bad-state', from, `state at ${seq} does not match its proven digest`);
     try {
-      this.installSnapshot(snapshot); // leaves the state unchanged when it throws
+      // the snapshot's digest is computed from its contents (as the state's own is kept)
+      this.installSnapshot(snapshot, this.bugs['state-no-digest-check'] ? undefined : digest); // leaves the state unchanged when it throws
     } catch (e) {
       return this.drop('reject', 'bad-state', from, `state at ${seq}: ${(e as Error).message}`);
     }
@@ -1936,4 +1945,45 @@ export class Replica {
         return this.onState(m as Signed<StateBody>, from);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The state digest
+// ---------------------------------------------------------------------------------------
+
+function newClientTable(auth: Authenticator): DigestMap<ClientRecord> {
+  return new DigestMap<ClientRecord>(
+    (s) => auth.hash(utf8(s)),
+    'pbft/clients',
+    (r) => [r.timestamp, r.result],
+  );
+}
+
+/** The replica state digest from the application's digest and the client table's. */
+function combineStateDigest(auth: Authenticator, app: Hex, clients: Hex): Hex {
+  return auth.hash(utf8(`pbft/state\n${app}\n${clients}`));
+}
+
+function parseSnapshot(auth: Authenticator, snapshot: string): { app: string; clients: DigestMap<ClientRecord> } {
+  const v = JSON.parse(snapshot) as { app?: unknown; clients?: unknown };
+  if (typeof v !== 'object' || v === null || typeof v.app !== 'string' || !Array.isArray(v.clients)) throw new Error('malformed snapshot');
+  const clients = newClientTable(auth);
+  for (const e of v.clients) {
+    if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || !Number.isSafeInteger(e[1]) || typeof e[2] !== 'string') {
+      throw new Error('malformed snapshot client entry');
+    }
+    if (clients.has(e[0])) throw new Error('malformed snapshot: a client twice');
+    clients.set(e[0], { timestamp: e[1], result: e[2] });
+  }
+  return { app: v.app, clients };
+}
+
+/**
+ * The state digest of a replica state snapshot (what Replica would compute after installing it),
+ * with `app` a fresh instance of the application: for tools and test strategies that build states.
+ * Throws on a malformed snapshot.
+ */
+export function snapshotStateDigest(auth: Authenticator, app: Application, snapshot: string): Hex {
+  const parsed = parseSnapshot(auth, snapshot);
+  return combineStateDigest(auth, app.snapshotDigest(parsed.app), parsed.clients.digest());
 }

@@ -270,11 +270,17 @@ export interface Application {
   isReadOnly(op: string): boolean;
   /** run a read-only op without changing state */
   query(op: string, client: ClientId): string;
+  /** the state as a string (for the durable log and state transfer); need not be canonical */
   snapshot(): string;
   /** replace the state with a snapshot; throws on a malformed one, leaving the state unchanged */
   restore(snapshot: string): void;
-  /** digest of the state, hex */
+  /**
+   * digest of the state, hex: the same for the same state on every replica, whatever the order
+   * of the operations that made it. Called at every checkpoint: keep it incremental.
+   */
   digest(): Hex;
+  /** the digest the state would have after restore(snapshot), without restoring; throws on a malformed one */
+  snapshotDigest(snapshot: string): Hex;
 }
 
 // ---------------------------------------------------------------------------------------

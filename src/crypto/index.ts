@@ -7,6 +7,7 @@
  *   private to one simulation. Never use it outside the simulator.
  */
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { Authenticator, ClientId, FrozenMemo, Hex, ReplicaId } from '../core/types.js';
@@ -33,8 +34,11 @@ export interface SignatureScheme {
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
 
+/** node:crypto's one-shot hash (Node >= 20.12): no Hash object per call, about twice as fast for small inputs */
+const oneShotHash = (nodeCrypto as { hash?: (alg: string, data: Uint8Array | string, enc: 'hex') => string }).hash;
+
 export function sha256Hex(data: Uint8Array | string): Hex {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 export function randomSecretKey(): Hex {

@@ -23,9 +23,12 @@
  *   have no execution here, and the certificate explains the gap.
  * - `own-checkpoint`: the CHECKPOINT message this replica signed (its state digest at seq).
  *
- * Writes: the node writes a turn's ledger records next to (and concurrently with) the durable
- * log's frame for the same turn, and sends nothing that depends on either before both are done
- * (replica-node.ts). With fsync on, segments are opened O_DSYNC like the durable log's.
+ * Writes: the ledger trails the durable log, off the send path (replica-node.ts): a batch's
+ * ledger records are queued once the durable log's frame for it is durable and its messages
+ * are sent, and one write at a time takes every batch queued meanwhile. A crash may lose that
+ * queue; the next start repairs it from the durable log (ledger-feed.ts), which deletes no
+ * segment before the ledger holds its records. With fsync on, segments are opened O_DSYNC like
+ * the durable log's; with fsync off nothing is synced.
  *
  * Rotation and retention: a write that would take the active segment past `segmentBytes`
  * (default 8 MiB) starts a new segment; then the oldest segments are deleted while all of them

@@ -62,6 +62,11 @@ export interface NodeLog {
   takeRecords(): PersistRecord[];
   /** append one frame and make it durable; cb once it is (or with the error that stops the node) */
   commit(records: PersistRecord[], cb: (err: PbftError | null) => void): void;
+  /**
+   * Opened with deferred deletions (a replica process with an audit ledger): delete the segments
+   * that the stable checkpoint and checkpoint `upTo` both cover. Absent: the log deletes them itself.
+   */
+  deleteCovered?(upTo: number): void;
   whenIdle(): Promise<void>;
   close(): void;
 }

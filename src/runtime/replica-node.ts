@@ -22,6 +22,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { KvStore } from '../app/kv.js';
 import { compactRecords, Replica, type BugName } from '../core/replica.js';
+import { requestDigest } from '../core/messages.js';
 import { quorums } from '../core/quorum.js';
 import type { Authenticator, PersistRecord, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId, TimerName } from '../core/types.js';
 import { KeyedAuthenticator } from '../crypto/index.js';
@@ -127,6 +128,15 @@ type QueuedEvent = { ev: ReplicaEvent; timerGen?: number };
 
 /** a turn's ledger records when the node keeps no ledger (never written to) */
 const NO_AUDIT: LedgerRecord[] = [];
+/** ledger records queued behind the durable log beyond which the next durable-log batch waits for the ledger */
+const LEDGER_BACKLOG_RECORDS = 4096;
+
+/** the highest checkpoint seq among a turn's persist records (0: none) */
+function checkpointIn(persists: readonly PersistRecord[]): number {
+  let cp = 0;
+  for (const r of persists) if (r.kind === 'checkpoint' && r.seq > cp) cp = r.seq;
+  return cp;
+}
 
 const MAX_QUEUE = 100_000;
 const MAX_DELAYED = 100_000;
@@ -156,12 +166,33 @@ export class ReplicaNode {
   private entropy!: NodeEntropy;
   private storage!: NodeStorage;
   /**
-   * The audit ledger (ledger.ts), written with each durable-log batch: a replica process's only
-   * (the simulator's node has none; its checkers read the core's actions directly).
+   * The audit ledger (ledger.ts): a replica process's only (the simulator's node has none; its
+   * checkers read the core's actions directly). It trails the durable log, off the send path: a
+   * batch's ledger records are queued once its durable-log frame is durable and its effects are
+   * released, and written by one write at a time, which takes every batch queued meanwhile
+   * (see trailLedger). A crash loses at most that queue, which the next start repairs from the
+   * durable log (ledger-feed.ts): the durable log deletes no segment before the ledger holds
+   * its records (deleteCovered, at ledgerWritten).
    */
   private ledger: AuditLedger | null = null;
   private ledgerFeed: LedgerFeed | null = null;
+  /** audit records of the turns gathered into the next durable-log batch, and of the one in flight */
   private nextLedger: LedgerRecord[] = [];
+  private batchLedger: LedgerRecord[] = [];
+  /** checkpoint seq of the records of the next batch and of the one in flight (0: none) */
+  private nextCheckpoint = 0;
+  private batchCheckpoint = 0;
+  /** batches durable in the durable log whose ledger records wait for the ledger's next write */
+  private ledgerQueue: { batch: number; records: LedgerRecord[] }[] = [];
+  private ledgerQueued = 0;
+  private ledgerWriting = false;
+  /** every ledger record of batches up to this one is durable in the ledger */
+  private ledgerThrough = 0;
+  /** durable-log batches that made a checkpoint stable: its covered segments go once the ledger passes them */
+  private pendingDeletes: { batch: number; seq: number }[] = [];
+  /** the next durable-log batch waits for the ledger (its queue is full: backpressure) */
+  private heldForLedger = false;
+  private ledgerIdleWaiters: Array<() => void> = [];
   private byz!: ByzantineHooks;
   private app!: CorruptibleApp;
   /** set in a replica process only */
@@ -296,7 +327,14 @@ export class ReplicaNode {
         enabled: overrides.phaseLog !== false,
         maxBytes: overrides.phaseLogMaxBytes,
       });
-      this.storage = new FileStorage(cluster.paths.walDir(id), { fsync, compact: compactRecords, legacyFile: cluster.paths.wal(id), label: `replica ${id}` });
+      this.storage = new FileStorage(cluster.paths.walDir(id), {
+        fsync,
+        compact: compactRecords,
+        legacyFile: cluster.paths.wal(id),
+        label: `replica ${id}`,
+        // the audit ledger trails the durable log: segments go once the ledger holds their records
+        deferDeletes: true,
+      });
       this.entropy = realEntropy();
       this.net = new NetFaults(this.entropy.random);
       if (overrides.fsync === false) this.diag('warning: fsync is off (replica.json): a crash may lose what this replica signed');
@@ -357,7 +395,12 @@ export class ReplicaNode {
     if (lr.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${lr.records} records kept`);
 
     const persisted = this.wal.takeRecords();
-    if (this.ledger) this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted);
+    if (this.ledger) {
+      this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted, (r) => requestDigest(auth, r));
+      // segments the last run left for the ledger (deferred deletions): deleted once the
+      // first batch's ledger records, the repair, are written
+      this.pendingDeletes.push({ batch: this.batchId + 1, seq: Number.POSITIVE_INFINITY });
+    }
     try {
       this.replica = new Replica({
         id,
@@ -535,39 +578,35 @@ export class ReplicaNode {
       this.performAll(effects);
       effects = [];
     }
-    if (!this.syncing) {
-      if (persists.length === 0 && audit.length === 0 && this.waiting.length === 0) return this.performAll(effects);
+    if (!this.syncing && !this.heldForLedger) {
+      if (persists.length === 0 && this.waiting.length === 0) {
+        // nothing to make durable, nothing ahead: act now; the ledger records (of executions
+        // whose records are durable already) join the ledger's queue as a batch of their own
+        this.performAll(effects);
+        if (audit.length > 0) this.trailLedger(++this.batchId, audit);
+        return;
+      }
       this.waiting.push({ batch: this.batchId + 1, effects });
-      this.startBatch(persists, audit);
+      this.startBatch(persists, audit, checkpointIn(persists));
       return;
     }
     for (const r of persists) this.nextRecords.push(r);
     for (const r of audit) this.nextLedger.push(r);
+    this.nextCheckpoint = Math.max(this.nextCheckpoint, checkpointIn(persists));
     this.waiting.push({ batch: this.batchId + 1, effects });
   }
 
-  /** The durable log's frame and the audit ledger's (if any), written concurrently; the batch is done when both are. */
-  private startBatch(records: PersistRecord[], audit: LedgerRecord[]): void {
+  /** One durable-log frame; its ledger records wait for it (onSynced). */
+  private startBatch(records: PersistRecord[], audit: LedgerRecord[], checkpoint: number): void {
     this.batchId++;
     this.syncing = true;
-    const ledger = this.ledger;
-    let left = ledger ? 2 : 1;
-    let first: PbftError | null = null;
-    const one = (err: PbftError | null) => {
-      first ??= err;
-      if (--left === 0) this.onSynced(first);
-    };
+    this.batchLedger = audit;
+    this.batchCheckpoint = checkpoint;
     try {
-      this.wal.commit(records, one);
+      this.wal.commit(records, (err) => this.onSynced(err));
     } catch (e) {
       this.syncing = false;
       return this.walFailed(e);
-    }
-    if (!ledger) return;
-    try {
-      ledger.commit(audit, one);
-    } catch (e) {
-      one(e instanceof PbftError ? e : new PbftError('LEDGER_IO', `replica ${this.id}: audit ledger failure: ${describeError(e)}`, { cause: e }));
     }
   }
 
@@ -575,14 +614,98 @@ export class ReplicaNode {
     this.syncing = false;
     if (err) return this.walFailed(err);
     if (this.fatal) return;
-    this.release(this.batchId);
+    const batch = this.batchId;
+    this.release(batch);
+    if (this.ledger) {
+      if (this.batchCheckpoint > 0) this.pendingDeletes.push({ batch, seq: this.batchCheckpoint });
+      this.trailLedger(batch, this.batchLedger);
+    }
+    this.batchLedger = [];
+    this.batchCheckpoint = 0;
+    this.nextBatch();
+  }
+
+  /** Start the next durable-log batch if anything waits for one, unless the ledger holds it back. */
+  private nextBatch(): void {
+    if (this.syncing || this.fatal || this.stopped) return;
+    if (this.ledgerQueued >= LEDGER_BACKLOG_RECORDS) {
+      // backpressure: the ledger is that far behind; the next batch waits for its write
+      this.heldForLedger = true;
+      return;
+    }
+    this.heldForLedger = false;
     if (this.nextRecords.length > 0 || this.nextLedger.length > 0 || this.waiting.length > 0) {
       const recs = this.nextRecords;
       const audit = this.nextLedger;
+      const cp = this.nextCheckpoint;
       this.nextRecords = [];
       this.nextLedger = [];
-      this.startBatch(recs, audit);
+      this.nextCheckpoint = 0;
+      this.startBatch(recs, audit, cp);
     }
+  }
+
+  /**
+   * Queue a durable batch's ledger records; one ledger write at a time takes every batch queued
+   * (group commit for the ledger, off the send path).
+   */
+  private trailLedger(batch: number, records: LedgerRecord[]): void {
+    if (records.length === 0 && this.ledgerQueue.length === 0 && !this.ledgerWriting) {
+      this.ledgerWritten(batch);
+      return;
+    }
+    this.ledgerQueue.push({ batch, records });
+    this.ledgerQueued += records.length;
+    this.writeLedger();
+  }
+
+  private writeLedger(): void {
+    const ledger = this.ledger;
+    if (!ledger || this.ledgerWriting || this.ledgerQueue.length === 0 || this.fatal) return;
+    const q = this.ledgerQueue;
+    this.ledgerQueue = [];
+    this.ledgerQueued = 0;
+    const through = q[q.length - 1]!.batch;
+    const records = q.length === 1 ? q[0]!.records : q.flatMap((b) => b.records);
+    this.ledgerWriting = true;
+    const done = (err: PbftError | null) => {
+      this.ledgerWriting = false;
+      if (err) {
+        this.walFailed(err);
+        this.notifyLedgerIdle();
+        return;
+      }
+      this.ledgerWritten(through);
+      if (this.ledgerQueue.length > 0) this.writeLedger();
+      else this.notifyLedgerIdle();
+      if (this.heldForLedger) this.nextBatch();
+    };
+    try {
+      ledger.commit(records, done);
+    } catch (e) {
+      done(e instanceof PbftError ? e : new PbftError('LEDGER_IO', `replica ${this.id}: audit ledger failure: ${describeError(e)}`, { cause: e }));
+    }
+  }
+
+  /** The ledger holds every record of batches up to `batch`: the durable log may delete what it covers. */
+  private ledgerWritten(batch: number): void {
+    if (batch > this.ledgerThrough) this.ledgerThrough = batch;
+    let upTo = 0;
+    while (this.pendingDeletes.length > 0 && this.pendingDeletes[0]!.batch <= this.ledgerThrough) upTo = this.pendingDeletes.shift()!.seq;
+    if (upTo > 0) this.wal.deleteCovered?.(upTo);
+  }
+
+  private notifyLedgerIdle(): void {
+    if (this.ledgerWriting || this.ledgerQueue.length > 0) return;
+    const w = this.ledgerIdleWaiters;
+    this.ledgerIdleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once the ledger has written everything queued (or failed). */
+  private ledgerDrained(): Promise<void> {
+    if (!this.ledger || this.fatal || (!this.ledgerWriting && this.ledgerQueue.length === 0)) return Promise.resolve();
+    return new Promise((resolve) => this.ledgerIdleWaiters.push(resolve));
   }
 
   private release(upTo: number): void {
@@ -646,6 +769,9 @@ export class ReplicaNode {
     this.waiting = [];
     this.nextRecords = [];
     this.nextLedger = [];
+    this.ledgerQueue = [];
+    this.ledgerQueued = 0;
+    this.notifyLedgerIdle();
     this.proc?.o.onFatal?.(err);
   }
 
@@ -923,7 +1049,10 @@ export class ReplicaNode {
     await this.metrics?.close();
     this.metrics = null;
     await this.wal.whenIdle();
+    // the ledger records of durable batches are written (the next start would repair them anyway)
+    await this.ledgerDrained();
     await this.ledger?.whenIdle();
+    await this.wal.whenIdle(); // segment deletions the ledger's last write released
     if (!wasStopped) this.phase({ phase: 'stop', view: this.view, detail: reason });
     await this.phases.close();
     this.wal.close();

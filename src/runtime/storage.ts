@@ -68,6 +68,12 @@ export interface DurableLogOptions {
   label?: string;
   /** largest segment file accepted on load */
   maxBytes?: number;
+  /**
+   * Covered segments are deleted only when the owner says so (deleteCovered(upTo)), never by
+   * the log itself, at a rollover or at open: the audit ledger trails the durable log and is
+   * repaired from it after a crash, so a segment must stay until the ledger holds its records.
+   */
+  deferDeletes?: boolean;
 }
 
 export interface LoadReport {
@@ -265,6 +271,8 @@ interface Segment {
   records: number;
   /** highest seq of its pre-prepare, prepared and committed records */
   maxSeq: number;
+  /** its first frame holds a checkpoint record (a rollover) */
+  anchor: boolean;
 }
 
 type Callback = (err: PbftError | null) => void;
@@ -278,6 +286,7 @@ export class DurableLog {
   private fd: number;
   private loaded: PersistRecord[] | null;
   private readonly doFsync: boolean;
+  private readonly deferDeletes: boolean;
   private readonly label: string;
   /** the highest checkpoint seq written (the stable checkpoint) */
   private stable: number;
@@ -310,6 +319,7 @@ export class DurableLog {
     this.loaded = loaded;
     this.stable = stable;
     this.doFsync = o.fsync ?? true;
+    this.deferDeletes = o.deferDeletes ?? false;
     this.label = o.label ?? 'durable log';
     for (const r of loaded) this.track(r);
   }
@@ -434,7 +444,7 @@ export class DurableLog {
         if (doFsync) fsyncDir(dir);
         continue;
       }
-      const seg: Segment = { no, file, bytes: r.goodBytes, frames: r.frames.length, records: 0, maxSeq: 0 };
+      const seg: Segment = { no, file, bytes: r.goodBytes, frames: r.frames.length, records: 0, maxSeq: 0, anchor: false };
       for (const frame of r.frames) {
         for (const rec of frame) {
           records.push(rec);
@@ -443,16 +453,18 @@ export class DurableLog {
           if (rec.kind === 'checkpoint' && typeof rec.seq === 'number' && rec.seq > stable) stable = rec.seq;
         }
       }
-      firstFrameHasCheckpoint.push(r.frames[0]?.some((x) => x.kind === 'checkpoint') ?? false);
+      seg.anchor = r.frames[0]?.some((x) => x.kind === 'checkpoint') ?? false;
+      firstFrameHasCheckpoint.push(seg.anchor);
       lines += r.frames.length;
       bytes += r.goodBytes;
       segments.push(seg);
     }
 
-    // Delete segments a newer checkpoint segment covers (their unlink was lost in a crash).
+    // Delete segments a newer checkpoint segment covers (their unlink was lost in a crash), unless
+    // the owner deletes them (deferDeletes: the audit ledger may still need their records).
     let staleSegmentsDeleted = 0;
     let anchoredAfter = false;
-    for (let k = segments.length - 1; k >= 0; k--) {
+    for (let k = segments.length - 1; k >= 0 && !o.deferDeletes; k--) {
       const s = segments[k]!;
       if (anchoredAfter && s.maxSeq <= stable) {
         fs.rmSync(s.file, { force: true });
@@ -464,7 +476,7 @@ export class DurableLog {
     }
 
     // The active segment: the last one, or a first, empty one.
-    if (segments.length === 0) segments.push({ no: 1, file: path.join(dir, segmentName(1)), bytes: 0, frames: 0, records: 0, maxSeq: 0 });
+    if (segments.length === 0) segments.push({ no: 1, file: path.join(dir, segmentName(1)), bytes: 0, frames: 0, records: 0, maxSeq: 0, anchor: false });
     const active = segments[segments.length - 1]!;
     let fd: number;
     try {
@@ -621,7 +633,15 @@ export class DurableLog {
   }
 
   private rollover(buf: Buffer, nRecords: number, maxSeq: number, checkpoint: number, done: Callback): void {
-    const seg: Segment = { no: this.active.no + 1, file: path.join(this.dir, segmentName(this.active.no + 1)), bytes: 0, frames: 0, records: 0, maxSeq: 0 };
+    const seg: Segment = {
+      no: this.active.no + 1,
+      file: path.join(this.dir, segmentName(this.active.no + 1)),
+      bytes: 0,
+      frames: 0,
+      records: 0,
+      maxSeq: 0,
+      anchor: true,
+    };
     fs.open(seg.file, DurableLog.appendFlags(this.doFsync) | fs.constants.O_EXCL, 0o600, (err, fd) => {
       if (err) return done(this.walError('create a segment of', seg.file, err));
       this.writeAll(fd, buf, seg.file, (werr) => {
@@ -649,7 +669,7 @@ export class DurableLog {
             this.housekeeping--;
             this.notifyIdle();
           });
-          this.deleteCovered();
+          if (!this.deferDeletes) this.deleteCovered();
           done(null);
         };
         if (!this.doFsync) return finish(null);
@@ -658,11 +678,20 @@ export class DurableLog {
     });
   }
 
-  /** Unlink every segment but the active one whose sequence numbers the stable checkpoint covers. */
-  private deleteCovered(): void {
+  /**
+   * Unlink every segment but the active one whose sequence numbers the stable checkpoint covers,
+   * and that `upTo` covers as well (with deferDeletes, how far the owner's audit ledger got).
+   * Only segments older than the newest one that starts at a checkpoint are deleted.
+   */
+  deleteCovered(upTo = Number.POSITIVE_INFINITY): void {
+    const bound = Math.min(this.stable, upTo);
+    // the newest segment that starts at a checkpoint: only older ones may go
+    let anchor = -1;
+    for (let k = this.segments.length - 1; k > 0 && anchor < 0; k--) if (this.segments[k]!.anchor) anchor = k;
     const keep: Segment[] = [];
-    for (const s of this.segments) {
-      if (s !== this.active && s.maxSeq <= this.stable) {
+    for (let k = 0; k < this.segments.length; k++) {
+      const s = this.segments[k]!;
+      if (s !== this.active && k < anchor && s.maxSeq <= bound) {
         this.housekeeping++;
         this.deletedSegments++;
         fs.unlink(s.file, () => {

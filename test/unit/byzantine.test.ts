@@ -435,6 +435,7 @@ describe('corrupt-state', () => {
         state = s;
       },
       digest: () => state,
+      snapshotDigest: (s) => s,
     };
     const app = new CorruptibleApp(plain, rngOf(1));
     const before = app.snapshot();

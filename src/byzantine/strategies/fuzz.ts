@@ -39,6 +39,8 @@ import { utf8 } from '../../core/canonical.js';
 import { batchDigest, parseReplicaMessage, parseRequest, sign, verifyClientSig, verifyReplicaSig } from '../../core/messages.js';
 import { quorums } from '../../core/quorum.js';
 import { computeO } from '../../core/view-change.js';
+import { snapshotStateDigest } from '../../core/replica.js';
+import { KvStore } from '../../app/kv.js';
 import type {
   Authenticator,
   CatchUpBody,
@@ -1544,9 +1546,9 @@ export class Fuzz extends BaseStrategy {
         break;
       }
       case 'unproven': {
-        // self-consistent (the digest is the snapshot's hash) but proven only by colluders
+        // self-consistent (the digest is the snapshot's state digest) but proven only by colluders
         const snapshot = EMPTY_STATE_SNAPSHOT;
-        const digest = this.ctx.auth.hash(utf8(snapshot));
+        const digest = snapshotStateDigest(this.ctx.auth, new KvStore(), snapshot);
         const proofOwn = this.signers.map((s) => this.signAs<CheckpointBody>({ type: 'checkpoint', seq: base.seq, digest, replica: s.id }));
         body = { ...base, snapshot, digest, proof: proofOwn };
         break;

@@ -1,0 +1,152 @@
+/**
+ * DigestMap: a map from strings to values whose digest is kept up to date as it changes — the
+ * partition tree of digests of Castro & Liskov (TOCS 2002, §6.3), here a fixed-shape hash tree.
+ *
+ * Shape: every key falls in one of 16^3 = 4,096 buckets (FNV-1a of its UTF-16 code units, low
+ * 12 bits). A bucket's digest is H(tag "/b\n" + JSON of its entries sorted by key); three levels
+ * of 16-ary nodes above the buckets, each H(tag "/n<level>\n" + its 16 children's digests), and
+ * the root is the digest of the map. An empty bucket or subtree has a fixed digest (computed
+ * once per map). A write marks its bucket dirty; digest() rehashes the dirty buckets and the
+ * nodes above them only: O(changes), not O(size). (A checkpoint after W writes to distinct
+ * buckets costs about W + min(W, 256) + 17 hashes; more buckets would mean more hashes per write
+ * on small states, fewer would mean larger buckets to rehash on large ones.)
+ *
+ * Collision resistance: the tree's shape is fixed and a key's bucket depends on the key only, so
+ * two maps with the same root digest and different contents would give, at the first node down
+ * from the root where their children differ, two different inputs of H with one output (a bucket's
+ * input is injective: JSON of the sorted [key, value] pairs, whose string escapes keep lone
+ * surrogates apart; a node's input is its level's tag and 16 fixed-length digests; leaves and
+ * nodes carry different tags). So a collision of the map digest is a collision of H (SHA-256).
+ * A plain XOR or sum of per-entry hashes would not do: XOR collisions are found by linear
+ * algebra, sums by generalised birthday attacks. The bucket function is not cryptographic:
+ * keys chosen to fall in one bucket make that bucket's rehash slower (its size), not weaker.
+ *
+ * The digest is deterministic: the same entries give the same digest whatever the order of the
+ * writes that made them, on every replica; `entries()` order is not canonical (insertion order
+ * within buckets), and nothing may depend on it.
+ */
+import type { Hex } from './types.js';
+
+const LEVELS = 3;
+const FANOUT_BITS = 4;
+const FANOUT = 1 << FANOUT_BITS;
+const BUCKET_MASK = (1 << (LEVELS * FANOUT_BITS)) - 1;
+
+export function bucketOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) & BUCKET_MASK;
+}
+
+const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+export class DigestMap<V> {
+  private readonly buckets = new Map<number, Map<string, V>>();
+  /** nodes[0]: bucket digests; nodes[l]: level-l node digests (absent: the empty one) */
+  private readonly nodes: Map<number, Hex>[] = [];
+  private readonly empty: Hex[] = [];
+  private dirty = new Set<number>();
+  private root: Hex | null = null;
+  private count = 0;
+
+  /**
+   * `hash`: a collision-resistant hash of a string, hex (SHA-256); `tag` separates the digests
+   * of different maps; `encode`: a value as JSON-encodable data (default: the value itself).
+   */
+  constructor(
+    private readonly hash: (s: string) => Hex,
+    private readonly tag: string,
+    private readonly encode: (v: V) => unknown = (v) => v,
+  ) {
+    this.empty.push(hash(`${tag}/b\n[]`));
+    for (let l = 1; l <= LEVELS; l++) this.empty.push(hash(`${tag}/n${l}\n${this.empty[l - 1]!.repeat(FANOUT)}`));
+    for (let l = 0; l <= LEVELS; l++) this.nodes.push(new Map());
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(key: string): V | undefined {
+    return this.buckets.get(bucketOf(key))?.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.buckets.get(bucketOf(key))?.has(key) ?? false;
+  }
+
+  set(key: string, value: V): this {
+    const b = bucketOf(key);
+    let m = this.buckets.get(b);
+    if (!m) {
+      m = new Map();
+      this.buckets.set(b, m);
+    }
+    if (!m.has(key)) this.count++;
+    m.set(key, value);
+    this.dirty.add(b);
+    this.root = null;
+    return this;
+  }
+
+  delete(key: string): boolean {
+    const b = bucketOf(key);
+    const m = this.buckets.get(b);
+    if (!m?.delete(key)) return false;
+    this.count--;
+    if (m.size === 0) this.buckets.delete(b);
+    this.dirty.add(b);
+    this.root = null;
+    return true;
+  }
+
+  /** every entry, in no canonical order (faster than entries()) */
+  forEach(fn: (value: V, key: string) => void): void {
+    for (const m of this.buckets.values()) m.forEach(fn);
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    for (const m of this.buckets.values()) yield* m.entries();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.entries();
+  }
+
+  /** The digest of the whole map: rehashes what changed since the last call. */
+  digest(): Hex {
+    if (this.root !== null) return this.root;
+    let touched = this.dirty;
+    this.dirty = new Set();
+    const leaves = this.nodes[0]!;
+    for (const b of touched) {
+      const m = this.buckets.get(b);
+      if (!m) leaves.delete(b);
+      else leaves.set(b, this.hash(`${this.tag}/b\n${JSON.stringify([...m.entries()].sort(byKey).map(([k, v]) => [k, this.encode(v)]))}`));
+    }
+    for (let l = 1; l <= LEVELS; l++) {
+      const below = this.nodes[l - 1]!;
+      const here = this.nodes[l]!;
+      const emptyBelow = this.empty[l - 1]!;
+      const parents = new Set<number>();
+      for (const i of touched) parents.add(i >>> FANOUT_BITS);
+      for (const p of parents) {
+        let s = `${this.tag}/n${l}\n`;
+        let any = false;
+        for (let c = p << FANOUT_BITS, end = c + FANOUT; c < end; c++) {
+          const d = below.get(c);
+          if (d !== undefined) any = true;
+          s += d ?? emptyBelow;
+        }
+        if (any) here.set(p, this.hash(s));
+        else here.delete(p);
+      }
+      touched = parents;
+    }
+    this.root = this.nodes[LEVELS]!.get(0) ?? this.empty[LEVELS]!;
+    return this.root;
+  }
+}

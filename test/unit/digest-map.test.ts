@@ -1,0 +1,138 @@
+/**
+ * DigestMap (src/core/digest-map.ts): the incrementally kept digest equals the digest of the same
+ * entries built from scratch, whatever the order of writes; different contents differ.
+ */
+import { describe, expect, it } from 'vitest';
+import { bucketOf, DigestMap } from '../../src/core/digest-map.js';
+import { KvStore } from '../../src/app/kv.js';
+import { sha256Hex } from '../../src/crypto/index.js';
+
+const fresh = () => new DigestMap<string>(sha256Hex, 'test');
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('DigestMap', () => {
+  it('keeps the digest of its entries through random writes and deletes, equal to one built from scratch in another order', () => {
+    const r = rng(7);
+    const m = fresh();
+    const model = new Map<string, string>();
+    for (let step = 0; step < 3000; step++) {
+      const k = `k${Math.floor(r() * 400)}`;
+      if (r() < 0.3) {
+        m.delete(k);
+        model.delete(k);
+      } else {
+        const v = `v${Math.floor(r() * 1000)}`;
+        m.set(k, v);
+        model.set(k, v);
+      }
+      if (step % 97 === 0 || step === 2999) {
+        const scratch = fresh();
+        for (const [k2, v2] of [...model.entries()].reverse()) scratch.set(k2, v2);
+        expect(m.digest()).toBe(scratch.digest());
+        expect(m.size).toBe(model.size);
+      }
+    }
+  });
+
+  it('returns to the empty digest when emptied; the tag, a key, a value or a lone surrogate changes it', () => {
+    const m = fresh();
+    const empty = m.digest();
+    m.set('a', '1');
+    const one = m.digest();
+    expect(one).not.toBe(empty);
+    m.delete('a');
+    expect(m.digest()).toBe(empty);
+    expect(new DigestMap<string>(sha256Hex, 'other').digest()).not.toBe(empty);
+    const d = (entries: [string, string][]) => {
+      const x = fresh();
+      for (const [k, v] of entries) x.set(k, v);
+      return x.digest();
+    };
+    const all = [
+      d([['a', '1']]),
+      d([['a', '2']]),
+      d([['b', '1']]),
+      d([
+        ['a', '1'],
+        ['b', '1'],
+      ]),
+      d([['\ud800', 'x']]),
+      d([['\ud801', 'x']]),
+      d([['\ufffd', 'x']]),
+      d([
+        ['a', '1"]'],
+        ['b', ''],
+      ]),
+      d([
+        ['a', '1'],
+        ['"]', ''],
+      ]),
+    ];
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('keys that share a bucket still give a digest of their contents', () => {
+    // find two keys in one bucket
+    const seen = new Map<number, string>();
+    let pair: [string, string] | null = null;
+    for (let i = 0; !pair; i++) {
+      const k = `key${i}`;
+      const b = bucketOf(k);
+      const o = seen.get(b);
+      if (o !== undefined) pair = [o, k];
+      else seen.set(b, k);
+    }
+    const a = fresh();
+    a.set(pair[0], 'x').set(pair[1], 'y');
+    const b = fresh();
+    b.set(pair[1], 'y').set(pair[0], 'x');
+    expect(a.digest()).toBe(b.digest());
+    b.set(pair[1], 'z');
+    expect(b.digest()).not.toBe(a.digest());
+  });
+});
+
+describe('KvStore digest and snapshot', () => {
+  it('the digest does not depend on the order of writes; restore rebuilds it; snapshotDigest agrees without restoring', () => {
+    const a = new KvStore();
+    const b = new KvStore();
+    for (let i = 0; i < 50; i++) a.execute(JSON.stringify({ op: 'put', key: `k${i}`, value: `v${i}` }), 'c');
+    for (let i = 49; i >= 0; i--) b.execute(JSON.stringify({ op: 'put', key: `k${i}`, value: `v${i}` }), 'c');
+    b.execute(JSON.stringify({ op: 'put', key: 'extra', value: '1' }), 'c');
+    b.execute(JSON.stringify({ op: 'del', key: 'extra' }), 'c');
+    expect(a.digest()).toBe(b.digest());
+    const snap = b.snapshot();
+    expect(a.snapshotDigest(snap)).toBe(a.digest());
+    const c = new KvStore();
+    const empty = c.digest();
+    c.restore(snap);
+    expect(c.digest()).toBe(a.digest());
+    expect(c.size).toBe(50);
+    expect(() => c.restore('[["k","v"],["k","w"]]')).toThrow(/twice/);
+    expect(() => c.snapshotDigest('{}')).toThrow();
+    expect(c.digest()).toBe(a.digest());
+    c.restore('[]');
+    expect(c.digest()).toBe(empty);
+  });
+});
+
+describe('KvStore results', () => {
+  it('are the canonical JSON of { ok, value }', async () => {
+    const { canonicalJson } = await import('../../src/core/canonical.js');
+    const s = new KvStore();
+    for (const v of ['plain', 'quote " and \\ backslash', '\ud800 lone', '', 'ü€𝄞']) {
+      s.execute(JSON.stringify({ op: 'put', key: 'k', value: v }), 'c');
+      expect(s.execute(JSON.stringify({ op: 'get', key: 'k' }), 'c')).toBe(canonicalJson({ ok: true, value: v }));
+    }
+    expect(s.execute(JSON.stringify({ op: 'get', key: 'none' }), 'c')).toBe(canonicalJson({ ok: true, value: null }));
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The audit ledger trails the durable log (replica-node.ts): a batch's ledger records are written
+ * after its messages are sent. A crash between the two leaves the ledger behind; the durable log
+ * keeps every segment the ledger still needs, and the next start repairs the ledger from it.
+ * A replica in this process (n = 1, on a free 127.0.0.1 port), checkpoints every 4 requests.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { verifyCluster } from '../../src/audit/index.js';
+import { PbftError } from '../../src/errors.js';
+import { PbftClient } from '../../src/runtime/client.js';
+import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
+import { initCluster } from '../../src/runtime/init.js';
+import { AuditLedger, readLedger } from '../../src/runtime/ledger.js';
+import { ReplicaNode } from '../../src/runtime/replica-node.js';
+import { freePorts, kv } from '../helpers/cluster.js';
+
+let dir: string | undefined;
+const nodes: ReplicaNode[] = [];
+const clients: PbftClient[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const c of clients.splice(0)) c.close();
+  for (const n of nodes.splice(0)) await n.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function soloCluster(replicaJson: Record<string, unknown>): Promise<LoadedCluster> {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'pbft-trail-'));
+  const [port] = await freePorts(1);
+  await initCluster({ dir, replicas: 1, ports: [port!], protocol: { checkpointInterval: 4, logWindow: 8, maxInFlight: 4 } });
+  const cluster = await loadCluster(dir);
+  writeFileSync(cluster.paths.replicaJson(0), JSON.stringify(replicaJson));
+  return cluster;
+}
+
+async function startNode(cluster: LoadedCluster): Promise<ReplicaNode> {
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const node = await ReplicaNode.start({ cluster, id: 0, log: () => undefined, onReady: () => ready(), onFatal: () => undefined });
+  nodes.push(node);
+  await isReady;
+  return node;
+}
+
+const execSeqs = (dir: string) =>
+  readLedger(dir)
+    .frames.flatMap((f) => f.records)
+    .filter((r) => r.k === 'exec')
+    .map((r) => (r as { seq: number }).seq);
+
+describe('the audit ledger trails the durable log', () => {
+  for (const fsync of [false, true])
+    it(`a crash between a batch's send and its ledger write: the durable log keeps the segments, the restart repairs the ledger (fsync ${fsync})`, async () => {
+      const cluster = await soloCluster({ fsync });
+      const node = await startNode(cluster);
+      const c = await PbftClient.connect(cluster);
+      clients.push(c);
+      for (let i = 0; i < 3; i++) await c.request(kv.put(`k${i}`, `v${i}`));
+      // From now on the ledger's writes never complete (the process dies before they do).
+      const stalled: Array<(err: PbftError | null) => void> = [];
+      vi.spyOn(AuditLedger.prototype, 'commit').mockImplementation((_records, cb) => {
+        stalled.push(cb);
+      });
+      // replies arrive: nothing waits for the ledger
+      for (let i = 3; i < 30; i++) expect(JSON.parse((await c.request(kv.put(`k${i % 7}`, `v${i}`))).result)).toMatchObject({ ok: true });
+      const before = node.status();
+      expect(before.lastExecuted).toBe(30);
+      expect(before.stableCheckpoint).toBe(28);
+      expect(stalled.length).toBe(1); // one write in flight; the rest queued behind it
+      expect(before.ledger!.lastSeq).toBeLessThanOrEqual(3);
+      // every segment since the ledger's last write is still there: 7 checkpoints, 7 rollovers
+      expect(before.wal.deletedSegments).toBe(0);
+      expect(readdirSync(cluster.paths.walDir(0)).length).toBeGreaterThanOrEqual(7);
+      // the crash: the write never happened
+      for (const cb of stalled) cb(new PbftError('LEDGER_IO', 'crashed before the write'));
+      await node.stop();
+      nodes.splice(nodes.indexOf(node), 1);
+      c.close();
+      vi.restoreAllMocks();
+      expect(Math.max(0, ...execSeqs(cluster.paths.ledgerDir(0)))).toBeLessThanOrEqual(3);
+
+      // restart: the ledger is repaired from the durable log, and only then are old segments deleted
+      const again = await startNode(cluster);
+      const after = again.status();
+      expect(after.lastExecuted).toBe(30);
+      expect(after.stateDigest).toBe(before.stateDigest);
+      await again.stop();
+      nodes.splice(nodes.indexOf(again), 1);
+      const seqs = execSeqs(cluster.paths.ledgerDir(0));
+      expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      const cps = readLedger(cluster.paths.ledgerDir(0))
+        .frames.flatMap((f) => f.records)
+        .filter((r) => r.k === 'checkpoint')
+        .map((r) => (r as { seq: number }).seq);
+      expect(cps).toEqual(expect.arrayContaining([4, 8, 12, 16, 20, 24, 28]));
+      expect(readdirSync(cluster.paths.walDir(0)).length).toBeLessThanOrEqual(2);
+      const report = await verifyCluster({ dir: dir! });
+      expect(report.outcome, JSON.stringify(report.checks)).toBe('ok');
+    });
+});
