@@ -15,17 +15,30 @@ const jsonOfFrozen = new WeakMap<object, string>();
 const bytesOfFrozen = new WeakMap<object, Uint8Array>();
 
 export function canonicalJson(value: unknown): string {
-  if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
-    let s = jsonOfFrozen.get(value);
-    if (s === undefined) {
-      s = encodeJson(value);
-      jsonOfFrozen.set(value, s);
-    }
-    return s;
-  }
   return encodeJson(value);
 }
 
+/** JSON.stringify of object keys, remembered (a message has a handful of distinct keys) */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_MAX = 4096;
+
+function quoteKey(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = JSON.stringify(k);
+    if (quotedKeys.size >= QUOTED_KEYS_MAX) quotedKeys.clear();
+    quotedKeys.set(k, q);
+  }
+  return q;
+}
+
+/**
+ * The encoding, built by concatenation in one pass. It is the same text as
+ * `{${keys.filter(defined).sort().map((k) => `${JSON.stringify(k)}:${encode(v)}`).join(',')}}`
+ * (and `[${items.map(encode).join(',')}]` for arrays: a hole is empty), without the
+ * intermediate arrays; the keys are sorted as Array.prototype.sort sorts strings (by UTF-16 code
+ * units). A frozen object or array's encoding is remembered.
+ */
 function encodeJson(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
@@ -37,28 +50,80 @@ function encodeJson(value: unknown): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-      const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj)
-        .filter((k) => obj[k] !== undefined)
-        .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+      const frozen = Object.isFrozen(value);
+      if (frozen) {
+        const known = jsonOfFrozen.get(value);
+        if (known !== undefined) return known;
+      }
+      const s = Array.isArray(value) ? encodeArray(value) : encodeObject(value as Record<string, unknown>);
+      if (frozen) jsonOfFrozen.set(value, s);
+      return s;
     }
     default:
       throw new TypeError(`canonicalJson: cannot encode ${typeof value}`);
   }
 }
 
+function encodeArray(a: readonly unknown[]): string {
+  let s = '[';
+  for (let i = 0; i < a.length; i++) {
+    if (i > 0) s += ',';
+    if (i in a) s += encodeJson(a[i]);
+  }
+  return `${s}]`;
+}
+
+function encodeObject(obj: Record<string, unknown>): string {
+  const keys = Object.keys(obj);
+  // drop the keys whose value is undefined, in place
+  let n = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (obj[k] !== undefined) keys[n++] = k;
+  }
+  keys.length = n;
+  if (n > 12) keys.sort();
+  else
+    for (let i = 1; i < n; i++) {
+      // insertion sort: a few keys
+      const k = keys[i]!;
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        j--;
+      }
+      keys[j + 1] = k;
+    }
+  let s = '{';
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    if (i > 0) s += ',';
+    s += quoteKey(k);
+    s += ':';
+    s += encodeJson(obj[k]);
+  }
+  return `${s}}`;
+}
+
 export function canonicalBytes(value: unknown): Uint8Array {
   if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
     let b = bytesOfFrozen.get(value);
     if (b === undefined) {
-      b = encoder.encode(canonicalJson(value));
+      b = encoder.encode(encodeJson(value));
       bytesOfFrozen.set(value, b);
     }
     return b;
   }
-  return encoder.encode(canonicalJson(value));
+  return encoder.encode(encodeJson(value));
+}
+
+/** Freeze a value and everything reachable from it (what is frozen already is not walked again). */
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v as object)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
 }
 
 export function utf8(s: string): Uint8Array {
