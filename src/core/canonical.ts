@@ -3,7 +3,15 @@
  * computed over these bytes. Validators reject unknown keys and non-integer numbers, so a
  * message that verifies has exactly one encoding.
  */
-const encoder = new TextEncoder();
+/**
+ * UTF-8 bytes of a string, as a plain Uint8Array (the same bytes TextEncoder gives). Buffer.from
+ * takes small strings from its pool: several times cheaper than TextEncoder.encode, which
+ * allocates a buffer per call (Node 20).
+ */
+function encodeUtf8(s: string): Uint8Array {
+  const b = Buffer.from(s, 'utf8');
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
 
 /**
  * Encodings of FROZEN objects, computed once. A frozen object cannot change, so its encoding
@@ -109,12 +117,12 @@ export function canonicalBytes(value: unknown): Uint8Array {
   if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
     let b = bytesOfFrozen.get(value);
     if (b === undefined) {
-      b = encoder.encode(encodeJson(value));
+      b = encodeUtf8(encodeJson(value));
       bytesOfFrozen.set(value, b);
     }
     return b;
   }
-  return encoder.encode(encodeJson(value));
+  return encodeUtf8(encodeJson(value));
 }
 
 /** Freeze a value and everything reachable from it (what is frozen already is not walked again). */
@@ -127,5 +135,5 @@ export function deepFreeze<T>(v: T): T {
 }
 
 export function utf8(s: string): Uint8Array {
-  return encoder.encode(s);
+  return encodeUtf8(s);
 }

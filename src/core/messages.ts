@@ -5,7 +5,7 @@
  * that passes has exactly one canonical encoding. Signatures, membership and protocol rules are
  * checked by the replica, which knows the context.
  */
-import { canonicalBytes, canonicalJson, utf8 } from './canonical.js';
+import { canonicalBytes, canonicalJson, deepFreeze, utf8 } from './canonical.js';
 import type {
   Authenticator,
   CatchUpBody,
@@ -33,6 +33,7 @@ import type {
 } from './types.js';
 
 export function sign<B>(auth: Authenticator, body: B): Signed<B> {
+  if (auth.freezeSigned) deepFreeze(body);
   return { body, sig: auth.sign(canonicalBytes(body)) };
 }
 

@@ -34,6 +34,7 @@ import type {
   TimerName,
 } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
+import { deepFreeze } from '../core/canonical.js';
 import { InvariantChecker, type Violation } from './checkers.js';
 import {
   ADVERSARY_NAMES,
@@ -277,12 +278,15 @@ const TWIN_B_TOKENS = 1_000_000_000;
 /** a correct replica's memory footprint is checked every this many of its steps, and at the end */
 const FOOTPRINT_EVERY_STEPS = 16;
 
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const k of Object.keys(v as object)) deepFreeze((v as Record<string, unknown>)[k]);
-  }
-  return v;
+/**
+ * The authenticator of a correct replica or an honest client under the core driver with
+ * isolation on: it deep-freezes each body it signs (the network freezes what is sent anyway, a
+ * step later), so the body's encoding is computed once, for its signature, and remembered for
+ * the replicas that verify it (src/core/canonical.ts). Byzantine replicas' strategies keep an
+ * authenticator that leaves their bodies as they are.
+ */
+class FreezingAuthenticator extends KeyedAuthenticator {
+  readonly freezeSigned = true;
 }
 
 /** Keys for a simulated cluster, derived from the seed (never random). */
@@ -459,8 +463,10 @@ class Simulation {
             .filter((b) => b.replica !== id)
             .map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) }))
         : undefined;
+    // (the node driver's messages reach the simulator as frames: nothing to remember there)
+    const freezeSigned = this.freeze && !this.nodeDriver;
     for (let id = 0; id < n; id++) {
-      const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      const auth = freezeSigned && !byz.has(id) ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring) : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
       const layer = new ByzantineLayer(
         { id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
@@ -490,7 +496,7 @@ class Simulation {
     }
     const w = this.sc.workload;
     cids.forEach((id, idx) => {
-      const auth = new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
+      const auth = freezeSigned ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring) : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
       this.clientIndex.set(id, idx);
       this.clients.push({
         idx,
