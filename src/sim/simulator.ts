@@ -466,7 +466,10 @@ class Simulation {
     // (the node driver's messages reach the simulator as frames: nothing to remember there)
     const freezeSigned = this.freeze && !this.nodeDriver;
     for (let id = 0; id < n; id++) {
-      const auth = freezeSigned && !byz.has(id) ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring) : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      const auth =
+        freezeSigned && !byz.has(id)
+          ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring)
+          : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
       const layer = new ByzantineLayer(
         { id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
@@ -496,7 +499,9 @@ class Simulation {
     }
     const w = this.sc.workload;
     cids.forEach((id, idx) => {
-      const auth = freezeSigned ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring) : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
+      const auth = freezeSigned
+        ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring)
+        : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
       this.clientIndex.set(id, idx);
       this.clients.push({
         idx,
@@ -1839,7 +1844,7 @@ class Simulation {
   // ------------------------------------------------------------------------------------------
 
   private checkerFailed(): boolean {
-    return this.checker.violations().length > 0;
+    return this.checker.hasViolations();
   }
 
   private finish(): SimResult {
