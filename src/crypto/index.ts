@@ -127,12 +127,15 @@ const SIM_REMEMBERED_SIGNATURES = 100_000;
  * same, which is exactly when recomputing would give it again. Anything else (a tag it forgot,
  * other bytes, another key) is recomputed as before. So every verdict is the one recomputing
  * gives, and the tags are the same bytes as ever (they key the Byzantine strategies' pools).
+ * The bytes of a frozen body are computed once and shared (src/core/canonical.ts): when the
+ * very arrays signed are the ones verified, they are not compared byte by byte (signed bytes
+ * are not written to afterwards; the canonical memo of frozen bodies relies on that already).
  */
 export class SimScheme implements SignatureScheme {
   readonly name = 'sim' as const;
   private readonly secrets = new Map<Hex, Hex>();
   /** tag -> secret || prefix || data it was made over, with the secret and the prefix length */
-  private readonly made = new Map<Hex, { secret: Hex; secretLength: number; prefixLength: number; bytes: Buffer }>();
+  private readonly made = new Map<Hex, { secret: Hex; secretLength: number; prefixLength: number; bytes: Buffer; prefix: Uint8Array; data: Uint8Array }>();
   publicKey(secret: Hex): Hex {
     const pub = sha256Hex(`sim-public:${secret}`);
     this.secrets.set(pub, secret);
@@ -148,13 +151,14 @@ export class SimScheme implements SignatureScheme {
     const bytes = concatSecret(secret, prefix, data);
     const tag = sha256Hex(bytes);
     if (this.made.size >= SIM_REMEMBERED_SIGNATURES) this.made.clear();
-    this.made.set(tag, { secret, secretLength: bytes.length - prefix.length - data.length, prefixLength: prefix.length, bytes });
+    this.made.set(tag, { secret, secretLength: bytes.length - prefix.length - data.length, prefixLength: prefix.length, bytes, prefix, data });
     return tag;
   }
   verifyPrefixed(publicKey: Hex, prefix: Uint8Array, data: Uint8Array, sig: Hex): boolean {
     const secret = this.secrets.get(publicKey);
     if (secret === undefined || typeof sig !== 'string') return false;
     const m = this.made.get(sig);
+    if (m !== undefined && m.secret === secret && m.data === data && m.prefix === prefix) return true;
     if (
       m !== undefined &&
       m.secret === secret &&
