@@ -22,6 +22,64 @@ function encodeUtf8(s: string): Uint8Array {
 const jsonOfFrozen = new WeakMap<object, string>();
 const bytesOfFrozen = new WeakMap<object, Uint8Array>();
 
+/**
+ * What is remembered about one object frozen by `deepFreeze`, kept on the object itself (a
+ * non-enumerable symbol-keyed property, added just before it is frozen: invisible to
+ * Object.keys, JSON, spreads and structured clones) rather than in WeakMaps, which cost several
+ * times more per entry. Objects frozen by anything else use the WeakMaps.
+ */
+export interface FrozenSlot {
+  /** the object it belongs to (a slot reached through a prototype is not that object's) */
+  owner: object;
+  json: string | undefined;
+  bytes: Uint8Array | undefined;
+  /** results computed from the object by others (messages.ts), each with the memo it is for */
+  memo: object | undefined;
+  value: unknown;
+  memo2: object | undefined;
+  value2: unknown;
+}
+
+const SLOT: unique symbol = Symbol('pbft frozen slot');
+
+/** the slot `deepFreeze` gave a frozen object, or undefined */
+export function frozenSlot(v: object): FrozenSlot | undefined {
+  const slot = (v as { [SLOT]?: FrozenSlot })[SLOT];
+  return slot !== undefined && slot.owner === v && Object.isFrozen(v) ? slot : undefined;
+}
+
+/**
+ * `compute()`, remembered for FROZEN `key` under `memo` (one table of results of one kind):
+ * in key's slot when it has one (two kinds of result fit), else in the WeakMap `memo`. Not
+ * frozen: computed afresh. A frozen object cannot change, so neither can what is computed from
+ * it under one memo.
+ */
+export function memoFrozen<T>(memo: WeakMap<object, T>, key: object, compute: () => T): T {
+  const slot = frozenSlot(key);
+  if (slot !== undefined) {
+    if (slot.memo === memo) return slot.value as T;
+    if (slot.memo2 === memo) return slot.value2 as T;
+    if (slot.memo === undefined) {
+      const v = compute();
+      slot.memo = memo;
+      slot.value = v;
+      return v;
+    }
+    if (slot.memo2 === undefined) {
+      const v = compute();
+      slot.memo2 = memo;
+      slot.value2 = v;
+      return v;
+    }
+  } else if (!Object.isFrozen(key)) return compute();
+  let v = memo.get(key);
+  if (v === undefined) {
+    v = compute();
+    memo.set(key, v);
+  }
+  return v;
+}
+
 export function canonicalJson(value: unknown): string {
   return encodeJson(value);
 }
@@ -58,6 +116,11 @@ function encodeJson(value: unknown): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object': {
+      const slot = frozenSlot(value);
+      if (slot !== undefined) {
+        if (slot.json === undefined) slot.json = Array.isArray(value) ? encodeArray(value) : encodeObject(value as Record<string, unknown>);
+        return slot.json;
+      }
       const frozen = Object.isFrozen(value);
       if (frozen) {
         const known = jsonOfFrozen.get(value);
@@ -114,6 +177,13 @@ function encodeObject(obj: Record<string, unknown>): string {
 }
 
 export function canonicalBytes(value: unknown): Uint8Array {
+  if (typeof value === 'object' && value !== null) {
+    const slot = frozenSlot(value);
+    if (slot !== undefined) {
+      if (slot.bytes === undefined) slot.bytes = encodeUtf8(encodeJson(value));
+      return slot.bytes;
+    }
+  }
   if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
     let b = bytesOfFrozen.get(value);
     if (b === undefined) {
@@ -128,6 +198,18 @@ export function canonicalBytes(value: unknown): Uint8Array {
 /** Freeze a value and everything reachable from it (what is frozen already is not walked again). */
 export function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    if (!ArrayBuffer.isView(v) && Object.isExtensible(v)) {
+      const slot: FrozenSlot = {
+        owner: v as object,
+        json: undefined,
+        bytes: undefined,
+        memo: undefined,
+        value: undefined,
+        memo2: undefined,
+        value2: undefined,
+      };
+      Object.defineProperty(v, SLOT, { value: slot });
+    }
     Object.freeze(v);
     for (const k of Object.keys(v as object)) deepFreeze((v as Record<string, unknown>)[k]);
   }
