@@ -279,11 +279,11 @@ const TWIN_B_TOKENS = 1_000_000_000;
 const FOOTPRINT_EVERY_STEPS = 16;
 
 /**
- * The authenticator of a correct replica or an honest client under the core driver with
- * isolation on: it deep-freezes each body it signs (the network freezes what is sent anyway, a
- * step later), so the body's encoding is computed once, for its signature, and remembered for
- * the replicas that verify it (src/core/canonical.ts). Byzantine replicas' strategies keep an
- * authenticator that leaves their bodies as they are.
+ * The authenticator of a replica's core (honest code, a Byzantine replica's too) or an honest
+ * client under the core driver with isolation on: it deep-freezes each body it signs (the
+ * network freezes what is sent anyway, a step later), so the body's encoding is computed once,
+ * for its signature, and remembered for the replicas that verify it (src/core/canonical.ts).
+ * Byzantine strategies sign with an authenticator that leaves their bodies as they are.
  */
 class FreezingAuthenticator extends KeyedAuthenticator {
   readonly freezeSigned = true;
@@ -466,13 +466,12 @@ class Simulation {
     // (the node driver's messages reach the simulator as frames: nothing to remember there)
     const freezeSigned = this.freeze && !this.nodeDriver;
     for (let id = 0; id < n; id++) {
-      const auth =
-        freezeSigned && !byz.has(id)
-          ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring)
-          : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      // the core's (a Byzantine replica's core is honest code too); its strategies sign with their own
+      const auth = freezeSigned ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring) : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      const strategyAuth = byz.has(id) && freezeSigned ? new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring) : auth;
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
       const layer = new ByzantineLayer(
-        { id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
+        { id, params: this.sc.params, auth: strategyAuth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
         app,
       );
       this.replicas.push({
