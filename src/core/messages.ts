@@ -5,7 +5,7 @@
  * that passes has exactly one canonical encoding. Signatures, membership and protocol rules are
  * checked by the replica, which knows the context.
  */
-import { canonicalBytes, canonicalJson, utf8 } from './canonical.js';
+import { canonicalBytes, canonicalJson, deepFreeze, memoFrozen, utf8 } from './canonical.js';
 import type {
   Authenticator,
   CatchUpBody,
@@ -33,18 +33,13 @@ import type {
 } from './types.js';
 
 export function sign<B>(auth: Authenticator, body: B): Signed<B> {
+  if (auth.freezeSigned) deepFreeze(body);
   return { body, sig: auth.sign(canonicalBytes(body)) };
 }
 
 /** `compute()`, remembered in `memo` when `key` is frozen (see Authenticator.frozenMemo). */
 function memoized<T>(memo: WeakMap<object, T> | undefined, key: object, compute: () => T): T {
-  if (!memo || !Object.isFrozen(key)) return compute();
-  let v = memo.get(key);
-  if (v === undefined) {
-    v = compute();
-    memo.set(key, v);
-  }
-  return v;
+  return memo ? memoFrozen(memo, key, compute) : compute();
 }
 
 export function verifyReplicaSig(auth: Authenticator, m: Signed<{ replica: number }>): boolean {
@@ -340,13 +335,7 @@ function parsedMemo(l: Limits): WeakMap<object, Parsed<ReplicaMessage>> {
 /** Validate a message received from a replica. */
 export function parseReplicaMessage(raw: unknown, l: Limits): Parsed<ReplicaMessage> {
   if (typeof raw !== 'object' || raw === null || !Object.isFrozen(raw)) return parseReplicaMessageFresh(raw, l);
-  const memo = parsedMemo(l);
-  let p = memo.get(raw);
-  if (!p) {
-    p = parseReplicaMessageFresh(raw, l);
-    memo.set(raw, p);
-  }
-  return p;
+  return memoFrozen(parsedMemo(l), raw, () => parseReplicaMessageFresh(raw, l));
 }
 
 function parseReplicaMessageFresh(raw: unknown, l: Limits): Parsed<ReplicaMessage> {

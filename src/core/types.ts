@@ -254,6 +254,12 @@ export interface Authenticator {
    * certificate that carries it. Absent: nothing is remembered.
    */
   readonly frozenMemo?: FrozenMemo;
+  /**
+   * Deep-freeze every body before signing it (the simulator, whose network deep-freezes what is
+   * sent anyway): its encoding is then computed once, for the signature, and remembered for
+   * every replica that verifies it. Absent or false: bodies are left as they are.
+   */
+  readonly freezeSigned?: boolean;
 }
 
 export interface FrozenMemo {

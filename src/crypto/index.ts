@@ -6,8 +6,8 @@
  *   of a secret can produce a valid tag, and verification looks the secret up in a registry
  *   private to one simulation. Never use it outside the simulator.
  */
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
 import * as nodeCrypto from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { Authenticator, ClientId, FrozenMemo, Hex, ReplicaId } from '../core/types.js';
@@ -34,8 +34,11 @@ export interface SignatureScheme {
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
 
-/** node:crypto's one-shot hash (Node >= 20.12): no Hash object per call, about twice as fast for small inputs */
-const oneShotHash = (nodeCrypto as { hash?: (alg: string, data: Uint8Array | string, enc: 'hex') => string }).hash;
+/**
+ * node:crypto's one-shot hash (Node >= 20.12): the same digest as createHash().update().digest()
+ * without a Hash object per call, several times cheaper for the small inputs hashed here.
+ */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array | string, encoding: 'hex') => string }).hash;
 
 export function sha256Hex(data: Uint8Array | string): Hex {
   return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
@@ -112,31 +115,73 @@ export class NobleEd25519 implements SignatureScheme {
   }
 }
 
-/** Simulation scheme: tag = SHA-256(secret || data). One instance per simulation. */
+/** Signatures a SimScheme remembers (see below); past this many it forgets them all and starts again. */
+const SIM_REMEMBERED_SIGNATURES = 100_000;
+
+/**
+ * Simulation scheme: tag = SHA-256(secret || data). One instance per simulation.
+ *
+ * Verifying recomputes that tag, unless the scheme made it itself: it remembers the tags it
+ * produced with the exact bytes they cover (secret, prefix, data, copied at signing), and a tag
+ * it remembers verifies iff the key's secret is the one it was made with and the bytes are the
+ * same, which is exactly when recomputing would give it again. Anything else (a tag it forgot,
+ * other bytes, another key) is recomputed as before. So every verdict is the one recomputing
+ * gives, and the tags are the same bytes as ever (they key the Byzantine strategies' pools).
+ * The bytes of a frozen body are computed once and shared (src/core/canonical.ts): when the
+ * very arrays signed are the ones verified, they are not compared byte by byte (signed bytes
+ * are not written to afterwards; the canonical memo of frozen bodies relies on that already).
+ */
 export class SimScheme implements SignatureScheme {
   readonly name = 'sim' as const;
   private readonly secrets = new Map<Hex, Hex>();
+  /** tag -> secret || prefix || data it was made over, with the secret and the prefix length */
+  private readonly made = new Map<Hex, { secret: Hex; secretLength: number; prefixLength: number; bytes: Buffer; prefix: Uint8Array; data: Uint8Array }>();
   publicKey(secret: Hex): Hex {
     const pub = sha256Hex(`sim-public:${secret}`);
     this.secrets.set(pub, secret);
     return pub;
   }
   sign(secret: Hex, data: Uint8Array): Hex {
-    return createHash('sha256').update(secret).update(data).digest('hex');
+    return this.signPrefixed(secret, EMPTY, data);
   }
   verify(publicKey: Hex, data: Uint8Array, sig: Hex): boolean {
-    const secret = this.secrets.get(publicKey);
-    if (secret === undefined || typeof sig !== 'string') return false;
-    return this.sign(secret, data) === sig;
+    return this.verifyPrefixed(publicKey, EMPTY, data, sig);
   }
   signPrefixed(secret: Hex, prefix: Uint8Array, data: Uint8Array): Hex {
-    return createHash('sha256').update(secret).update(prefix).update(data).digest('hex');
+    const bytes = concatSecret(secret, prefix, data);
+    const tag = sha256Hex(bytes);
+    if (this.made.size >= SIM_REMEMBERED_SIGNATURES) this.made.clear();
+    this.made.set(tag, { secret, secretLength: bytes.length - prefix.length - data.length, prefixLength: prefix.length, bytes, prefix, data });
+    return tag;
   }
   verifyPrefixed(publicKey: Hex, prefix: Uint8Array, data: Uint8Array, sig: Hex): boolean {
     const secret = this.secrets.get(publicKey);
     if (secret === undefined || typeof sig !== 'string') return false;
-    return this.signPrefixed(secret, prefix, data) === sig;
+    const m = this.made.get(sig);
+    if (m !== undefined && m.secret === secret && m.data === data && m.prefix === prefix) return true;
+    if (
+      m !== undefined &&
+      m.secret === secret &&
+      m.prefixLength === prefix.length &&
+      m.bytes.length === m.secretLength + prefix.length + data.length &&
+      m.bytes.compare(prefix, 0, prefix.length, m.secretLength, m.secretLength + prefix.length) === 0 &&
+      m.bytes.compare(data, 0, data.length, m.secretLength + prefix.length) === 0
+    )
+      return true;
+    return sha256Hex(concatSecret(secret, prefix, data)) === sig;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** the bytes a SimScheme tag covers: the secret (hex, as UTF-8), the prefix, the data */
+function concatSecret(secret: Hex, prefix: Uint8Array, data: Uint8Array): Buffer {
+  const n = Buffer.byteLength(secret);
+  const out = Buffer.allocUnsafe(n + prefix.length + data.length);
+  out.write(secret, 0, 'utf8');
+  out.set(prefix, n);
+  out.set(data, n + prefix.length);
+  return out;
 }
 
 export function makeScheme(name: SchemeName): SignatureScheme {

@@ -135,9 +135,18 @@ function sameRequests(a: readonly ExecutedRequest[], b: readonly ExecutedRequest
   return true;
 }
 
+/** isReadOnlyKvOp's answers by op text (a run repeats a few ops many times); cleared when large */
+const readOnlyOps = new Map<string, boolean>();
+
 function isReadOnlyKvOp(op: string): boolean {
-  const p = parseKvOp(op);
-  return typeof p !== 'string' && p.op === 'get';
+  let ro = readOnlyOps.get(op);
+  if (ro === undefined) {
+    const p = parseKvOp(op);
+    ro = typeof p !== 'string' && p.op === 'get';
+    if (readOnlyOps.size >= 10_000) readOnlyOps.clear();
+    readOnlyOps.set(op, ro);
+  }
+  return ro;
 }
 
 /**
@@ -266,6 +275,11 @@ export class InvariantChecker {
   /** violations found so far (incremental checks) */
   violations(): Violation[] {
     return this.found.slice();
+  }
+
+  /** whether any violation was found so far (asked after every event: no copy) */
+  hasViolations(): boolean {
+    return this.found.length > 0;
   }
 
   /** violations beyond maxViolations, not kept */

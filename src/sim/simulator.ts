@@ -34,6 +34,7 @@ import type {
   TimerName,
 } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
+import { deepFreeze } from '../core/canonical.js';
 import { InvariantChecker, type Violation } from './checkers.js';
 import {
   ADVERSARY_NAMES,
@@ -277,12 +278,15 @@ const TWIN_B_TOKENS = 1_000_000_000;
 /** a correct replica's memory footprint is checked every this many of its steps, and at the end */
 const FOOTPRINT_EVERY_STEPS = 16;
 
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const k of Object.keys(v as object)) deepFreeze((v as Record<string, unknown>)[k]);
-  }
-  return v;
+/**
+ * The authenticator of a replica's core (honest code, a Byzantine replica's too) or an honest
+ * client under the core driver with isolation on: it deep-freezes each body it signs (the
+ * network freezes what is sent anyway, a step later), so the body's encoding is computed once,
+ * for its signature, and remembered for the replicas that verify it (src/core/canonical.ts).
+ * Byzantine strategies sign with an authenticator that leaves their bodies as they are.
+ */
+class FreezingAuthenticator extends KeyedAuthenticator {
+  readonly freezeSigned = true;
 }
 
 /** Keys for a simulated cluster, derived from the seed (never random). */
@@ -459,11 +463,15 @@ class Simulation {
             .filter((b) => b.replica !== id)
             .map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) }))
         : undefined;
+    // (the node driver's messages reach the simulator as frames: nothing to remember there)
+    const freezeSigned = this.freeze && !this.nodeDriver;
     for (let id = 0; id < n; id++) {
-      const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      // the core's (a Byzantine replica's core is honest code too); its strategies sign with their own
+      const auth = freezeSigned ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring) : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      const strategyAuth = byz.has(id) && freezeSigned ? new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring) : auth;
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
       const layer = new ByzantineLayer(
-        { id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
+        { id, params: this.sc.params, auth: strategyAuth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
         app,
       );
       this.replicas.push({
@@ -490,7 +498,9 @@ class Simulation {
     }
     const w = this.sc.workload;
     cids.forEach((id, idx) => {
-      const auth = new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
+      const auth = freezeSigned
+        ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring)
+        : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
       this.clientIndex.set(id, idx);
       this.clients.push({
         idx,
@@ -1833,7 +1843,7 @@ class Simulation {
   // ------------------------------------------------------------------------------------------
 
   private checkerFailed(): boolean {
-    return this.checker.violations().length > 0;
+    return this.checker.hasViolations();
   }
 
   private finish(): SimResult {
