@@ -111,7 +111,10 @@ export interface BrokenCoreResult {
 }
 
 /** Search seeds 0.. for the first run the bug fails, then check that seed with the honest core. */
-export async function searchBrokenCore(c: BrokenCoreCase | BrokenNodeCase, opts: { bound?: number; fromSeed?: number; driver?: 'core' | 'node' } = {}): Promise<BrokenCoreResult> {
+export async function searchBrokenCore(
+  c: BrokenCoreCase | BrokenNodeCase,
+  opts: { bound?: number; fromSeed?: number; driver?: 'core' | 'node' } = {},
+): Promise<BrokenCoreResult> {
   const bound = opts.bound ?? c.bound;
   const driver = opts.driver ?? ('driver' in c ? c.driver : undefined);
   const s = await runSeedsAsync({
