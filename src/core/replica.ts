@@ -23,12 +23,14 @@ import {
   sign,
   verifyClientSig,
   verifyReplicaSig,
+  verifyRequestMac,
   type Limits,
 } from './messages.js';
 import { maxFaulty, primaryOf, quorums, type Quorums } from './quorum.js';
 import { computeO, type ComputedO } from './view-change.js';
 import type {
   Application,
+  AuthCounts,
   Authenticator,
   CatchUpBody,
   CheckpointBody,
@@ -81,7 +83,7 @@ export const BUG_DESCRIPTIONS = {
   'catch-up-skip-cert-check': 'catch-up entries are taken without checking their commit certificate',
   'restart-forget-prepared': 'a restarted replica forgets its prepared certificates (the durable ones are not restored)',
   'execute-on-prepared': 'a batch is decided as soon as it is prepared, without a commit quorum',
-  'skip-client-signature-check': 'requests inside pre-prepares are not checked for a valid client signature',
+  'skip-client-signature-check': 'requests inside pre-prepares are not authenticated (neither MAC nor client signature)',
   'execute-duplicate-request': "execution skips a request only when its timestamp is OLDER than the client's last, so one (c, t) ordered twice runs twice",
   'prepare-quorum-short': 'a slot is prepared with 2f-1 matching prepares instead of 2f',
   'view-change-last-view-only': 'a VIEW-CHANGE carries only the certificates prepared in the view being left, not older ones',
@@ -197,6 +199,12 @@ interface Slot {
   committed: CommittedEntry | null;
   /** status ticks when the slot last changed: retransmit only what is stuck */
   touchedTick: number;
+  /**
+   * A pre-prepare of the current view that passed every check except that this replica could
+   * not authenticate one of its requests (no valid MAC entry, bad signature): it is accepted
+   * once 2f matching prepares from distinct backups vouch for it (tryVouched). Not persisted.
+   */
+  unvouched?: SignedPrePrepare | null;
 }
 
 interface Votes {
@@ -217,6 +225,12 @@ interface Stable {
 }
 
 const MAX_PENDING_REQUESTS = 10_000;
+/**
+ * Clients whose request a primary must verify by signature before proposing it (a request
+ * proposed and not committed before a view change; a suspect client's every request): at most
+ * this many of each, the oldest forgotten first (liveness only: see markProposalsForSignature).
+ */
+const MAX_SIGNATURE_MARKS = 4096;
 const MAX_CATCH_UP_ENTRIES = 16;
 /** status ticks between two FETCH-STATE answers to one peer (a snapshot is the largest message) */
 const FETCH_STATE_EVERY_TICKS = 4;
@@ -244,6 +258,8 @@ export interface Footprint {
   sentViewChanges: number;
   pendingRequests: number;
   peers: number;
+  /** clients marked for a signature check before a proposal, and suspect clients */
+  signatureMarks: number;
 }
 
 /** Upper bounds of every Footprint field for these parameters: memory is bounded whatever arrives. */
@@ -265,6 +281,7 @@ export function footprintLimits(p: ProtocolParams): Footprint {
     sentViewChanges: SENT_VIEW_CHANGES_KEPT + 1,
     pendingRequests: MAX_PENDING_REQUESTS,
     peers: p.n,
+    signatureMarks: 2 * MAX_SIGNATURE_MARKS,
   };
 }
 
@@ -388,6 +405,20 @@ export class Replica {
   private enteringView = false;
   private readonly assertions: boolean;
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
+  private readonly authCounts: AuthCounts = {
+    requestsByMac: 0,
+    requestsBySignature: 0,
+    requestsUnauthenticated: 0,
+    prePreparesVouched: 0,
+    proposalsSignatureChecked: 0,
+    proposalsDropped: 0,
+    repliesByMac: 0,
+    repliesBySignature: 0,
+  };
+  /** client -> the newest timestamp of its requests that were proposed and not committed before a view change */
+  private readonly resign = new Map<ClientId, number>();
+  /** clients that sent a primary a request with a valid MAC and a bad signature */
+  private readonly suspects = new Set<ClientId>();
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
   private started = false;
@@ -573,6 +604,7 @@ export class Replica {
       sentViewChanges: this.sentViewChanges.size,
       pendingRequests: this.pending.size,
       peers: Math.max(this.peerStatus.size, this.servedAt.size),
+      signatureMarks: this.resign.size + this.suspects.size,
     };
   }
 
@@ -617,6 +649,7 @@ export class Replica {
       highWatermark: this.H(),
       pendingRequests: this.pending.size,
       dropped: { ignore: { ...this.dropped.ignore }, reject: { ...this.dropped.reject } },
+      auth: { ...this.authCounts },
       ...(this.recovery ? { recovery: this.recoveryStatus() } : {}),
     };
   }
@@ -811,8 +844,63 @@ export class Replica {
     const parsed = parseRequest(raw, this.limits);
     if (!parsed.ok) return this.drop('reject', 'malformed', undefined, parsed.error);
     const req = parsed.msg;
-    if (!verifyClientSig(this.auth, req)) return this.drop('reject', 'bad-signature', undefined, `request from ${req.body.client.slice(0, 24)}`);
+    if (!this.authenticRequest(req))
+      return this.drop('reject', 'bad-signature', undefined, `request from ${req.body.client.slice(0, 24)}: no valid MAC, bad signature`);
     this.onRequest(req, true);
+  }
+
+  /**
+   * Authenticate a client request (received directly, forwarded, or in a pre-prepare): by this
+   * replica's entry of its MAC authenticator (the fast path), else by the client's signature.
+   */
+  private authenticRequest(req: SignedRequest): boolean {
+    if (verifyRequestMac(this.auth, req, this.id)) {
+      this.authCounts.requestsByMac++;
+      return true;
+    }
+    if (verifyClientSig(this.auth, req)) {
+      this.authCounts.requestsBySignature++;
+      return true;
+    }
+    this.authCounts.requestsUnauthenticated++;
+    return false;
+  }
+
+  /** Must a primary verify this request's signature before proposing it (markProposalsForSignature)? */
+  private needsSignature(req: SignedRequest): boolean {
+    const c = req.body.client;
+    return this.suspects.has(c) || (this.resign.get(c) ?? -1) >= req.body.timestamp;
+  }
+
+  /**
+   * The MAC-split attack: a Byzantine client makes its MAC valid at the primary and some backups
+   * and invalid (with a bad signature) at others, so its request is proposed but never prepared
+   * and the view changes; sent again to every new primary, it would change views for ever.
+   * So a request that was proposed (in a pre-prepare we saw) and not committed before a view
+   * change must have its signature verified by a primary before it is proposed again; one that
+   * fails is dropped and its client is suspect from then on (all its requests are checked).
+   * Bounded: at most MAX_SIGNATURE_MARKS of each, the oldest forgotten first.
+   */
+  private markProposalsForSignature(): void {
+    for (const s of this.slots.values()) {
+      if (s.seq <= this.lastExecuted || s.committed) continue;
+      for (const pp of [s.prePrepare, s.unvouched]) {
+        if (!pp) continue;
+        for (const r of pp.batch) {
+          const { client, timestamp } = r.body;
+          if ((this.resign.get(client) ?? -1) >= timestamp) continue;
+          this.resign.delete(client);
+          this.resign.set(client, timestamp);
+          if (this.resign.size > MAX_SIGNATURE_MARKS) this.resign.delete(this.resign.keys().next().value!);
+        }
+      }
+    }
+  }
+
+  private markSuspect(client: ClientId): void {
+    this.suspects.delete(client);
+    this.suspects.add(client);
+    if (this.suspects.size > MAX_SIGNATURE_MARKS) this.suspects.delete(this.suspects.values().next().value!);
   }
 
   private onRequest(req: SignedRequest, fromClient: boolean): void {
@@ -868,6 +956,8 @@ export class Replica {
   private sendReply(client: ClientId, timestamp: number, result: string, tentative: boolean): void {
     if (isRecoveryClient(client)) return; // a recovering replica reads its own state
     const msg = makeReply(this.auth, { view: this.view, timestamp, client, replica: this.id, result, tentative });
+    if (msg.mac !== undefined) this.authCounts.repliesByMac++;
+    else this.authCounts.repliesBySignature++;
     this.emit({ type: 'reply', client, msg });
   }
 
@@ -889,6 +979,20 @@ export class Replica {
         const last = this.clients.get(client);
         if (last && req.body.timestamp <= last.timestamp) continue;
         if (this.isAssigned(req)) continue;
+        if (this.needsSignature(req)) {
+          this.authCounts.proposalsSignatureChecked++;
+          if (!verifyClientSig(this.auth, req)) {
+            this.authCounts.proposalsDropped++;
+            this.markSuspect(client);
+            this.drop(
+              'reject',
+              'bad-request',
+              undefined,
+              `request ${client.slice(0, 24)}#${req.body.timestamp}: proposed before a view change (or from a suspect client) and its signature is bad`,
+            );
+            continue;
+          }
+        }
         batch.push(req);
         if (batch.length >= this.p.maxBatchSize) break;
       }
@@ -943,15 +1047,55 @@ export class Replica {
     // primary proposes the decided digest or nothing at this seq; never prepare against it.
     if (s.committed && s.committed.digest !== digest)
       return this.drop('reject', 'conflict', from, `pre-prepare (${view}, ${seq}) conflicts with the digest committed there`);
-    if (!this.bugs['skip-client-signature-check'])
-      for (const r of m.batch)
-        if (!verifyClientSig(this.auth, r))
-          return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
     if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
       return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
     }
+    if (!this.bugs['skip-client-signature-check'] && !m.batch.every((r) => this.authenticRequest(r))) {
+      // Not authenticated here (a MAC split by a Byzantine client, or a forged request): no
+      // prepare from us, but 2f matching prepares from distinct backups vouch for it (tryVouched).
+      const held = s.unvouched;
+      if (held && held.body.view === view) {
+        if (held.body.digest === digest) return this.drop('ignore', 'duplicate');
+        return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
+      }
+      s.unvouched = m;
+      this.log({ phase: 'pre-prepare', view, seq, digest, peer: from, detail: 'a request not authenticated here: waiting for 2f matching prepares' });
+      return this.tryVouched(s);
+    }
     this.acceptPrePrepare(s, m);
     this.log({ phase: 'pre-prepare', view, seq, digest, peer: from });
+    this.sendPrepare(s);
+    this.checkPrepared(s);
+  }
+
+  /**
+   * Accept a pre-prepare held back because one of its requests was not authenticated here, once
+   * 2f matching prepares from distinct backups (not the primary, not us) vouch for it: at least
+   * f of them are correct (and f >= 1 when 2f > 0), and the first correct replica to prepare a
+   * batch authenticated it itself, so its client did send every request in it. Every other
+   * pre-prepare check is made again here (the view, the window, a conflicting pre-prepare or
+   * decision).
+   */
+  private tryVouched(s: Slot): void {
+    const m = s.unvouched;
+    if (!m) return;
+    const { view, seq, digest } = m.body;
+    if (view !== this.view || this.viewChanging || !this.voting) return;
+    if (seq <= this.lastExecuted || seq <= this.h() || seq > this.H()) return;
+    if (s.ppView === view && s.prePrepare) {
+      s.unvouched = null;
+      return;
+    }
+    if (s.committed && s.committed.digest !== digest) return;
+    const votes = this.votes.get(`${view}:${seq}`);
+    if (!votes) return;
+    let vouchers = 0;
+    for (const [from, p] of votes.prepares) if (from !== this.id && from !== this.primary(view) && p.body.digest === digest) vouchers++;
+    if (vouchers < this.q.prepares) return;
+    s.unvouched = null;
+    this.authCounts.prePreparesVouched++;
+    this.acceptPrePrepare(s, m);
+    this.log({ phase: 'pre-prepare', view, seq, digest, peer: m.body.replica, detail: `accepted on ${vouchers} matching prepares` });
     this.sendPrepare(s);
     this.checkPrepared(s);
   }
@@ -1014,6 +1158,7 @@ export class Replica {
     v.prepares.set(m.body.replica, m);
     this.log({ phase: 'prepare', view: m.body.view, seq: m.body.seq, digest: m.body.digest, peer: from });
     const s = this.slots.get(m.body.seq);
+    if (s?.unvouched) this.tryVouched(s);
     if (s) this.checkPrepared(s);
   }
 
@@ -1115,6 +1260,7 @@ export class Replica {
         executedRequest = true;
       }
       // (honest: s.seq is lastExecuted + 1; the out-of-order bug may skip ahead)
+      if (this.resign.size > 0) for (const r of executed) if ((this.resign.get(r.client) ?? Infinity) <= r.timestamp) this.resign.delete(r.client);
       this.lastExecuted = Math.max(this.lastExecuted, s.seq);
       this.emit({
         type: 'executed',
@@ -1527,9 +1673,9 @@ export class Replica {
       if (!verifyReplicaSig(this.auth, c)) return false;
       seen.add(b.replica);
     }
-    if (seen.size < this.q.quorum) return false;
-    for (const r of e.batch) if (!verifyClientSig(this.auth, r)) return false;
-    return true;
+    // No client signatures checked: 2f+1 commits mean at least one correct replica authenticated
+    // every request of the batch (by MAC or signature) before it prepared (README, Authentication).
+    return seen.size >= this.q.quorum;
   }
 
   private onCatchUp(m: Signed<CatchUpBody>, from: ReplicaId): void {
@@ -1601,6 +1747,7 @@ export class Replica {
     // recovering: its view-change could omit what it prepared before its log was lost; it
     // follows the NEW-VIEWs the others form instead
     if (this.recovering) return;
+    this.markProposalsForSignature();
     this.view = newView;
     this.viewChanging = true;
     this.currentNewView = null;
@@ -1684,7 +1831,7 @@ export class Replica {
       if (pp.replica !== this.primary(pp.view)) return `certificate pre-prepare not from the primary of view ${pp.view}`;
       if (!verifyReplicaSig(this.auth, c.prePrepare)) return `certificate for ${pp.seq}: bad pre-prepare signature`;
       if (batchDigest(this.auth, c.prePrepare.batch) !== pp.digest) return `certificate for ${pp.seq}: digest does not match batch`;
-      for (const r of c.prePrepare.batch) if (!verifyClientSig(this.auth, r)) return `certificate for ${pp.seq}: bad client signature`;
+      // (no client signatures: a prepared certificate vouches for its requests; README, Authentication)
       const from = new Set<ReplicaId>();
       for (const p of c.prepares) {
         const pb = p.body;
@@ -1840,6 +1987,7 @@ export class Replica {
       if (!verifyReplicaSig(this.auth, pp)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad pre-prepare signature in O`);
     }
     this.log({ phase: 'new-view', view: nv, peer: from, detail: `accepted; O covers (${O.minS}, ${O.maxS}]` });
+    if (nv > this.view || !this.viewChanging) this.markProposalsForSignature();
     if (nv > this.view) {
       this.view = nv;
       this.viewChanging = true;
@@ -1903,7 +2051,7 @@ export class Replica {
     const parsed0 = parsed.msg;
     if (parsed0.body.type === 'request') {
       const req = parsed0 as SignedRequest;
-      if (!verifyClientSig(this.auth, req)) return this.drop('reject', 'bad-signature', from, 'forwarded request');
+      if (!this.authenticRequest(req)) return this.drop('reject', 'bad-signature', from, 'forwarded request: no valid MAC, bad signature');
       return this.onRequest(req, false);
     }
     const m = parsed0 as Exclude<ReplicaMessage, SignedRequest>;
