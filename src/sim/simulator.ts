@@ -34,6 +34,7 @@ import type {
   TimerName,
 } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
+import { SimReplicaSessions, simClientSessions } from '../crypto/sessions.js';
 import { InvariantChecker, type Violation } from './checkers.js';
 import {
   ADVERSARY_NAMES,
@@ -417,6 +418,9 @@ class Simulation {
     const rpubs = rsecrets.map((s) => this.scheme.publicKey(s));
     const cids = [...Array(this.sc.workload.clients).keys()].map((i) => `c${i}`);
     const csecrets = cids.map((c) => secretFor(o.seed, `client-${c}`));
+    // session keys (MAC authenticators): every honest client and named Byzantine client has one
+    // with every replica, as if each had connected once; flood ids (pk:...) have none
+    const sessionSalt = `seed-${o.seed}`;
     const byzClients =
       this.adv.name === 'clients' && this.adv.clients.clients.length > 0
         ? new ByzantineClients(this.adv.clients, {
@@ -426,6 +430,7 @@ class Simulation {
             rng: root.fork('adversary/clients/run'),
             secret: (who) => secretFor(o.seed, who),
             honest: cids,
+            sessionSalt,
           })
         : null;
     // Byzantine clients are in the keyring like honest ones; their floods use self-certifying ids
@@ -459,8 +464,9 @@ class Simulation {
             .filter((b) => b.replica !== id)
             .map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) }))
         : undefined;
+    const withSession = new Set<ClientId>([...cids, ...(byzClients?.ids ?? [])]);
     for (let id = 0; id < n; id++) {
-      const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
+      const auth = new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring, new SimReplicaSessions(sessionSalt, id, (c) => withSession.has(c)));
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
       const layer = new ByzantineLayer(
         { id, params: this.sc.params, auth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
@@ -490,7 +496,7 @@ class Simulation {
     }
     const w = this.sc.workload;
     cids.forEach((id, idx) => {
-      const auth = new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
+      const auth = new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring, simClientSessions(sessionSalt, id, n));
       this.clientIndex.set(id, idx);
       this.clients.push({
         idx,

@@ -46,6 +46,7 @@ import type {
   PreparedCert,
   PrepareBody,
   ReplicaAction,
+  ReplyBody,
   ReplicaId,
   ReplicaMessage,
   Signed,
@@ -377,7 +378,7 @@ describe('wrong-reply', () => {
     expect(r.client).toBe('c1');
     expect(r.msg.body.result).not.toBe(result);
     expect({ ...r.msg.body, result }).toEqual(reply.body);
-    expect(verifyReplicaSig(verifier, r.msg)).toBe(true);
+    expect(verifyReplicaSig(verifier, r.msg as Signed<ReplyBody>)).toBe(true);
   });
 
   it('wrongResult always differs from the right one', () => {
