@@ -1,6 +1,6 @@
 /**
  * bad-macs: a replica that lies about MACs (README, "Authentication"). It sends replies with bad
- * MACs to some clients (chosen by the seed, per client), and corrupts entries of the MAC
+ * MACs to some clients (every other client, in the order first seen), and corrupts entries of the MAC
  * authenticators of the requests in the pre-prepares it proposes and the requests it forwards
  * (a random subset of the other replicas' entries: flipped, nulled or taken from another
  * request). The primary's signature covers the batch digest, which covers request bodies only,
@@ -19,8 +19,9 @@ export class BadMacs extends BaseStrategy {
   private victim(client: string): boolean {
     let v = this.victims.get(client);
     if (v === undefined) {
-      v = this.ctx.rng() < 0.5;
+      // every other client, in the order they are first seen (the first one included)
       if (this.victims.size > 4096) this.victims.clear();
+      v = this.victims.size % 2 === 0;
       this.victims.set(client, v);
     }
     return v;
