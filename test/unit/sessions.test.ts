@@ -160,9 +160,7 @@ describe('session keys: the replica side (ReplicaTransport)', () => {
 });
 
 /** A fake replica 0: answers a connection with a challenge whose ephemeral key is signed with `signer`. */
-async function fakeReplica(
-  signer: string,
-): Promise<{
+async function fakeReplica(signer: string): Promise<{
   hellos: Record<string, unknown>[];
   frames: Record<string, unknown>[];
   key: () => SessionKey | null;
