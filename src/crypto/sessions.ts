@@ -140,8 +140,17 @@ export class ReplicaSessions implements SessionMacs {
   }
   replyMac(client: ClientId, data: Uint8Array): Hex | null {
     const k = this.byClient.get(client);
-    return k === undefined ? null : macHex(k.rep, data);
+    if (k === undefined) return null;
+    const mac = macHex(k.rep, data);
+    if (this.recentReplyMacs.size >= 4096) this.recentReplyMacs.clear();
+    this.recentReplyMacs.set(mac, k);
+    return mac;
   }
+  /** the key a recent reply MAC was made with (the transport sends it as is on that key's connection) */
+  keyOfReplyMac(mac: Hex): SessionKey | undefined {
+    return this.recentReplyMacs.get(mac);
+  }
+  private readonly recentReplyMacs = new Map<Hex, SessionKey>();
   requestMacs(): (Hex | null)[] {
     return [];
   }

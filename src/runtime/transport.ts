@@ -467,7 +467,7 @@ export class ReplicaTransport {
     let bytes: Uint8Array | null = null;
     for (const c of list) {
       let out = frame;
-      if (reply?.mac !== undefined) {
+      if (reply?.mac !== undefined && (c.session === undefined || c.session !== this.o.sessions?.keyOfReplyMac(reply.mac))) {
         bytes ??= canonicalBytes(reply.body);
         const mac = c.session ? macHex(c.session.rep, bytes) : null;
         if (mac !== reply.mac) {
