@@ -417,8 +417,10 @@ export class Replica {
   };
   /** client -> the newest timestamp of its requests that were proposed and not committed before a view change */
   private readonly resign = new Map<ClientId, number>();
-  /** clients that sent a primary a request with a valid MAC and a bad signature */
+  /** clients caught with a request whose MAC was valid here and whose signature is bad */
   private readonly suspects = new Set<ClientId>();
+  /** requests authenticated here by MAC only (their signature not checked) */
+  private readonly macOnly = new WeakSet<SignedRequest>();
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
   private started = false;
@@ -854,8 +856,10 @@ export class Replica {
    * replica's entry of its MAC authenticator (the fast path), else by the client's signature.
    */
   private authenticRequest(req: SignedRequest): boolean {
-    if (verifyRequestMac(this.auth, req, this.id)) {
+    // a suspect client's requests are checked by signature (markSuspect)
+    if (!this.suspects.has(req.body.client) && verifyRequestMac(this.auth, req, this.id)) {
       this.authCounts.requestsByMac++;
+      this.macOnly.add(req);
       return true;
     }
     if (verifyClientSig(this.auth, req)) {
@@ -1726,6 +1730,10 @@ export class Replica {
       this.startViewChangeTimer();
       return;
     }
+    if (!this.viewChanging && !this.blameablePending()) {
+      this.vcTimerRunning = false;
+      return;
+    }
     // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
     // timeout doubled." We double on a normal-case expiry too: when the network is slower
     // than the timeout, each view change does execute what was prepared, so counting only
@@ -1733,6 +1741,35 @@ export class Replica {
     // cost a view change (sim seed 206724 n=4, clients). makeStable halves it back.
     if (!this.bugs['view-change-timeout-no-double']) this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
     this.startViewChange(this.view + 1, 'timer expired');
+  }
+
+  /**
+   * Before a backup blames the primary for the requests it holds, it verifies the signature of
+   * those it authenticated by MAC only: a Byzantine client can make its MAC valid here and
+   * invalid at the primary (with a bad signature), so the primary rightly drops the request and
+   * the backups would change views for nothing, request after request. One with a bad signature
+   * is dropped and its client is suspect (its requests are verified by signature from then on).
+   * Is anything left to wait for?
+   */
+  private blameablePending(): boolean {
+    for (const [client, req] of this.pending) {
+      if (!this.macOnly.has(req)) continue;
+      this.authCounts.proposalsSignatureChecked++;
+      if (verifyClientSig(this.auth, req)) {
+        this.macOnly.delete(req);
+        continue;
+      }
+      this.pending.delete(client);
+      this.authCounts.proposalsDropped++;
+      this.markSuspect(client);
+      this.drop(
+        'reject',
+        'bad-request',
+        undefined,
+        `request ${client.slice(0, 24)}#${req.body.timestamp}: valid MAC here, bad signature (checked before blaming the primary)`,
+      );
+    }
+    return this.pending.size > 0;
   }
 
   /** peers whose last status says they are in our view, normal, and executed more than us */

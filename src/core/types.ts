@@ -478,7 +478,11 @@ export interface AuthCounts {
   requestsUnauthenticated: number;
   /** pre-prepares with a request this replica could not authenticate, accepted on 2f matching prepares */
   prePreparesVouched: number;
-  /** requests a primary verified by signature before proposing (proposed before a view change and not committed, or of a suspect client) */
+  /**
+   * requests verified by signature before a proposal (a primary: proposed before a view change
+   * and not committed, or of a suspect client) or before blaming the primary (a backup whose
+   * view-change timer expired: those it authenticated by MAC only)
+   */
   proposalsSignatureChecked: number;
   /** ... of which the signature was bad: dropped, and the client marked suspect */
   proposalsDropped: number;
