@@ -40,7 +40,7 @@ export { Silent, WrongReply, CorruptState, Replay, wrongResult } from './strateg
 export { Equivocate, ConflictingVotes, type EquivocationVariant } from './strategies/equivocate.js';
 export { ForgedViewChange, type ViewChangeForgery, type NewViewForgery } from './strategies/view-change.js';
 export { Garbage, GARBAGE_KINDS, type GarbageKind } from './strategies/garbage.js';
-export { BadMacs } from './strategies/bad-macs.js';
+export { BadMacs, isBadMacsVictim } from './strategies/bad-macs.js';
 export {
   Fuzz,
   FuzzPool,

@@ -142,7 +142,7 @@ export class ReplicaSessions implements SessionMacs {
     const k = this.byClient.get(client);
     if (k === undefined) return null;
     const mac = macHex(k.rep, data);
-    if (this.recentReplyMacs.size >= 4096) this.recentReplyMacs.clear();
+    if (this.recentReplyMacs.size >= 4096) this.recentReplyMacs.delete(this.recentReplyMacs.keys().next().value!);
     this.recentReplyMacs.set(mac, k);
     return mac;
   }

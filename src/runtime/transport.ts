@@ -455,7 +455,8 @@ export class ReplicaTransport {
    * Send a serialized {type:'reply'} frame to every connection of a client. A reply MAC'd under
    * one session key is re-authenticated for a connection with another key (an older connection
    * of the same client, or a key that changed since the core made it), or signed for one
-   * without a session; `reply` is the message inside `frame`.
+   * without a session; `reply` is the message inside `frame`. Only MACs made by the session
+   * table are re-made (ReplicaSessions.keyOfReplyMac).
    */
   sendToClient(client: ClientId, frame: string, reply?: SignedReply): boolean {
     const list = this.clientConns.get(client);
@@ -467,7 +468,9 @@ export class ReplicaTransport {
     let bytes: Uint8Array | null = null;
     for (const c of list) {
       let out = frame;
-      if (reply?.mac !== undefined && (c.session === undefined || c.session !== this.o.sessions?.keyOfReplyMac(reply.mac))) {
+      // (a MAC this table did not make is sent as it is: what a Byzantine strategy put there)
+      const made = reply?.mac !== undefined ? this.o.sessions?.keyOfReplyMac(reply.mac) : undefined;
+      if (reply && made !== undefined && c.session !== made) {
         bytes ??= canonicalBytes(reply.body);
         const mac = c.session ? macHex(c.session.rep, bytes) : null;
         if (mac !== reply.mac) {

@@ -94,9 +94,17 @@ describe('session keys: the replica side (ReplicaTransport)', () => {
       expect(key.req.equals(key.rep)).toBe(false);
       // a reply sent on that connection is MAC'd under it, and re-MAC'd when the core used another key
       const body = { type: 'reply' as const, view: 0, timestamp: 1, client: 'client0', replica: 1, result: 'x', tentative: false };
-      t.sendToClient('client0', JSON.stringify({ type: 'reply', msg: { body, mac: '00'.repeat(16) } }), { body, mac: '00'.repeat(16) });
+      // (the core MAC'd it under a key the client had before: re-MAC'd for this connection)
+      const before = { req: Buffer.alloc(32, 1), rep: Buffer.alloc(32, 2) };
+      sessions.set('client0', before);
+      const stale = sessions.replyMac('client0', canonicalBytes(body))!;
+      sessions.set('client0', theirs);
+      t.sendToClient('client0', JSON.stringify({ type: 'reply', msg: { body, mac: stale } }), { body, mac: stale });
       const rep = (await c.next((f) => f.type === 'reply')).msg as { mac: string };
       expect(macEqual(key.rep, canonicalBytes(body), rep.mac)).toBe(true);
+      // a MAC the table never made (a Byzantine strategy's) goes out as it is
+      t.sendToClient('client0', JSON.stringify({ type: 'reply', msg: { body, mac: '00'.repeat(16) } }), { body, mac: '00'.repeat(16) });
+      expect(((await c.next((f) => f.type === 'reply')).msg as { mac: string }).mac).toBe('00'.repeat(16));
 
       // the client's signature over a different ephemeral (a man in the middle swapping keys): refused
       const d = await rawConnect(cluster, 1);
@@ -142,10 +150,9 @@ describe('session keys: the replica side (ReplicaTransport)', () => {
       expect(sessions.get('client0')).toBe(theirs);
       expect(t.sessionCounters).toMatchObject({ sessions: 1, withoutSession: 1 });
       // the reply to the session-less connection is signed, to the session one MAC'd
-      t.sendToClient('client0', JSON.stringify({ type: 'reply', msg: { body, mac: macHex(key.rep, canonicalBytes(body)) } }), {
-        body,
-        mac: macHex(key.rep, canonicalBytes(body)),
-      });
+      const good = sessions.replyMac('client0', canonicalBytes(body))!;
+      expect(good).toBe(macHex(key.rep, canonicalBytes(body)));
+      t.sendToClient('client0', JSON.stringify({ type: 'reply', msg: { body, mac: good } }), { body, mac: good });
       const signed = (await o.next((f) => f.type === 'reply')).msg as { sig?: string; mac?: string };
       expect(signed.mac).toBeUndefined();
       expect(new KeyedAuthenticator(cluster.scheme, null, cluster.keyring).verifyReplica(1, canonicalBytes(body), signed.sig!)).toBe(true);

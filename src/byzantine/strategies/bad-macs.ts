@@ -1,15 +1,21 @@
 /**
  * bad-macs: a replica that lies about MACs (README, "Authentication"). It sends replies with bad
- * MACs to some clients (every other client, in the order first seen), and corrupts entries of the MAC
+ * MACs to some clients (half of them, by a hash of the client id: isBadMacsVictim), and corrupts entries of the MAC
  * authenticators of the requests in the pre-prepares it proposes and the requests it forwards
  * (a random subset of the other replicas' entries: flipped, nulled or taken from another
  * request). The primary's signature covers the batch digest, which covers request bodies only,
  * so such a pre-prepare stays validly signed: the others must fall back to the client's
  * signature (or to 2f matching prepares), and clients must drop the bad replies.
  */
+import { createHash } from 'node:crypto';
 import type { ReplicaAction, SignedPrePrepare, SignedReply, SignedRequest } from '../../core/types.js';
 import { randomHex } from '../util.js';
 import { BaseStrategy } from './base.js';
+
+/** Does a bad-macs replica send this client bad reply MACs? Half the clients: by a hash of the id. */
+export function isBadMacsVictim(client: string): boolean {
+  return (createHash('sha256').update(client).digest()[0]! & 1) === 0;
+}
 
 export class BadMacs extends BaseStrategy {
   readonly name = 'bad-macs' as const;
@@ -19,9 +25,8 @@ export class BadMacs extends BaseStrategy {
   private victim(client: string): boolean {
     let v = this.victims.get(client);
     if (v === undefined) {
-      // every other client, in the order they are first seen (the first one included)
       if (this.victims.size > 4096) this.victims.clear();
-      v = this.victims.size % 2 === 0;
+      v = isBadMacsVictim(client);
       this.victims.set(client, v);
     }
     return v;
