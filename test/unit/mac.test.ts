@@ -92,6 +92,33 @@ describe('MAC authenticators: requests', () => {
   });
 });
 
+describe('one signature per batch', () => {
+  it('a batch of requests costs each replica one signed PRE-PREPARE, PREPARE or COMMIT per message, none per request; replies are MACs', () => {
+    const h = new Harness(4, { maxBatchSize: 4, maxInFlight: 1 });
+    // four clients at once: batches of more than one request
+    for (const c of ['c0', 'c1', 'c2', 'c3']) h.submit(c, { op: 'put', key: c, value: '1' });
+    h.run(() => ['c0', 'c1', 'c2', 'c3'].every((c) => (h.results.get(c)?.length ?? 0) === 1));
+    h.run(() => h.replicas.every((r) => r!.status().lastExecuted === h.replicas[0]!.status().lastExecuted));
+    const seqs = h.replicas[0]!.status().lastExecuted;
+    expect(seqs).toBeLessThan(4); // batched
+    for (let i = 0; i < 4; i++) {
+      const sent = h.actions
+        .filter((x) => x.replica === i && x.action.type === 'multicast')
+        .map((x) => (x.action as { msg: { body: { type: string; seq?: number } } }).msg.body);
+      for (const t of ['pre-prepare', 'prepare', 'commit']) {
+        const mine = sent.filter((b) => b.type === t);
+        expect(new Set(mine.map((b) => b.seq)).size, `${t} at replica ${i}`).toBe(mine.length);
+        expect(mine.length).toBeLessThanOrEqual(seqs);
+      }
+      const replies = h.actions
+        .filter((x) => x.replica === i && x.action.type === 'reply')
+        .map((x) => (x.action as { msg: { sig?: string; mac?: string } }).msg);
+      expect(replies.length).toBe(4);
+      expect(replies.every((r) => r.mac !== undefined && r.sig === undefined)).toBe(true);
+    }
+  });
+});
+
 describe('MAC authenticators: the MAC-split attack', () => {
   it('a backup that cannot authenticate a request accepts its pre-prepare on 2f matching prepares', () => {
     const h = new Harness(4);
