@@ -430,6 +430,8 @@ export class Replica {
   private viewMinStable = -1;
   /** per peer, the timestamp of the last recovery request we changed view for (helpRecovery) */
   private readonly helpedRecovery = new Map<ReplicaId, { timestamp: number; times: number; view: number }>();
+  /** status tick at which we last sent a recovering peer the NEW-VIEW of our view (helpRecovery) */
+  private readonly newViewHelp = new Map<ReplicaId, number>();
   /** peers that said (STATUS recoveringAfter) they wait for a view formed after that seq */
   private readonly recoveringPeers = new Map<ReplicaId, number>();
   /** per peer, the timestamp of the last recovery request we padded for (padForRecovery) */
@@ -1637,8 +1639,16 @@ export class Replica {
     if (this.recovering || this.viewChanging || this.stable.seq < after) return;
     const done = this.clients.get(recoveryClientId(peer));
     if (!done) return;
-    // the view we are in was formed after it already: its NEW-VIEW reaches it through STATUS
-    if (this.viewMinStable >= after) return;
+    // the view we are in was formed after it already: send it that NEW-VIEW (it may have
+    // entered our view without it: restarted from a durable log that records the view only)
+    if (this.viewMinStable >= after) {
+      const st = this.peerStatus.get(peer);
+      if (this.currentNewView && st && st.view === this.view && !st.viewChanging && this.newViewHelp.get(peer) !== this.statusTick) {
+        this.newViewHelp.set(peer, this.statusTick); // at most once per status period per peer
+        this.send(peer, this.currentNewView);
+      }
+      return;
+    }
     // Once per view, at most f+1 times per recovery request: a NEW-VIEW whose V holds a stale
     // view-change (a Byzantine replica's, say) is not fresh, and of f+1 primaries in a row one
     // is correct. A Byzantine peer buys at most f+1 view changes per request it gets ordered.
@@ -1982,7 +1992,10 @@ export class Replica {
     const nv = m.body.newView;
     if (m.body.replica !== this.primary(nv)) return this.drop('reject', 'not-primary', from, `new-view for ${nv} from ${m.body.replica}`);
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'new-view');
-    if (nv < this.view || (nv === this.view && !this.viewChanging)) return this.drop('ignore', 'stale');
+    // (a replica recovering from a lost log may be in that view without knowing whether it was
+    // formed after its recovery request: it takes the NEW-VIEW for that, below)
+    const learn = nv === this.view && !this.viewChanging && this.recovery !== null && this.recovery.freshView === null && this.currentNewView === null;
+    if (!learn && (nv < this.view || (nv === this.view && !this.viewChanging))) return this.drop('ignore', 'stale');
     if (m.body.replica === this.id) return this.drop('ignore', 'duplicate');
     // V: 2f+1 valid view-changes for nv from distinct replicas
     const senders = new Set<ReplicaId>();
@@ -2022,6 +2035,14 @@ export class Replica {
         return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: O differs at seq ${pp.body.seq}`);
       }
       if (!verifyReplicaSig(this.auth, pp)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad pre-prepare signature in O`);
+    }
+    if (learn) {
+      // already in this view: only what recovery needs from its NEW-VIEW
+      this.currentNewView = m;
+      this.viewMinStable = Math.min(...m.body.viewChanges.map((vc) => vc.body.stableSeq));
+      this.log({ phase: 'new-view', view: nv, peer: from, detail: 'learnt the NEW-VIEW of the current view (recovering)' });
+      this.checkRecovery();
+      return;
     }
     this.log({ phase: 'new-view', view: nv, peer: from, detail: `accepted; O covers (${O.minS}, ${O.maxS}]` });
     if (nv > this.view || !this.viewChanging) this.markProposalsForSignature();
