@@ -17,6 +17,7 @@ import type { ReplicaAction, ReplicaEvent } from '../core/types.js';
 import type { CorruptibleApp } from './app.js';
 import { Equivocate, ConflictingVotes } from './strategies/equivocate.js';
 import { Fuzz } from './strategies/fuzz.js';
+import { BadMacs } from './strategies/bad-macs.js';
 import { Garbage } from './strategies/garbage.js';
 import { CorruptState, Replay, Silent, WrongReply } from './strategies/simple.js';
 import { ForgedViewChange } from './strategies/view-change.js';
@@ -39,6 +40,7 @@ export { Silent, WrongReply, CorruptState, Replay, wrongResult } from './strateg
 export { Equivocate, ConflictingVotes, type EquivocationVariant } from './strategies/equivocate.js';
 export { ForgedViewChange, type ViewChangeForgery, type NewViewForgery } from './strategies/view-change.js';
 export { Garbage, GARBAGE_KINDS, type GarbageKind } from './strategies/garbage.js';
+export { BadMacs, isBadMacsVictim } from './strategies/bad-macs.js';
 export {
   Fuzz,
   FuzzPool,
@@ -77,6 +79,8 @@ export function createStrategy(name: StrategyName, ctx: StrategyContext): Byzant
       return new Garbage(ctx);
     case 'fuzz':
       return new Fuzz(ctx);
+    case 'bad-macs':
+      return new BadMacs(ctx);
     default:
       throw new ByzantineError('unknown-strategy', `unknown Byzantine strategy ${JSON.stringify(name)}`);
   }

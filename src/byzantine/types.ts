@@ -17,7 +17,8 @@ export type StrategyName =
   | 'wrong-reply'
   | 'corrupt-state'
   | 'garbage'
-  | 'fuzz';
+  | 'fuzz'
+  | 'bad-macs';
 
 export const STRATEGY_NAMES: readonly StrategyName[] = [
   'silent',
@@ -29,6 +30,7 @@ export const STRATEGY_NAMES: readonly StrategyName[] = [
   'corrupt-state',
   'garbage',
   'fuzz',
+  'bad-macs',
 ];
 
 export const STRATEGY_DESCRIPTIONS: Record<StrategyName, string> = {
@@ -41,6 +43,8 @@ export const STRATEGY_DESCRIPTIONS: Record<StrategyName, string> = {
   'wrong-reply': 'replies to clients with wrong results, correctly signed by itself',
   'corrupt-state': 'its application state silently diverges (on activation, then now and then); the honest core must repair it by state transfer',
   garbage: 'alongside normal behaviour, sends malformed messages: wrong types, missing fields, huge numbers, bad signatures, non-member ids, forged requests',
+  'bad-macs':
+    "sends replies with bad MACs to some clients, and corrupts other replicas' entries of the MAC authenticators in the pre-prepares it proposes and the requests it forwards",
   fuzz: 'a seeded structure-aware fuzzer (after ByzzFuzz): pools real messages and certificates, builds well-formed messages of every type from them at the window edges and far future, with sets edited (repeated, omitted, reordered, stale entries), mutates its own messages a little and equivocates along partitions; colludes with the other Byzantine replicas of a simulated run',
 };
 

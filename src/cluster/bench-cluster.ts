@@ -4,6 +4,7 @@
  * cluster does not accept open clients.
  */
 import { readFile } from 'node:fs/promises';
+import type { AuthCounts } from '../core/types.js';
 import { fetchStatus } from '../runtime/admin.js';
 import type { LoadedCluster } from '../runtime/config.js';
 import { PbftClient, ephemeralClientIdentity } from '../runtime/client.js';
@@ -91,6 +92,8 @@ export interface ReplicaCounters {
   /** pre-prepares sent as primary and the requests they carried, or null (older replicas) */
   prePrepares: number | null;
   batchedRequests: number | null;
+  /** how it authenticated requests and replies (status().auth), or null (older replicas) */
+  auth: AuthCounts | null;
 }
 
 /** CPU seconds of a process from /proc/<pid>/stat (utime + stime), or null off Linux. */
@@ -123,6 +126,7 @@ export async function replicaCounters(cluster: LoadedCluster, o: { timeoutMs?: n
           cpuSeconds: cpu,
           prePrepares: st.batching?.prePrepares ?? null,
           batchedRequests: st.batching?.requests ?? null,
+          auth: (st as { auth?: AuthCounts }).auth ?? null,
         };
       } catch {
         return null;
@@ -141,6 +145,11 @@ export interface ReplicaWork {
   primary: number | null;
   /** CPU seconds each replica used during the run (replicas that restarted in between are left out) */
   cpuSeconds: { id: number; seconds: number }[];
+  /**
+   * Authentication during the run, summed over the replicas: requests by MAC (the fast path) and
+   * by signature (the slow path), and replies by MAC and signed (null: unknown)
+   */
+  auth: AuthCounts | null;
 }
 
 export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[]): ReplicaWork {
@@ -148,9 +157,14 @@ export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[])
   let reqs = 0;
   let known = false;
   const cpu: { id: number; seconds: number }[] = [];
+  let auth: AuthCounts | null = null;
   for (const a of after) {
     const b = before.find((x) => x.id === a.id && x.pid === a.pid);
     if (!b) continue; // restarted (or not answering) before the run: counters not comparable
+    if (a.auth && b.auth) {
+      auth ??= Object.fromEntries(Object.keys(a.auth).map((k) => [k, 0])) as unknown as AuthCounts;
+      for (const k of Object.keys(a.auth) as (keyof AuthCounts)[]) auth[k] += Math.max(0, (a.auth[k] ?? 0) - (b.auth[k] ?? 0));
+    }
     if (a.cpuSeconds !== null && b.cpuSeconds !== null) cpu.push({ id: a.id, seconds: Math.max(0, a.cpuSeconds - b.cpuSeconds) });
     if (a.prePrepares !== null && b.prePrepares !== null && a.batchedRequests !== null && b.batchedRequests !== null) {
       known = true;
@@ -160,7 +174,7 @@ export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[])
   }
   const primaries = after.map((a) => a.primary);
   const primary = primaries.length > 0 && primaries.every((p) => p === primaries[0]) ? primaries[0]! : null;
-  return { meanBatch: known && pp > 0 ? reqs / pp : null, prePrepares: known ? pp : null, primary, cpuSeconds: cpu.sort((x, y) => x.id - y.id) };
+  return { meanBatch: known && pp > 0 ? reqs / pp : null, prePrepares: known ? pp : null, primary, cpuSeconds: cpu.sort((x, y) => x.id - y.id), auth };
 }
 
 /** The bench's line about the replicas' work, e.g. "mean batch 3.9 requests at the primary (r0) ...". */
@@ -170,6 +184,12 @@ export function formatReplicaWork(w: ReplicaWork, elapsedMs: number): string[] {
     lines.push(
       `batching     mean ${w.meanBatch.toFixed(2)} requests per pre-prepare at the primary${w.primary !== null ? ` (r${w.primary})` : ''}, ${w.prePrepares} pre-prepares`,
     );
+  if (w.auth) {
+    const a = w.auth;
+    lines.push(
+      `auth         requests ${a.requestsByMac} by MAC, ${a.requestsBySignature} by signature, ${a.requestsUnauthenticated} not authenticated; replies ${a.repliesByMac} by MAC, ${a.repliesBySignature} signed (all replicas)`,
+    );
+  }
   if (w.cpuSeconds.length > 0) {
     const s = elapsedMs / 1000;
     lines.push(

@@ -13,7 +13,7 @@
  * completed just before it (linearizability is not guaranteed on that path). It is opt-in
  * (`readOnly: true`); the default ordered path is linearizable and is what the checkers verify.
  */
-import { parseReply, verifyReplicaSig, makeRequest, type Limits } from './messages.js';
+import { parseReply, verifyReply, makeRequest, withMacs, type Limits } from './messages.js';
 import { primaryOf, quorums, type Quorums } from './quorum.js';
 import type { Authenticator, ClientAction, ClientEvent, ClientId, ReplicaId, SignedRequest } from './types.js';
 
@@ -49,7 +49,7 @@ export class ClientCore {
   private outstanding: Outstanding | null = null;
   private readonly baseTimeoutMs: number;
   private readonly maxTimeoutMs: number;
-  /** replies dropped, by reason (invalid signature, wrong timestamp, malformed) */
+  /** replies dropped, by reason (bad-mac, bad-signature, stale, malformed, wrong-sender) */
   readonly dropped: Record<string, number> = {};
 
   constructor(o: ClientOptions) {
@@ -79,7 +79,8 @@ export class ClientCore {
     const readOnly = opts.readOnly ?? false;
     const req = makeRequest(this.auth, this.id, this.nextTimestamp++, op, readOnly);
     this.outstanding = { req, readOnly, replies: new Map(), timeoutMs: this.baseTimeoutMs, attempts: 1 };
-    const first: ClientAction = readOnly ? { type: 'broadcast', msg: req } : { type: 'send', to: primaryOf(this.currentView, this.q.n), msg: req };
+    const msg = withMacs(this.auth, req);
+    const first: ClientAction = readOnly ? { type: 'broadcast', msg } : { type: 'send', to: primaryOf(this.currentView, this.q.n), msg };
     return [
       { type: 'log', event: { phase: 'request', view: this.currentView, client: this.id, timestamp: req.body.timestamp } },
       first,
@@ -111,7 +112,9 @@ export class ClientCore {
     const o = this.outstanding;
     if (!o || rep.body.client !== this.id || rep.body.timestamp !== o.req.body.timestamp) return this.drop('stale');
     if (rep.body.replica !== from) return this.drop('wrong-sender');
-    if (!verifyReplicaSig(this.auth, rep)) return this.drop('bad-signature');
+    // a session MAC (verified with this client's key for that replica) or a signature
+    const verdict = verifyReply(this.auth, rep);
+    if (verdict !== 'ok') return this.drop(verdict);
     // A tentative reply only counts for a read-only request.
     if (rep.body.tentative && !o.readOnly) return this.drop('stale');
     o.replies.set(from, { result: rep.body.result, view: rep.body.view, tentative: rep.body.tentative });
@@ -159,7 +162,7 @@ export class ClientCore {
     const req = makeRequest(this.auth, this.id, this.nextTimestamp++, o.req.body.op, false);
     this.outstanding = { req, readOnly: false, replies: new Map(), timeoutMs: this.baseTimeoutMs, attempts: o.attempts + 1 };
     return [
-      { type: 'send', to: primaryOf(this.currentView, this.q.n), msg: req },
+      { type: 'send', to: primaryOf(this.currentView, this.q.n), msg: withMacs(this.auth, req) },
       { type: 'setTimer', name: 'retransmit', afterMs: this.baseTimeoutMs },
     ];
   }
@@ -175,7 +178,8 @@ export class ClientCore {
         type: 'log',
         event: { phase: 'request', view: this.currentView, client: this.id, timestamp: o.req.body.timestamp, detail: `retransmit #${o.attempts - 1} to all` },
       },
-      { type: 'broadcast', msg: o.req },
+      // a fresh MAC authenticator: session keys change when connections are re-made
+      { type: 'broadcast', msg: withMacs(this.auth, o.req) },
       { type: 'setTimer', name: 'retransmit', afterMs: o.timeoutMs },
     ];
   }

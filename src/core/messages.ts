@@ -68,6 +68,29 @@ export function makeRequest(auth: Authenticator, client: string, timestamp: numb
   return sign<RequestBody>(auth, { type: 'request', client, timestamp, op, readOnly });
 }
 
+/**
+ * The request with a fresh MAC authenticator from the client's current session keys (none when
+ * the authenticator has no session table, or no session at all).
+ */
+export function withMacs(auth: Authenticator, req: SignedRequest): SignedRequest {
+  const macs = auth.macs;
+  const plain: SignedRequest = { body: req.body, sig: req.sig };
+  if (!macs) return plain;
+  const vec = macs.requestMacs(requestDigest(auth, req));
+  return vec.some((m) => m !== null) ? { ...plain, mac: vec } : plain;
+}
+
+/**
+ * Replica `id`'s check of its own entry of a request's MAC authenticator: true only for a valid
+ * MAC under the session key it shares with the request's client. (Absent, null or wrong: false,
+ * and the caller falls back to the client's signature.)
+ */
+export function verifyRequestMac(auth: Authenticator, req: SignedRequest, id: number): boolean {
+  const mac = req.mac?.[id];
+  if (typeof mac !== 'string' || !auth.macs) return false;
+  return auth.macs.verifyRequestMac(req.body.client, requestDigest(auth, req), mac);
+}
+
 // ---------------------------------------------------------------------------------------
 // Structural validation
 // ---------------------------------------------------------------------------------------
@@ -113,6 +136,8 @@ function nat(v: unknown, what: string): number {
 }
 const HEX64 = /^[0-9a-f]{64}$/;
 const SIG = /^[0-9a-f]{64,128}$/;
+/** a MAC: HMAC-SHA256 truncated to 16 bytes */
+export const MAC_RE = /^[0-9a-f]{32}$/;
 function hex64(v: unknown, what: string): Hex {
   if (typeof v !== 'string' || !HEX64.test(v)) fail(`${what} is not a 32-byte hex digest`);
   return v;
@@ -154,7 +179,13 @@ function signedShell(v: unknown, what: string, extra: readonly string[] = []): O
 }
 
 function vRequest(v: unknown, l: Limits, what = 'request'): SignedRequest {
-  const b = signedShell(v, what);
+  const hasMac = typeof v === 'object' && v !== null && 'mac' in v;
+  const b = signedShell(v, what, hasMac ? ['mac'] : []);
+  if (hasMac) {
+    const m = arr((v as Obj).mac, l.n, `${what}.mac`);
+    if (m.length !== l.n) fail(`${what}.mac has ${m.length} entries, expected ${l.n}`);
+    for (let i = 0; i < m.length; i++) if (m[i] !== null && (typeof m[i] !== 'string' || !MAC_RE.test(m[i] as string))) fail(`${what}.mac[${i}] is not a MAC`);
+  }
   keys(b, ['type', 'client', 'timestamp', 'op', 'readOnly'], what);
   type(b, 'request', what);
   str(b.client, MAX_CLIENT_ID, `${what}.client`);
@@ -166,7 +197,15 @@ function vRequest(v: unknown, l: Limits, what = 'request'): SignedRequest {
 }
 
 function vReply(v: unknown, l: Limits, what = 'reply'): SignedReply {
-  const b = signedShell(v, what);
+  const o = obj(v, what);
+  let b: Obj;
+  if ('mac' in o) {
+    keys(o, ['body', 'mac'], what);
+    if (typeof o.mac !== 'string' || !MAC_RE.test(o.mac)) fail(`${what}.mac is not a MAC`);
+    b = obj(o.body, `${what}.body`);
+  } else {
+    b = signedShell(v, what);
+  }
   keys(b, ['type', 'view', 'timestamp', 'client', 'replica', 'result', 'tentative'], what);
   type(b, 'reply', what);
   nat(b.view, `${what}.view`);
@@ -379,6 +418,15 @@ export function parseReply(raw: unknown, l: Limits): Parsed<SignedReply> {
   return guard(() => vReply(raw, l));
 }
 
+/** A reply: MAC'd under the client's session key when there is one, else signed. */
 export function makeReply(auth: Authenticator, body: Omit<ReplyBody, 'type'>): SignedReply {
-  return sign<ReplyBody>(auth, { type: 'reply', ...body });
+  const full: ReplyBody = { type: 'reply', ...body };
+  const mac = auth.macs?.replyMac(full.client, canonicalBytes(full)) ?? null;
+  return mac !== null ? { body: full, mac } : sign<ReplyBody>(auth, full);
+}
+
+/** A client's check of a reply from replica `from`: its session MAC, or its signature. */
+export function verifyReply(auth: Authenticator, rep: SignedReply): 'ok' | 'bad-mac' | 'bad-signature' {
+  if (rep.mac !== undefined) return auth.macs?.verifyReplyMac(rep.body.replica, canonicalBytes(rep.body), rep.mac) ? 'ok' : 'bad-mac';
+  return rep.sig !== undefined && verifyReplicaSig(auth, rep as Signed<ReplyBody>) ? 'ok' : 'bad-signature';
 }

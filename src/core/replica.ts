@@ -23,6 +23,7 @@ import {
   sign,
   verifyClientSig,
   verifyReplicaSig,
+  verifyRequestMac,
   type Limits,
 } from './messages.js';
 import { maxFaulty, primaryOf, quorums, type Quorums } from './quorum.js';
@@ -30,6 +31,7 @@ import { computeO, type ComputedO } from './view-change.js';
 import { DigestMap } from './digest-map.js';
 import type {
   Application,
+  AuthCounts,
   Authenticator,
   CatchUpBody,
   CheckpointBody,
@@ -82,7 +84,7 @@ export const BUG_DESCRIPTIONS = {
   'catch-up-skip-cert-check': 'catch-up entries are taken without checking their commit certificate',
   'restart-forget-prepared': 'a restarted replica forgets its prepared certificates (the durable ones are not restored)',
   'execute-on-prepared': 'a batch is decided as soon as it is prepared, without a commit quorum',
-  'skip-client-signature-check': 'requests inside pre-prepares are not checked for a valid client signature',
+  'skip-client-signature-check': 'requests inside pre-prepares are not authenticated (neither MAC nor client signature)',
   'execute-duplicate-request': "execution skips a request only when its timestamp is OLDER than the client's last, so one (c, t) ordered twice runs twice",
   'prepare-quorum-short': 'a slot is prepared with 2f-1 matching prepares instead of 2f',
   'view-change-last-view-only': 'a VIEW-CHANGE carries only the certificates prepared in the view being left, not older ones',
@@ -198,6 +200,12 @@ interface Slot {
   committed: CommittedEntry | null;
   /** status ticks when the slot last changed: retransmit only what is stuck */
   touchedTick: number;
+  /**
+   * A pre-prepare of the current view that passed every check except that this replica could
+   * not authenticate one of its requests (no valid MAC entry, bad signature): it is accepted
+   * once 2f matching prepares from distinct backups vouch for it (tryVouched). Not persisted.
+   */
+  unvouched?: SignedPrePrepare | null;
 }
 
 interface Votes {
@@ -218,6 +226,12 @@ interface Stable {
 }
 
 const MAX_PENDING_REQUESTS = 10_000;
+/**
+ * Clients whose request a primary must verify by signature before proposing it (a request
+ * proposed and not committed before a view change; a suspect client's every request): at most
+ * this many of each, the oldest forgotten first (liveness only: see markProposalsForSignature).
+ */
+const MAX_SIGNATURE_MARKS = 4096;
 const MAX_CATCH_UP_ENTRIES = 16;
 /** status ticks between two FETCH-STATE answers to one peer (a snapshot is the largest message) */
 const FETCH_STATE_EVERY_TICKS = 4;
@@ -245,6 +259,8 @@ export interface Footprint {
   sentViewChanges: number;
   pendingRequests: number;
   peers: number;
+  /** clients marked for a signature check before a proposal, and suspect clients */
+  signatureMarks: number;
 }
 
 /** Upper bounds of every Footprint field for these parameters: memory is bounded whatever arrives. */
@@ -266,6 +282,7 @@ export function footprintLimits(p: ProtocolParams): Footprint {
     sentViewChanges: SENT_VIEW_CHANGES_KEPT + 1,
     pendingRequests: MAX_PENDING_REQUESTS,
     peers: p.n,
+    signatureMarks: 2 * MAX_SIGNATURE_MARKS,
   };
 }
 
@@ -390,6 +407,22 @@ export class Replica {
   private enteringView = false;
   private readonly assertions: boolean;
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
+  private readonly authCounts: AuthCounts = {
+    requestsByMac: 0,
+    requestsBySignature: 0,
+    requestsUnauthenticated: 0,
+    prePreparesVouched: 0,
+    proposalsSignatureChecked: 0,
+    proposalsDropped: 0,
+    repliesByMac: 0,
+    repliesBySignature: 0,
+  };
+  /** client -> the newest timestamp of its requests that were proposed and not committed before a view change */
+  private readonly resign = new Map<ClientId, number>();
+  /** clients caught with a request whose MAC was valid here and whose signature is bad */
+  private readonly suspects = new Set<ClientId>();
+  /** requests authenticated here by MAC only (their signature not checked) */
+  private readonly macOnly = new WeakSet<SignedRequest>();
   private restored: PersistRecord[] | null;
   private out: ReplicaAction[] = [];
   private started = false;
@@ -399,6 +432,8 @@ export class Replica {
   private viewMinStable = -1;
   /** per peer, the timestamp of the last recovery request we changed view for (helpRecovery) */
   private readonly helpedRecovery = new Map<ReplicaId, { timestamp: number; times: number; view: number }>();
+  /** status tick at which we last sent a recovering peer the NEW-VIEW of our view (helpRecovery) */
+  private readonly newViewHelp = new Map<ReplicaId, number>();
   /** peers that said (STATUS recoveringAfter) they wait for a view formed after that seq */
   private readonly recoveringPeers = new Map<ReplicaId, number>();
   /** per peer, the timestamp of the last recovery request we padded for (padForRecovery) */
@@ -575,6 +610,7 @@ export class Replica {
       sentViewChanges: this.sentViewChanges.size,
       pendingRequests: this.pending.size,
       peers: Math.max(this.peerStatus.size, this.servedAt.size),
+      signatureMarks: this.resign.size + this.suspects.size,
     };
   }
 
@@ -619,6 +655,7 @@ export class Replica {
       highWatermark: this.H(),
       pendingRequests: this.pending.size,
       dropped: { ignore: { ...this.dropped.ignore }, reject: { ...this.dropped.reject } },
+      auth: { ...this.authCounts },
       ...(this.recovery ? { recovery: this.recoveryStatus() } : {}),
     };
   }
@@ -820,8 +857,65 @@ export class Replica {
     const parsed = parseRequest(raw, this.limits);
     if (!parsed.ok) return this.drop('reject', 'malformed', undefined, parsed.error);
     const req = parsed.msg;
-    if (!verifyClientSig(this.auth, req)) return this.drop('reject', 'bad-signature', undefined, `request from ${req.body.client.slice(0, 24)}`);
+    if (!this.authenticRequest(req))
+      return this.drop('reject', 'bad-signature', undefined, `request from ${req.body.client.slice(0, 24)}: no valid MAC, bad signature`);
     this.onRequest(req, true);
+  }
+
+  /**
+   * Authenticate a client request (received directly, forwarded, or in a pre-prepare): by this
+   * replica's entry of its MAC authenticator (the fast path), else by the client's signature.
+   */
+  private authenticRequest(req: SignedRequest): boolean {
+    // a suspect client's requests are checked by signature (markSuspect)
+    if (!this.suspects.has(req.body.client) && verifyRequestMac(this.auth, req, this.id)) {
+      this.authCounts.requestsByMac++;
+      this.macOnly.add(req);
+      return true;
+    }
+    if (verifyClientSig(this.auth, req)) {
+      this.authCounts.requestsBySignature++;
+      return true;
+    }
+    this.authCounts.requestsUnauthenticated++;
+    return false;
+  }
+
+  /** Must a primary verify this request's signature before proposing it (markProposalsForSignature)? */
+  private needsSignature(req: SignedRequest): boolean {
+    const c = req.body.client;
+    return this.suspects.has(c) || (this.resign.get(c) ?? -1) >= req.body.timestamp;
+  }
+
+  /**
+   * The MAC-split attack: a Byzantine client makes its MAC valid at the primary and some backups
+   * and invalid (with a bad signature) at others, so its request is proposed but never prepared
+   * and the view changes; sent again to every new primary, it would change views for ever.
+   * So a request that was proposed (in a pre-prepare we saw) and not committed before a view
+   * change must have its signature verified by a primary before it is proposed again; one that
+   * fails is dropped and its client is suspect from then on (all its requests are checked).
+   * Bounded: at most MAX_SIGNATURE_MARKS of each, the oldest forgotten first.
+   */
+  private markProposalsForSignature(): void {
+    for (const s of this.slots.values()) {
+      if (s.seq <= this.lastExecuted || s.committed) continue;
+      for (const pp of [s.prePrepare, s.unvouched]) {
+        if (!pp) continue;
+        for (const r of pp.batch) {
+          const { client, timestamp } = r.body;
+          if ((this.resign.get(client) ?? -1) >= timestamp) continue;
+          this.resign.delete(client);
+          this.resign.set(client, timestamp);
+          if (this.resign.size > MAX_SIGNATURE_MARKS) this.resign.delete(this.resign.keys().next().value!);
+        }
+      }
+    }
+  }
+
+  private markSuspect(client: ClientId): void {
+    this.suspects.delete(client);
+    this.suspects.add(client);
+    if (this.suspects.size > MAX_SIGNATURE_MARKS) this.suspects.delete(this.suspects.values().next().value!);
   }
 
   private onRequest(req: SignedRequest, fromClient: boolean): void {
@@ -877,6 +971,8 @@ export class Replica {
   private sendReply(client: ClientId, timestamp: number, result: string, tentative: boolean): void {
     if (isRecoveryClient(client)) return; // a recovering replica reads its own state
     const msg = makeReply(this.auth, { view: this.view, timestamp, client, replica: this.id, result, tentative });
+    if (msg.mac !== undefined) this.authCounts.repliesByMac++;
+    else this.authCounts.repliesBySignature++;
     this.emit({ type: 'reply', client, msg });
   }
 
@@ -898,6 +994,20 @@ export class Replica {
         const last = this.clients.get(client);
         if (last && req.body.timestamp <= last.timestamp) continue;
         if (this.isAssigned(req)) continue;
+        if (this.needsSignature(req)) {
+          this.authCounts.proposalsSignatureChecked++;
+          if (!verifyClientSig(this.auth, req)) {
+            this.authCounts.proposalsDropped++;
+            this.markSuspect(client);
+            this.drop(
+              'reject',
+              'bad-request',
+              undefined,
+              `request ${client.slice(0, 24)}#${req.body.timestamp}: proposed before a view change (or from a suspect client) and its signature is bad`,
+            );
+            continue;
+          }
+        }
         batch.push(req);
         if (batch.length >= this.p.maxBatchSize) break;
       }
@@ -952,15 +1062,55 @@ export class Replica {
     // primary proposes the decided digest or nothing at this seq; never prepare against it.
     if (s.committed && s.committed.digest !== digest)
       return this.drop('reject', 'conflict', from, `pre-prepare (${view}, ${seq}) conflicts with the digest committed there`);
-    if (!this.bugs['skip-client-signature-check'])
-      for (const r of m.batch)
-        if (!verifyClientSig(this.auth, r))
-          return this.drop('reject', 'bad-request', from, `pre-prepare (${view}, ${seq}) carries a request with a bad client signature`);
     if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
       return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
     }
+    if (!this.bugs['skip-client-signature-check'] && !m.batch.every((r) => this.authenticRequest(r))) {
+      // Not authenticated here (a MAC split by a Byzantine client, or a forged request): no
+      // prepare from us, but 2f matching prepares from distinct backups vouch for it (tryVouched).
+      const held = s.unvouched;
+      if (held && held.body.view === view) {
+        if (held.body.digest === digest) return this.drop('ignore', 'duplicate');
+        return this.drop('reject', 'conflict', from, `second pre-prepare for (${view}, ${seq}) with another digest`);
+      }
+      s.unvouched = m;
+      this.log({ phase: 'pre-prepare', view, seq, digest, peer: from, detail: 'a request not authenticated here: waiting for 2f matching prepares' });
+      return this.tryVouched(s);
+    }
     this.acceptPrePrepare(s, m);
     this.log({ phase: 'pre-prepare', view, seq, digest, peer: from });
+    this.sendPrepare(s);
+    this.checkPrepared(s);
+  }
+
+  /**
+   * Accept a pre-prepare held back because one of its requests was not authenticated here, once
+   * 2f matching prepares from distinct backups (not the primary, not us) vouch for it: at least
+   * f of them are correct (and f >= 1 when 2f > 0), and the first correct replica to prepare a
+   * batch authenticated it itself, so its client did send every request in it. Every other
+   * pre-prepare check is made again here (the view, the window, a conflicting pre-prepare or
+   * decision).
+   */
+  private tryVouched(s: Slot): void {
+    const m = s.unvouched;
+    if (!m) return;
+    const { view, seq, digest } = m.body;
+    if (view !== this.view || this.viewChanging || !this.voting) return;
+    if (seq <= this.lastExecuted || seq <= this.h() || seq > this.H()) return;
+    if (s.ppView === view && s.prePrepare) {
+      s.unvouched = null;
+      return;
+    }
+    if (s.committed && s.committed.digest !== digest) return;
+    const votes = this.votes.get(`${view}:${seq}`);
+    if (!votes) return;
+    let vouchers = 0;
+    for (const [from, p] of votes.prepares) if (from !== this.id && from !== this.primary(view) && p.body.digest === digest) vouchers++;
+    if (vouchers < this.q.prepares) return;
+    s.unvouched = null;
+    this.authCounts.prePreparesVouched++;
+    this.acceptPrePrepare(s, m);
+    this.log({ phase: 'pre-prepare', view, seq, digest, peer: m.body.replica, detail: `accepted on ${vouchers} matching prepares` });
     this.sendPrepare(s);
     this.checkPrepared(s);
   }
@@ -1023,6 +1173,7 @@ export class Replica {
     v.prepares.set(m.body.replica, m);
     this.log({ phase: 'prepare', view: m.body.view, seq: m.body.seq, digest: m.body.digest, peer: from });
     const s = this.slots.get(m.body.seq);
+    if (s?.unvouched) this.tryVouched(s);
     if (s) this.checkPrepared(s);
   }
 
@@ -1124,6 +1275,7 @@ export class Replica {
         executedRequest = true;
       }
       // (honest: s.seq is lastExecuted + 1; the out-of-order bug may skip ahead)
+      if (this.resign.size > 0) for (const r of executed) if ((this.resign.get(r.client) ?? Infinity) <= r.timestamp) this.resign.delete(r.client);
       this.lastExecuted = Math.max(this.lastExecuted, s.seq);
       this.emit({
         type: 'executed',
@@ -1496,8 +1648,16 @@ export class Replica {
     if (this.recovering || this.viewChanging || this.stable.seq < after) return;
     const done = this.clients.get(recoveryClientId(peer));
     if (!done) return;
-    // the view we are in was formed after it already: its NEW-VIEW reaches it through STATUS
-    if (this.viewMinStable >= after) return;
+    // the view we are in was formed after it already: send it that NEW-VIEW (it may have
+    // entered our view without it: restarted from a durable log that records the view only)
+    if (this.viewMinStable >= after) {
+      const st = this.peerStatus.get(peer);
+      if (this.currentNewView && st && st.view === this.view && !st.viewChanging && this.newViewHelp.get(peer) !== this.statusTick) {
+        this.newViewHelp.set(peer, this.statusTick); // at most once per status period per peer
+        this.send(peer, this.currentNewView);
+      }
+      return;
+    }
     // Once per view, at most f+1 times per recovery request: a NEW-VIEW whose V holds a stale
     // view-change (a Byzantine replica's, say) is not fresh, and of f+1 primaries in a row one
     // is correct. A Byzantine peer buys at most f+1 view changes per request it gets ordered.
@@ -1536,9 +1696,9 @@ export class Replica {
       if (!verifyReplicaSig(this.auth, c)) return false;
       seen.add(b.replica);
     }
-    if (seen.size < this.q.quorum) return false;
-    for (const r of e.batch) if (!verifyClientSig(this.auth, r)) return false;
-    return true;
+    // No client signatures checked: 2f+1 commits mean at least one correct replica authenticated
+    // every request of the batch (by MAC or signature) before it prepared (README, Authentication).
+    return seen.size >= this.q.quorum;
   }
 
   private onCatchUp(m: Signed<CatchUpBody>, from: ReplicaId): void {
@@ -1589,6 +1749,10 @@ export class Replica {
       this.startViewChangeTimer();
       return;
     }
+    if (!this.viewChanging && !this.blameablePending()) {
+      this.vcTimerRunning = false;
+      return;
+    }
     // "If the timer for v+1 expires before the new-view arrives, move on to v+2 with the
     // timeout doubled." We double on a normal-case expiry too: when the network is slower
     // than the timeout, each view change does execute what was prepared, so counting only
@@ -1596,6 +1760,35 @@ export class Replica {
     // cost a view change (sim seed 206724 n=4, clients). makeStable halves it back.
     if (!this.bugs['view-change-timeout-no-double']) this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.p.maxViewChangeTimeoutMs);
     this.startViewChange(this.view + 1, 'timer expired');
+  }
+
+  /**
+   * Before a backup blames the primary for the requests it holds, it verifies the signature of
+   * those it authenticated by MAC only: a Byzantine client can make its MAC valid here and
+   * invalid at the primary (with a bad signature), so the primary rightly drops the request and
+   * the backups would change views for nothing, request after request. One with a bad signature
+   * is dropped and its client is suspect (its requests are verified by signature from then on).
+   * Is anything left to wait for?
+   */
+  private blameablePending(): boolean {
+    for (const [client, req] of this.pending) {
+      if (!this.macOnly.has(req)) continue;
+      this.authCounts.proposalsSignatureChecked++;
+      if (verifyClientSig(this.auth, req)) {
+        this.macOnly.delete(req);
+        continue;
+      }
+      this.pending.delete(client);
+      this.authCounts.proposalsDropped++;
+      this.markSuspect(client);
+      this.drop(
+        'reject',
+        'bad-request',
+        undefined,
+        `request ${client.slice(0, 24)}#${req.body.timestamp}: valid MAC here, bad signature (checked before blaming the primary)`,
+      );
+    }
+    return this.pending.size > 0;
   }
 
   /** peers whose last status says they are in our view, normal, and executed more than us */
@@ -1610,6 +1803,7 @@ export class Replica {
     // recovering: its view-change could omit what it prepared before its log was lost; it
     // follows the NEW-VIEWs the others form instead
     if (this.recovering) return;
+    this.markProposalsForSignature();
     this.view = newView;
     this.viewChanging = true;
     this.currentNewView = null;
@@ -1693,7 +1887,7 @@ export class Replica {
       if (pp.replica !== this.primary(pp.view)) return `certificate pre-prepare not from the primary of view ${pp.view}`;
       if (!verifyReplicaSig(this.auth, c.prePrepare)) return `certificate for ${pp.seq}: bad pre-prepare signature`;
       if (batchDigest(this.auth, c.prePrepare.batch) !== pp.digest) return `certificate for ${pp.seq}: digest does not match batch`;
-      for (const r of c.prePrepare.batch) if (!verifyClientSig(this.auth, r)) return `certificate for ${pp.seq}: bad client signature`;
+      // (no client signatures: a prepared certificate vouches for its requests; README, Authentication)
       const from = new Set<ReplicaId>();
       for (const p of c.prepares) {
         const pb = p.body;
@@ -1807,7 +2001,10 @@ export class Replica {
     const nv = m.body.newView;
     if (m.body.replica !== this.primary(nv)) return this.drop('reject', 'not-primary', from, `new-view for ${nv} from ${m.body.replica}`);
     if (!verifyReplicaSig(this.auth, m)) return this.drop('reject', 'bad-signature', from, 'new-view');
-    if (nv < this.view || (nv === this.view && !this.viewChanging)) return this.drop('ignore', 'stale');
+    // (a replica recovering from a lost log may be in that view without knowing whether it was
+    // formed after its recovery request: it takes the NEW-VIEW for that, below)
+    const learn = nv === this.view && !this.viewChanging && this.recovery !== null && this.recovery.freshView === null && this.currentNewView === null;
+    if (!learn && (nv < this.view || (nv === this.view && !this.viewChanging))) return this.drop('ignore', 'stale');
     if (m.body.replica === this.id) return this.drop('ignore', 'duplicate');
     // V: 2f+1 valid view-changes for nv from distinct replicas
     const senders = new Set<ReplicaId>();
@@ -1848,7 +2045,16 @@ export class Replica {
       }
       if (!verifyReplicaSig(this.auth, pp)) return this.drop('reject', 'bad-new-view', from, `new-view ${nv}: bad pre-prepare signature in O`);
     }
+    if (learn) {
+      // already in this view: only what recovery needs from its NEW-VIEW
+      this.currentNewView = m;
+      this.viewMinStable = Math.min(...m.body.viewChanges.map((vc) => vc.body.stableSeq));
+      this.log({ phase: 'new-view', view: nv, peer: from, detail: 'learnt the NEW-VIEW of the current view (recovering)' });
+      this.checkRecovery();
+      return;
+    }
     this.log({ phase: 'new-view', view: nv, peer: from, detail: `accepted; O covers (${O.minS}, ${O.maxS}]` });
+    if (nv > this.view || !this.viewChanging) this.markProposalsForSignature();
     if (nv > this.view) {
       this.view = nv;
       this.viewChanging = true;
@@ -1912,7 +2118,7 @@ export class Replica {
     const parsed0 = parsed.msg;
     if (parsed0.body.type === 'request') {
       const req = parsed0 as SignedRequest;
-      if (!verifyClientSig(this.auth, req)) return this.drop('reject', 'bad-signature', from, 'forwarded request');
+      if (!this.authenticRequest(req)) return this.drop('reject', 'bad-signature', from, 'forwarded request: no valid MAC, bad signature');
       return this.onRequest(req, false);
     }
     const m = parsed0 as Exclude<ReplicaMessage, SignedRequest>;

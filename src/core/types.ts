@@ -65,7 +65,16 @@ export interface RequestBody {
   /** the client asks for the read-only path (executed at once, needs 2f+1 replies) */
   readOnly: boolean;
 }
-export type SignedRequest = Signed<RequestBody>;
+/**
+ * A request is signed by its client (third-party verifiable: certificates, audits) and may also
+ * carry a MAC authenticator: `mac[i]` is an HMAC under the session key the client shares with
+ * replica i (see SessionMacs), null where it has none. The MACs are outside every digest and
+ * signature: replicas use their own entry to authenticate the request cheaply (README,
+ * "Authentication").
+ */
+export interface SignedRequest extends Signed<RequestBody> {
+  mac?: (Hex | null)[];
+}
 
 export interface ReplyBody {
   type: 'reply';
@@ -77,7 +86,15 @@ export interface ReplyBody {
   /** true when produced by the read-only (tentative) path */
   tentative: boolean;
 }
-export type SignedReply = Signed<ReplyBody>;
+/**
+ * A reply carries exactly one of: `mac`, an HMAC under the session key of the client's
+ * connection to that replica, or `sig`, the replica's signature (no session).
+ */
+export interface SignedReply {
+  body: ReplyBody;
+  sig?: Hex;
+  mac?: Hex;
+}
 
 export interface PrePrepareBody {
   type: 'pre-prepare';
@@ -260,6 +277,27 @@ export interface Authenticator {
    * every replica that verifies it. Absent or false: bodies are left as they are.
    */
   readonly freezeSigned?: boolean;
+  /**
+   * Session keys shared with clients (replica side) or replicas (client side), for MAC
+   * authenticators. Absent: everything is signed and verified by signature, as before.
+   */
+  readonly macs?: SessionMacs;
+}
+
+/**
+ * MACs under per-(client, replica) session keys (established by an authenticated key exchange
+ * when the client connects: src/runtime/transport.ts; deterministic keys in the simulator).
+ * The table behind it is the driver's; the core only asks. Every method is cheap (an HMAC).
+ */
+export interface SessionMacs {
+  /** replica side: is `mac` this replica's valid entry for a request of `client` with this digest? */
+  verifyRequestMac(client: ClientId, digest: Hex, mac: Hex): boolean;
+  /** replica side: the MAC of a reply to `client` (over its canonical body), or null without a session */
+  replyMac(client: ClientId, data: Uint8Array): Hex | null;
+  /** client side: the authenticator for a request digest, one entry per replica (null: no session) */
+  requestMacs(digest: Hex): (Hex | null)[];
+  /** client side: is `mac` replica `replica`'s valid MAC over a reply's canonical body? */
+  verifyReplyMac(replica: ReplicaId, data: Uint8Array, mac: Hex): boolean;
 }
 
 export interface FrozenMemo {
@@ -443,6 +481,28 @@ export interface DropCounts {
   reject: Partial<Record<DropReason, number>>;
 }
 
+export interface AuthCounts {
+  /** requests (direct, forwarded or in pre-prepares) authenticated by this replica's MAC entry: the fast path */
+  requestsByMac: number;
+  /** ... by the client's signature (no MAC entry, or a bad one): the slow path */
+  requestsBySignature: number;
+  /** ... by neither: dropped (or, in a pre-prepare, left to 2f matching prepares) */
+  requestsUnauthenticated: number;
+  /** pre-prepares with a request this replica could not authenticate, accepted on 2f matching prepares */
+  prePreparesVouched: number;
+  /**
+   * requests verified by signature before a proposal (a primary: proposed before a view change
+   * and not committed, or of a suspect client) or before blaming the primary (a backup whose
+   * view-change timer expired: those it authenticated by MAC only)
+   */
+  proposalsSignatureChecked: number;
+  /** ... of which the signature was bad: dropped, and the client marked suspect */
+  proposalsDropped: number;
+  /** replies authenticated with a session MAC, and with a signature (no session) */
+  repliesByMac: number;
+  repliesBySignature: number;
+}
+
 export interface ReplicaStatus {
   id: ReplicaId;
   view: number;
@@ -456,6 +516,8 @@ export interface ReplicaStatus {
   highWatermark: number;
   pendingRequests: number;
   dropped: DropCounts;
+  /** how requests were authenticated here, and how replies were (README, "Authentication") */
+  auth: AuthCounts;
   /** set while recovering from a lost or damaged durable log (Replica's recovery mode) */
   recovery?: RecoveryStatus;
 }

@@ -10,7 +10,7 @@ import * as nodeCrypto from 'node:crypto';
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes, type KeyObject } from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import type { Authenticator, ClientId, FrozenMemo, Hex, ReplicaId } from '../core/types.js';
+import type { Authenticator, ClientId, FrozenMemo, Hex, ReplicaId, SessionMacs } from '../core/types.js';
 
 ed.hashes.sha512 = sha512;
 
@@ -264,6 +264,8 @@ export class KeyedAuthenticator implements Authenticator {
     private readonly scheme: SignatureScheme,
     private readonly secret: Hex | null,
     private readonly keyring: Keyring,
+    /** session keys for MAC authenticators (src/crypto/sessions.ts); absent: signatures only */
+    readonly macs?: SessionMacs,
   ) {
     this.frozenMemo = memoFor(scheme, keyring);
   }

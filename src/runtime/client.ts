@@ -13,10 +13,11 @@ import { ClientCore } from '../core/client.js';
 import { quorums } from '../core/quorum.js';
 import type { ClientAction, Hex, ReplicaId } from '../core/types.js';
 import { KeyedAuthenticator, randomSecretKey, selfCertifyingClientId } from '../crypto/index.js';
+import { ClientSessions, clientSessionHelloBytes, deriveSessionKey, ephemeralX25519, replicaSessionBytes, type SessionKey } from '../crypto/sessions.js';
 import { PbftError, abortError } from '../errors.js';
 import { readClientSecret, type LoadedCluster } from './config.js';
 import { Link } from './link.js';
-import { clientHelloBytes } from './wire.js';
+import { clientHelloBytes, type ChallengeFrame, type HelloFrame } from './wire.js';
 
 export interface ClientConnectOptions {
   /** a configured client id (its key is read from keys/client-<id>.key unless secretKey is given), or pk:<hex> */
@@ -78,6 +79,11 @@ export class PbftClient {
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly q;
+  /** session keys with the replicas (MAC authenticators), set when a connection is welcomed */
+  private readonly sessions: ClientSessions;
+  private readonly pendingSessions: (SessionKey | null)[];
+  /** challenges whose ephemeral key did not carry a valid signature of the replica we dialled */
+  handshakeFailures = 0;
 
   private constructor(
     readonly cluster: LoadedCluster,
@@ -88,7 +94,9 @@ export class PbftClient {
     this.id = id;
     const cfg = cluster.config;
     this.q = quorums(cluster.params.n, cluster.params.f);
-    const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring);
+    this.sessions = new ClientSessions(cluster.params.n);
+    this.pendingSessions = cfg.replicas.map(() => null);
+    const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring, this.sessions);
     this.core = new ClientCore({
       id,
       n: cluster.params.n,
@@ -108,7 +116,7 @@ export class PbftClient {
           port: r.port,
           expectReplica: rid,
           cluster: cfg.name,
-          hello: (ch) => ({ type: 'hello', role: 'client', client: id, sig: cluster.scheme.sign(secret, clientHelloBytes(cfg.name, id, rid, ch.nonce)) }),
+          hello: (ch) => this.hello(rid, ch, secret),
           maxPayload: cfg.runtime.maxFrameBytes,
           heartbeatMs: cfg.runtime.heartbeatMs,
           reconnect: true,
@@ -116,6 +124,8 @@ export class PbftClient {
           reconnectMaxMs: cfg.runtime.reconnectMaxMs,
           maxQueue: 4,
           onFrame: (f) => this.onFrame(rid, f),
+          onOpen: () => this.sessions.set(rid, this.pendingSessions[rid] ?? null),
+          onClose: () => this.sessions.set(rid, null),
         }),
       );
     }
@@ -157,6 +167,54 @@ export class PbftClient {
     const c = new PbftClient(cluster, id, secret, o);
     for (const l of c.links) l.connect();
     return c;
+  }
+
+  /**
+   * The hello for replica `rid`'s challenge. When the challenge carries an ephemeral X25519 key
+   * signed by that replica's key (from cluster.json), ours goes in the hello under our signature
+   * (over both ephemerals), and both sides derive the session key; it is used once the replica
+   * welcomes us. Otherwise (no key, or a signature that does not verify: an impostor, or a
+   * replica with another key) no session: requests carry no MAC for it and its replies must be
+   * signed.
+   */
+  private hello(rid: ReplicaId, ch: ChallengeFrame, secret: Hex): HelloFrame {
+    const cluster = this.cluster;
+    const cfg = cluster.config;
+    this.sessions.set(rid, null);
+    this.pendingSessions[rid] = null;
+    const replicaKey = cfg.replicas[rid]!.publicKey;
+    if (ch.dh !== undefined && ch.dhSig !== undefined) {
+      if (cluster.scheme.verify(replicaKey, replicaSessionBytes(cfg.name, rid, ch.nonce, ch.dh), ch.dhSig)) {
+        const eph = ephemeralX25519();
+        const key = deriveSessionKey(eph, ch.dh, {
+          cluster: cfg.name,
+          client: this.id,
+          clientKey: cluster.scheme.publicKey(secret),
+          replica: rid,
+          replicaKey,
+          nonce: ch.nonce,
+          replicaDh: ch.dh,
+          clientDh: eph.publicKey,
+        });
+        if (key) {
+          this.pendingSessions[rid] = key;
+          const sig = cluster.scheme.sign(secret, clientSessionHelloBytes(cfg.name, this.id, rid, ch.nonce, ch.dh, eph.publicKey));
+          return { type: 'hello', role: 'client', client: this.id, sig, dh: eph.publicKey };
+        }
+      }
+      this.handshakeFailures++;
+    }
+    return { type: 'hello', role: 'client', client: this.id, sig: cluster.scheme.sign(secret, clientHelloBytes(cfg.name, this.id, rid, ch.nonce)) };
+  }
+
+  /** Replicas with a session key now (their replies may be MAC'd; requests carry their MAC). */
+  sessionReplicas(): ReplicaId[] {
+    return this.sessions.established;
+  }
+
+  /** Replies dropped by the client core, by reason (bad-mac, bad-signature, stale, ...). */
+  get droppedReplies(): Readonly<Record<string, number>> {
+    return this.core.dropped;
   }
 
   /** Replicas this client is connected to now. */

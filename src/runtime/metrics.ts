@@ -104,6 +104,22 @@ export class ReplicaMetrics {
         add('runtime', s.runtimeDropped);
       },
     });
+    // How requests and replies were authenticated (README, Authentication): cumulative in the status
+    const lastAuth = new Map<string, number>();
+    new client.Counter({
+      name: 'pbft_authentications_total',
+      help: 'Client requests and replies authenticated, by kind: requestsByMac (fast path), requestsBySignature (slow path), requestsUnauthenticated, prePreparesVouched, proposalsSignatureChecked, proposalsDropped, repliesByMac, repliesBySignature',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        const a = source.status().auth as unknown as Record<string, number> | undefined;
+        for (const [kind, v] of Object.entries(a ?? {})) {
+          const d = v - (lastAuth.get(kind) ?? 0);
+          if (d > 0) this.inc({ kind }, d);
+          lastAuth.set(kind, v);
+        }
+      },
+    });
   }
 
   /** Called for every action the node performs. */

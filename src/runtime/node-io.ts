@@ -10,7 +10,7 @@
  */
 import { existsSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import type { ClientId, PersistRecord, ReplicaId } from '../core/types.js';
+import type { ClientId, PersistRecord, ReplicaId, SignedReply } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
 import type { PhaseLine } from '../phaselog/index.js';
 import { DurableLog, type DurableLogOptions } from './storage.js';
@@ -19,7 +19,8 @@ import { DurableLog, type DurableLogOptions } from './storage.js';
 export interface NodeTransport {
   /** false: not sent (no connection, queue full); the node does not retry, the protocol does */
   sendToPeer(to: ReplicaId, frame: string): boolean;
-  sendToClient(client: ClientId, frame: string): boolean;
+  /** `reply`: the message in `frame`, for a transport that re-authenticates it per connection */
+  sendToClient(client: ClientId, frame: string, reply?: SignedReply): boolean;
 }
 
 export type TimerHandle = unknown;

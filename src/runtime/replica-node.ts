@@ -26,6 +26,7 @@ import { requestDigest } from '../core/messages.js';
 import { quorums } from '../core/quorum.js';
 import type { Authenticator, PersistRecord, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId, TimerName } from '../core/types.js';
 import { KeyedAuthenticator } from '../crypto/index.js';
+import { ReplicaSessions } from '../crypto/sessions.js';
 import { PbftError, describeError } from '../errors.js';
 import { AdminGate, type FaultState, type RuntimeStatus } from './admin.js';
 import { makeByzantine, type ByzantineHooks } from './byzantine-hook.js';
@@ -290,10 +291,12 @@ export class ReplicaNode {
       throw new PbftError('IO', `replica ${id}: cannot create ${cluster.paths.replicaDir(id)}: ${describeError(e)}`, { cause: e });
     }
 
+    const sessions = new ReplicaSessions();
     const transport = new ReplicaTransport({
       cluster,
       id,
       secret,
+      sessions,
       events: {
         onPeerMessage: (from, msg) => this.receivePeer(from, msg),
         onClientRequest: (_client, msg) => this.receiveRequest(msg),
@@ -349,7 +352,8 @@ export class ReplicaNode {
       if (this.ledger.openReport.damaged)
         this.diag(`audit ledger: a damaged record (${this.ledger.openReport.damaged}) left in place for pbft verify; writing goes on in a new segment`);
 
-      const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring);
+      // MAC authenticators under the session keys the transport agrees with clients
+      const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring, sessions);
       this.app = new CorruptibleApp(new KvStore(), this.entropy.random);
       this.byz = (o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng: this.entropy.random }, this.app);
       this.boot(auth, { startDetail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}` });
@@ -843,8 +847,8 @@ export class ReplicaNode {
         const d = this.net.decideClient();
         if (d.drop) return this.countDrop(`fault-${d.reason}-out`);
         const frame = JSON.stringify({ type: 'reply', msg: a.msg });
-        if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToClient(a.client, frame));
-        this.transport.sendToClient(a.client, frame);
+        if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToClient(a.client, frame, a.msg));
+        this.transport.sendToClient(a.client, frame, a.msg);
         return;
       }
       case 'log':

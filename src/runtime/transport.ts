@@ -11,7 +11,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ClientId, Hex, ReplicaId } from '../core/types.js';
+import { canonicalBytes } from '../core/canonical.js';
+import { makeReply } from '../core/messages.js';
+import type { ClientId, Hex, ReplicaId, SignedReply } from '../core/types.js';
+import { KeyedAuthenticator } from '../crypto/index.js';
+import {
+  clientSessionHelloBytes,
+  deriveSessionKey,
+  ephemeralX25519,
+  macHex,
+  replicaSessionBytes,
+  type Ephemeral,
+  type ReplicaSessions,
+  type SessionKey,
+} from '../crypto/sessions.js';
 import { PbftError, describeError } from '../errors.js';
 import type { LoadedCluster } from './config.js';
 import { Link } from './link.js';
@@ -76,6 +89,8 @@ export interface TransportOptions {
   maxPerClient?: number;
   /** unauthenticated connections must say hello within this time (default 5000) */
   helloTimeoutMs?: number;
+  /** the replica's session-key table: a client hello with an ephemeral key sets its entry */
+  sessions?: ReplicaSessions;
 }
 
 interface Conn {
@@ -88,6 +103,10 @@ interface Conn {
   helloTimer: NodeJS.Timeout | null;
   remote: string;
   openedAt: number;
+  /** this connection's ephemeral X25519 key (until the hello) */
+  eph?: Ephemeral;
+  /** the session key agreed with the client on this connection */
+  session?: SessionKey;
 }
 
 export class ReplicaTransport {
@@ -105,11 +124,15 @@ export class ReplicaTransport {
   private readonly id: ReplicaId;
   /** frames sent and received, for status */
   readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  /** client connections that agreed a session key, and replies re-authenticated for an older connection */
+  readonly sessionCounters = { sessions: 0, withoutSession: 0, repliesReauthenticated: 0 };
+  private readonly replyAuth: KeyedAuthenticator;
 
   constructor(private readonly o: TransportOptions) {
     this.cluster = o.cluster;
     this.id = o.id;
     this.cfg = o.cluster.config;
+    this.replyAuth = new KeyedAuthenticator(o.cluster.scheme, o.secret, o.cluster.keyring);
     this.clientMaxFrameBytes = Math.min(this.cfg.runtime.maxFrameBytes, this.cfg.protocol.maxOpBytes * 2 + 16 * 1024);
   }
 
@@ -236,7 +259,10 @@ export class ReplicaTransport {
         this.drop('malformed', `handler error: ${describeError(e)}`);
       }
     });
-    const challenge: ChallengeFrame = { type: 'challenge', replica: this.id, cluster: this.cfg.name, nonce: c.nonce };
+    // an ephemeral X25519 key for a session with a client, signed with this replica's key
+    c.eph = ephemeralX25519();
+    const dhSig = this.cluster.scheme.sign(this.o.secret, replicaSessionBytes(this.cfg.name, this.id, c.nonce, c.eph.publicKey));
+    const challenge: ChallengeFrame = { type: 'challenge', replica: this.id, cluster: this.cfg.name, nonce: c.nonce, dh: c.eph.publicKey, dhSig };
     this.sendConn(c, JSON.stringify(challenge));
   }
 
@@ -259,6 +285,8 @@ export class ReplicaTransport {
       const list = (this.clientConns.get(c.client) ?? []).filter((x) => x !== c);
       if (list.length) this.clientConns.set(c.client, list);
       else this.clientConns.delete(c.client);
+      // its session goes with it (an older connection of the same client takes over, if any)
+      if (c.session) this.o.sessions?.clear(c.client, c.session, [...list].reverse().find((x) => x.session)?.session);
     }
   }
 
@@ -294,10 +322,33 @@ export class ReplicaTransport {
       } else if (h.role === 'client') {
         const key = this.cluster.keyring.clientKey(h.client);
         if (key === undefined) return this.refuse(c, 'not-member', `client "${h.client.slice(0, 80)}" is not known to this cluster`);
-        if (!this.cluster.scheme.verify(key, clientHelloBytes(this.cfg.name, h.client, this.id, c.nonce), h.sig))
+        const eph = c.eph;
+        const withSession = h.dh !== undefined && eph !== undefined;
+        const signed = withSession
+          ? clientSessionHelloBytes(this.cfg.name, h.client, this.id, c.nonce, eph.publicKey, h.dh!)
+          : clientHelloBytes(this.cfg.name, h.client, this.id, c.nonce);
+        if (!this.cluster.scheme.verify(key, signed, h.sig))
           return this.refuse(c, 'bad-signature', `hello signature does not prove client "${h.client.slice(0, 80)}"`);
+        if (withSession) {
+          const session = deriveSessionKey(eph, h.dh!, {
+            cluster: this.cfg.name,
+            client: h.client,
+            clientKey: key,
+            replica: this.id,
+            replicaKey: this.cfg.replicas[this.id]!.publicKey,
+            nonce: c.nonce,
+            replicaDh: eph.publicKey,
+            clientDh: h.dh!,
+          });
+          if (!session) return this.refuse(c, 'bad-hello', 'hello.dh is not a usable X25519 public key');
+          c.session = session;
+          this.sessionCounters.sessions++;
+        } else {
+          this.sessionCounters.withoutSession++;
+        }
         c.role = 'client';
         c.client = h.client;
+        if (c.session) this.o.sessions?.set(h.client, c.session);
         const list = this.clientConns.get(h.client) ?? [];
         list.push(c);
         while (list.length > (this.o.maxPerClient ?? 16)) list.shift()!.ws.close(CLOSE.replaced, 'replaced by a newer connection');
@@ -307,6 +358,7 @@ export class ReplicaTransport {
       }
       if (c.helloTimer) clearTimeout(c.helloTimer);
       c.helloTimer = null;
+      c.eph = undefined;
       this.sendConn(c, JSON.stringify({ type: 'welcome', replica: this.id }));
       return;
     }
@@ -399,15 +451,36 @@ export class ReplicaTransport {
     return link.send(frame);
   }
 
-  /** Send a serialized {type:'reply'} frame to every connection of a client. */
-  sendToClient(client: ClientId, frame: string): boolean {
+  /**
+   * Send a serialized {type:'reply'} frame to every connection of a client. A reply MAC'd under
+   * one session key is re-authenticated for a connection with another key (an older connection
+   * of the same client, or a key that changed since the core made it), or signed for one
+   * without a session; `reply` is the message inside `frame`. Only MACs made by the session
+   * table are re-made (ReplicaSessions.keyOfReplyMac).
+   */
+  sendToClient(client: ClientId, frame: string, reply?: SignedReply): boolean {
     const list = this.clientConns.get(client);
     if (!list || list.length === 0) {
       this.drop('no-client-connection', `reply for client ${client.slice(0, 80)}`);
       return false;
     }
     let ok = false;
-    for (const c of list) ok = this.sendConn(c, frame) || ok;
+    let bytes: Uint8Array | null = null;
+    for (const c of list) {
+      let out = frame;
+      // (a MAC this table did not make is sent as it is: what a Byzantine strategy put there)
+      const made = reply?.mac !== undefined ? this.o.sessions?.keyOfReplyMac(reply.mac) : undefined;
+      if (reply && made !== undefined && c.session !== made) {
+        bytes ??= canonicalBytes(reply.body);
+        const mac = c.session ? macHex(c.session.rep, bytes) : null;
+        if (mac !== reply.mac) {
+          this.sessionCounters.repliesReauthenticated++;
+          const { type: _t, ...body } = reply.body;
+          out = JSON.stringify({ type: 'reply', msg: mac !== null ? { body: reply.body, mac } : makeReply(this.replyAuth, body) });
+        }
+      }
+      ok = this.sendConn(c, out) || ok;
+    }
     return ok;
   }
 

@@ -2,10 +2,15 @@
  * The frames that travel on a replica's WebSocket port (JSON text frames).
  *
  * Every connection starts with a challenge from the server:
- *   server -> {type:'challenge', replica, cluster, nonce}
+ *   server -> {type:'challenge', replica, cluster, nonce, dh, dhSig}
+ * (dh: a fresh ephemeral X25519 public key, dhSig: the replica's signature binding it to the
+ * cluster, the replica and the nonce: replicaSessionBytes in src/crypto/sessions.ts)
  * and a hello from the connecting side, in one of three roles:
  *   replica: {type:'hello', role:'replica', replica, sig}  sig by that replica over the nonce
- *   client:  {type:'hello', role:'client', client, sig}    sig by that client over the nonce
+ *   client:  {type:'hello', role:'client', client, dh, sig}  sig by that client over the nonce and
+ *            both ephemerals (clientSessionHelloBytes): both sides then derive the session key
+ *            (deriveSessionKey) for MAC authenticators; without dh, sig is over the nonce alone
+ *            (clientHelloBytes) and there is no session (everything signed)
  *   admin:   {type:'hello', role:'admin'}                  read-only until a command is signed
  * answered by {type:'welcome', replica} or {type:'refused', reason} (then closed).
  * The nonce is fresh per connection, so a recorded hello cannot be replayed.
@@ -27,10 +32,13 @@ export interface ChallengeFrame {
   replica: ReplicaId;
   cluster: string;
   nonce: Hex;
+  /** the replica's ephemeral X25519 public key for this connection, and its signature over it */
+  dh?: Hex;
+  dhSig?: Hex;
 }
 export type HelloFrame =
   | { type: 'hello'; role: 'replica'; replica: ReplicaId; sig: Hex }
-  | { type: 'hello'; role: 'client'; client: ClientId; sig: Hex }
+  | { type: 'hello'; role: 'client'; client: ClientId; sig: Hex; dh?: Hex }
   | { type: 'hello'; role: 'admin' };
 
 export const NONCE_BYTES = 32;
@@ -69,7 +77,12 @@ export function parseChallenge(v: unknown): ChallengeFrame | null {
   if (o.type !== 'challenge' || typeof o.nonce !== 'string' || !NONCE_RE.test(o.nonce)) return null;
   if (typeof o.replica !== 'number' || !Number.isSafeInteger(o.replica) || o.replica < 0) return null;
   if (typeof o.cluster !== 'string' || o.cluster.length > 256) return null;
-  return { type: 'challenge', replica: o.replica, cluster: o.cluster, nonce: o.nonce };
+  const ch: ChallengeFrame = { type: 'challenge', replica: o.replica, cluster: o.cluster, nonce: o.nonce };
+  if (typeof o.dh === 'string' && NONCE_RE.test(o.dh) && typeof o.dhSig === 'string' && SIG_RE.test(o.dhSig)) {
+    ch.dh = o.dh;
+    ch.dhSig = o.dhSig;
+  }
+  return ch;
 }
 
 export function parseHello(v: unknown): HelloFrame | string {
@@ -84,7 +97,8 @@ export function parseHello(v: unknown): HelloFrame | string {
     case 'client':
       if (typeof o.client !== 'string' || o.client.length === 0 || o.client.length > 256) return 'hello.client is not a client id';
       if (typeof o.sig !== 'string' || !SIG_RE.test(o.sig)) return 'hello.sig is not a signature';
-      return { type: 'hello', role: 'client', client: o.client, sig: o.sig };
+      if (o.dh !== undefined && (typeof o.dh !== 'string' || !NONCE_RE.test(o.dh))) return 'hello.dh is not an X25519 public key';
+      return { type: 'hello', role: 'client', client: o.client, sig: o.sig, ...(o.dh !== undefined ? { dh: o.dh as Hex } : {}) };
     case 'admin':
       return { type: 'hello', role: 'admin' };
     default:

@@ -15,6 +15,13 @@
  * - `malformed`: structurally broken requests (missing or extra fields, negative, fractional or
  *   unsafe timestamps, empty or huge client ids, wrong types, bad or wrong signatures, a request
  *   that claims an honest client's id).
+ * - `mac-split` (README, "Authentication"): a request with a BAD signature whose MAC
+ *   authenticator is valid for some replicas (the primary most of the time) and invalid for the
+ *   others, sent to every replica; later mac-split bursts send an earlier one again with another
+ *   split. Its client did send it (its MACs prove that to the replicas they are valid for), so it
+ *   may execute; what must not happen is agreement breaking, a replica preparing what it cannot
+ *   authenticate without 2f vouchers, or views changing for ever. These bursts are drawn from
+ *   their own sub-streams of the seed, so the other bursts of a seed are as before.
  *
  * They write only their own keys z0..z2, so the linearizability check of the honest clients'
  * keys stays meaningful. Every validly signed request they send is registered with the checker
@@ -24,13 +31,14 @@
  */
 import { encodeKvOp, type KvOp } from '../app/kv.js';
 import { canonicalBytes } from '../core/canonical.js';
-import { makeRequest } from '../core/messages.js';
+import { makeRequest, requestDigest } from '../core/messages.js';
 import type { ClientId, Hex, ReplicaId, SignedRequest } from '../core/types.js';
 import { KeyedAuthenticator, selfCertifyingClientId, type Keyring, type SignatureScheme } from '../crypto/index.js';
+import { simClientSessions } from '../crypto/sessions.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
-export type ByzClientKind = 'same-timestamp' | 'max-timestamp' | 'readonly-write' | 'replay' | 'flood' | 'oversized' | 'malformed';
+export type ByzClientKind = 'same-timestamp' | 'max-timestamp' | 'readonly-write' | 'replay' | 'flood' | 'oversized' | 'malformed' | 'mac-split';
 
 export const BYZ_CLIENT_KINDS: readonly ByzClientKind[] = ['same-timestamp', 'max-timestamp', 'readonly-write', 'replay', 'flood', 'oversized', 'malformed'];
 
@@ -47,6 +55,8 @@ export const BYZ_CLIENT_LIMITS = {
   malformedPerBurst: 4,
   /** honest requests remembered for replay */
   captured: 32,
+  /** mac-split bursts per client */
+  macSplitsPerClient: 4,
 } as const;
 
 const MAX_TS = Number.MAX_SAFE_INTEGER;
@@ -80,7 +90,14 @@ export function planByzClients(rng: Rng, sc: Scenario, faults: boolean): ByzClie
       bursts.push({ atMs, client, kind });
     });
   });
-  bursts.sort((a, b) => a.atMs - b.atMs || a.client - b.client);
+  // mac-split bursts: from their own sub-stream (the bursts above are as they were before it)
+  const ms = rng.fork('mac-split');
+  if (ms.bool(0.6))
+    clients.forEach((_, client) => {
+      const m = ms.int(1, BYZ_CLIENT_LIMITS.macSplitsPerClient);
+      for (let i = 0; i < m; i++) bursts.push({ atMs: Math.round(ms.range(0, sc.safetyMs * 0.9)), client, kind: 'mac-split' });
+    });
+  bursts.sort((a, b) => a.atMs - b.atMs || a.client - b.client || (a.kind === 'mac-split' ? 1 : 0) - (b.kind === 'mac-split' ? 1 : 0));
   return { clients, bursts };
 }
 
@@ -114,6 +131,8 @@ export interface ByzClientsOptions {
   secret(who: string): Hex;
   /** honest client ids (a malformed request may claim one) */
   honest: readonly ClientId[];
+  /** the salt of the run's simulated session keys (simSessionKey): the named Byzantine clients have sessions */
+  sessionSalt: string;
 }
 
 export class ByzantineClients {
@@ -127,6 +146,8 @@ export class ByzantineClients {
   private readonly nextTs: number[];
   private readonly captured: SignedRequest[] = [];
   private readonly own: SignedRequest[] = [];
+  private readonly splits: SignedRequest[] = [];
+  private readonly macRng: Rng;
   private floodIds = 0;
   private oversized = 0;
   private signed = 0;
@@ -141,12 +162,13 @@ export class ByzantineClients {
     plan.clients.forEach((id, i) => (this.publicKeys[id] = o.scheme.publicKey(this.secrets[i]!)));
     this.nextTs = plan.clients.map(() => 1);
     this.counters['byzantine-clients'] = plan.clients.length;
+    this.macRng = o.rng.fork('mac-split');
   }
 
   /** once the keyring (which holds their keys) exists */
   attach(keyring: Keyring): void {
     this.keyring = keyring;
-    this.auths = this.secrets.map((s) => new KeyedAuthenticator(this.o.scheme, s, keyring));
+    this.auths = this.secrets.map((s, i) => new KeyedAuthenticator(this.o.scheme, s, keyring, simClientSessions(this.o.sessionSalt, this.ids[i]!, this.o.n)));
   }
 
   /** one of theirs: a named Byzantine client or a self-certifying id (honest clients have neither) */
@@ -174,6 +196,7 @@ export class ByzantineClients {
     const c = b.client;
     const id = this.ids[c]!;
     const auth = this.auths[c]!;
+    if (b.kind === 'mac-split') return this.macSplit(c, primary, issued);
     const rng = this.o.rng;
     const n = this.o.n;
     const all = [...Array(n).keys()];
@@ -304,6 +327,43 @@ export class ByzantineClients {
       }
     }
     return out;
+  }
+
+  /**
+   * A request with a bad signature and a MAC authenticator valid for a random part of the
+   * replicas (the primary in 70% of cases), to every replica; or an earlier one again with
+   * another split. `issued` as valid: the client did send it.
+   */
+  private macSplit(c: number, primary: ReplicaId, issued: (client: ClientId, timestamp: number, op: string, valid: boolean) => void): ByzSend[] {
+    const rng = this.macRng;
+    const id = this.ids[c]!;
+    const auth = this.auths[c]!;
+    const n = this.o.n;
+    let req: SignedRequest;
+    const mine = this.splits.filter((r) => r.body.client === id);
+    if (mine.length > 0 && rng.bool(0.4)) {
+      req = rng.pick(mine);
+      this.bump('mac-split-again');
+    } else {
+      if (this.signed >= BYZ_CLIENT_LIMITS.signedRequests) return [];
+      this.signed++;
+      const t = Math.min(MAX_TS, this.nextTs[c]!++);
+      const op = encodeKvOp({ op: 'put', key: `z${rng.int(0, 2)}`, value: `${id}.split${t}` });
+      issued(id, t, op, true);
+      req = makeRequest(auth, id, t, op, false);
+      if (this.splits.length >= BYZ_CLIENT_LIMITS.captured) this.splits.shift();
+      this.splits.push(req);
+      this.bump('mac-split');
+    }
+    const good = new Set<ReplicaId>();
+    if (rng.bool(0.7)) good.add(primary);
+    const k = rng.int(0, n - 1);
+    for (let j = 0; j < k; j++) good.add(rng.int(0, n - 1));
+    if (good.size === n) good.delete(rng.int(0, n - 1));
+    const vec = auth.macs!.requestMacs(requestDigest(auth, req));
+    const mac = vec.map((m, i) => (good.has(i) ? m : rng.bool(0.5) ? null : 'e'.repeat(32)));
+    const sig = (req.sig[0] === 'f' ? '0' : 'f') + req.sig.slice(1);
+    return [{ to: [...Array(n).keys()], msg: { body: req.body, sig, mac }, who: id }];
   }
 
   /** something that is not a valid request of this client (never to execute) */

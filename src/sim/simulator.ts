@@ -34,6 +34,7 @@ import type {
   TimerName,
 } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
+import { SimReplicaSessions, simClientSessions } from '../crypto/sessions.js';
 import { deepFreeze } from '../core/canonical.js';
 import { InvariantChecker, type Violation } from './checkers.js';
 import {
@@ -421,6 +422,9 @@ class Simulation {
     const rpubs = rsecrets.map((s) => this.scheme.publicKey(s));
     const cids = [...Array(this.sc.workload.clients).keys()].map((i) => `c${i}`);
     const csecrets = cids.map((c) => secretFor(o.seed, `client-${c}`));
+    // session keys (MAC authenticators): every honest client and named Byzantine client has one
+    // with every replica, as if each had connected once; flood ids (pk:...) have none
+    const sessionSalt = `seed-${o.seed}`;
     const byzClients =
       this.adv.name === 'clients' && this.adv.clients.clients.length > 0
         ? new ByzantineClients(this.adv.clients, {
@@ -430,6 +434,7 @@ class Simulation {
             rng: root.fork('adversary/clients/run'),
             secret: (who) => secretFor(o.seed, who),
             honest: cids,
+            sessionSalt,
           })
         : null;
     // Byzantine clients are in the keyring like honest ones; their floods use self-certifying ids
@@ -463,12 +468,16 @@ class Simulation {
             .filter((b) => b.replica !== id)
             .map((b) => ({ id: b.replica, auth: new KeyedAuthenticator(this.scheme, rsecrets[b.replica]!, keyring) }))
         : undefined;
+    const withSession = new Set<ClientId>([...cids, ...(byzClients?.ids ?? [])]);
     // (the node driver's messages reach the simulator as frames: nothing to remember there)
     const freezeSigned = this.freeze && !this.nodeDriver;
     for (let id = 0; id < n; id++) {
+      const sessions = new SimReplicaSessions(sessionSalt, id, (c) => withSession.has(c));
       // the core's (a Byzantine replica's core is honest code too); its strategies sign with their own
-      const auth = freezeSigned ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring) : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring);
-      const strategyAuth = byz.has(id) && freezeSigned ? new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring) : auth;
+      const auth = freezeSigned
+        ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring, sessions)
+        : new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring, sessions);
+      const strategyAuth = byz.has(id) && freezeSigned ? new KeyedAuthenticator(this.scheme, rsecrets[id]!, keyring, sessions) : auth;
       const app = new CorruptibleApp(new KvStore(), root.fork(`app/${id}`).fn());
       const layer = new ByzantineLayer(
         { id, params: this.sc.params, auth: strategyAuth, rng: root.fork(`byzantine/${id}`).fn(), colluders: colludersOf(id), shared: byzShared },
@@ -498,9 +507,10 @@ class Simulation {
     }
     const w = this.sc.workload;
     cids.forEach((id, idx) => {
+      const sessions = simClientSessions(sessionSalt, id, n);
       const auth = freezeSigned
-        ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring)
-        : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring);
+        ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring, sessions)
+        : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring, sessions);
       this.clientIndex.set(id, idx);
       this.clients.push({
         idx,

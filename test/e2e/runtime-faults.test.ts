@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STRATEGY_NAMES } from '../../src/byzantine/index.js';
+import { STRATEGY_NAMES, isBadMacsVictim } from '../../src/byzantine/index.js';
+import { randomSecretKey, selfCertifyingClientId } from '../../src/crypto/index.js';
 import { primaryOf } from '../../src/core/quorum.js';
 import { sendAdminCommand, type AdminCommand } from '../../src/runtime/admin.js';
 import { createTestCluster, kv, type TestCluster } from '../helpers/cluster.js';
@@ -81,6 +82,29 @@ describe('network faults, crashes and Byzantine replicas (n = 4)', () => {
     }
     expect((await tc.status(1)).faults.byzantineCounters).not.toEqual({});
     await cmd(1, { kind: 'clear' });
+  });
+
+  it('bad-macs on one replica: its replies with bad MACs are dropped and counted by the client, which still gets the right answer', async () => {
+    await cmd(1, { kind: 'byzantine', strategy: 'bad-macs' });
+    try {
+      // an ephemeral client that the liar picks for bad reply MACs
+      let secretKey = randomSecretKey();
+      while (!isBadMacsVictim(selfCertifyingClientId(tc.cluster.scheme.publicKey(secretKey)))) secretKey = randomSecretKey();
+      const c = await tc.client({ secretKey });
+      await c.waitConnected(4);
+      // (a reply that arrives after the quorum's is dropped as stale before its MAC is checked:
+      // go on until one of the liar's arrives in time)
+      for (let i = 0; i < 40 && (c.droppedReplies['bad-mac'] ?? 0) === 0; i++) {
+        const r = await c.request(kv.put(`bm${i}`, `good${i}`));
+        expect(value(r.result)).toBe(null);
+        expect(r.replicas).not.toContain(1);
+      }
+      expect(c.droppedReplies['bad-mac']).toBeGreaterThanOrEqual(1);
+      expect((await tc.status(1)).faults.byzantineCounters).toMatchObject({ 'bad-reply-macs': expect.any(Number) });
+      expect((await tc.status(0)).auth.requestsByMac).toBeGreaterThan(0);
+    } finally {
+      await cmd(1, { kind: 'clear' });
+    }
   });
 
   it('corrupt-state on a backup: detected at the next checkpoint and repaired by state transfer', async () => {

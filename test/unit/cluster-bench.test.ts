@@ -106,6 +106,7 @@ describe("the replicas' work during a run", () => {
     cpuSeconds: cpu,
     prePrepares: pp,
     batchedRequests: reqs,
+    auth: null,
   });
 
   it('mean batch over every primary of the run, CPU seconds per replica; a restarted replica is left out', () => {

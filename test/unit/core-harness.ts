@@ -5,6 +5,7 @@
 import { ClientCore } from '../../src/core/client.js';
 import { defaultParams, Replica, type BugName } from '../../src/core/replica.js';
 import { KeyedAuthenticator, keyringFor, SimScheme } from '../../src/crypto/index.js';
+import { SimReplicaSessions, simClientSessions } from '../../src/crypto/sessions.js';
 import { KvStore, encodeKvOp, type KvOp } from '../../src/app/kv.js';
 import type { ClientResult, PersistRecord, ProtocolParams, ReplicaAction, ReplicaId, ReplicaMessage } from '../../src/core/types.js';
 
@@ -38,6 +39,8 @@ export class Harness {
     n: number,
     overrides: Partial<ProtocolParams> = {},
     readonly bugs: Partial<Record<BugName, boolean>> = {},
+    /** session keys between the clients c0..c3 and every replica (MAC authenticators); false: signatures only */
+    readonly sessions = true,
   ) {
     this.params = defaultParams(n, { checkpointInterval: 4, logWindow: 8, maxInFlight: 4, maxBatchSize: 4, ...overrides });
     this.secrets = Array.from({ length: n }, (_, i) => (i + 1).toString(16).padStart(64, '0'));
@@ -55,12 +58,20 @@ export class Harness {
     }
   }
 
-  auth(secret: string | null): KeyedAuthenticator {
-    return new KeyedAuthenticator(this.scheme, secret, keyringFor(this.pubs, this.clientPubs, false));
+  auth(secret: string | null, macs?: KeyedAuthenticator['macs']): KeyedAuthenticator {
+    return new KeyedAuthenticator(this.scheme, secret, keyringFor(this.pubs, this.clientPubs, false), macs);
   }
 
   replicaAuth(i: ReplicaId): KeyedAuthenticator {
+    return this.auth(this.secrets[i]!, this.sessions ? new SimReplicaSessions('harness', i, (c) => c in this.clientPubs) : undefined);
+  }
+
+  replicaAuthNoSessions(i: ReplicaId): KeyedAuthenticator {
     return this.auth(this.secrets[i]!);
+  }
+
+  clientAuth(id: string): KeyedAuthenticator {
+    return this.auth(this.clientSecrets.get(id)!, this.sessions ? simClientSessions('harness', id, this.params.n) : undefined);
   }
 
   boot(i: ReplicaId, persisted: PersistRecord[], recover?: { timestamp: number; nonce: string }): void {
@@ -91,7 +102,7 @@ export class Harness {
       c = new ClientCore({
         id,
         n: this.params.n,
-        auth: this.auth(this.clientSecrets.get(id)!),
+        auth: this.clientAuth(id),
         startTimestamp: 1,
         retransmitTimeoutMs: 500,
         maxRetransmitTimeoutMs: 4000,
@@ -119,6 +130,11 @@ export class Harness {
       if (!r) return;
       this.apply(to, r.step(asRequest ? { type: 'request', msg: copy } : { type: 'message', from: from as number, msg: copy }));
     });
+  }
+
+  /** inject a raw request as if from a client connection of replica `to` */
+  injectRequest(to: ReplicaId, msg: unknown): void {
+    this.deliver('client', to, msg, true);
   }
 
   /** inject a raw message as if from replica `from` */

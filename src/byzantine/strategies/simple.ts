@@ -1,6 +1,6 @@
 /** silent, wrong-reply, corrupt-state and replay. */
 import { canonicalJson } from '../../core/canonical.js';
-import { sign } from '../../core/messages.js';
+import { makeReply, sign } from '../../core/messages.js';
 import type { ReplicaAction, ReplicaEvent, ReplicaMessage, ReplyBody, SignedReply } from '../../core/types.js';
 import type { CorruptibleApp } from '../app.js';
 import { ByzantineError, type StrategyContext } from '../types.js';
@@ -47,7 +47,8 @@ export class WrongReply extends BaseStrategy {
     for (const a of actions) {
       if (a.type === 'reply' && a.msg.body.replica === this.ctx.id) {
         const body: ReplyBody = { ...a.msg.body, result: wrongResult(a.msg.body.result, this.ctx.rng) };
-        out.push({ type: 'reply', client: a.client, msg: sign(this.ctx.auth, body) });
+        // MAC'd under its session with the client when it has one, as an honest reply would be
+        out.push({ type: 'reply', client: a.client, msg: a.msg.mac !== undefined ? makeReply(this.ctx.auth, body) : sign(this.ctx.auth, body) });
         changed++;
       } else out.push(a);
     }

@@ -8,6 +8,7 @@ import {
   replicaWork,
   type ReplicaCounters,
   type ReplicaMemory,
+  type ReplicaWork,
 } from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
@@ -38,6 +39,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       meanBatchSize: number | null;
       prePrepares: number | null;
       replicaCpuSeconds: { id: number; seconds: number }[];
+      requestAuth: ReplicaWork['auth'];
     }
   > {
     const cluster = await this.cluster(this.flags.dir);
@@ -94,6 +96,15 @@ export default class Bench extends PbftCommand<typeof Bench> {
       );
     }
     if (res.completed === 0) process.exitCode = 5;
-    return { ...res, n, f, replicaMemory: mem, meanBatchSize: work.meanBatch, prePrepares: work.prePrepares, replicaCpuSeconds: work.cpuSeconds };
+    return {
+      ...res,
+      n,
+      f,
+      replicaMemory: mem,
+      meanBatchSize: work.meanBatch,
+      prePrepares: work.prePrepares,
+      replicaCpuSeconds: work.cpuSeconds,
+      requestAuth: work.auth,
+    };
   }
 }
