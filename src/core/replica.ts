@@ -912,6 +912,20 @@ export class Replica {
     }
   }
 
+  /**
+   * Verify a request's client signature (counted); one that fails is dropped with `why` and its
+   * client becomes suspect. True when the signature is good.
+   */
+  private signatureOrSuspect(req: SignedRequest, why: string): boolean {
+    this.authCounts.proposalsSignatureChecked++;
+    if (verifyClientSig(this.auth, req)) return true;
+    const { client, timestamp } = req.body;
+    this.authCounts.proposalsDropped++;
+    this.markSuspect(client);
+    this.drop('reject', 'bad-request', undefined, `request ${client.slice(0, 24)}#${timestamp}: ${why}`);
+    return false;
+  }
+
   private markSuspect(client: ClientId): void {
     this.suspects.delete(client);
     this.suspects.add(client);
@@ -994,20 +1008,8 @@ export class Replica {
         const last = this.clients.get(client);
         if (last && req.body.timestamp <= last.timestamp) continue;
         if (this.isAssigned(req)) continue;
-        if (this.needsSignature(req)) {
-          this.authCounts.proposalsSignatureChecked++;
-          if (!verifyClientSig(this.auth, req)) {
-            this.authCounts.proposalsDropped++;
-            this.markSuspect(client);
-            this.drop(
-              'reject',
-              'bad-request',
-              undefined,
-              `request ${client.slice(0, 24)}#${req.body.timestamp}: proposed before a view change (or from a suspect client) and its signature is bad`,
-            );
-            continue;
-          }
-        }
+        if (this.needsSignature(req) && !this.signatureOrSuspect(req, 'proposed before a view change (or from a suspect client) and its signature is bad'))
+          continue;
         batch.push(req);
         if (batch.length >= this.p.maxBatchSize) break;
       }
@@ -1773,20 +1775,8 @@ export class Replica {
   private blameablePending(): boolean {
     for (const [client, req] of this.pending) {
       if (!this.macOnly.has(req)) continue;
-      this.authCounts.proposalsSignatureChecked++;
-      if (verifyClientSig(this.auth, req)) {
-        this.macOnly.delete(req);
-        continue;
-      }
-      this.pending.delete(client);
-      this.authCounts.proposalsDropped++;
-      this.markSuspect(client);
-      this.drop(
-        'reject',
-        'bad-request',
-        undefined,
-        `request ${client.slice(0, 24)}#${req.body.timestamp}: valid MAC here, bad signature (checked before blaming the primary)`,
-      );
+      if (this.signatureOrSuspect(req, 'valid MAC here, bad signature (checked before blaming the primary)')) this.macOnly.delete(req);
+      else this.pending.delete(client);
     }
     return this.pending.size > 0;
   }
