@@ -6,18 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { bucketOf, DigestMap } from '../../src/core/digest-map.js';
 import { KvStore } from '../../src/app/kv.js';
 import { sha256Hex } from '../../src/crypto/index.js';
+import { Rng } from '../../src/sim/rng.js';
 
 const fresh = () => new DigestMap<string>(sha256Hex, 'test');
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed: number) => new Rng(seed).fn();
 
 describe('DigestMap', () => {
   it('keeps the digest of its entries through random writes and deletes, equal to one built from scratch in another order', () => {
