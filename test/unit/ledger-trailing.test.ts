@@ -15,36 +15,16 @@ import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
 import { initCluster } from '../../src/runtime/init.js';
 import { AuditLedger, readLedger } from '../../src/runtime/ledger.js';
 import { ReplicaNode } from '../../src/runtime/replica-node.js';
-import { freePorts, kv } from '../helpers/cluster.js';
+import { kv } from '../helpers/cluster.js';
+import { SoloNode } from '../helpers/solo-node.js';
 
-let dir: string | undefined;
-const nodes: ReplicaNode[] = [];
-const clients: PbftClient[] = [];
+const solo = new SoloNode('pbft-trail-');
 afterEach(async () => {
   vi.restoreAllMocks();
-  for (const c of clients.splice(0)) c.close();
-  for (const n of nodes.splice(0)) await n.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
+  await solo.cleanup();
 });
-
-async function soloCluster(replicaJson: Record<string, unknown>): Promise<LoadedCluster> {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'pbft-trail-'));
-  const [port] = await freePorts(1);
-  await initCluster({ dir, replicas: 1, ports: [port!], protocol: { checkpointInterval: 4, logWindow: 8, maxInFlight: 4 } });
-  const cluster = await loadCluster(dir);
-  writeFileSync(cluster.paths.replicaJson(0), JSON.stringify(replicaJson));
-  return cluster;
-}
-
-async function startNode(cluster: LoadedCluster): Promise<ReplicaNode> {
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  const node = await ReplicaNode.start({ cluster, id: 0, log: () => undefined, onReady: () => ready(), onFatal: () => undefined });
-  nodes.push(node);
-  await isReady;
-  return node;
-}
+const soloCluster = (replicaJson: Record<string, unknown>) => solo.cluster(replicaJson);
+const startNode = (cluster: LoadedCluster) => solo.start(cluster, { onFatal: () => undefined });
 
 const execSeqs = (dir: string) =>
   readLedger(dir)
@@ -58,7 +38,7 @@ describe('the audit ledger trails the durable log', () => {
       const cluster = await soloCluster({ fsync });
       const node = await startNode(cluster);
       const c = await PbftClient.connect(cluster);
-      clients.push(c);
+      solo.clients.push(c);
       for (let i = 0; i < 3; i++) await c.request(kv.put(`k${i}`, `v${i}`));
       // From now on the ledger's writes never complete (the process dies before they do).
       const stalled: Array<(err: PbftError | null) => void> = [];
@@ -78,7 +58,7 @@ describe('the audit ledger trails the durable log', () => {
       // the crash: the write never happened
       for (const cb of stalled) cb(new PbftError('LEDGER_IO', 'crashed before the write'));
       await node.stop();
-      nodes.splice(nodes.indexOf(node), 1);
+      solo.forget(node);
       c.close();
       vi.restoreAllMocks();
       expect(Math.max(0, ...execSeqs(cluster.paths.ledgerDir(0)))).toBeLessThanOrEqual(3);
@@ -89,7 +69,7 @@ describe('the audit ledger trails the durable log', () => {
       expect(after.lastExecuted).toBe(30);
       expect(after.stateDigest).toBe(before.stateDigest);
       await again.stop();
-      nodes.splice(nodes.indexOf(again), 1);
+      solo.forget(again);
       const seqs = execSeqs(cluster.paths.ledgerDir(0));
       expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
       const cps = readLedger(cluster.paths.ledgerDir(0))
@@ -98,7 +78,7 @@ describe('the audit ledger trails the durable log', () => {
         .map((r) => (r as { seq: number }).seq);
       expect(cps).toEqual(expect.arrayContaining([4, 8, 12, 16, 20, 24, 28]));
       expect(readdirSync(cluster.paths.walDir(0)).length).toBeLessThanOrEqual(2);
-      const report = await verifyCluster({ dir: dir! });
+      const report = await verifyCluster({ dir: solo.dir! });
       expect(report.outcome, JSON.stringify(report.checks)).toBe('ok');
     });
 });

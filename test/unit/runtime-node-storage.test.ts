@@ -11,43 +11,23 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PbftClient } from '../../src/runtime/client.js';
 import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
 import { initCluster } from '../../src/runtime/init.js';
-import { ReplicaNode } from '../../src/runtime/replica-node.js';
+import type { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { encodeLegacyLine } from '../../src/runtime/storage.js';
-import { freePorts, kv } from '../helpers/cluster.js';
+import { kv } from '../helpers/cluster.js';
+import { SoloNode } from '../helpers/solo-node.js';
 
-let dir: string | undefined;
-const nodes: ReplicaNode[] = [];
-const clients: PbftClient[] = [];
+const solo = new SoloNode('pbft-node-');
 afterEach(async () => {
   vi.restoreAllMocks();
   syncBuiltinESMExports();
-  for (const c of clients.splice(0)) c.close();
-  for (const n of nodes.splice(0)) await n.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
+  await solo.cleanup();
 });
-
-async function soloCluster(replicaJson: Record<string, unknown>): Promise<LoadedCluster> {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'pbft-node-'));
-  const [port] = await freePorts(1);
-  await initCluster({ dir, replicas: 1, ports: [port!], protocol: { checkpointInterval: 4, logWindow: 8, maxInFlight: 4 } });
-  const cluster = await loadCluster(dir);
-  writeFileSync(cluster.paths.replicaJson(0), JSON.stringify(replicaJson));
-  return cluster;
-}
-
-async function startNode(cluster: LoadedCluster): Promise<ReplicaNode> {
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  const node = await ReplicaNode.start({ cluster, id: 0, log: () => undefined, onReady: () => ready() });
-  nodes.push(node);
-  await isReady;
-  return node;
-}
+const soloCluster = (replicaJson: Record<string, unknown>) => solo.cluster(replicaJson);
+const startNode = (cluster: LoadedCluster) => solo.start(cluster);
 
 async function stopNode(node: ReplicaNode): Promise<void> {
   await node.stop();
-  nodes.splice(nodes.indexOf(node), 1);
+  solo.forget(node);
 }
 
 describe('ReplicaNode and its durable log', () => {
@@ -74,7 +54,7 @@ describe('ReplicaNode and its durable log', () => {
     syncBuiltinESMExports();
     const node = await startNode(cluster);
     const c = await PbftClient.connect(cluster);
-    clients.push(c);
+    solo.clients.push(c);
     for (let i = 0; i < 10; i++) expect(JSON.parse((await c.request(kv.put(`k${i}`, `v${i}`))).result)).toEqual({ ok: true, value: null });
     const st = node.status();
     expect(st.stableCheckpoint).toBeGreaterThanOrEqual(8);
@@ -89,7 +69,7 @@ describe('ReplicaNode and its durable log', () => {
     const cluster = await soloCluster({ fsync: true });
     let node = await startNode(cluster);
     let c = await PbftClient.connect(cluster);
-    clients.push(c);
+    solo.clients.push(c);
     for (let i = 0; i < 13; i++) await c.request(kv.put(`k${i % 5}`, `v${i}`));
     const before = node.status();
     await stopNode(node);
@@ -105,7 +85,7 @@ describe('ReplicaNode and its durable log', () => {
       stableCheckpoint: before.stableCheckpoint,
     });
     c = await PbftClient.connect(cluster);
-    clients.push(c);
+    solo.clients.push(c);
     expect(JSON.parse((await c.request(kv.get('k2'))).result)).toEqual({ ok: true, value: 'v12' });
   });
 });
