@@ -4,17 +4,13 @@
  * keeps every segment the ledger still needs, and the next start repairs the ledger from it.
  * A replica in this process (n = 1, on a free 127.0.0.1 port), checkpoints every 4 requests.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readdirSync, } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyCluster } from '../../src/audit/index.js';
 import { PbftError } from '../../src/errors.js';
 import { PbftClient } from '../../src/runtime/client.js';
-import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
-import { initCluster } from '../../src/runtime/init.js';
+import { type LoadedCluster } from '../../src/runtime/config.js';
 import { AuditLedger, readLedger } from '../../src/runtime/ledger.js';
-import { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { kv } from '../helpers/cluster.js';
 import { SoloNode } from '../helpers/solo-node.js';
 

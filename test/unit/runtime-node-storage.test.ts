@@ -3,14 +3,11 @@
  * means no fsync anywhere (durable log, conversion, pid file, directories); the status reports
  * batching and CPU time; a restart recovers exactly what was committed, through segment files.
  */
-import fs, { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { readdirSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PbftClient } from '../../src/runtime/client.js';
-import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
-import { initCluster } from '../../src/runtime/init.js';
+import { type LoadedCluster } from '../../src/runtime/config.js';
 import type { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { encodeLegacyLine } from '../../src/runtime/storage.js';
 import { kv } from '../helpers/cluster.js';
