@@ -4,19 +4,19 @@
  * share the machine's load (the order flips every round: AB, BA, AB, ...).
  *
  *   node bench/ab.mjs --a /path/to/old/checkout --b . [--clients 1,10,50] [--fsync on,off]
- *                     [--duration 10] [--rounds 3] [--replicas 4] [--value-size 16] [--json out.json]
+ *                     [--duration 10] [--warmup 5] [--rounds 3] [--replicas 4] [--value-size 16]
+ *                     [--json out.json]
  *
  * Each checkout must be built (npm run build). Every run gets a fresh cluster (init, up, bench,
- * down) in a temporary directory, on free loopback ports, with replica.json's fsync set as asked.
+ * down) in a temporary directory, on free loopback ports, with replica.json's fsync set as asked,
+ * and --warmup seconds of unmeasured load first (bench/lib.mjs).
  * Reported per configuration: the median over rounds of throughput, p50 and p99 latency, the
  * CPU seconds each replica used (from /proc/<pid>/stat, so it works for any build), the mean
  * batch at the primary (when the build reports it), and the ratio B / A next to them.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os from 'node:os';
+import { writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { median, runOnce } from './lib.mjs';
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,89 +27,12 @@ const B = path.resolve(arg('b', '.'));
 const clientsList = arg('clients', '1,10,50').split(',').map(Number);
 const fsyncList = arg('fsync', 'on,off').split(',');
 const duration = Number(arg('duration', '10'));
+const warmup = Number(arg('warmup', '5'));
 const rounds = Number(arg('rounds', '3'));
 const replicas = Number(arg('replicas', '4'));
 const valueSize = Number(arg('value-size', '16'));
 const jsonOut = arg('json', '');
 const log = (s) => writeSync(2, `${s}\n`);
-
-async function freeBase(n) {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 40000);
-    const ok = await Promise.all(
-      Array.from(
-        { length: n },
-        (_, i) =>
-          new Promise((resolve) => {
-            const s = createServer();
-            s.once('error', () => resolve(false));
-            s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no free ports');
-}
-
-function cpuOf(pid) {
-  try {
-    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-async function runOnce(build, clients, fsync) {
-  const bin = path.join(build, 'bin', 'run.js');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pbft-ab-'));
-  const env = { ...process.env, NO_COLOR: '1', CI: '1' };
-  const pbft = (args, o = {}) => spawnSync(process.execPath, [bin, ...args, '--dir', dir], { env, encoding: 'utf8', maxBuffer: 64 << 20, ...o });
-  try {
-    const base = await freeBase(replicas);
-    let r = pbft(['init', '--replicas', String(replicas), '--base-port', String(base), '--yes']);
-    if (r.status !== 0) throw new Error(`init: ${r.stderr}`);
-    for (let i = 0; i < replicas; i++) {
-      const f = path.join(dir, 'replicas', String(i), 'replica.json');
-      let j = {};
-      try {
-        j = JSON.parse(readFileSync(f, 'utf8'));
-      } catch {
-        /* none */
-      }
-      j.fsync = fsync === 'on';
-      writeFileSync(f, JSON.stringify(j, null, 2));
-    }
-    r = pbft(['up']);
-    if (r.status !== 0) throw new Error(`up: ${r.stderr}${r.stdout}`);
-    const pids = Array.from({ length: replicas }, (_, i) => Number(readFileSync(path.join(dir, 'replicas', String(i), 'replica.pid'), 'utf8').trim()));
-    const cpu0 = pids.map(cpuOf);
-    r = pbft(['bench', '--clients', String(clients), '--duration', String(duration), '--value-size', String(valueSize), '--json']);
-    const cpu1 = pids.map(cpuOf);
-    if (r.status !== 0) throw new Error(`bench: ${r.stderr}`);
-    const out = JSON.parse(r.stdout);
-    return {
-      throughput: out.throughput,
-      p50: out.latency.p50Ms,
-      p99: out.latency.p99Ms,
-      errors: out.errors,
-      meanBatch: out.meanBatchSize ?? null,
-      cpu: cpu1.map((c, i) => c - cpu0[i]),
-      warnings: (r.stderr.match(/Warning/g) ?? []).length,
-    };
-  } finally {
-    spawnSync(process.execPath, [bin, 'down', '--dir', dir], { env, encoding: 'utf8' });
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const median = (xs) => {
-  const a = xs.filter((x) => Number.isFinite(x)).sort((p, q) => p - q);
-  if (a.length === 0) return NaN;
-  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-};
 
 const results = [];
 for (let round = 0; round < rounds; round++) {
@@ -128,7 +51,7 @@ for (let round = 0; round < rounds; round++) {
       for (const [name, build] of order) {
         const t0 = Date.now();
         try {
-          const r = await runOnce(build, clients, fsync);
+          const r = await runOnce(build, { replicas, clients, fsync, duration, warmup, valueSize });
           results.push({ round, clients, fsync, build: name, ...r });
           log(
             `round ${round + 1}/${rounds}  ${name}  clients ${clients}  fsync ${fsync}: ${r.throughput.toFixed(0)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${r.cpu.map((c) => c.toFixed(1)).join('/')} s${r.meanBatch !== null ? `  batch ${r.meanBatch.toFixed(2)}` : ''}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
@@ -155,7 +78,7 @@ for (const clients of clientsList) {
         cpuPrimary: median(rs.map((r) => r.cpu[0])),
         cpuTotal: median(rs.map((r) => r.cpu.reduce((x, y) => x + y, 0))),
         // CPU milliseconds (all replicas) per completed request: less sensitive to the machine's load
-        cpuPerReq: median(rs.map((r) => (1000 * r.cpu.reduce((x, y) => x + y, 0)) / (r.throughput * duration))),
+        cpuPerReq: median(rs.map((r) => r.cpuPerReq)),
         meanBatch: median(rs.map((r) => r.meanBatch ?? NaN)),
         runs: rs.length,
       };
@@ -167,7 +90,7 @@ for (const clients of clientsList) {
 }
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 console.log(
-  `A = ${A}\nB = ${B}\n${rounds} alternating rounds of ${duration} s, n = ${replicas}, ${valueSize}-byte values; medians; CPU = seconds per run (r0 = primary, and all replicas)\n`,
+  `A = ${A}\nB = ${B}\n${rounds} alternating rounds of ${duration} s after a ${warmup} s warm-up, n = ${replicas}, ${valueSize}-byte values; medians; CPU = seconds per run (r0 = primary, and all replicas)\n`,
 );
 console.log(
   '| clients | fsync | A req/s | B req/s | B/A | A p50 ms | B p50 ms | A p99 ms | B p99 ms | A CPU s r0 / all | B CPU s r0 / all | A CPU ms/req | B CPU ms/req | B/A | B batch |',

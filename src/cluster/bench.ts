@@ -73,12 +73,19 @@ export interface BenchClient {
 export interface BenchOptions {
   clients: number;
   durationMs: number;
+  /**
+   * Load run first and not measured (default 0): the same clients, the same requests, so the
+   * replicas' and the client's JIT-compiled code is warm and every session is keyed when the
+   * measured window starts. Requests issued before it are not counted, even if they complete
+   * inside it.
+   */
+  warmupMs?: number;
   valueSize: number;
   /** per-request timeout */
   requestTimeoutMs: number;
   makeClient: (index: number) => Promise<BenchClient>;
   signal?: AbortSignal;
-  /** awaited once every client is connected, just before the load starts (e.g. to read counters) */
+  /** awaited once every client is connected and warmed up, just before the measured window (e.g. to read counters) */
   onStart?: () => Promise<void> | void;
   /** called about every progressIntervalMs while the load runs */
   onProgress?: (p: BenchProgress) => void;
@@ -99,6 +106,10 @@ export interface BenchProgress {
 export interface BenchResult {
   clients: number;
   durationMs: number;
+  /** unmeasured load before the window */
+  warmupMs: number;
+  /** requests completed during the warm-up (not in the figures) */
+  warmupCompleted: number;
   valueSize: number;
   /** measured wall time of the load phase */
   elapsedMs: number;
@@ -124,6 +135,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     throw new RangeError(`clients must be an integer in 1..${BENCH_LIMITS.maxClients}`);
   }
   if (!(o.durationMs > 0 && o.durationMs <= BENCH_LIMITS.maxDurationMs)) throw new RangeError('duration out of range');
+  const warmupMs = o.warmupMs ?? 0;
+  if (!(warmupMs >= 0 && warmupMs <= BENCH_LIMITS.maxDurationMs)) throw new RangeError('warm-up out of range');
   if (!Number.isSafeInteger(o.valueSize) || o.valueSize < 0 || o.valueSize > BENCH_LIMITS.maxValueSize) {
     throw new RangeError(`value size must be an integer in 0..${BENCH_LIMITS.maxValueSize}`);
   }
@@ -153,56 +166,98 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
     if (failed) throw failed.reason;
 
-    if (o.onStart) await o.onStart();
     // one value per client, re-used (random so that compression or dedup cannot help)
     const value = () =>
       randomBytes(Math.ceil(o.valueSize / 2))
         .toString('hex')
         .slice(0, o.valueSize);
-    const start = now();
-    const end = start + o.durationMs;
+    // The measured window [start, end) opens after the warm-up (and onStart); until then both
+    // are +Infinity, so the loops run and nothing they do is counted.
+    let start = Number.POSITIVE_INFINITY;
+    let end = Number.POSITIVE_INFINITY;
+    let warmupCompleted = 0;
     let lastCompleted = 0;
-    let lastAt = start;
-    if (o.onProgress) {
-      progressTimer = setInterval(() => {
-        const t = now();
-        const done = latencies.length;
-        o.onProgress!({
-          elapsedMs: t - start,
-          durationMs: o.durationMs,
-          completed: done,
-          errors,
-          recentThroughput: t > lastAt ? ((done - lastCompleted) * 1000) / (t - lastAt) : 0,
-        });
-        lastCompleted = done;
-        lastAt = t;
-      }, o.progressIntervalMs ?? 1000);
+    let lastAt = 0;
+    const openWindow = async () => {
+      if (o.onStart) await o.onStart();
+      start = now();
+      end = start + o.durationMs;
+      lastAt = start;
+      if (o.onProgress) {
+        progressTimer = setInterval(() => {
+          const t = now();
+          const done = latencies.length;
+          o.onProgress!({
+            elapsedMs: t - start,
+            durationMs: o.durationMs,
+            completed: done,
+            errors,
+            recentThroughput: t > lastAt ? ((done - lastCompleted) * 1000) / (t - lastAt) : 0,
+          });
+          lastCompleted = done;
+          lastAt = t;
+        }, o.progressIntervalMs ?? 1000);
+      }
+    };
+    let opened: Promise<void>;
+    if (warmupMs > 0) {
+      opened = new Promise<void>((resolve, reject) => {
+        // an interrupted warm-up opens no window: the loops stop and nothing is measured
+        const cancel = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          o.signal?.removeEventListener('abort', cancel);
+          if (stopped) return resolve();
+          openWindow().then(resolve, reject);
+        }, warmupMs);
+        if (stopped) cancel();
+        else o.signal?.addEventListener('abort', cancel, { once: true });
+      });
+    } else {
+      await openWindow();
+      opened = Promise.resolve();
     }
-    await Promise.all(
-      clients.map(async (c, i) => {
-        const v = value();
-        const signal = stops[i]!.signal;
-        for (let k = 0; !stopped && now() < end; k++) {
-          const op = encodeKvOp({ op: 'put', key: `bench/${i}/${k % 1024}`, value: v });
-          const t0 = now();
-          try {
-            await c.request(op, { timeoutMs: o.requestTimeoutMs, signal });
-            // a request issued before the end counts even if it completes just after it
-            latencies.push(now() - t0);
-          } catch (e) {
-            if (stopped) break; // interrupted by the caller: not an error of the cluster
-            errors++;
-            const code = errorCode(e);
-            errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
-          }
+    const loops = clients.map(async (c, i) => {
+      const v = value();
+      const signal = stops[i]!.signal;
+      for (let k = 0; !stopped && now() < end; k++) {
+        const op = encodeKvOp({ op: 'put', key: `bench/${i}/${k % 1024}`, value: v });
+        const t0 = now();
+        try {
+          await c.request(op, { timeoutMs: o.requestTimeoutMs, signal });
+          // a request issued inside the window counts even if it completes just after it
+          if (t0 >= start) latencies.push(now() - t0);
+          else warmupCompleted++;
+        } catch (e) {
+          if (stopped) break; // interrupted by the caller: not an error of the cluster
+          if (t0 < start) continue; // warm-up: not measured
+          errors++;
+          const code = errorCode(e);
+          errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
         }
-      }),
+      }
+    });
+    // a failing onStart stops the load, and is thrown once every loop has ended
+    const openError = opened.then(
+      () => null,
+      (e: unknown) => {
+        stopped = true;
+        for (const s of stops) s.abort();
+        return { e };
+      },
     );
-    const elapsedMs = now() - start;
+    await Promise.all(loops);
+    const failedOpen = await openError;
+    if (failedOpen) throw failedOpen.e;
+    const elapsedMs = Number.isFinite(start) ? now() - start : 0;
     const latency = summarize(latencies.values());
     return {
       clients: o.clients,
       durationMs: o.durationMs,
+      warmupMs,
+      warmupCompleted,
       valueSize: o.valueSize,
       elapsedMs,
       completed: latency.count,

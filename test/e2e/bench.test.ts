@@ -17,16 +17,20 @@ describe('pbft bench', () => {
   });
 
   it('12 clients, --json: no listener warning; mean batch size and replica CPU seconds reported', async () => {
-    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '12', '--duration', '1', '--json']);
+    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '12', '--duration', '1', '--warmup', '0.5', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/MaxListenersExceededWarning|Warning/);
     const out = JSON.parse(r.stdout) as {
+      warmupMs: number;
+      warmupCompleted: number;
       completed: number;
       meanBatchSize: number | null;
       prePrepares: number | null;
       replicaCpuSeconds: { id: number; seconds: number }[];
     };
     expect(out.completed).toBeGreaterThan(0);
+    expect(out.warmupMs).toBe(500);
+    expect(out.warmupCompleted).toBeGreaterThan(0); // load ran before the window, and is not in the figures
     expect(out.meanBatchSize).toBeGreaterThanOrEqual(1);
     expect(out.prePrepares).toBeGreaterThan(0);
     expect(out.meanBatchSize! * out.prePrepares!).toBeGreaterThanOrEqual(out.completed - 0.5); // every completed request was in a batch
@@ -35,7 +39,7 @@ describe('pbft bench', () => {
   });
 
   it('text output has the batching and replica CPU lines', async () => {
-    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '11', '--duration', '1']);
+    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '11', '--duration', '1', '--warmup', '0']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('MaxListenersExceededWarning');
     expect(r.stdout).toMatch(/^batching +mean \d+\.\d\d requests per pre-prepare at the primary \(r0\), \d+ pre-prepares$/m);

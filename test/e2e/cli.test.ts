@@ -163,7 +163,7 @@ describe('pbft CLI on a real 4-replica cluster', () => {
   });
 
   it('bench runs a short closed-loop load and reports throughput and latency', async () => {
-    const r = await pbft(['bench', '--dir', dir, '--clients', '2', '--duration', '1', '--value-size', '32', '--json']);
+    const r = await pbft(['bench', '--dir', dir, '--clients', '2', '--duration', '1', '--warmup', '0', '--value-size', '32', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { completed: number; errors: number; throughput: number; latency: { p50Ms: number; p99Ms: number } };
     expect(out.completed).toBeGreaterThan(0);

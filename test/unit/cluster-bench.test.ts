@@ -138,3 +138,96 @@ describe("the replicas' work during a run", () => {
     expect(await procCpuSeconds(2 ** 30)).toBeNull();
   });
 });
+
+describe('runBench warm-up', () => {
+  /** A client whose requests take 2 ms; fails the requests listed in `failAt` (by call number). */
+  function timedClient(log: number[], failAt = new Set<number>()): BenchClient {
+    let calls = 0;
+    return {
+      request: (_op, o) =>
+        new Promise((resolve, reject) => {
+          const k = calls++;
+          const t = setTimeout(() => {
+            o.signal?.removeEventListener('abort', onAbort);
+            log.push(performance.now());
+            if (failAt.has(k)) reject(Object.assign(new Error('boom'), { code: 'BOOM' }));
+            else resolve({});
+          }, 2);
+          const onAbort = () => {
+            clearTimeout(t);
+            reject(new Error('aborted'));
+          };
+          o.signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      close: () => undefined,
+    };
+  }
+
+  it('runs unmeasured load first: onStart comes after it, and only requests issued in the window count', async () => {
+    const done: number[] = [];
+    let startedAt = Number.NaN;
+    let doneBeforeStart = -1;
+    // the first three requests fail: inside the warm-up, so they are not errors
+    const res = await runBench({
+      clients: 2,
+      durationMs: 60,
+      warmupMs: 60,
+      valueSize: 4,
+      requestTimeoutMs: 1000,
+      makeClient: async (i) => timedClient(done, i === 0 ? new Set([0, 1, 2]) : new Set()),
+      onStart: () => {
+        startedAt = performance.now();
+        doneBeforeStart = done.length;
+      },
+    });
+    expect(doneBeforeStart).toBeGreaterThan(3); // load ran before the window opened
+    expect(res.warmupMs).toBe(60);
+    expect(res.warmupCompleted).toBeGreaterThan(0);
+    expect(res.errors).toBe(0);
+    expect(res.completed).toBeGreaterThan(0);
+    // every completion counted in the window, or in the warm-up, or it is one straddling the edge
+    expect(res.completed + res.warmupCompleted + 3).toBeLessThanOrEqual(done.length);
+    expect(res.completed).toBeLessThanOrEqual(done.filter((t) => t >= startedAt).length);
+    expect(res.elapsedMs).toBeGreaterThanOrEqual(60);
+  });
+
+  it('an interrupt during the warm-up ends the run at once: nothing measured, no listener left', async () => {
+    const caller = new AbortController();
+    const done: number[] = [];
+    let started = false;
+    const run = runBench({
+      clients: 3,
+      durationMs: 1000,
+      warmupMs: 60_000,
+      valueSize: 4,
+      requestTimeoutMs: 1000,
+      signal: caller.signal,
+      makeClient: async () => timedClient(done),
+      onStart: () => {
+        started = true;
+      },
+    });
+    // abort once the load is visibly running
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (done.length >= 3) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 1);
+    });
+    caller.abort();
+    const res = await run;
+    expect(res.aborted).toBe(true);
+    expect(started).toBe(false);
+    expect(res.completed).toBe(0);
+    expect(res.elapsedMs).toBe(0);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a warm-up out of range is refused', async () => {
+    await expect(
+      runBench({ clients: 1, durationMs: 10, warmupMs: -1, valueSize: 1, requestTimeoutMs: 10, makeClient: async () => timedClient([]) }),
+    ).rejects.toThrow(/warm-up/);
+  });
+});

@@ -19,7 +19,9 @@ export default class Bench extends PbftCommand<typeof Bench> {
     'Each client (an ephemeral self-certifying identity, so cluster.json needs openClients: true) sends',
     'a put, waits for f+1 matching replies, and sends the next, for --duration seconds. Reports',
     'throughput, latency percentiles and errors, the mean batch size at the primary and the CPU seconds',
-    'each replica used during the run.',
+    'each replica used during the run. The load runs --warmup seconds first, unmeasured (the same clients',
+    'and requests), so JIT-compiled code is warm and client sessions are keyed; --warmup 0 measures from',
+    'the first request.',
   ].join('\n');
   static override examples = ['<%= config.bin %> bench', '<%= config.bin %> bench --clients 32 --duration 20 --value-size 128 --json'];
   static override enableJsonFlag = true;
@@ -27,6 +29,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     dir: dirFlag,
     clients: intFlag({ summary: 'Concurrent clients.', min: 1, max: 1024, default: 1, char: 'c' }),
     duration: numberFlag({ summary: 'Seconds of load.', min: 0.1, max: 3600, default: 10 }),
+    warmup: numberFlag({ summary: 'Seconds of unmeasured load first (0: none).', min: 0, max: 3600, default: 5 }),
     'value-size': intFlag({ summary: 'Bytes per value written.', min: 0, max: 1 << 20, default: 16 }),
     timeout: intFlag({ summary: 'Per-request timeout in ms (a timed-out request counts as an error).', min: 1, max: 3_600_000, default: 10_000 }),
   };
@@ -49,18 +52,20 @@ export default class Bench extends PbftCommand<typeof Bench> {
       this.error(`--value-size ${this.flags['value-size']} does not fit in protocol.maxOpBytes (${maxOp})`, { exit: 2 });
     }
     const showProgress = !this.jsonEnabled();
+    const warmup = this.flags.warmup > 0 ? ` after a ${this.flags.warmup} s warm-up` : '';
     this.note(
-      `Benchmarking ${n} replicas (f = ${f}) with ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} for ${this.flags.duration} s, ${this.flags['value-size']}-byte values...`,
+      `Benchmarking ${n} replicas (f = ${f}) with ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} for ${this.flags.duration} s${warmup}, ${this.flags['value-size']}-byte values...`,
     );
     const tty = process.stderr.isTTY;
     if (showProgress && tty) ux.action.start('Running', 'connecting', { stdout: false });
     let before: ReplicaCounters[] = [];
     const res = await runBench({
       onStart: async () => {
-        before = await replicaCounters(cluster);
+        before = await replicaCounters(cluster, { timeoutMs: 5000 });
       },
       clients: this.flags.clients,
       durationMs: this.flags.duration * 1000,
+      warmupMs: this.flags.warmup * 1000,
       valueSize: this.flags['value-size'],
       requestTimeoutMs: this.flags.timeout,
       makeClient: await benchClientFactory(cluster, { signal: this.signal }),
@@ -74,7 +79,11 @@ export default class Bench extends PbftCommand<typeof Bench> {
     });
     if (showProgress && tty) ux.action.stop('done');
     const l = res.latency;
-    this.log(`completed    ${res.completed} requests in ${(res.elapsedMs / 1000).toFixed(2)} s${res.aborted ? ' (interrupted)' : ''}`);
+    this.log(
+      `completed    ${res.completed} requests in ${(res.elapsedMs / 1000).toFixed(2)} s${res.aborted ? ' (interrupted)' : ''}${
+        res.warmupMs > 0 ? `  (after ${res.warmupCompleted} in a ${(res.warmupMs / 1000).toFixed(1)} s warm-up, not counted)` : ''
+      }`,
+    );
     this.log(
       `errors       ${res.errors}${
         res.errors
@@ -86,7 +95,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     );
     this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
-    const work = replicaWork(before, await replicaCounters(cluster));
+    const work = replicaWork(before, await replicaCounters(cluster, { timeoutMs: 5000 }));
     for (const line of formatReplicaWork(work, res.elapsedMs)) this.log(line);
     const mem = await replicaMemory(cluster);
     if (mem.length > 0) {
