@@ -113,7 +113,21 @@ export class KvStore implements Application {
   }
 
   restore(snapshot: string): void {
-    this.data = parseKvSnapshot(snapshot);
+    const next = parseKvSnapshot(snapshot);
+    next.continueMarksOf(this.data); // a mark of the old state never names the new one
+    this.data = next;
+  }
+
+  mark(): number {
+    return this.data.mark();
+  }
+
+  snapshotAt(mark: number): string {
+    return JSON.stringify(this.data.entriesAt(mark));
+  }
+
+  release(mark: number): void {
+    this.data.release(mark);
   }
 
   digest(): Hex {

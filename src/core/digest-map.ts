@@ -24,6 +24,12 @@
  * The digest is deterministic: the same entries give the same digest whatever the order of the
  * writes that made them, on every replica; `entries()` order is not canonical (insertion order
  * within buckets), and nothing may depend on it.
+ *
+ * Copy-on-write marks (the paper's snapshots, §6.3): mark() names the current contents; from
+ * then on the first write to each key records the value it had, so entriesAt(mark) rebuilds the
+ * contents at that mark on demand, at a cost of O(size + writes since), while a checkpoint
+ * itself costs nothing but its digest. release(mark) forgets every older mark. What is kept is
+ * one old value per key written since the oldest kept mark: bounded by the writes since then.
  */
 import type { Hex } from './types.js';
 
@@ -43,6 +49,15 @@ export function bucketOf(key: string): number {
 
 const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
+/** a key that did not exist at a mark */
+const ABSENT: unique symbol = Symbol('absent');
+
+/** The values that keys written after a mark had at it (first write per key only). */
+interface Layer<V> {
+  mark: number;
+  before: Map<string, V | typeof ABSENT>;
+}
+
 export class DigestMap<V> {
   private readonly buckets = new Map<number, Map<string, V>>();
   /** nodes[0]: bucket digests; nodes[l]: level-l node digests (absent: the empty one) */
@@ -51,6 +66,9 @@ export class DigestMap<V> {
   private dirty = new Set<number>();
   private root: Hex | null = null;
   private count = 0;
+  /** copy-on-write layers, oldest first (see mark()) */
+  private layers: Layer<V>[] = [];
+  private lastMark = 0;
 
   /**
    * `hash`: a collision-resistant hash of a string, hex (SHA-256); `tag` separates the digests
@@ -85,6 +103,7 @@ export class DigestMap<V> {
       m = new Map();
       this.buckets.set(b, m);
     }
+    this.remember(key, m);
     if (!m.has(key)) this.count++;
     m.set(key, value);
     this.dirty.add(b);
@@ -95,7 +114,9 @@ export class DigestMap<V> {
   delete(key: string): boolean {
     const b = bucketOf(key);
     const m = this.buckets.get(b);
-    if (!m?.delete(key)) return false;
+    if (!m?.has(key)) return false;
+    this.remember(key, m);
+    m.delete(key);
     this.count--;
     if (m.size === 0) this.buckets.delete(b);
     this.dirty.add(b);
@@ -148,5 +169,66 @@ export class DigestMap<V> {
     }
     this.root = this.nodes[LEVELS]!.get(0) ?? this.empty[LEVELS]!;
     return this.root;
+  }
+
+  /** Before the first write to `key` since the newest mark: record what it was at that mark. */
+  private remember(key: string, bucket: Map<string, V>): void {
+    const top = this.layers[this.layers.length - 1];
+    if (top === undefined || top.before.has(key)) return;
+    top.before.set(key, bucket.has(key) ? bucket.get(key)! : ABSENT);
+  }
+
+  /** Name the current contents, to read them later with entriesAt (copy-on-write). */
+  mark(): number {
+    const mark = ++this.lastMark;
+    this.layers.push({ mark, before: new Map() });
+    return mark;
+  }
+
+  /** Marks still readable, oldest first. */
+  get marks(): number[] {
+    return this.layers.map((l) => l.mark);
+  }
+
+  /** Old values kept for the marks (one per key written since each). */
+  get keptValues(): number {
+    let n = 0;
+    for (const l of this.layers) n += l.before.size;
+    return n;
+  }
+
+  /** Forget every mark older than `mark` (their old values with them); `mark` stays readable. */
+  release(mark: number): void {
+    let k = 0;
+    while (k < this.layers.length && this.layers[k]!.mark < mark) k++;
+    if (k > 0) this.layers = this.layers.slice(k);
+  }
+
+  /** Forget every mark. */
+  releaseAll(): void {
+    this.layers = [];
+  }
+
+  /** Number marks after `other`'s (a map that replaces another: no mark of the old one names a state of this one). */
+  continueMarksOf(other: DigestMap<V>): void {
+    this.lastMark = Math.max(this.lastMark, other.lastMark);
+  }
+
+  /**
+   * The contents at `mark` (in no canonical order). The value of a key at a mark is the one the
+   * first layer from that mark on recorded for it, or its current value if no write touched it
+   * since. Throws for a mark that was released or never made here.
+   */
+  entriesAt(mark: number): [string, V][] {
+    const from = this.layers.findIndex((l) => l.mark === mark);
+    if (from < 0) throw new Error(`digest map: mark ${mark} is not kept`);
+    const old = new Map<string, V | typeof ABSENT>();
+    for (let i = from; i < this.layers.length; i++) for (const [k, v] of this.layers[i]!.before) if (!old.has(k)) old.set(k, v);
+    const out: [string, V][] = [];
+    this.forEach((v, k) => {
+      if (!old.has(k)) out.push([k, v]);
+    });
+    for (const [k, v] of old) if (v !== ABSENT) out.push([k, v]);
+    return out;
   }
 }

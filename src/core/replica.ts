@@ -156,9 +156,20 @@ export function validateParams(p: ProtocolParams): void {
   if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs) throw new RangeError('maxViewChangeTimeoutMs must be >= viewChangeTimeoutMs');
 }
 
+/**
+ * A checkpoint record with its snapshot (a full one): a new segment starts with it, and older
+ * segments it covers may go. A light one (the proof only) is appended like any record: a restart
+ * replays the committed records between the last full one and it.
+ */
+export function isFullCheckpoint(r: PersistRecord): r is Extract<PersistRecord, { kind: 'checkpoint' }> & { snapshot: string } {
+  return r.kind === 'checkpoint' && typeof r.snapshot === 'string';
+}
+
 /** Fold a durable log: what a restarted replica needs, nothing older than its checkpoint. */
 export function compactRecords(records: PersistRecord[]): PersistRecord[] {
+  /** the newest full checkpoint (with its snapshot), and the newest light one */
   let cp: Extract<PersistRecord, { kind: 'checkpoint' }> | undefined;
+  let light: Extract<PersistRecord, { kind: 'checkpoint' }> | undefined;
   let view: Extract<PersistRecord, { kind: 'view' }> | undefined;
   let newView: Extract<PersistRecord, { kind: 'new-view' }> | undefined;
   let recovery: Extract<PersistRecord, { kind: 'recovery' }> | undefined;
@@ -167,8 +178,11 @@ export function compactRecords(records: PersistRecord[]): PersistRecord[] {
     if (r.kind === 'recovery') recovery = r;
     else if (r.kind === 'target') {
       if (!target || r.seq > target.seq) target = r;
-    } else if (r.kind === 'checkpoint' && (!cp || r.seq > cp.seq)) cp = r;
-    else if (r.kind === 'view' && (!view || r.view >= view.view)) view = r;
+    } else if (r.kind === 'checkpoint') {
+      if (r.snapshot === undefined) {
+        if (!light || r.seq > light.seq) light = r;
+      } else if (!cp || r.seq > cp.seq) cp = r;
+    } else if (r.kind === 'view' && (!view || r.view >= view.view)) view = r;
     else if (r.kind === 'new-view' && (!newView || r.msg.body.newView >= newView.msg.body.newView)) newView = r;
   }
   const h = cp?.seq ?? 0;
@@ -178,6 +192,8 @@ export function compactRecords(records: PersistRecord[]): PersistRecord[] {
   if (recovery && !recovery.done) out.push(recovery);
   if (view) out.push(view);
   if (cp) out.push(cp);
+  // a light checkpoint above it: the records after the full one must stay, to replay up to it
+  if (light && light.seq > h) out.push(light);
   if (target && target.seq > h) out.push(target);
   if (newView && (!view || newView.msg.body.newView >= view.view)) out.push(newView);
   for (const r of records) {
@@ -218,11 +234,21 @@ interface ClientRecord {
   result: string;
 }
 
+/**
+ * The replica state at a checkpoint: its snapshot, or copy-on-write marks of the application
+ * and the client table to build it when it is needed (stateSnapshot), then kept.
+ */
+interface StateAt {
+  snapshot?: string;
+  appMark?: number;
+  clientsMark?: number;
+}
+
 interface Stable {
   seq: number;
   digest: Hex;
   proof: Signed<CheckpointBody>[];
-  snapshot: string;
+  state: StateAt;
 }
 
 const MAX_PENDING_REQUESTS = 10_000;
@@ -379,7 +405,9 @@ export class Replica {
    */
   private readonly farCheckpoints = new Map<ReplicaId, Signed<CheckpointBody>>();
   /** own state snapshots at checkpoint seqs not yet stable */
-  private readonly snapshots = new Map<number, { digest: Hex; snapshot: string }>();
+  private readonly snapshots = new Map<number, { digest: Hex; state: StateAt }>();
+  /** seq of the last checkpoint written to the durable log with its snapshot (a full one) */
+  private lastFullSnapshot = 0;
   /** the client table (last timestamp and result per client): part of the state, digest kept incrementally */
   private clients: DigestMap<ClientRecord>;
   /** backups: requests held and not executed; primary: requests waiting for a sequence number */
@@ -458,7 +486,7 @@ export class Replica {
     this.assertions = opts.assertions ?? !Object.values(this.bugs).some(Boolean);
     this.vcTimeoutMs = opts.params.viewChangeTimeoutMs;
     this.clients = newClientTable(this.auth);
-    this.stable = { seq: 0, digest: this.stateDigest(), proof: [], snapshot: this.snapshotState() };
+    this.stable = { seq: 0, digest: this.stateDigest(), proof: [], state: { snapshot: this.snapshotState() } };
     this.restored = opts.persisted && opts.persisted.length > 0 ? compactRecords(opts.persisted) : null;
     if (opts.recover && !this.bugs['recovery-skipped']) {
       const { timestamp, nonce } = opts.recover;
@@ -748,6 +776,39 @@ export class Replica {
     return JSON.stringify({ app: this.app.snapshot(), clients });
   }
   /**
+   * The state now, for a checkpoint: copy-on-write marks when the application has them (a
+   * checkpoint then costs its digest only), else its snapshot.
+   */
+  private captureState(): StateAt {
+    const app = this.app;
+    if (app.mark && app.snapshotAt && app.release) return { appMark: app.mark(), clientsMark: this.clients.mark() };
+    return { snapshot: this.snapshotState() };
+  }
+  /** The snapshot of a checkpoint's state (built from its marks the first time, then kept). */
+  private stateSnapshot(st: StateAt): string {
+    if (st.snapshot === undefined) {
+      const clients: [ClientId, number, string][] = [];
+      for (const [c, r] of this.clients.entriesAt(st.clientsMark!)) clients.push([c, r.timestamp, r.result]);
+      st.snapshot = JSON.stringify({ app: this.app.snapshotAt!(st.appMark!), clients });
+    }
+    return st.snapshot;
+  }
+  /** Forget the copy-on-write marks no kept checkpoint state needs (older than the oldest one kept). */
+  private pruneMarks(): void {
+    if (!this.app.release) return;
+    let app = Number.POSITIVE_INFINITY;
+    let clients = Number.POSITIVE_INFINITY;
+    const keep = (st: StateAt) => {
+      if (st.snapshot !== undefined) return;
+      if (st.appMark !== undefined) app = Math.min(app, st.appMark);
+      if (st.clientsMark !== undefined) clients = Math.min(clients, st.clientsMark);
+    };
+    keep(this.stable.state);
+    for (const s of this.snapshots.values()) keep(s.state);
+    this.app.release(app);
+    this.clients.release(clients);
+  }
+  /**
    * Replace the whole replica state with a snapshot. Throws on malformed input, or (`digest`)
    * when the snapshot's state digest is not that one, with the state unchanged: everything is
    * parsed and digested before anything is replaced, and Application.restore is all-or-nothing.
@@ -757,6 +818,7 @@ export class Replica {
     if (digest !== undefined && combineStateDigest(this.auth, this.app.snapshotDigest(parsed.app), parsed.clients.digest()) !== digest)
       throw new Error('does not match its proven digest');
     this.app.restore(parsed.app);
+    parsed.clients.continueMarksOf(this.clients);
     this.clients = parsed.clients;
   }
 
@@ -765,6 +827,8 @@ export class Replica {
   // -------------------------------------------------------------------------------------
 
   private restore(records: PersistRecord[]): void {
+    /** the newest light checkpoint (no snapshot): reached again by replaying committed records */
+    let light: Extract<PersistRecord, { kind: 'checkpoint' }> | null = null;
     for (const r of records) {
       switch (r.kind) {
         case 'view':
@@ -774,10 +838,13 @@ export class Replica {
           }
           break;
         case 'checkpoint':
-          if (r.seq > this.stable.seq) {
+          if (r.snapshot === undefined) {
+            if (!light || r.seq > light.seq) light = r;
+          } else if (r.seq > this.stable.seq) {
             this.installSnapshot(r.snapshot);
-            this.stable = { seq: r.seq, digest: r.digest, proof: r.proof, snapshot: r.snapshot };
+            this.stable = { seq: r.seq, digest: r.digest, proof: r.proof, state: { snapshot: r.snapshot } };
             this.lastExecuted = r.seq;
+            this.lastFullSnapshot = r.seq;
           }
           break;
         case 'new-view':
@@ -813,6 +880,11 @@ export class Replica {
           break;
       }
     }
+    // A light checkpoint above the full one: a proven target that replaying the committed
+    // records after the full one reaches again (takeCheckpoint makes it stable there); if a
+    // record is missing, it is fetched like any other target.
+    if (light && light.seq > this.stable.seq && (!this.target || light.seq > this.target.seq))
+      this.target = { seq: light.seq, digest: light.digest, proof: light.proof };
     if (this.target && this.target.seq <= this.stable.seq) this.target = null;
     this.targetSeenAtExecuted = this.lastExecuted;
     for (const seq of [...this.slots.keys()]) if (seq <= this.stable.seq) this.slots.delete(seq);
@@ -1307,13 +1379,22 @@ export class Replica {
 
   private takeCheckpoint(seq: number): void {
     const digest = this.stateDigest();
-    // the snapshot: for the durable log when this checkpoint is stable, and for state transfer
-    const snapshot = this.snapshotState();
-    this.snapshots.set(seq, { digest, snapshot });
+    // the state (copy-on-write marks, or its snapshot): for the durable log when this
+    // checkpoint is stable and full, and for state transfer while it is the stable one
+    const state = this.captureState();
+    this.snapshots.set(seq, { digest, state });
     const cp = sign<CheckpointBody>(this.auth, { type: 'checkpoint', seq, digest, replica: this.id });
     this.checkpointsAt(seq).set(this.id, cp);
     this.log({ phase: 'checkpoint', view: this.view, seq, digest });
     this.multicast(cp);
+    // the proven checkpoint we were heading for (a state transfer's target, or the light
+    // checkpoint a restart replays up to), reached with the proven digest: stable at once
+    const t = this.target;
+    if (t && t.seq === seq && t.digest === digest && seq > this.h()) {
+      this.target = null;
+      this.makeStable(seq, digest, t.proof, state, false);
+      return;
+    }
     this.checkStable(seq);
   }
 
@@ -1385,7 +1466,7 @@ export class Replica {
     if (seq <= this.h()) return;
     const own = this.snapshots.get(seq);
     if (this.lastExecuted >= seq && own) {
-      if (own.digest === digest) return this.makeStable(seq, digest, proof, own.snapshot);
+      if (own.digest === digest) return this.makeStable(seq, digest, proof, own.state, false);
       // "A replica whose own checkpoint digest differs from a stable one has diverged."
       this.log({
         phase: 'state-transfer',
@@ -1427,13 +1508,26 @@ export class Replica {
     if (fetchNow) this.fetchState();
   }
 
-  private makeStable(seq: number, digest: Hex, proof: Signed<CheckpointBody>[], snapshot: string): void {
+  /**
+   * `installed`: the state came from a state transfer (it is then written whole: the committed
+   * records that led to it are not in this replica's log).
+   */
+  private makeStable(seq: number, digest: Hex, proof: Signed<CheckpointBody>[], state: StateAt, installed: boolean): void {
     // K more requests ordered in this view: the network kept up with the current timeout, so
     // halve it back towards the configured one.
     if (!this.viewChanging) this.vcTimeoutMs = Math.max(this.p.viewChangeTimeoutMs, Math.floor(this.vcTimeoutMs / 2));
-    this.stable = { seq, digest, proof, snapshot };
-    this.persist({ kind: 'checkpoint', seq, digest, snapshot, proof });
-    this.emit({ type: 'checkpoint-stable', seq, digest });
+    this.stable = { seq, digest, proof, state };
+    // A full checkpoint (with the state) at least every logWindow seqs and after a state
+    // transfer; light ones (the proof only) in between, so a snapshot is built and written once
+    // per window, not at every checkpoint. A restart replays what follows the last full one:
+    // its committed records stay in the log until the next full one (fewer than L seqs, so the
+    // replayed slots fit below the light checkpoint's window: restore).
+    const full = installed || seq - this.lastFullSnapshot >= this.p.logWindow;
+    if (full) {
+      this.lastFullSnapshot = seq;
+      this.persist({ kind: 'checkpoint', seq, digest, snapshot: this.stateSnapshot(state), proof });
+    } else this.persist({ kind: 'checkpoint', seq, digest, proof });
+    this.emit({ type: 'checkpoint-stable', seq, digest, full });
     this.log({ phase: 'stable', view: this.view, seq, digest });
     if (this.target && this.target.seq <= seq) this.target = null;
     this.garbageCollect(seq);
@@ -1455,6 +1549,7 @@ export class Replica {
       }
     }
     for (const k of this.snapshots.keys()) if (k <= seq) this.snapshots.delete(k);
+    this.pruneMarks();
     if (this.nextSeq <= seq) this.nextSeq = seq + 1;
   }
 
@@ -1481,7 +1576,7 @@ export class Replica {
       type: 'state',
       seq: this.stable.seq,
       digest: this.stable.digest,
-      snapshot: this.stable.snapshot,
+      snapshot: this.stateSnapshot(this.stable.state),
       proof: this.stable.proof,
       replica: this.id,
     });
@@ -1529,7 +1624,7 @@ export class Replica {
       const last = this.clients.get(client);
       if (last && req.body.timestamp <= last.timestamp) this.pending.delete(client);
     }
-    this.makeStable(seq, digest, proof, snapshot);
+    this.makeStable(seq, digest, proof, { snapshot }, true);
     this.executeReady(false);
   }
 
@@ -1561,7 +1656,7 @@ export class Replica {
       if (this.target.seq <= this.lastExecuted && this.snapshots.get(this.target.seq)?.digest === this.target.digest) {
         const t = this.target;
         this.target = null;
-        this.makeStable(t.seq, t.digest, t.proof, this.snapshots.get(t.seq)!.snapshot);
+        this.makeStable(t.seq, t.digest, t.proof, this.snapshots.get(t.seq)!.state, false);
       } else if (this.lastExecuted === this.targetSeenAtExecuted || this.target.seq <= this.lastExecuted) {
         this.fetchState();
       }

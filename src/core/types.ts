@@ -325,6 +325,16 @@ export interface Application {
   digest(): Hex;
   /** the digest the state would have after restore(snapshot), without restoring; throws on a malformed one */
   snapshotDigest(snapshot: string): Hex;
+  /**
+   * Optional copy-on-write snapshots (all three or none): mark() names the current state at
+   * little cost; snapshotAt(mark) is what snapshot() returned at that mark; release(mark)
+   * forgets every older mark (release(Infinity): all). Marks must not be reused, even across
+   * restore(). Without them the replica calls snapshot() at every checkpoint; with them, only
+   * when a snapshot is written to the durable log or sent to a replica that lags behind.
+   */
+  mark?(): number;
+  snapshotAt?(mark: number): string;
+  release?(mark: number): void;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -424,7 +434,13 @@ export type PersistRecord =
   /** a NEW-VIEW this replica sent as primary (re-sent as is after a restart, never re-made) */
   | { kind: 'new-view'; msg: Signed<NewViewBody> }
   /** a stable checkpoint with its state and proof; everything at or below seq is obsolete */
-  | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot: string; proof: Signed<CheckpointBody>[] }
+  /**
+   * A stable checkpoint. With `snapshot` (a full one) the state itself; without it (a light one)
+   * only the proof: a restart rebuilds that state from the last full one and the committed
+   * records after it, which the durable log keeps until the next full one. The replica writes a
+   * full one at least every logWindow seqs and after every state transfer.
+   */
+  | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot?: string; proof: Signed<CheckpointBody>[] }
   /**
    * A proven checkpoint above the stable one whose state is being fetched: slots above the
    * window (a NEW-VIEW's O past it) belong to it. Kept until that checkpoint is stable.
@@ -470,7 +486,8 @@ export type ReplicaAction =
     }
   /** installed a stable checkpoint fetched from others (state transfer) */
   | { type: 'state-installed'; seq: number; digest: Hex; proof: Signed<CheckpointBody>[] }
-  | { type: 'checkpoint-stable'; seq: number; digest: Hex }
+  /** full: its state was written to the durable log with it (a restart resumes from the last full one) */
+  | { type: 'checkpoint-stable'; seq: number; digest: Hex; full: boolean }
   | { type: 'view-entered'; view: number; primary: ReplicaId }
   /** recovery from a lost or damaged durable log is complete: it votes again from here */
   | { type: 'recovered'; view: number; seq: number }

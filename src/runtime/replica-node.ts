@@ -21,7 +21,7 @@
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { KvStore } from '../app/kv.js';
-import { compactRecords, Replica, type BugName } from '../core/replica.js';
+import { compactRecords, isFullCheckpoint, Replica, type BugName } from '../core/replica.js';
 import { requestDigest } from '../core/messages.js';
 import { quorums } from '../core/quorum.js';
 import type { Authenticator, PersistRecord, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId, TimerName } from '../core/types.js';
@@ -132,10 +132,10 @@ const NO_AUDIT: LedgerRecord[] = [];
 /** ledger records queued behind the durable log beyond which the next durable-log batch waits for the ledger */
 const LEDGER_BACKLOG_RECORDS = 4096;
 
-/** the highest checkpoint seq among a turn's persist records (0: none) */
+/** the highest full checkpoint seq among a turn's persist records (0: none): where the durable log starts a segment */
 function checkpointIn(persists: readonly PersistRecord[]): number {
   let cp = 0;
-  for (const r of persists) if (r.kind === 'checkpoint' && r.seq > cp) cp = r.seq;
+  for (const r of persists) if (isFullCheckpoint(r) && r.seq > cp) cp = r.seq;
   return cp;
 }
 

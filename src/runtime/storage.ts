@@ -49,10 +49,12 @@ import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { PersistRecord } from '../core/types.js';
+import { isFullCheckpoint } from '../core/replica.js';
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
 
 const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint', 'recovery', 'target']);
+
 const SEGMENT_RE = /^(\d{16})\.log$/;
 const NL = 0x0a;
 const SP = 0x20;
@@ -450,10 +452,10 @@ export class DurableLog {
           records.push(rec);
           seg.records++;
           seg.maxSeq = Math.max(seg.maxSeq, seqOf(rec));
-          if (rec.kind === 'checkpoint' && typeof rec.seq === 'number' && rec.seq > stable) stable = rec.seq;
+          if (isFullCheckpoint(rec) && typeof rec.seq === 'number' && rec.seq > stable) stable = rec.seq;
         }
       }
-      seg.anchor = r.frames[0]?.some((x) => x.kind === 'checkpoint') ?? false;
+      seg.anchor = r.frames[0]?.some(isFullCheckpoint) ?? false;
       firstFrameHasCheckpoint.push(seg.anchor);
       lines += r.frames.length;
       bytes += r.goodBytes;
@@ -576,7 +578,7 @@ export class DurableLog {
       return;
     }
     let checkpoint = 0;
-    for (const r of records) if (r.kind === 'checkpoint' && r.seq > this.stable && r.seq > checkpoint) checkpoint = r.seq;
+    for (const r of records) if (isFullCheckpoint(r) && r.seq > this.stable && r.seq > checkpoint) checkpoint = r.seq;
     const frameRecords = checkpoint > 0 ? [...this.carry(), ...records] : records;
     let maxSeq = 0;
     for (const r of records) {

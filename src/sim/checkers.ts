@@ -78,6 +78,8 @@ interface ReplicaTrack {
   lastExecuted: number;
   /** highest stable checkpoint reported (stable or installed) */
   stable: number;
+  /** highest checkpoint whose state is durable (a full stable checkpoint, or an installed state): where a restart resumes */
+  durable: number;
   /** seqs executed since the last state install below them: seq -> digest */
   history: Map<number, Hex>;
   /** the seq its current history starts after (0, or the last installed checkpoint) */
@@ -295,7 +297,18 @@ export class InvariantChecker {
   private track(replica: ReplicaId): ReplicaTrack {
     let r = this.replicas.get(replica);
     if (!r) {
-      r = { life: 0, expectNext: 1, afterRestart: false, lastExecuted: 0, stable: 0, history: new Map(), base: 0, segment: new Map(), certified: new Map() };
+      r = {
+        life: 0,
+        expectNext: 1,
+        afterRestart: false,
+        lastExecuted: 0,
+        stable: 0,
+        durable: 0,
+        history: new Map(),
+        base: 0,
+        segment: new Map(),
+        certified: new Map(),
+      };
       this.replicas.set(replica, r);
     }
     return r;
@@ -323,12 +336,13 @@ export class InvariantChecker {
   private checkOrder(replica: ReplicaId, r: ReplicaTrack, seq: number, timeMs: number): void {
     if (r.afterRestart) {
       r.afterRestart = false;
-      // A restarted replica re-executes from its last stable checkpoint (its durable log).
+      // A restarted replica re-executes from its last full stable checkpoint (its durable log).
       const resumed = seq - 1;
       const unreported = this.K !== undefined && resumed > r.stable && resumed % this.K === 0;
       if (unreported) {
-        // it persisted a checkpoint at `resumed` in the step it crashed in
+        // it persisted a (full) checkpoint at `resumed` in the step it crashed in
         r.stable = resumed;
+        r.durable = resumed;
         r.base = Math.max(r.base, resumed);
       }
       if (resumed !== r.stable) {
@@ -543,16 +557,19 @@ export class InvariantChecker {
     r.expectNext = a.seq + 1;
     r.lastExecuted = a.seq;
     r.stable = Math.max(r.stable, a.seq);
+    r.durable = Math.max(r.durable, a.seq);
     r.base = a.seq;
     for (const s of [...r.history.keys()]) if (s > a.seq) r.history.delete(s);
     for (const [k, s] of [...r.segment]) if (s > a.seq) r.segment.delete(k);
   }
 
-  onCheckpointStable(replica: ReplicaId, seq: number, digest: Hex, timeMs: number): void {
+  /** `full`: its state was written with it (else a restart replays up to it from the last full one) */
+  onCheckpointStable(replica: ReplicaId, seq: number, digest: Hex, timeMs: number, full = true): void {
     if (!this.correct.has(replica)) return;
     const r = this.track(replica);
     this.checkCheckpoint(replica, seq, digest, timeMs, 'stable checkpoint');
     r.stable = Math.max(r.stable, seq);
+    if (full) r.durable = Math.max(r.durable, seq);
   }
 
   /** "their state digests agree at every checkpoint" */
@@ -587,9 +604,11 @@ export class InvariantChecker {
     const r = this.track(replica);
     r.life++;
     if (o.lostLog) {
-      r.stable = 0;
+      r.durable = 0;
       r.base = 0;
     }
+    // it resumes from the state it wrote last; light checkpoints above are reached again by replay
+    r.stable = r.durable;
     r.afterRestart = true;
     r.expectNext = r.stable + 1;
     r.lastExecuted = r.stable;

@@ -1143,7 +1143,7 @@ class Simulation {
         this.trace.add(this.now, 'stable', `r${r.id}`, () => `checkpoint s=${a.seq} d=${short(a.digest)}`);
         if (correct) {
           this.stats.checkpoints++;
-          this.checker.onCheckpointStable(r.id, a.seq, a.digest, this.now);
+          this.checker.onCheckpointStable(r.id, a.seq, a.digest, this.now, a.full);
         }
         break;
       case 'view-entered':

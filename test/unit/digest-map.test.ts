@@ -128,3 +128,65 @@ describe('KvStore results', () => {
     expect(s.execute(JSON.stringify({ op: 'get', key: 'none' }), 'c')).toBe(canonicalJson({ ok: true, value: null }));
   });
 });
+
+describe('DigestMap copy-on-write marks', () => {
+  const sorted = <V>(e: [string, V][]) => [...e].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+
+  it('entriesAt(mark) is the contents at the mark, through writes, deletes, re-creations and releases (random runs against copies)', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const rng = new Rng(seed);
+      const m = new DigestMap<string>(sha256Hex, 't');
+      const copies = new Map<number, [string, string][]>();
+      const digests = new Map<number, string>();
+      for (let step = 0; step < 400; step++) {
+        const r = rng.float();
+        const key = `k${rng.int(0, 40)}`;
+        if (r < 0.5) m.set(key, `v${step}`);
+        else if (r < 0.75) m.delete(key);
+        else if (r < 0.85) {
+          const mark = m.mark();
+          copies.set(mark, sorted([...m.entries()]));
+          digests.set(mark, m.digest());
+        } else if (r < 0.9 && copies.size > 0) {
+          // release every mark older than a random kept one, as a stable checkpoint does
+          const kept = [...copies.keys()];
+          const upTo = kept[rng.int(0, kept.length - 1)]!;
+          m.release(upTo);
+          for (const k of kept) if (k < upTo) copies.delete(k);
+        }
+        if (step % 50 === 49) {
+          for (const [mark, want] of copies) expect(sorted(m.entriesAt(mark)), `seed ${seed} mark ${mark}`).toEqual(want);
+          expect(m.marks).toEqual([...copies.keys()]);
+        }
+      }
+      // a map rebuilt from a mark's entries has the digest the map had at the mark
+      for (const [mark, want] of digests) {
+        if (!copies.has(mark)) continue;
+        const again = new DigestMap<string>(sha256Hex, 't');
+        for (const [k, v] of m.entriesAt(mark)) again.set(k, v);
+        expect(again.digest()).toBe(want);
+      }
+    }
+  });
+
+  it('keeps one old value per key written since the oldest kept mark, and none once released', () => {
+    const m = new DigestMap<string>(sha256Hex, 't');
+    for (let i = 0; i < 100; i++) m.set(`k${i}`, 'a');
+    const first = m.mark();
+    for (let round = 0; round < 10; round++) for (let i = 0; i < 10; i++) m.set(`k${i}`, `b${round}`);
+    expect(m.keptValues).toBe(10); // ten keys, each written ten times: one old value each
+    const second = m.mark();
+    m.set('k50', 'c');
+    m.delete('k51');
+    m.set('new', 'd');
+    expect(m.keptValues).toBe(13);
+    m.release(second);
+    expect(m.marks).toEqual([second]);
+    expect(m.keptValues).toBe(3);
+    expect(() => m.entriesAt(first)).toThrow(/not kept/);
+    m.releaseAll();
+    expect(m.keptValues).toBe(0);
+    m.set('k0', 'e'); // no mark: nothing is recorded
+    expect(m.keptValues).toBe(0);
+  });
+});

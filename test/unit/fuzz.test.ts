@@ -507,6 +507,10 @@ describe('the fuzz strategy', () => {
       [7, [1, 2], 4, 1],
       [4, [2], 5, 1],
       [4, [3], 6, 3],
+      // light checkpoints (a full one every logWindow) changed these runs: seeds 1-6 no longer
+      // happen to build a NEW-VIEW with two entries in O when the fuzzer picks repeat-omit
+      [4, [1], 9, 3],
+      [7, [2, 5], 10, 1],
     ];
     for (const [n, byzantine, seed, maxBatchSize] of runs) {
       const net = new FuzzNet({ n, byzantine, seed, maxBatchSize });

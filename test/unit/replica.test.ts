@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
 import { parseKvResult } from '../../src/app/kv.js';
 import { makeRequest, sign } from '../../src/core/messages.js';
-import type { StatusBody, ViewChangeBody } from '../../src/core/types.js';
+import type { PersistRecord, StatusBody, ViewChangeBody } from '../../src/core/types.js';
 
 const puts = (k: number, prefix = 'k') => Array.from({ length: k }, (_, i) => ({ op: 'put' as const, key: `${prefix}${i % 3}`, value: `v${i}` }));
 
@@ -229,5 +229,66 @@ describe('replica core: crash, restart, state transfer', () => {
     h.run(() => h.replicas[2]!.status().stateDigest === h.replicas[0]!.status().stateDigest, 30_000);
     expect(h.apps[2]!.size).toBe(h.apps[0]!.size);
     expect(h.actions.some((a) => a.replica === 2 && a.action.type === 'state-installed')).toBe(true);
+  });
+});
+
+describe('replica core: full and light checkpoints (a snapshot once per window)', () => {
+  const checkpointRecords = (h: Harness, i: number) =>
+    h.durable[i]!.filter((r): r is Extract<PersistRecord, { kind: 'checkpoint' }> => r.kind === 'checkpoint');
+
+  it('writes the state with a stable checkpoint once every logWindow seqs, the proof alone in between', () => {
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 1 });
+    h.runOps('c0', puts(20));
+    h.run(() => h.replicas.every((r) => r!.status().stableCheckpoint >= 20), 30_000);
+    for (let i = 0; i < 4; i++) {
+      const cps = checkpointRecords(h, i);
+      expect(cps.map((r) => r.seq)).toEqual([4, 8, 12, 16, 20]);
+      expect(cps.filter((r) => r.snapshot !== undefined).map((r) => r.seq)).toEqual([8, 16]);
+      for (const r of cps) expect(r.proof.length).toBeGreaterThanOrEqual(3);
+    }
+    // the stable actions say which ones were written whole
+    const r0 = h.actions.filter((a) => a.replica === 0 && a.action.type === 'checkpoint-stable').map((a) => a.action as { seq: number; full: boolean });
+    expect(r0.map((a) => [a.seq, a.full])).toEqual([
+      [4, false],
+      [8, true],
+      [12, false],
+      [16, true],
+      [20, false],
+    ]);
+  });
+
+  it('a restart from a light checkpoint replays the committed records after the last full one and is stable there again at once', () => {
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 1 });
+    h.runOps('c0', puts(21));
+    h.run(() => h.replicas.every((r) => r!.status().stableCheckpoint >= 20 && r!.status().lastExecuted >= 21), 30_000);
+    const before = h.replicas[3]!.status();
+    h.crash(3);
+    h.actions.length = 0;
+    h.restart(3);
+    const after = h.replicas[3]!.status();
+    // nothing delivered yet: all of it came from its own log (full checkpoint 16, replay 17..21)
+    expect(after.stableCheckpoint).toBe(20);
+    expect(after.lastExecuted).toBe(before.lastExecuted);
+    expect(after.stateDigest).toBe(before.stateDigest);
+    const replayed = h.actions.filter((a) => a.replica === 3 && a.action.type === 'executed').map((a) => (a.action as { seq: number }).seq);
+    expect(replayed).toEqual([17, 18, 19, 20, 21]);
+    // and it goes on with the others
+    h.runOps('c1', puts(6, 'z'));
+    h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted, 30_000);
+    expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
+  });
+
+  it('a replica that executed past a light stable checkpoint serves that checkpoint state (copy-on-write), and the digest check accepts it', () => {
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 1 });
+    h.filter = (from, to) => to === 3 || from === 3;
+    h.runOps('c0', puts(14)); // stable 12 (light: 12 - 8 < 8), executed 14 at the others
+    for (let i = 0; i < 3; i++) expect(h.replicas[i]!.status().stableCheckpoint).toBe(12);
+    for (let i = 0; i < 3; i++) expect(checkpointRecords(h, i).find((r) => r.seq === 12)?.snapshot).toBeUndefined();
+    h.filter = () => false;
+    h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted, 30_000);
+    expect(h.actions.some((a) => a.replica === 3 && a.action.type === 'state-installed' && (a.action as { seq: number }).seq === 12)).toBe(true);
+    expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
+    // an installed state is written whole
+    expect(checkpointRecords(h, 3).find((r) => r.seq === 12)?.snapshot).toBeDefined();
   });
 });

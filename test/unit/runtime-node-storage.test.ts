@@ -55,7 +55,7 @@ describe('ReplicaNode and its durable log', () => {
     for (let i = 0; i < 10; i++) expect(JSON.parse((await c.request(kv.put(`k${i}`, `v${i}`))).result)).toEqual({ ok: true, value: null });
     const st = node.status();
     expect(st.stableCheckpoint).toBeGreaterThanOrEqual(8);
-    expect(st.wal.compactions).toBeGreaterThanOrEqual(2); // segments started at checkpoints
+    expect(st.wal.compactions).toBeGreaterThanOrEqual(1); // a segment started at the full checkpoint (8: every logWindow seqs)
     expect(st.batching).toMatchObject({ prePrepares: 10, requests: 10, max: 1 });
     expect(st.cpu!.userMs + st.cpu!.systemMs).toBeGreaterThan(0);
     await stopNode(node);

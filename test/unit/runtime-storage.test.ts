@@ -45,6 +45,10 @@ function prePrepare(seq: number, v = 0): PersistRecord {
 function checkpoint(seq: number): PersistRecord {
   return { kind: 'checkpoint', seq, digest: D('c'), snapshot: `[${seq}]`, proof: [] };
 }
+/** a light checkpoint: the proof without the state */
+function lightCheckpoint(seq: number): PersistRecord {
+  return { kind: 'checkpoint', seq, digest: D('c'), proof: [] };
+}
 function newView(v: number): PersistRecord {
   return { kind: 'new-view', msg: { body: { type: 'new-view', newView: v, viewChanges: [], prePrepares: [], replica: v % 4 }, sig: D('9') } };
 }
@@ -158,6 +162,33 @@ describe('DurableLog: segments', () => {
     expect(compactRecords(loaded)).toEqual([view(0), checkpoint(12), committed(13)]);
   });
 
+  it('a light checkpoint (no snapshot) starts no segment and covers nothing: the records since the full one stay', async () => {
+    const log = open();
+    await log.append([view(0)]);
+    for (let s = 1; s <= 5; s++) await log.append([committed(s)]);
+    await log.append([checkpoint(4)]);
+    for (let s = 6; s <= 9; s++) await log.append([committed(s)]);
+    await log.append([lightCheckpoint(8)]);
+    for (let s = 10; s <= 13; s++) await log.append([committed(s)]);
+    await log.append([lightCheckpoint(12)]);
+    await log.whenIdle();
+    expect(log.rollovers).toBe(1);
+    expect(log.stableSeq).toBe(4);
+    expect(segs()).toEqual([segmentName(1), segmentName(2)]);
+    log.close();
+    // a restart gets the full checkpoint, everything after it, and the newest light one
+    const loaded = compactRecords(await reopen());
+    expect(loaded.filter((r) => r.kind === 'checkpoint')).toEqual([checkpoint(4), lightCheckpoint(12)]);
+    expect(seqs(loaded)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    // the next full one starts a segment and the older ones go
+    const again = open();
+    again.takeRecords();
+    await again.append([checkpoint(12)]);
+    await again.whenIdle();
+    expect(segs()).toEqual([segmentName(2), segmentName(3)]); // 2 still holds 13, above 12
+    again.close();
+  });
+
   it('carries the latest view and new-view records into each new segment, so deleting old ones loses neither', async () => {
     const all: PersistRecord[] = [];
     const log = open();
@@ -248,6 +279,7 @@ describe('DurableLog: segments', () => {
     const op = fc.oneof(
       { arbitrary: fc.constant<'seq'>('seq'), weight: 6 },
       { arbitrary: fc.constant<'checkpoint'>('checkpoint'), weight: 2 },
+      { arbitrary: fc.constant<'light'>('light'), weight: 2 },
       { arbitrary: fc.constant<'view'>('view'), weight: 1 },
       { arbitrary: fc.constant<'reopen'>('reopen'), weight: 1 },
       { arbitrary: fc.constant<'cut'>('cut'), weight: 2 },
@@ -271,10 +303,10 @@ describe('DurableLog: segments', () => {
           if (o === 'seq') {
             seq++;
             batch.push(prePrepare(seq, v), committed(seq, v));
-          } else if (o === 'checkpoint') {
+          } else if (o === 'checkpoint' || o === 'light') {
             if (seq - 2 > cp) {
               cp = Math.max(cp + 1, seq - 2);
-              batch.push(checkpoint(cp));
+              batch.push(o === 'checkpoint' ? checkpoint(cp) : lightCheckpoint(cp));
             }
           } else if (o === 'view') {
             v++;

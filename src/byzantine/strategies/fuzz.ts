@@ -605,7 +605,8 @@ export class Fuzz extends BaseStrategy {
       case 'checkpoint':
         this.h = this.clampSeq(Math.max(this.h, r.seq));
         this.learnProof(r.seq, r.digest, r.proof, null);
-        this.learnSnapshot({ seq: r.seq, digest: r.digest, proof: r.proof, snapshot: r.snapshot }, null);
+        // a full checkpoint carries the state; a light one only the proof
+        if (r.snapshot !== undefined) this.learnSnapshot({ seq: r.seq, digest: r.digest, proof: r.proof, snapshot: r.snapshot }, null);
         return;
       case 'view':
         this.seenView(r.view);
