@@ -23,10 +23,34 @@ export class CorruptibleApp implements Application {
   private salt: string | null = null;
   private corruptionsCount = 0;
 
+  /** copy-on-write snapshots, when the inner application has them (see Application.mark) */
+  readonly mark?: () => number;
+  readonly snapshotAt?: (mark: number) => string;
+  readonly release?: (mark: number) => void;
+
   constructor(
     readonly inner: Application,
     private readonly rng: () => number,
-  ) {}
+  ) {
+    if (inner.mark && inner.snapshotAt && inner.release) {
+      // the generic corruption's salt at each mark, so snapshotAt(mark) is snapshot() then
+      const salts = new Map<number, string | null>();
+      this.mark = () => {
+        const m = inner.mark!();
+        salts.set(m, this.salt);
+        return m;
+      };
+      this.snapshotAt = (m) => {
+        const s = inner.snapshotAt!(m);
+        const salt = salts.get(m) ?? null;
+        return salt === null ? s : `${SALT_MARK}${salt}\u0000${s}`;
+      };
+      this.release = (m) => {
+        inner.release!(m);
+        for (const k of salts.keys()) if (k < m) salts.delete(k);
+      };
+    }
+  }
 
   /** how many times corruptNow() ran */
   get corruptions(): number {

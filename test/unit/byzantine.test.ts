@@ -448,6 +448,54 @@ describe('corrupt-state', () => {
     app.restore(corrupted);
     expect(app.snapshot()).toBe(corrupted);
   });
+
+  it('passes copy-on-write marks through: snapshotAt(mark) is what snapshot() was at the mark, corruption included', () => {
+    const kv = new KvStore();
+    const app = new CorruptibleApp(kv, rngOf(5));
+    expect(typeof app.mark).toBe('function');
+    kv.execute(put('k0', 'a'), 'c1');
+    const m1 = app.mark!();
+    const at1 = app.snapshot();
+    app.corruptNow();
+    const m2 = app.mark!();
+    const at2 = app.snapshot();
+    kv.execute(put('k1', 'b'), 'c1');
+    expect(app.snapshotAt!(m1)).toBe(at1);
+    expect(app.snapshotAt!(m2)).toBe(at2);
+    app.release!(m2);
+    expect(() => app.snapshotAt!(m1)).toThrow(/not kept/);
+    // an application without marks: the wrapper has none either (the core then snapshots eagerly)
+    const plain = new CorruptibleApp({ ...kv, snapshot: () => '', restore: () => undefined } as unknown as Application, rngOf(1));
+    expect(plain.mark).toBeUndefined();
+    // a generic (salted) corruption is remembered per mark
+    let state = 'x';
+    const marks = new Map<number, string>();
+    let next = 0;
+    const withMarks: Application = {
+      execute: () => 'ok',
+      isReadOnly: () => false,
+      query: () => '',
+      snapshot: () => state,
+      restore: (s) => {
+        state = s;
+      },
+      digest: () => state,
+      snapshotDigest: (s) => s,
+      mark: () => {
+        marks.set(++next, state);
+        return next;
+      },
+      snapshotAt: (m) => marks.get(m)!,
+      release: () => undefined,
+    };
+    const salted = new CorruptibleApp(withMarks, rngOf(3));
+    const clean = salted.mark!();
+    salted.corruptNow();
+    const dirty = salted.mark!();
+    expect(salted.snapshotAt!(clean)).toBe('x');
+    expect(salted.snapshotAt!(dirty)).toBe(salted.snapshot());
+    expect(salted.snapshotAt!(dirty)).not.toBe('x');
+  });
 });
 
 describe('garbage', () => {
