@@ -24,7 +24,6 @@
  * text under `model` (no conversion). Reply MACs cover the reply's canonical body. Keys are
  * direction-separated (one for requests, one for replies) as in the runtime.
  */
-import { createHash } from 'node:crypto';
 import type { ClientId, Hex, ReplicaId, SessionMacs } from '../core/types.js';
 import { sha256Hex } from '../crypto/index.js';
 import { MAC_BYTES, macEqual, macHex } from '../crypto/sessions.js';
@@ -77,8 +76,8 @@ export class SimMacs {
     let key = this.keys.get(id);
     if (key === undefined) {
       const k = (dir: string): SimKey => {
-        const bytes = createHash('sha256').update(`pbft-sim-session/${this.salt}/${dir}/${client}/${replica}`).digest();
-        return { hex: bytes.toString('hex'), bytes };
+        const hex = sha256Hex(`pbft-sim-session/${this.salt}/${dir}/${client}/${replica}`);
+        return { hex, bytes: Buffer.from(hex, 'hex') };
       };
       key = { req: k('req'), rep: k('rep') };
       if (this.keys.size > 100_000) this.keys.clear();

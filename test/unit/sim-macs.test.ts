@@ -3,6 +3,7 @@
  * valid tag for given bytes), the same verdicts whether a tag is remembered or recomputed, real
  * HMAC-SHA256 under `hmac`, and no way for the runtime to reach it.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +108,9 @@ describe('sim MACs under hmac (--crypto ed25519)', () => {
     const kh = h.sessionKey('c0', 1);
     const km = m.sessionKey('c0', 1);
     expect(kh.req.bytes.equals(km.req.bytes)).toBe(true);
+    // the keys the simulator always derived: SHA-256 of the salt, direction, client and replica
+    expect(kh.req.bytes.equals(createHash('sha256').update('pbft-sim-session/s/req/c0/1').digest())).toBe(true);
+    expect(kh.rep.bytes.equals(createHash('sha256').update('pbft-sim-session/s/rep/c0/1').digest())).toBe(true);
     const t = h.requestMac(kh.req, digest);
     expect(t).toBe(macHex(kh.req.bytes, Buffer.from(digest, 'hex')));
     expect(h.verifyRequestMac(kh.req, digest, t)).toBe(true);
