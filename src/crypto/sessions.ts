@@ -14,7 +14,7 @@
  * MACs are HMAC-SHA256 truncated to 16 bytes (32 hex digits): over a request's digest (the
  * SHA-256 of its canonical body) for requests, over a reply's canonical body for replies.
  */
-import { createHash, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { canonicalBytes } from '../core/canonical.js';
 import type { ClientId, Hex, ReplicaId, SessionMacs } from '../core/types.js';
 
@@ -193,56 +193,4 @@ export class ClientSessions implements SessionMacs {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The simulator's deterministic sessions
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The simulator's session key of (client, replica): derived from a per-run salt, as if the
- * handshake had run once when the client connected. Only the client and that replica are given
- * it (a Byzantine replica holds its own sessions, never another replica's).
- */
-export function simSessionKey(salt: string, client: ClientId, replica: ReplicaId): SessionKey {
-  const h = (dir: string) => createHash('sha256').update(`pbft-sim-session/${salt}/${dir}/${client}/${replica}`).digest();
-  return { req: h('req'), rep: h('rep') };
-}
-
-/** A simulated replica's table: a session with every client for which `hasSession` holds. */
-export class SimReplicaSessions implements SessionMacs {
-  private readonly cache = new Map<ClientId, SessionKey | null>();
-  constructor(
-    private readonly salt: string,
-    private readonly replica: ReplicaId,
-    private readonly hasSession: (client: ClientId) => boolean,
-  ) {}
-  private keyOf(client: ClientId): SessionKey | null {
-    let k = this.cache.get(client);
-    if (k === undefined) {
-      k = this.hasSession(client) ? simSessionKey(this.salt, client, this.replica) : null;
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(client, k);
-    }
-    return k;
-  }
-  verifyRequestMac(client: ClientId, digest: Hex, mac: Hex): boolean {
-    const k = this.keyOf(client);
-    return k !== null && macEqual(k.req, digestBytes(digest), mac);
-  }
-  replyMac(client: ClientId, data: Uint8Array): Hex | null {
-    const k = this.keyOf(client);
-    return k === null ? null : macHex(k.rep, data);
-  }
-  requestMacs(): (Hex | null)[] {
-    return [];
-  }
-  verifyReplyMac(): boolean {
-    return false;
-  }
-}
-
-/** A simulated client's table: sessions with every replica. */
-export function simClientSessions(salt: string, client: ClientId, n: number): ClientSessions {
-  const t = new ClientSessions(n);
-  for (let r = 0; r < n; r++) t.set(r, simSessionKey(salt, client, r));
-  return t;
-}
+// The simulator's session tables and MAC model are in src/sim/sessions.ts (simulation only).

@@ -34,7 +34,7 @@ import { canonicalBytes } from '../core/canonical.js';
 import { makeRequest, requestDigest } from '../core/messages.js';
 import type { ClientId, Hex, ReplicaId, SignedRequest } from '../core/types.js';
 import { KeyedAuthenticator, selfCertifyingClientId, type Keyring, type SignatureScheme } from '../crypto/index.js';
-import { simClientSessions } from '../crypto/sessions.js';
+import { SimClientSessions, type SimMacs } from './sessions.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
@@ -131,8 +131,8 @@ export interface ByzClientsOptions {
   secret(who: string): Hex;
   /** honest client ids (a malformed request may claim one) */
   honest: readonly ClientId[];
-  /** the salt of the run's simulated session keys (simSessionKey): the named Byzantine clients have sessions */
-  sessionSalt: string;
+  /** the run's session keys and MACs: the named Byzantine clients have sessions */
+  macs: SimMacs;
 }
 
 export class ByzantineClients {
@@ -168,7 +168,7 @@ export class ByzantineClients {
   /** once the keyring (which holds their keys) exists */
   attach(keyring: Keyring): void {
     this.keyring = keyring;
-    this.auths = this.secrets.map((s, i) => new KeyedAuthenticator(this.o.scheme, s, keyring, simClientSessions(this.o.sessionSalt, this.ids[i]!, this.o.n)));
+    this.auths = this.secrets.map((s, i) => new KeyedAuthenticator(this.o.scheme, s, keyring, new SimClientSessions(this.o.macs, this.ids[i]!, this.o.n)));
   }
 
   /** one of theirs: a named Byzantine client or a self-certifying id (honest clients have neither) */

@@ -34,7 +34,6 @@ import type {
   TimerName,
 } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
-import { SimReplicaSessions, simClientSessions } from '../crypto/sessions.js';
 import { deepFreeze } from '../core/canonical.js';
 import { InvariantChecker, type Violation } from './checkers.js';
 import {
@@ -53,6 +52,7 @@ import { TwinsNet } from './twins.js';
 import { VoteLedger, newViewProblem } from './protocol-checks.js';
 import { EventQueue } from './queue.js';
 import { Rng } from './rng.js';
+import { SimClientSessions, SimMacs, SimReplicaSessions } from './sessions.js';
 import { DEFAULT_LIVENESS_BOUND_MS, describeScenario, makeScenario, type Scenario } from './scenario.js';
 import { TraceRing, describeMessage, describePhase, short } from './trace.js';
 import { ReplicaNode, NODE_BUG_NAMES, type NodeBugName } from '../runtime/replica-node.js';
@@ -89,7 +89,7 @@ export interface SimOptions {
   bugs?: readonly SimBugName[];
   /** drive the core alone (default) or the runtime node over simulated I/O */
   driver?: SimDriver;
-  /** signature backend: 'sim' (fast keyed-hash model, default) or 'node' (real Ed25519) */
+  /** signatures and MACs: 'sim' (fast keyed-hash models, default) or 'node' (real Ed25519 and HMAC-SHA256) */
   crypto?: SimCrypto;
   /** false: a fault-free run (no loss, duplication, partitions, crashes, Byzantine replicas) */
   faults?: boolean;
@@ -423,8 +423,9 @@ class Simulation {
     const cids = [...Array(this.sc.workload.clients).keys()].map((i) => `c${i}`);
     const csecrets = cids.map((c) => secretFor(o.seed, `client-${c}`));
     // session keys (MAC authenticators): every honest client and named Byzantine client has one
-    // with every replica, as if each had connected once; flood ids (pk:...) have none
-    const sessionSalt = `seed-${o.seed}`;
+    // with every replica, as if each had connected once; flood ids (pk:...) have none. MACs are
+    // the keyed-hash model with sim signatures, HMAC-SHA256 with real ones (src/sim/sessions.ts).
+    const macs = new SimMacs(`seed-${o.seed}`, o.crypto === 'node' ? 'hmac' : 'model');
     const byzClients =
       this.adv.name === 'clients' && this.adv.clients.clients.length > 0
         ? new ByzantineClients(this.adv.clients, {
@@ -434,7 +435,7 @@ class Simulation {
             rng: root.fork('adversary/clients/run'),
             secret: (who) => secretFor(o.seed, who),
             honest: cids,
-            sessionSalt,
+            macs,
           })
         : null;
     // Byzantine clients are in the keyring like honest ones; their floods use self-certifying ids
@@ -472,7 +473,7 @@ class Simulation {
     // (the node driver's messages reach the simulator as frames: nothing to remember there)
     const freezeSigned = this.freeze && !this.nodeDriver;
     for (let id = 0; id < n; id++) {
-      const sessions = new SimReplicaSessions(sessionSalt, id, (c) => withSession.has(c));
+      const sessions = new SimReplicaSessions(macs, id, (c) => withSession.has(c));
       // the core's (a Byzantine replica's core is honest code too); its strategies sign with their own
       const auth = freezeSigned
         ? new FreezingAuthenticator(this.scheme, rsecrets[id]!, keyring, sessions)
@@ -507,7 +508,7 @@ class Simulation {
     }
     const w = this.sc.workload;
     cids.forEach((id, idx) => {
-      const sessions = simClientSessions(sessionSalt, id, n);
+      const sessions = new SimClientSessions(macs, id, n);
       const auth = freezeSigned
         ? new FreezingAuthenticator(this.scheme, csecrets[idx]!, keyring, sessions)
         : new KeyedAuthenticator(this.scheme, csecrets[idx]!, keyring, sessions);

@@ -11,7 +11,7 @@ import { InvariantChecker, type Violation } from '../../src/sim/checkers.js';
 import { ClientCore } from '../../src/core/client.js';
 import { defaultParams, Replica, type BugName } from '../../src/core/replica.js';
 import { KeyedAuthenticator, keyringFor, SimScheme } from '../../src/crypto/index.js';
-import { SimReplicaSessions, simClientSessions } from '../../src/crypto/sessions.js';
+import { SimClientSessions, SimMacs, SimReplicaSessions } from '../../src/sim/sessions.js';
 import { encodeKvOp, KvStore, type KvOp } from '../../src/app/kv.js';
 import type { ClientAction, PersistRecord, ProtocolParams, ReplicaAction, ReplicaEvent, ReplicaId } from '../../src/core/types.js';
 
@@ -100,14 +100,11 @@ class MiniCluster {
     for (const b of o.byzantine ?? []) this.layers[b.replica]!.set(b.strategy);
   }
 
+  private readonly macs = new SimMacs('byzantine-cluster');
+
   auth(i: ReplicaId): KeyedAuthenticator {
     // session keys with every client (MAC authenticators), as after a handshake
-    return new KeyedAuthenticator(
-      this.scheme,
-      this.secrets[i]!,
-      this.keyring,
-      new SimReplicaSessions('byzantine-cluster', i, (c) => this.clientSecrets.has(c)),
-    );
+    return new KeyedAuthenticator(this.scheme, this.secrets[i]!, this.keyring, new SimReplicaSessions(this.macs, i, (c) => this.clientSecrets.has(c)));
   }
 
   private boot(i: ReplicaId): void {
@@ -207,7 +204,7 @@ class MiniCluster {
       const core = new ClientCore({
         id,
         n: this.n,
-        auth: new KeyedAuthenticator(this.scheme, this.clientSecrets.get(id)!, this.keyring, simClientSessions('byzantine-cluster', id, this.n)),
+        auth: new KeyedAuthenticator(this.scheme, this.clientSecrets.get(id)!, this.keyring, new SimClientSessions(this.macs, id, this.n)),
         startTimestamp: 1,
         retransmitTimeoutMs: 150,
         maxRetransmitTimeoutMs: 1200,

@@ -5,7 +5,7 @@
 import { ClientCore } from '../../src/core/client.js';
 import { defaultParams, Replica, type BugName } from '../../src/core/replica.js';
 import { KeyedAuthenticator, keyringFor, SimScheme } from '../../src/crypto/index.js';
-import { SimReplicaSessions, simClientSessions } from '../../src/crypto/sessions.js';
+import { SimClientSessions, SimMacs, SimReplicaSessions } from '../../src/sim/sessions.js';
 import { KvStore, encodeKvOp, type KvOp } from '../../src/app/kv.js';
 import type { ClientResult, PersistRecord, ProtocolParams, ReplicaAction, ReplicaId, ReplicaMessage } from '../../src/core/types.js';
 
@@ -58,12 +58,15 @@ export class Harness {
     }
   }
 
+  /** the session keys and MACs of this cluster (the simulator's model) */
+  readonly macs = new SimMacs('harness');
+
   auth(secret: string | null, macs?: KeyedAuthenticator['macs']): KeyedAuthenticator {
     return new KeyedAuthenticator(this.scheme, secret, keyringFor(this.pubs, this.clientPubs, false), macs);
   }
 
   replicaAuth(i: ReplicaId): KeyedAuthenticator {
-    return this.auth(this.secrets[i]!, this.sessions ? new SimReplicaSessions('harness', i, (c) => c in this.clientPubs) : undefined);
+    return this.auth(this.secrets[i]!, this.sessions ? new SimReplicaSessions(this.macs, i, (c) => c in this.clientPubs) : undefined);
   }
 
   replicaAuthNoSessions(i: ReplicaId): KeyedAuthenticator {
@@ -71,7 +74,7 @@ export class Harness {
   }
 
   clientAuth(id: string): KeyedAuthenticator {
-    return this.auth(this.clientSecrets.get(id)!, this.sessions ? simClientSessions('harness', id, this.params.n) : undefined);
+    return this.auth(this.clientSecrets.get(id)!, this.sessions ? new SimClientSessions(this.macs, id, this.params.n) : undefined);
   }
 
   boot(i: ReplicaId, persisted: PersistRecord[], recover?: { timestamp: number; nonce: string }): void {

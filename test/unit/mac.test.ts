@@ -9,7 +9,7 @@ import { encodeKvOp } from '../../src/app/kv.js';
 import { ClientCore } from '../../src/core/client.js';
 import { makeReply, makeRequest, requestDigest, verifyRequestMac, withMacs } from '../../src/core/messages.js';
 import type { SignedRequest } from '../../src/core/types.js';
-import { simClientSessions, simSessionKey, macHex } from '../../src/crypto/sessions.js';
+import { SimClientSessions, SimMacs } from '../../src/sim/sessions.js';
 
 const op = (key: string, value: string) => encodeKvOp({ op: 'put', key, value });
 
@@ -81,14 +81,15 @@ describe('MAC authenticators: requests', () => {
     // a's MACs on b (another digest)
     expect(verifyRequestMac(replica0, { ...b, mac: a.mac }, 0)).toBe(false);
     // b MAC'd under another session's key (a reconnect makes a new one)
-    const old = simClientSessions('another-session', 'c0', 4).requestMacs(requestDigest(auth, b));
+    const old = new SimClientSessions(new SimMacs('another-session'), 'c0', 4).requestMacs(requestDigest(auth, b));
     expect(verifyRequestMac(replica0, { ...b, mac: old }, 0)).toBe(false);
     // replica 1's entry is not valid at replica 0
     const bm = withMacs(auth, b).mac!;
     expect(verifyRequestMac(replica0, { ...b, mac: [bm[1]!, bm[1]!, bm[2]!, bm[3]!] }, 0)).toBe(false);
     // a reply MAC is not a request MAC (direction-separated keys)
-    const k = simSessionKey('harness', 'c0', 0);
-    expect(verifyRequestMac(replica0, { ...b, mac: [macHex(k.rep, Buffer.from(requestDigest(auth, b), 'hex')), null, null, null] }, 0)).toBe(false);
+    const k = h.macs.sessionKey('c0', 0);
+    expect(verifyRequestMac(replica0, { ...b, mac: [h.macs.requestMac(k.rep, requestDigest(auth, b)), null, null, null] }, 0)).toBe(false);
+    expect(verifyRequestMac(replica0, { ...b, mac: [h.macs.requestMac(k.req, requestDigest(auth, b)), null, null, null] }, 0)).toBe(true);
   });
 });
 

@@ -52,7 +52,11 @@ export default class Sim extends PbftCommand<typeof Sim> {
       summary: `Adversaries, spread across seeds: all (default), or names (comma-separated): ${ADVERSARY_NAMES.join(', ')}.`,
       default: 'all',
     }),
-    crypto: Flags.string({ summary: 'Signatures: sim (fast keyed-hash model) or ed25519 (real).', options: ['sim', 'ed25519'], default: 'sim' }),
+    crypto: Flags.string({
+      summary: 'Signatures and MACs: sim (fast keyed-hash models) or ed25519 (real: Ed25519, HMAC-SHA256).',
+      options: ['sim', 'ed25519'],
+      default: 'sim',
+    }),
     driver: Flags.string({
       summary: 'What runs each replica: core (the protocol core alone) or node (the runtime replica node over a simulated network, disk and clock).',
       options: ['core', 'node'],
