@@ -394,6 +394,37 @@ describe('wrong-reply', () => {
   });
 });
 
+/** An application whose whole state is one string, without a corrupt() hook; `marks`: with copy-on-write marks. */
+function stringApp(marks = false): Application {
+  let state = 'x';
+  const app: Application = {
+    execute: (op) => {
+      state += op;
+      return 'ok';
+    },
+    isReadOnly: () => false,
+    query: () => '',
+    snapshot: () => state,
+    restore: (s) => {
+      state = s;
+    },
+    digest: () => state,
+    snapshotDigest: (s) => s,
+  };
+  if (!marks) return app;
+  const kept = new Map<number, string>();
+  let next = 0;
+  return {
+    ...app,
+    mark: () => {
+      kept.set(++next, state);
+      return next;
+    },
+    snapshotAt: (m) => kept.get(m)!,
+    release: () => undefined,
+  };
+}
+
 describe('corrupt-state', () => {
   it('silently diverges the KV state when activated; installing an honest snapshot repairs it', () => {
     const kv = new KvStore();
@@ -423,22 +454,7 @@ describe('corrupt-state', () => {
   });
 
   it('diverges an application without a corrupt() hook through its snapshot, which still round-trips', () => {
-    let state = 'x';
-    const plain: Application = {
-      execute: (op) => {
-        state += op;
-        return 'ok';
-      },
-      isReadOnly: () => false,
-      query: () => '',
-      snapshot: () => state,
-      restore: (s) => {
-        state = s;
-      },
-      digest: () => state,
-      snapshotDigest: (s) => s,
-    };
-    const app = new CorruptibleApp(plain, rngOf(1));
+    const app = new CorruptibleApp(stringApp(), rngOf(1));
     const before = app.snapshot();
     app.corruptNow();
     const corrupted = app.snapshot();
@@ -468,27 +484,7 @@ describe('corrupt-state', () => {
     const plain = new CorruptibleApp({ ...kv, snapshot: () => '', restore: () => undefined } as unknown as Application, rngOf(1));
     expect(plain.mark).toBeUndefined();
     // a generic (salted) corruption is remembered per mark
-    let state = 'x';
-    const marks = new Map<number, string>();
-    let next = 0;
-    const withMarks: Application = {
-      execute: () => 'ok',
-      isReadOnly: () => false,
-      query: () => '',
-      snapshot: () => state,
-      restore: (s) => {
-        state = s;
-      },
-      digest: () => state,
-      snapshotDigest: (s) => s,
-      mark: () => {
-        marks.set(++next, state);
-        return next;
-      },
-      snapshotAt: (m) => marks.get(m)!,
-      release: () => undefined,
-    };
-    const salted = new CorruptibleApp(withMarks, rngOf(3));
+    const salted = new CorruptibleApp(stringApp(true), rngOf(3));
     const clean = salted.mark!();
     salted.corruptNow();
     const dirty = salted.mark!();
