@@ -110,7 +110,9 @@ export const corruptStateAct: DemoAct = {
     command(ctx, `${victim} clear`);
     ctx.out(`  ${formatFaultOutcome(await injectFault(ctx.cluster, { target: victim, action: 'clear' }, { signal: ctx.signal }))}`);
     ctx.out(`  requests go on; every ${interval} requests the replicas exchange signed checkpoints of their state digest`);
-    for (let i = 0; i < interval + 1; i++) await ctx.request({ op: 'put', key: `k${i}`, value: `v${i}` });
+    // keys nothing wrote before (the corruption overwrites an existing key or one of k0..k2): a
+    // put over the corrupted key would repair it by itself, and no checkpoint would differ
+    for (let i = 0; i < interval + 1; i++) await ctx.request({ op: 'put', key: `d${i}`, value: `v${i}` });
     const repaired = await poll(
       ctx,
       async () => {
@@ -134,7 +136,7 @@ export const corruptStateAct: DemoAct = {
     ctx.out(
       `  replica ${victim} fetched the state of the stable checkpoint from its peers: state digest ${me.stateDigest?.slice(0, 12)}, the same as everyone's`,
     );
-    await ctx.request({ op: 'get', key: 'k0' });
+    await ctx.request({ op: 'get', key: 'd0' });
     ctx.results.corruptState = { replica: victim, repaired: true, stateDigest: me.stateDigest };
   },
 };
