@@ -197,16 +197,11 @@ export class DigestMap<V> {
     return n;
   }
 
-  /** Forget every mark older than `mark` (their old values with them); `mark` stays readable. */
+  /** Forget every mark older than `mark` (their old values with them); `mark` stays readable. release(Infinity): all. */
   release(mark: number): void {
     let k = 0;
     while (k < this.layers.length && this.layers[k]!.mark < mark) k++;
     if (k > 0) this.layers = this.layers.slice(k);
-  }
-
-  /** Forget every mark. */
-  releaseAll(): void {
-    this.layers = [];
   }
 
   /** Number marks after `other`'s (a map that replaces another: no mark of the old one names a state of this one). */

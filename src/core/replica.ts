@@ -1615,7 +1615,10 @@ export class Replica {
     } catch (e) {
       return this.drop('reject', 'bad-state', from, `state at ${seq}: ${(e as Error).message}`);
     }
-    // (a diverged replica may have executed past seq: it rolls back and re-executes from its log)
+    // (a diverged replica may have executed past seq: it rolls back and re-executes from its log;
+    // its own checkpoints above seq describe the state it no longer has, and their copy-on-write
+    // marks name the replaced maps: gone, a re-execution takes them again)
+    for (const k of this.snapshots.keys()) if (k > seq) this.snapshots.delete(k);
     this.lastExecuted = seq;
     this.target = null;
     this.emit({ type: 'state-installed', seq, digest, proof });

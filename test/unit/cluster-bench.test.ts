@@ -140,8 +140,8 @@ describe("the replicas' work during a run", () => {
 });
 
 describe('runBench warm-up', () => {
-  /** A client whose requests take 2 ms; fails the requests listed in `failAt` (by call number). */
-  function timedClient(log: number[], failAt = new Set<number>()): BenchClient {
+  /** A client whose requests take 2 ms; fails the requests listed in `failAt` (by call number); `onDone` after each. */
+  function timedClient(log: number[], failAt = new Set<number>(), onDone?: () => void): BenchClient {
     let calls = 0;
     return {
       request: (_op, o) =>
@@ -150,6 +150,7 @@ describe('runBench warm-up', () => {
           const t = setTimeout(() => {
             o.signal?.removeEventListener('abort', onAbort);
             log.push(performance.now());
+            onDone?.();
             if (failAt.has(k)) reject(Object.assign(new Error('boom'), { code: 'BOOM' }));
             else resolve({});
           }, 2);
@@ -195,6 +196,14 @@ describe('runBench warm-up', () => {
     const caller = new AbortController();
     const done: number[] = [];
     let started = false;
+    // the load is visibly running once three requests have completed
+    let running!: () => void;
+    const threeDone = new Promise<void>((resolve) => {
+      running = resolve;
+    });
+    const onDone = () => {
+      if (done.length >= 3) running();
+    };
     const run = runBench({
       clients: 3,
       durationMs: 1000,
@@ -202,20 +211,12 @@ describe('runBench warm-up', () => {
       valueSize: 4,
       requestTimeoutMs: 1000,
       signal: caller.signal,
-      makeClient: async () => timedClient(done),
+      makeClient: async () => timedClient(done, new Set(), onDone),
       onStart: () => {
         started = true;
       },
     });
-    // abort once the load is visibly running
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (done.length >= 3) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 1);
-    });
+    await threeDone;
     caller.abort();
     const res = await run;
     expect(res.aborted).toBe(true);

@@ -106,37 +106,26 @@ describe('session keys: the replica side (ReplicaTransport)', () => {
       t.sendToClient('client0', JSON.stringify({ type: 'reply', msg: { body, mac: '00'.repeat(16) } }), { body, mac: '00'.repeat(16) });
       expect(((await c.next((f) => f.type === 'reply')).msg as { mac: string }).mac).toBe('00'.repeat(16));
 
-      // the client's signature over a different ephemeral (a man in the middle swapping keys): refused
-      const d = await rawConnect(cluster, 1);
-      const mitm = ephemeralX25519();
-      d.send({
-        type: 'hello',
-        role: 'client',
-        client: 'client0',
-        dh: mitm.publicKey,
-        sig: cluster.scheme.sign(clientSecret, clientSessionHelloBytes(cfg.name, 'client0', 1, d.challenge.nonce, d.challenge.dh!, eph.publicKey)),
-      });
-      expect(await d.next((f) => f.type === 'refused')).toMatchObject({ reason: expect.stringContaining('does not prove client') });
-      // a hello replayed from the first connection (another nonce and replica ephemeral): refused
-      const r = await rawConnect(cluster, 1);
-      r.send({
-        type: 'hello',
-        role: 'client',
-        client: 'client0',
-        dh: eph.publicKey,
-        sig: cluster.scheme.sign(clientSecret, clientSessionHelloBytes(cfg.name, 'client0', 1, c.challenge.nonce, c.challenge.dh!, eph.publicKey)),
-      });
-      expect(await r.next((f) => f.type === 'refused')).toMatchObject({ reason: expect.stringContaining('does not prove client') });
-      // signed by another key: refused
-      const w = await rawConnect(cluster, 1);
-      w.send({
-        type: 'hello',
-        role: 'client',
-        client: 'client0',
-        dh: eph.publicKey,
-        sig: cluster.scheme.sign(randomSecretKey(), clientSessionHelloBytes(cfg.name, 'client0', 1, w.challenge.nonce, w.challenge.dh!, eph.publicKey)),
-      });
-      expect(await w.next((f) => f.type === 'refused')).toMatchObject({ reason: expect.stringContaining('does not prove client') });
+      // A hello that does not prove client0 is refused: signed over `signedDh` (the ephemeral it
+      // claims is `dh`), for the challenge of connection `challenged`, by `secret`.
+      const refusedHello = async (dh: string, signedDh: string, challenged: Awaited<ReturnType<typeof rawConnect>> | null, secret: string) => {
+        const x = await rawConnect(cluster, 1);
+        const ch = (challenged ?? x).challenge;
+        x.send({
+          type: 'hello',
+          role: 'client',
+          client: 'client0',
+          dh,
+          sig: cluster.scheme.sign(secret, clientSessionHelloBytes(cfg.name, 'client0', 1, ch.nonce, ch.dh!, signedDh)),
+        });
+        expect(await x.next((f) => f.type === 'refused')).toMatchObject({ reason: expect.stringContaining('does not prove client') });
+      };
+      // the client's signature over a different ephemeral (a man in the middle swapping keys)
+      await refusedHello(ephemeralX25519().publicKey, eph.publicKey, null, clientSecret);
+      // a hello replayed from the first connection (another nonce and replica ephemeral)
+      await refusedHello(eph.publicKey, eph.publicKey, c, clientSecret);
+      // signed by another key
+      await refusedHello(eph.publicKey, eph.publicKey, null, randomSecretKey());
       expect(sessions.get('client0')).toBe(theirs);
       // an old-style hello (no ephemeral) still works, without a session
       const o = await rawConnect(cluster, 1);
