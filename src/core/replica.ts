@@ -89,6 +89,8 @@ export const BUG_DESCRIPTIONS = {
   'prepare-quorum-short': 'a slot is prepared with 2f-1 matching prepares instead of 2f',
   'view-change-last-view-only': 'a VIEW-CHANGE carries only the certificates prepared in the view being left, not older ones',
   'recovery-skipped': 'a replica restarted with its durable log lost votes at once, as if nothing were lost (no recovery mode)',
+  'snapshot-current-state': "a checkpoint's snapshot is built from the state NOW, not from its copy-on-write marks (the state at its seq)",
+  'light-checkpoint-as-full': 'on restart, the newest light checkpoint is taken as stable and executed up to, without replaying the records after the full one',
 } as const;
 export type BugName = keyof typeof BUG_DESCRIPTIONS;
 export const BUG_NAMES: readonly BugName[] = Object.keys(BUG_DESCRIPTIONS) as BugName[];
@@ -786,6 +788,7 @@ export class Replica {
   }
   /** The snapshot of a checkpoint's state (built from its marks the first time, then kept). */
   private stateSnapshot(st: StateAt): string {
+    if (st.snapshot === undefined && this.bugs['snapshot-current-state']) st.snapshot = this.snapshotState();
     if (st.snapshot === undefined) {
       const clients: [ClientId, number, string][] = [];
       for (const [c, r] of this.clients.entriesAt(st.clientsMark!)) clients.push([c, r.timestamp, r.result]);
@@ -883,7 +886,10 @@ export class Replica {
     // A light checkpoint above the full one: a proven target that replaying the committed
     // records after the full one reaches again (takeCheckpoint makes it stable there); if a
     // record is missing, it is fetched like any other target.
-    if (light && light.seq > this.stable.seq && (!this.target || light.seq > this.target.seq))
+    if (light && light.seq > this.stable.seq && this.bugs['light-checkpoint-as-full']) {
+      this.stable = { seq: light.seq, digest: light.digest, proof: light.proof, state: this.captureState() };
+      this.lastExecuted = light.seq;
+    } else if (light && light.seq > this.stable.seq && (!this.target || light.seq > this.target.seq))
       this.target = { seq: light.seq, digest: light.digest, proof: light.proof };
     if (this.target && this.target.seq <= this.stable.seq) this.target = null;
     this.targetSeenAtExecuted = this.lastExecuted;
