@@ -428,6 +428,12 @@ export class Replica {
   /** a proven checkpoint above what we executed: fetch state if we make no progress */
   private target: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
   private targetSeenAtExecuted = -1;
+  /**
+   * After a restart: the newest light checkpoint above the full one, which replaying the
+   * committed records reaches again (takeCheckpoint makes it stable there), whatever proven
+   * target may be pending above it. Null outside restore().
+   */
+  private replayTo: { seq: number; digest: Hex; proof: Signed<CheckpointBody>[] } | null = null;
   private statusTick = 0;
   /** each peer's last STATUS (view, execution), for the catching-up rule of the request timer */
   private readonly peerStatus = new Map<ReplicaId, { view: number; viewChanging: boolean; lastExecuted: number }>();
@@ -708,10 +714,12 @@ export class Replica {
   }
   /**
    * The highest seq the log may hold: H, or beyond it the window of a proven checkpoint we are
-   * fetching (a NEW-VIEW's O starts at its min-s, which a lagging replica may not have yet).
+   * fetching (a NEW-VIEW's O starts at its min-s, which a lagging replica may not have yet) or
+   * replaying up to.
    */
   private logTop(): number {
-    return Math.max(this.H(), this.target ? this.target.seq + this.p.logWindow : 0);
+    const heading = Math.max(this.target?.seq ?? 0, this.replayTo?.seq ?? 0);
+    return Math.max(this.H(), heading > 0 ? heading + this.p.logWindow : 0);
   }
   private emit(a: ReplicaAction): void {
     this.out.push(a);
@@ -883,14 +891,14 @@ export class Replica {
           break;
       }
     }
-    // A light checkpoint above the full one: a proven target that replaying the committed
-    // records after the full one reaches again (takeCheckpoint makes it stable there); if a
-    // record is missing, it is fetched like any other target.
+    // A light checkpoint above the full one: replaying the committed records after the full one
+    // reaches it again, and takeCheckpoint makes it stable there (replayTo), even below a
+    // proven target the log also holds (a state transfer under way at the crash: without the
+    // light checkpoint stable, the replay would run past the full one's window).
     if (light && light.seq > this.stable.seq && this.bugs['light-checkpoint-as-full']) {
       this.stable = { seq: light.seq, digest: light.digest, proof: light.proof, state: this.captureState() };
       this.lastExecuted = light.seq;
-    } else if (light && light.seq > this.stable.seq && (!this.target || light.seq > this.target.seq))
-      this.target = { seq: light.seq, digest: light.digest, proof: light.proof };
+    } else if (light && light.seq > this.stable.seq) this.replayTo = { seq: light.seq, digest: light.digest, proof: light.proof };
     if (this.target && this.target.seq <= this.stable.seq) this.target = null;
     this.targetSeenAtExecuted = this.lastExecuted;
     for (const seq of [...this.slots.keys()]) if (seq <= this.stable.seq) this.slots.delete(seq);
@@ -903,7 +911,16 @@ export class Replica {
       seq: this.lastExecuted,
       detail: `restarted from durable log: checkpoint ${this.stable.seq}, ${records.length} records`,
     });
+    const executedBefore = this.lastExecuted;
     this.executeReady(true);
+    // not reached (a committed record missing, or a digest that differs): a proven target,
+    // fetched like any other, unless a higher one is pending
+    const unreached = this.replayTo;
+    this.replayTo = null;
+    if (unreached && unreached.seq > this.stable.seq && (!this.target || unreached.seq > this.target.seq)) {
+      this.target = unreached;
+      this.targetSeenAtExecuted = executedBefore;
+    }
   }
 
   /**
@@ -1337,7 +1354,9 @@ export class Replica {
       } else {
         s = this.slots.get(this.lastExecuted + 1);
       }
-      if (!s?.committed || s.seq <= this.stable.seq) break;
+      // (above H only when a restart's replay did not reach its light checkpoint: it waits for
+      // a stable checkpoint, fetched, like any seq beyond the window)
+      if (!s?.committed || s.seq <= this.stable.seq || s.seq > this.H()) break;
       this.assert(s.seq === this.lastExecuted + 1, () => `executing seq ${s!.seq} after ${this.lastExecuted}`);
       const entry = s.committed;
       const executed: ExecutedRequest[] = [];
@@ -1393,11 +1412,13 @@ export class Replica {
     this.checkpointsAt(seq).set(this.id, cp);
     this.log({ phase: 'checkpoint', view: this.view, seq, digest });
     this.multicast(cp);
-    // the proven checkpoint we were heading for (a state transfer's target, or the light
-    // checkpoint a restart replays up to), reached with the proven digest: stable at once
-    const t = this.target;
+    // the proven checkpoint we were heading for (the light checkpoint a restart replays up to,
+    // or a state transfer's target), reached with the proven digest: stable at once
+    const replay = this.replayTo?.seq === seq;
+    const t = replay ? this.replayTo : this.target;
     if (t && t.seq === seq && t.digest === digest && seq > this.h()) {
-      this.target = null;
+      if (replay) this.replayTo = null;
+      if (this.target && this.target.seq <= seq) this.target = null;
       this.makeStable(seq, digest, t.proof, state, false);
       return;
     }

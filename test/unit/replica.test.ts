@@ -278,6 +278,43 @@ describe('replica core: full and light checkpoints (a snapshot once per window)'
     expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
   });
 
+  it('a restart replays to its light checkpoint even below a pending state-transfer target, and stays inside its window', () => {
+    // Found in review: the durable log held full 8, light 12 and a target at 20 (2f+1 CHECKPOINTs
+    // at 20 heard, 16 never stable here). The restart took 20 as its only target, stayed at
+    // stable 8 and replayed 13..17 past H = 16: the start assertion threw on every restart.
+    const isCheckpoint = (m: unknown, seq?: number) => {
+      const b = (m as { body?: { type?: string; seq?: number } }).body;
+      return b?.type === 'checkpoint' && (seq === undefined || b.seq === seq);
+    };
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 1 });
+    h.runOps('c0', puts(12));
+    h.run(() => h.replicas.every((r) => r!.status().stableCheckpoint >= 12), 30_000);
+    // replica 3 never hears checkpoint 16, and once it has executed 17 it hears checkpoints only
+    h.filter = (_from, to, msg) => to === 3 && (isCheckpoint(msg, 16) || ((h.replicas[3]?.status().lastExecuted ?? 0) >= 17 && !isCheckpoint(msg)));
+    h.runOps('c0', puts(8, 'q'));
+    h.run(() => h.replicas.slice(0, 3).every((r) => r!.status().stableCheckpoint >= 20), 30_000);
+    h.run(() => false, 2_000);
+    const before = h.replicas[3]!.status();
+    expect([before.stableCheckpoint, before.lastExecuted]).toEqual([12, 17]);
+    expect(checkpointRecords(h, 3).map((r) => [r.seq, r.snapshot !== undefined])).toEqual([
+      [4, false],
+      [8, true],
+      [12, false],
+    ]);
+    expect(h.durable[3]!.some((r) => r.kind === 'target' && r.seq === 20)).toBe(true);
+    h.crash(3);
+    h.filter = () => true; // its own log only
+    h.restart(3);
+    const after = h.replicas[3]!.status();
+    expect([after.stableCheckpoint, after.lastExecuted, after.highWatermark]).toEqual([12, 17, 20]);
+    expect(after.stateDigest).toBe(before.stateDigest);
+    // and, let through again, it fetches the state at 20 and goes on with the others
+    h.filter = () => false;
+    h.runOps('c1', puts(2, 'z'));
+    h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted, 30_000);
+    expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
+  });
+
   it('a replica that executed past a light stable checkpoint serves that checkpoint state (copy-on-write), and the digest check accepts it', () => {
     const h = new Harness(4, { checkpointInterval: 4, logWindow: 8, maxBatchSize: 1 });
     h.filter = (from, to) => to === 3 || from === 3;
