@@ -82,7 +82,13 @@ export const BROKEN_CORE_CASES: readonly BrokenCoreCase[] = [
   { bug: 'recovery-skipped', bound: 138, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 46 (n=4 clients), no-equivocation' },
   { bug: 'view-change-last-view-only', bound: 54, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 18 (n=4 twins), view-change-safety' },
   { bug: 'snapshot-current-state', bound: 285, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 95 (n=7 clients), agreement' },
-  { bug: 'light-checkpoint-as-full', bound: 30, replicas: [4, 7], adversaries: GENERAL_ADVERSARIES, measured: 'seed 7 (n=7 clients), agreement, state-agreement' },
+  {
+    bug: 'light-checkpoint-as-full',
+    bound: 30,
+    replicas: [4, 7],
+    adversaries: GENERAL_ADVERSARIES,
+    measured: 'seed 7 (n=7 clients), agreement, state-agreement',
+  },
 ];
 
 /**

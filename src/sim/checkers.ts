@@ -20,8 +20,30 @@ import { parseKvOp, parseKvResult, type KvOp } from '../app/kv.js';
 import { verifyReplicaSig } from '../core/messages.js';
 import { isRecoveryClient, RECOVERY_CLIENT_PREFIX } from '../core/replica.js';
 import { quorums } from '../core/quorum.js';
-import type { Authenticator, CheckpointBody, ClientId, CommitBody, ExecutedRequest, Hex, ReplicaAction, ReplicaId, Signed } from '../core/types.js';
+import type {
+  Authenticator,
+  CheckpointBody,
+  ClientId,
+  CommitBody,
+  ExecutedRequest,
+  Hex,
+  PersistRecord,
+  ReplicaAction,
+  ReplicaId,
+  Signed,
+} from '../core/types.js';
 import { checkKvHistory, type HistoryOp, type LinearizabilityOptions } from './linearizability.js';
+
+/**
+ * Where a restart must resume: the seq of the newest checkpoint written with its state (a full
+ * one) among the durable records it starts from; 0 for none. The checker's own reading of the
+ * records (a light checkpoint, without its state, is reached again by replay, not resumed at).
+ */
+export function newestFullCheckpoint(records: readonly PersistRecord[]): number {
+  let seq = 0;
+  for (const r of records) if (r.kind === 'checkpoint' && typeof r.snapshot === 'string' && r.seq > seq) seq = r.seq;
+  return seq;
+}
 
 export type InvariantName = 'agreement' | 'qcertified' | 'total-order' | 'checkpoint-agreement' | 'validity' | 'linearizability' | 'liveness';
 
@@ -50,12 +72,6 @@ export interface CheckerOptions {
   verifier: Authenticator;
   /** replicas that are not Byzantine */
   correct: ReplicaId[];
-  /**
-   * K, when known: lets a restarted replica resume after a checkpoint it persisted but that was
-   * never reported (a crash in the middle of the step that made it stable). Without it, a
-   * restarted replica must resume exactly after its last reported stable checkpoint.
-   */
-  checkpointInterval?: number;
   /**
    * Byzantine clients (the simulator's `clients` adversary): their requests are not operations
    * of the checked history; validity accepts exactly those they signed (onByzantineRequest).
@@ -218,7 +234,6 @@ export class InvariantChecker {
   private readonly verifier: Authenticator;
   private readonly correct: Set<ReplicaId>;
   private readonly recoveryIssued = new Set<string>();
-  private readonly K: number | undefined;
   private readonly maxViolations: number;
   private readonly linOpts: LinearizabilityOptions;
 
@@ -252,7 +267,6 @@ export class InvariantChecker {
     this.quorum = q.quorum;
     this.verifier = o.verifier;
     this.correct = new Set(o.correct);
-    this.K = o.checkpointInterval;
     this.maxViolations = o.maxViolations ?? 1000;
     this.linOpts = o.linearizability ?? {};
     this.byzantineClient = o.byzantineClient;
@@ -338,13 +352,6 @@ export class InvariantChecker {
       r.afterRestart = false;
       // A restarted replica re-executes from its last full stable checkpoint (its durable log).
       const resumed = seq - 1;
-      const unreported = this.K !== undefined && resumed > r.stable && resumed % this.K === 0;
-      if (unreported) {
-        // it persisted a (full) checkpoint at `resumed` in the step it crashed in
-        r.stable = resumed;
-        r.durable = resumed;
-        r.base = Math.max(r.base, resumed);
-      }
       if (resumed !== r.stable) {
         this.report({
           invariant: 'total-order',
@@ -599,13 +606,18 @@ export class InvariantChecker {
    * damaged, in recovery mode: it starts again from the initial state (seq 0), and its history
    * and certificates of the lives before stay to judge it.
    */
-  onRestart(replica: ReplicaId, _timeMs: number, o: { lostLog?: boolean } = {}): void {
+  onRestart(replica: ReplicaId, _timeMs: number, o: { lostLog?: boolean; fullCheckpoint?: number } = {}): void {
     if (!this.correct.has(replica)) return;
     const r = this.track(replica);
     r.life++;
     if (o.lostLog) {
       r.durable = 0;
       r.base = 0;
+    } else if (o.fullCheckpoint !== undefined && o.fullCheckpoint > r.durable) {
+      // written whole in the step it crashed in (its checkpoint-stable or state-installed
+      // action never seen): the records say so, not a guess from where it resumes
+      r.durable = o.fullCheckpoint;
+      r.base = Math.max(r.base, o.fullCheckpoint);
     }
     // it resumes from the state it wrote last; light checkpoints above are reached again by replay
     r.stable = r.durable;

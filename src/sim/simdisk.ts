@@ -21,6 +21,7 @@ import { compactRecords } from '../core/replica.js';
 import type { PersistRecord } from '../core/types.js';
 import { PbftError } from '../errors.js';
 import type { NodeClock, NodeLog, NodeLogReport, NodeStorage } from '../runtime/node-io.js';
+import { newestFullCheckpoint } from './checkers.js';
 import type { Rng } from './rng.js';
 
 interface Frame {
@@ -34,8 +35,11 @@ interface Frame {
 export interface SimDiskHooks {
   /** every frame handed to the disk, when it is handed over (before it is durable) */
   onWrite(records: readonly PersistRecord[]): void;
-  /** what open() found: a torn last frame cut off, or a corrupt log refused */
-  onOpen(found: { torn: number; corruptAt: number | null; frames: number; records: number }): void;
+  /**
+   * what open() found: a torn last frame cut off, or a corrupt log refused; `fullCheckpoint`:
+   * the seq of the newest full checkpoint among the records the node starts from (0: none)
+   */
+  onOpen(found: { torn: number; corruptAt: number | null; frames: number; records: number; fullCheckpoint: number }): void;
 }
 
 export class SimDisk implements NodeStorage {
@@ -106,14 +110,14 @@ export class SimDisk implements NodeStorage {
     }
     const bad = this.frames.findIndex((f) => f.torn || f.corrupt);
     if (bad >= 0) {
-      this.hooks.onOpen({ torn, corruptAt: bad, frames: this.frames.length, records: this.recordCount });
+      this.hooks.onOpen({ torn, corruptAt: bad, frames: this.frames.length, records: this.recordCount, fullCheckpoint: 0 });
       throw new PbftError(
         'WAL_CORRUPT',
         `${this.where}: frame ${bad + 1} of ${this.frames.length}: checksum mismatch; the replica cannot trust its durable log`,
       );
     }
     const records = compactRecords(this.frames.flatMap((f) => f.records));
-    this.hooks.onOpen({ torn, corruptAt: null, frames: this.frames.length, records: records.length });
+    this.hooks.onOpen({ torn, corruptAt: null, frames: this.frames.length, records: records.length, fullCheckpoint: newestFullCheckpoint(records) });
     // the folded log is what is on disk from now on
     this.frames = records.length > 0 ? [{ records: [...records] }] : [];
     this.compactAt = Math.max(this.compactBase, 2 * records.length);

@@ -35,7 +35,7 @@ import type {
 } from '../core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme, sha256Hex, type SignatureScheme } from '../crypto/index.js';
 import { deepFreeze } from '../core/canonical.js';
-import { InvariantChecker, type Violation } from './checkers.js';
+import { InvariantChecker, newestFullCheckpoint, type Violation } from './checkers.js';
 import {
   ADVERSARY_NAMES,
   describeAdversary,
@@ -222,6 +222,8 @@ interface SimReplica {
   incarnation: number;
   /** the durable log: exactly the persist records emitted, in order */
   records: PersistRecord[];
+  /** node driver: the newest full checkpoint among the records its disk opened with last */
+  openedFullCheckpoint?: number;
   timers: Map<TimerName, number>;
   timerToken: number;
   app: CorruptibleApp;
@@ -456,7 +458,6 @@ class Simulation {
       f: this.sc.f,
       verifier: this.verifier,
       correct: this.correct,
-      checkpointInterval: this.sc.params.checkpointInterval,
       byzantineClient: byzClients ? (id) => byzClients.isByzantine(id) : undefined,
     });
 
@@ -759,7 +760,7 @@ class Simulation {
       r.app = new CorruptibleApp(new KvStore(), new Rng(this.o.seed).fork(`app/${r.id}/${r.incarnation}`).fn());
       this.stats.restarts++;
       this.note('restart', `r${r.id}`, `restarts from ${r.records.length} durable records (incarnation ${r.incarnation})`);
-      if (this.isCorrect(r.id)) this.checker.onRestart(r.id, this.now, { lostLog: recover !== undefined });
+      if (this.isCorrect(r.id)) this.checker.onRestart(r.id, this.now, { lostLog: recover !== undefined, fullCheckpoint: newestFullCheckpoint(r.records) });
     }
     let actions: ReplicaAction[];
     try {
@@ -866,7 +867,7 @@ class Simulation {
               this.note('storage', `r${r.id}`, `the node restarts empty and recovers (request ${recover.timestamp})`);
               this.checker.onRecoveryRequest(recoveryClientId(r.id), recover.timestamp, recoveryOp(recover.nonce));
             }
-            if (restart && correct) this.checker.onRestart(r.id, this.now, { lostLog: recover !== undefined });
+            if (restart && correct) this.checker.onRestart(r.id, this.now, { lostLog: recover !== undefined, fullCheckpoint: r.openedFullCheckpoint });
           },
           stepped: (ev, actions) => {
             if (r.incarnation !== inc || r.byzantine !== null) return;
@@ -962,7 +963,8 @@ class Simulation {
     if (r.crashMidStep) this.q.push(this.now, { k: 'crash-now', r: r.id, inc: r.incarnation });
   }
 
-  private onDiskOpen(r: SimReplica, found: { torn: number; corruptAt: number | null; frames: number; records: number }): void {
+  private onDiskOpen(r: SimReplica, found: { torn: number; corruptAt: number | null; frames: number; records: number; fullCheckpoint: number }): void {
+    r.openedFullCheckpoint = found.fullCheckpoint;
     if (found.torn > 0) {
       this.stats.storage.torn++;
       this.note(

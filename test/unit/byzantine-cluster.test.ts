@@ -88,7 +88,6 @@ class MiniCluster {
       f: this.params.f,
       verifier: new KeyedAuthenticator(this.scheme, null, this.keyring),
       correct: [...Array(this.n).keys()].filter((r) => !byz.has(r)),
-      checkpointInterval: this.params.checkpointInterval,
     });
     for (let i = 0; i < this.n; i++) {
       this.durable.push([]);

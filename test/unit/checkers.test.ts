@@ -76,7 +76,7 @@ function only(vs: Violation[], inv: InvariantName): Violation[] {
 
 let c: InvariantChecker;
 beforeEach(() => {
-  c = new InvariantChecker({ n: N, f: F, verifier, correct: [0, 1, 2, 3], checkpointInterval: 2 });
+  c = new InvariantChecker({ n: N, f: F, verifier, correct: [0, 1, 2, 3] });
 });
 
 /** the clients issue r1, r2, r3 and accept the results they get */
@@ -244,6 +244,24 @@ describe('InvariantChecker: total order', () => {
     c.onRestart(0, 6);
     c.onExecuted(0, executed(2, [r3]), 7);
     expect(only(c.violations(), 'total-order')[0]!.message).toMatch(/replica 0 restarted and first executed seq 2, but its last stable checkpoint is 0/);
+  });
+
+  it('a restart resumes at the newest full checkpoint in its records: never at a light one, even one reported stable', () => {
+    // (found in review: the checker let any checkpoint seq pass as an unreported full one, so a
+    // replica that took a light checkpoint for its state and skipped the replay went unseen)
+    correctRun(); // stable 2 (full) everywhere
+    for (let i = 0; i < N; i++) {
+      c.onExecuted(i, executed(3, []), 30);
+      c.onExecuted(i, executed(4, []), 31);
+      c.onCheckpointStable(i, 4, D2, 32, false); // light
+    }
+    c.onRestart(1, 40, { fullCheckpoint: 2 });
+    c.onExecuted(1, executed(5, [], { certBy: null }), 41);
+    expect(only(c.violations(), 'total-order')[0]!.message).toMatch(/replica 1 restarted and first executed seq 5, but its last stable checkpoint is 2/);
+    // a full checkpoint written in the step it crashed in (its stable action never seen) is where it resumes
+    c.onRestart(2, 42, { fullCheckpoint: 4 });
+    c.onExecuted(2, executed(5, [], { certBy: null }), 43);
+    expect(only(c.violations(), 'total-order')).toHaveLength(1);
   });
 
   it('catches histories that are not prefixes of each other', () => {

@@ -208,7 +208,6 @@ class FuzzNet {
       f: this.params.f,
       verifier: new KeyedAuthenticator(this.scheme, null, this.keyring),
       correct: [...Array(n).keys()].filter((r) => !o.byzantine.includes(r)),
-      checkpointInterval: 4,
     });
     const auth = (i: ReplicaId) => new KeyedAuthenticator(this.scheme, secrets[i]!, this.keyring);
     for (let i = 0; i < n; i++) {
