@@ -40,7 +40,7 @@ import { quorums } from '../core/quorum.js';
 import type { CheckpointBody, CommitBody, Hex, Signed } from '../core/types.js';
 import { KeyedAuthenticator } from '../crypto/index.js';
 import { EXIT, PbftError, abortError, describeError } from '../errors.js';
-import { clusterStatus, type ReplicaRow } from '../cluster/status.js';
+import { clusterStatus, unansweredRow, type ReplicaRow } from '../cluster/status.js';
 import { loadCluster, type LoadedCluster } from '../runtime/config.js';
 import { readLedger, type CheckpointRecord, type ExecRecord, type LedgerDamage, type LedgerRead, LEDGER_VERSION } from '../runtime/ledger.js';
 
@@ -361,7 +361,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
   } catch (e) {
     if (signal?.aborted) throw abortError(signal);
     const error = describeError(e);
-    rows = ids.map((id) => unreachableRow(cluster, id, error));
+    rows = cluster.config.replicas.map((r) => ({ ...unansweredRow(r), error }));
   }
   if (signal?.aborted) throw abortError(signal);
   const loaded = new Map<number, Loaded>();
@@ -727,29 +727,6 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       ledgerBytes: replicas.reduce((s, r) => s + r.ledger.bytes, 0),
       ms: Math.round(performance.now() - t0),
     },
-  };
-}
-
-function unreachableRow(cluster: LoadedCluster, id: number, error: string): ReplicaRow {
-  const r = cluster.config.replicas[id]!;
-  return {
-    id,
-    host: r.host,
-    port: r.port,
-    up: false,
-    pid: null,
-    reachable: false,
-    error,
-    view: null,
-    primary: null,
-    viewChanging: null,
-    lastExecuted: null,
-    stableCheckpoint: null,
-    stateDigest: null,
-    connectedPeers: null,
-    dropped: {},
-    faults: [],
-    process: 'down',
   };
 }
 

@@ -52,29 +52,46 @@ export function droppedByReason(s: RuntimeStatus): Record<string, number> {
   return out;
 }
 
+/**
+ * The row of a replica that did not answer: its address and what is known of its process, null
+ * for everything it would have reported. By default no process at all ('down'), as `pbft verify`
+ * reports every replica when the status round itself fails.
+ */
+export function unansweredRow(
+  r: { id: number; host: string; port: number },
+  p: { up?: boolean; pid?: number | null; faults?: string[]; process?: ProcessState } = {},
+): ReplicaRow {
+  return {
+    id: r.id,
+    host: r.host,
+    port: r.port,
+    up: p.up ?? false,
+    pid: p.pid ?? null,
+    reachable: false,
+    view: null,
+    primary: null,
+    viewChanging: null,
+    lastExecuted: null,
+    stableCheckpoint: null,
+    stateDigest: null,
+    connectedPeers: null,
+    dropped: {},
+    faults: p.faults ?? [],
+    process: p.process ?? 'down',
+  };
+}
+
 export async function clusterStatus(cluster: LoadedCluster, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ReplicaRow[]> {
   return Promise.all(
     cluster.config.replicas.map(async (r): Promise<ReplicaRow> => {
       const proc = await replicaProcessState(cluster.dir, r.id);
       const run = await replicaRunState(cluster, r.id);
-      const base: ReplicaRow = {
-        id: r.id,
-        host: r.host,
-        port: r.port,
+      const base = unansweredRow(r, {
         up: proc.running,
         pid: proc.pid,
-        reachable: false,
-        view: null,
-        primary: null,
-        viewChanging: null,
-        lastExecuted: null,
-        stableCheckpoint: null,
-        stateDigest: null,
-        connectedPeers: null,
-        dropped: {},
         faults: run.state === 'paused' || run.state === 'crashed' ? [run.state] : [],
         process: run.state,
-      };
+      });
       if (run.state === 'paused') return base; // a stopped process cannot answer
       let s: RuntimeStatus;
       try {
