@@ -46,6 +46,7 @@ import type { CheckpointBody, CommitBody, Hex, ReplicaId, Signed } from '../core
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
 import { crc32, encodeFrame } from './storage.js';
+import { appendFlags, createSegment, fsyncDirAsync, writeAll, type AppendError } from './segment-append.js';
 
 export const LEDGER_VERSION = 1;
 export const LEDGER_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -278,7 +279,6 @@ export interface LedgerOpenReport {
 }
 
 type Callback = (err: PbftError | null) => void;
-const O_DSYNC: number | undefined = (fs.constants as Record<string, number | undefined>).O_DSYNC;
 
 interface Seg {
   no: number;
@@ -324,11 +324,6 @@ export class AuditLedger {
     this.segmentBytes = o.segmentBytes ?? LEDGER_SEGMENT_BYTES;
     this.maxBytes = o.maxBytes ?? LEDGER_MAX_BYTES;
     this.label = o.label ?? `replica ${o.replica}`;
-  }
-
-  private static appendFlags(doFsync: boolean): number {
-    const c = fs.constants;
-    return c.O_WRONLY | c.O_APPEND | c.O_CREAT | (doFsync && O_DSYNC !== undefined ? O_DSYNC : 0);
   }
 
   /** Open (creating the directory if absent). Synchronous, for start-up. Throws PbftError LEDGER_IO. */
@@ -428,7 +423,7 @@ export class AuditLedger {
       }
       if (report.damaged === null && last.bytes > 0) {
         try {
-          fd = fs.openSync(last.file, AuditLedger.appendFlags(doFsync), 0o600);
+          fd = fs.openSync(last.file, appendFlags(doFsync), 0o600);
         } catch (e) {
           throw ioError(`open its audit ledger ${last.file}`, e);
         }
@@ -455,7 +450,7 @@ export class AuditLedger {
     return this.failed;
   }
 
-  private error(what: string, file: string, e: unknown): PbftError {
+  private readonly error: AppendError = (what, file, e) => {
     return new PbftError(
       'LEDGER_IO',
       `${this.label}: cannot ${what} its audit ledger ${file}: ${describeError(e)}; free disk space or fix the disk and restart it`,
@@ -463,7 +458,7 @@ export class AuditLedger {
         cause: e,
       },
     );
-  }
+  };
 
   /**
    * Append records as one frame, asynchronously; cb(null) once durable (fsync on) or in the OS.
@@ -510,7 +505,7 @@ export class AuditLedger {
       }
       if (active.bytes + buf.length <= this.segmentBytes || active.bytes === 0) {
         const fd = this.fd;
-        return this.writeAll(fd, buf, active.file, (err) => {
+        return writeAll(fd, buf, active.file, this.doFsync, this.error, (err) => {
           if (!err) active.bytes += buf.length;
           done(err);
         });
@@ -522,19 +517,6 @@ export class AuditLedger {
   /** Promise form of commit(). */
   append(records: LedgerRecord[]): Promise<void> {
     return new Promise((resolve, reject) => this.commit(records, (e) => (e ? reject(e) : resolve())));
-  }
-
-  private writeAll(fd: number, buf: Buffer, file: string, cb: Callback): void {
-    let off = 0;
-    const step = () =>
-      fs.write(fd, buf, off, buf.length - off, null, (err, n) => {
-        if (err) return cb(this.error('write', file, err));
-        off += n;
-        if (off < buf.length) return step();
-        if (!this.doFsync || O_DSYNC !== undefined) return cb(null);
-        fs.fdatasync(fd, (e) => cb(e ? this.error('sync', file, e) : null));
-      });
-    step();
   }
 
   /** Start a new segment whose first frame is a head record followed by `records`. */
@@ -557,35 +539,27 @@ export class AuditLedger {
     } catch (e) {
       return done(new PbftError('LEDGER_IO', `${this.label}: cannot encode an audit ledger record: ${describeError(e)}`, { cause: e }));
     }
-    fs.open(seg.file, AuditLedger.appendFlags(this.doFsync) | fs.constants.O_EXCL, 0o600, (err, fd) => {
-      if (err) return done(this.error('create a segment of', seg.file, err));
-      this.writeAll(fd, buf, seg.file, (werr) => {
-        if (werr) {
-          fs.close(fd, () => undefined);
-          return done(werr);
+    createSegment(seg.file, buf, this.doFsync, this.error, (err, fd) => {
+      if (err) return done(err);
+      const finish = () => {
+        seg.bytes = buf.length;
+        const old = this.fd;
+        this.fd = fd;
+        this.active = seg;
+        this.segs.push(seg);
+        if (old !== null) {
+          this.housekeeping++;
+          fs.close(old, () => {
+            this.housekeeping--;
+            this.notifyIdle();
+          });
         }
-        const finish = () => {
-          seg.bytes = buf.length;
-          const old = this.fd;
-          this.fd = fd;
-          this.active = seg;
-          this.segs.push(seg);
-          if (old !== null) {
-            this.housekeeping++;
-            fs.close(old, () => {
-              this.housekeeping--;
-              this.notifyIdle();
-            });
-          }
-          this.retain();
-          done(null);
-        };
-        if (!this.doFsync) return finish();
-        fs.open(this.dir, 'r', (oerr, dfd) => {
-          if (oerr) return finish();
-          fs.fsync(dfd, () => fs.close(dfd, () => finish()));
-        });
-      });
+        this.retain();
+        done(null);
+      };
+      if (!this.doFsync) return finish();
+      // best effort: a directory that cannot be synced does not fail the ledger
+      fsyncDirAsync(this.dir, () => finish());
     });
   }
 

@@ -52,6 +52,7 @@ import type { PersistRecord } from '../core/types.js';
 import { isFullCheckpoint } from '../core/replica.js';
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
+import { appendFlags, createSegment, fsyncDirAsync, writeAll, type AppendError } from './segment-append.js';
 
 const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint', 'recovery', 'target']);
 
@@ -279,8 +280,6 @@ interface Segment {
 
 type Callback = (err: PbftError | null) => void;
 
-const O_DSYNC: number | undefined = (fs.constants as Record<string, number | undefined>).O_DSYNC;
-
 export class DurableLog {
   private active: Segment;
   /** every segment on disk, oldest first; the last one is `active` */
@@ -324,11 +323,6 @@ export class DurableLog {
     this.deferDeletes = o.deferDeletes ?? false;
     this.label = o.label ?? 'durable log';
     for (const r of loaded) this.track(r);
-  }
-
-  private static appendFlags(doFsync: boolean): number {
-    const c = fs.constants;
-    return c.O_WRONLY | c.O_APPEND | c.O_CREAT | (doFsync && O_DSYNC !== undefined ? O_DSYNC : 0);
   }
 
   /**
@@ -483,7 +477,7 @@ export class DurableLog {
     let fd: number;
     try {
       const existed = fs.existsSync(active.file);
-      fd = fs.openSync(active.file, DurableLog.appendFlags(doFsync), 0o600);
+      fd = fs.openSync(active.file, appendFlags(doFsync), 0o600);
       if (!existed && doFsync) fsyncDir(dir);
     } catch (e) {
       throw ioError(`open its durable log ${active.file}`, e);
@@ -557,6 +551,9 @@ export class DurableLog {
     return out;
   }
 
+  /** walError for the shared append code (segment-append.ts) */
+  private readonly ioError: AppendError = (what, file, e) => this.walError(what, file, e);
+
   private walError(what: string, file: string, e: unknown, fix = 'free disk space or fix the disk and restart it'): PbftError {
     return new PbftError('WAL_IO', `${this.label}: cannot ${what} its durable log ${file}: ${describeError(e)}; ${fix}`, { cause: e });
   }
@@ -601,7 +598,7 @@ export class DurableLog {
       this.notifyIdle();
     };
     if (checkpoint === 0) {
-      this.writeAll(this.fd, buf, this.active.file, (err) => {
+      writeAll(this.fd, buf, this.active.file, this.doFsync, this.ioError, (err) => {
         if (!err) {
           this.active.bytes += buf.length;
           this.active.frames++;
@@ -620,20 +617,6 @@ export class DurableLog {
     return new Promise((resolve, reject) => this.commit(records, (e) => (e ? reject(e) : resolve())));
   }
 
-  /** write the whole buffer at the end of fd (O_APPEND), then fdatasync where O_DSYNC is missing */
-  private writeAll(fd: number, buf: Buffer, file: string, cb: Callback): void {
-    let off = 0;
-    const step = () =>
-      fs.write(fd, buf, off, buf.length - off, null, (err, n) => {
-        if (err) return cb(this.walError('write', file, err));
-        off += n;
-        if (off < buf.length) return step();
-        if (!this.doFsync || O_DSYNC !== undefined) return cb(null);
-        fs.fdatasync(fd, (e) => cb(e ? this.walError('sync', file, e) : null));
-      });
-    step();
-  }
-
   private rollover(buf: Buffer, nRecords: number, maxSeq: number, checkpoint: number, done: Callback): void {
     const seg: Segment = {
       no: this.active.no + 1,
@@ -644,39 +627,33 @@ export class DurableLog {
       maxSeq: 0,
       anchor: true,
     };
-    fs.open(seg.file, DurableLog.appendFlags(this.doFsync) | fs.constants.O_EXCL, 0o600, (err, fd) => {
-      if (err) return done(this.walError('create a segment of', seg.file, err));
-      this.writeAll(fd, buf, seg.file, (werr) => {
-        if (werr) {
+    createSegment(seg.file, buf, this.doFsync, this.ioError, (err, fd) => {
+      if (err) return done(err);
+      const finish = (derr: PbftError | null) => {
+        if (derr) {
           fs.close(fd, () => undefined);
-          return done(werr);
+          return done(derr);
         }
-        const finish = (derr: PbftError | null) => {
-          if (derr) {
-            fs.close(fd, () => undefined);
-            return done(derr);
-          }
-          seg.bytes = buf.length;
-          seg.frames = 1;
-          seg.records = nRecords;
-          seg.maxSeq = maxSeq;
-          const oldFd = this.fd;
-          this.fd = fd;
-          this.active = seg;
-          this.segments.push(seg);
-          this.stable = checkpoint;
-          this.rollovers++;
-          this.housekeeping++;
-          fs.close(oldFd, () => {
-            this.housekeeping--;
-            this.notifyIdle();
-          });
-          if (!this.deferDeletes) this.deleteCovered();
-          done(null);
-        };
-        if (!this.doFsync) return finish(null);
-        fsyncDirAsync(this.dir, (e) => finish(e ? this.walError('sync the directory of', this.dir, e) : null));
-      });
+        seg.bytes = buf.length;
+        seg.frames = 1;
+        seg.records = nRecords;
+        seg.maxSeq = maxSeq;
+        const oldFd = this.fd;
+        this.fd = fd;
+        this.active = seg;
+        this.segments.push(seg);
+        this.stable = checkpoint;
+        this.rollovers++;
+        this.housekeeping++;
+        fs.close(oldFd, () => {
+          this.housekeeping--;
+          this.notifyIdle();
+        });
+        if (!this.deferDeletes) this.deleteCovered();
+        done(null);
+      };
+      if (!this.doFsync) return finish(null);
+      fsyncDirAsync(this.dir, (e) => finish(e ? this.walError('sync the directory of', this.dir, e) : null));
     });
   }
 
@@ -791,16 +768,4 @@ function writeFileAtomic(file: string, text: string, doFsync: boolean): void {
   if (doFsync) syncFile(tmp);
   fs.renameSync(tmp, file);
   if (doFsync) fsyncDir(path.dirname(file));
-}
-
-/** fsync a directory off the event loop (platforms that cannot are not an error). */
-function fsyncDirAsync(dir: string, cb: (err: NodeJS.ErrnoException | null) => void): void {
-  fs.open(dir, 'r', (err, fd) => {
-    if (err) return cb(ignorableDirSyncError(err) ? null : err);
-    fs.fsync(fd, (e) => fs.close(fd, () => cb(e && !ignorableDirSyncError(e) ? e : null)));
-  });
-}
-
-function ignorableDirSyncError(e: NodeJS.ErrnoException): boolean {
-  return e.code === 'EISDIR' || e.code === 'EINVAL' || e.code === 'EPERM' || e.code === 'EACCES';
 }
