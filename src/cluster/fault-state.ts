@@ -10,9 +10,9 @@ import { loadReplicaOverrides, type LoadedCluster } from '../runtime/config.js';
 import type { FaultAction } from './fault-request.js';
 import { encodePhaseRecord, parsePhaseLine, type PhaseRecord } from '../phaselog/index.js';
 import { isPaused, readCmdline, replicaProcessState, tailLines } from './processes.js';
+import type { ProcessState } from './status-types.js';
 
-/** running | paused (SIGSTOP) | crashed (killed by pbft fault) | stopped (clean stop) | down (no process) */
-export type ProcessState = 'running' | 'paused' | 'crashed' | 'stopped' | 'down';
+export type { ProcessState } from './status-types.js';
 
 export interface ReplicaProcessInfo {
   id: number;

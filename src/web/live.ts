@@ -10,16 +10,13 @@
  */
 import { PhaseTail, discoverPhaseFiles, followPhaseLogs, mergePhaseLogs, offsetAtTime, recordTimeMs, type PhaseRecord } from '../phaselog/index.js';
 import type { LoadedCluster } from '../runtime/config.js';
-import { clusterStatus, summarizeStatus, type ReplicaRow, type StatusSummary } from '../cluster/status.js';
+import { clusterStatus, summarizeStatus } from '../cluster/status.js';
 import type { DiagramRecord } from './model.js';
-import { TrafficStats, type StatsSnapshot } from './stats.js';
+import type { LiveMessage } from './protocol.js';
+import { TrafficStats } from './stats.js';
 
-export type ReplicaCard = Omit<ReplicaRow, 'status'>;
-
-export type LiveMessage =
-  | { type: 'records'; records: DiagramRecord[]; sample: number }
-  | { type: 'status'; rows: ReplicaCard[]; summary: StatusSummary; atMs: number }
-  | { type: 'stats'; stats: StatsSnapshot; atMs: number };
+/** the type of what subscribe() delivers (defined with the page's other types) */
+export type { LiveMessage } from './protocol.js';
 
 export interface LiveOptions {
   statusMs?: number;

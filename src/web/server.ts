@@ -31,6 +31,7 @@ import { phaseColour, replicaColour } from '../cluster/format.js';
 import { STRATEGY_NAMES } from '../byzantine/index.js';
 import { CLIENT_LANE, type DiagramRecord, type SimTraceFile } from './model.js';
 import { LiveFeed, toDiagramRecord, type LiveOptions } from './live.js';
+import type { PageInfo } from './protocol.js';
 
 /** The package root (two levels up from src/web or dist/web). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -190,7 +191,7 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
     return null;
   };
 
-  const info = () => ({
+  const info = (): PageInfo => ({
     mode: cluster ? 'cluster' : 'trace',
     cluster: cluster
       ? {

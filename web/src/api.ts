@@ -1,52 +1,13 @@
 /** Talking to the pbft web server: the session token, JSON actions, the live WebSocket. */
-import type { DiagramRecord } from '../../src/web/model.js';
-import type { StatsSnapshot } from '../../src/web/stats.js';
+import type { ReplicaCard, StatusSummary } from '../../src/cluster/status-types.js';
+import type { PageInfo, ServerMessage } from '../../src/web/protocol.js';
 
-export interface Info {
-  mode: 'cluster' | 'trace';
-  cluster: { dir: string; n: number; f: number; replicas: { id: number; host: string; port: number }[]; maxOpBytes: number } | null;
-  hasTrace: boolean;
-  faultActions: string[];
-  strategies: string[];
-  colours: { replicas: string[]; phases: Record<string, string> };
-}
-
-/** One replica as pbft status reports it (src/cluster/status.ts ReplicaRow). */
-export interface Card {
-  id: number;
-  up: boolean;
-  pid: number | null;
-  reachable: boolean;
-  error?: string;
-  view: number | null;
-  primary: number | null;
-  viewChanging: boolean | null;
-  lastExecuted: number | null;
-  stableCheckpoint: number | null;
-  stateDigest: string | null;
-  connectedPeers: number[] | null;
-  dropped: Record<string, number>;
-  faults: string[];
-  process: 'running' | 'paused' | 'crashed' | 'stopped' | 'down';
-}
-
-export interface Summary {
-  n: number;
-  f: number;
-  reachable: number;
-  quorum: number;
-  health: string;
-  view: number | null;
-  agreeing: number[];
-  converged: boolean;
-  warnings: string[];
-}
-
-export type ServerMessage =
-  | { type: 'hello'; info: Info }
-  | { type: 'records'; records: DiagramRecord[]; sample: number }
-  | { type: 'status'; rows: Card[]; summary: Summary; atMs: number }
-  | { type: 'stats'; stats: StatsSnapshot; atMs: number };
+// The server's own types (src/web/protocol.ts, src/cluster/status-types.ts), under the page's names.
+export type Info = PageInfo;
+/** One replica as pbft status reports it. */
+export type Card = ReplicaCard;
+export type Summary = StatusSummary;
+export type { ServerMessage };
 
 export function sessionToken(): string {
   return document.querySelector('meta[name="pbft-token"]')?.getAttribute('content') ?? '';
