@@ -69,6 +69,16 @@ export function makeRequest(auth: Authenticator, client: string, timestamp: numb
 }
 
 /**
+ * What a request's MAC authenticator covers: its digest AND its signature. So a valid MAC vouches
+ * for the very signature sent with it: a copy whose signature someone else replaced (a Byzantine
+ * replica forwarding an honest client's request) is not authenticated by the client's MACs, and a
+ * valid MAC beside a bad signature is the client's own doing.
+ */
+export function requestMacDigest(auth: Authenticator, req: SignedRequest): Hex {
+  return auth.hash(utf8(`pbft-request-mac/1\n${requestDigest(auth, req)}\n${req.sig}`));
+}
+
+/**
  * The request with a fresh MAC authenticator from the client's current session keys (none when
  * the authenticator has no session table, or no session at all).
  */
@@ -76,7 +86,7 @@ export function withMacs(auth: Authenticator, req: SignedRequest): SignedRequest
   const macs = auth.macs;
   const plain: SignedRequest = { body: req.body, sig: req.sig };
   if (!macs) return plain;
-  const vec = macs.requestMacs(requestDigest(auth, req));
+  const vec = macs.requestMacs(requestMacDigest(auth, req));
   return vec.some((m) => m !== null) ? { ...plain, mac: vec } : plain;
 }
 
@@ -88,7 +98,7 @@ export function withMacs(auth: Authenticator, req: SignedRequest): SignedRequest
 export function verifyRequestMac(auth: Authenticator, req: SignedRequest, id: number): boolean {
   const mac = req.mac?.[id];
   if (typeof mac !== 'string' || !auth.macs) return false;
-  return auth.macs.verifyRequestMac(req.body.client, requestDigest(auth, req), mac);
+  return auth.macs.verifyRequestMac(req.body.client, requestMacDigest(auth, req), mac);
 }
 
 // ---------------------------------------------------------------------------------------

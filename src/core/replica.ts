@@ -1008,6 +1008,21 @@ export class Replica {
   }
 
   /**
+   * A request of this client came to us in a pre-prepare with neither a valid MAC for us nor a
+   * good signature: its client split its MACs (or a Byzantine primary mangled them). As a primary
+   * we check the signature of every request of that client before proposing it, whatever its
+   * timestamp: a split request that reached only a primary is never prepared, and one per view,
+   * each with a new timestamp, would otherwise cost a view change each (the resign marks of
+   * markProposalsForSignature cover only timestamps already proposed). The cost, when a Byzantine
+   * primary framed an honest client, is a signature check per request of that client here.
+   */
+  private requireSignatures(client: ClientId): void {
+    this.resign.delete(client);
+    this.resign.set(client, Number.POSITIVE_INFINITY);
+    if (this.resign.size > MAX_SIGNATURE_MARKS) this.resign.delete(this.resign.keys().next().value!);
+  }
+
+  /**
    * Verify a request's client signature (counted); one that fails is dropped with `why` and its
    * client becomes suspect. True when the signature is good.
    */
@@ -1162,9 +1177,12 @@ export class Replica {
     if (!this.bugs['skip-pre-prepare-digest-check'] && batchDigest(this.auth, m.batch) !== digest) {
       return this.drop('reject', 'bad-digest', from, `pre-prepare (${view}, ${seq}) digest does not match its batch`);
     }
-    if (!this.bugs['skip-client-signature-check'] && !m.batch.every((r) => this.authenticRequest(r))) {
+    const unauthenticated = this.bugs['skip-client-signature-check'] ? [] : m.batch.filter((r) => !this.authenticRequest(r));
+    if (unauthenticated.length > 0) {
       // Not authenticated here (a MAC split by a Byzantine client, or a forged request): no
       // prepare from us, but 2f matching prepares from distinct backups vouch for it (tryVouched).
+      // Its client's requests need a good signature before we propose any of them (requireSignatures).
+      for (const r of unauthenticated) this.requireSignatures(r.body.client);
       const held = s.unvouched;
       if (held && held.body.view === view) {
         if (held.body.digest === digest) return this.drop('ignore', 'duplicate');

@@ -31,7 +31,7 @@
  */
 import { encodeKvOp, type KvOp } from '../app/kv.js';
 import { canonicalBytes } from '../core/canonical.js';
-import { makeRequest, requestDigest } from '../core/messages.js';
+import { makeRequest, requestMacDigest } from '../core/messages.js';
 import type { ClientId, Hex, ReplicaId, SignedRequest } from '../core/types.js';
 import { KeyedAuthenticator, selfCertifyingClientId, type Keyring, type SignatureScheme } from '../crypto/index.js';
 import { SimClientSessions, type SimMacs } from './sessions.js';
@@ -360,9 +360,10 @@ export class ByzantineClients {
     const k = rng.int(0, n - 1);
     for (let j = 0; j < k; j++) good.add(rng.int(0, n - 1));
     if (good.size === n) good.delete(rng.int(0, n - 1));
-    const vec = auth.macs!.requestMacs(requestDigest(auth, req));
-    const mac = vec.map((m, i) => (good.has(i) ? m : rng.bool(0.5) ? null : 'e'.repeat(32)));
+    // (its MACs cover the bad signature: a Byzantine client MACs whatever it sends)
     const sig = (req.sig[0] === 'f' ? '0' : 'f') + req.sig.slice(1);
+    const vec = auth.macs!.requestMacs(requestMacDigest(auth, { body: req.body, sig }));
+    const mac = vec.map((m, i) => (good.has(i) ? m : rng.bool(0.5) ? null : 'e'.repeat(32)));
     return [{ to: [...Array(n).keys()], msg: { body: req.body, sig, mac }, who: id }];
   }
 

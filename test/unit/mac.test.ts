@@ -7,18 +7,20 @@ import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
 import { encodeKvOp } from '../../src/app/kv.js';
 import { ClientCore } from '../../src/core/client.js';
-import { makeReply, makeRequest, requestDigest, verifyRequestMac, withMacs } from '../../src/core/messages.js';
+import { makeReply, makeRequest, requestDigest, requestMacDigest, verifyRequestMac, withMacs } from '../../src/core/messages.js';
 import type { SignedRequest } from '../../src/core/types.js';
 import { SimClientSessions, SimMacs } from '../../src/sim/sessions.js';
 
 const op = (key: string, value: string) => encodeKvOp({ op: 'put', key, value });
 
-/** a request of client c0 whose MAC is valid at `good` replicas only, with a bad signature */
+const flipped = (sig: string) => (sig[0] === '0' ? '1' : '0') + sig.slice(1);
+
+/** a request of client c0 whose MAC is valid at `good` replicas only, with a bad signature (its MACs cover it) */
 function splitRequest(h: Harness, timestamp: number, value: string, good: number[]): SignedRequest {
   const auth = h.clientAuth('c0');
   const req = makeRequest(auth, 'c0', timestamp, op('z', value));
-  const macs = withMacs(auth, req).mac!;
-  const badSig = (req.sig[0] === '0' ? '1' : '0') + req.sig.slice(1);
+  const badSig = flipped(req.sig);
+  const macs = withMacs(auth, { body: req.body, sig: badSig }).mac!;
   return { body: req.body, sig: badSig, mac: macs.map((m, i) => (good.includes(i) ? m : `${'0'.repeat(31)}1`)) };
 }
 
@@ -81,15 +83,19 @@ describe('MAC authenticators: requests', () => {
     // a's MACs on b (another digest)
     expect(verifyRequestMac(replica0, { ...b, mac: a.mac }, 0)).toBe(false);
     // b MAC'd under another session's key (a reconnect makes a new one)
-    const old = new SimClientSessions(new SimMacs('another-session'), 'c0', 4).requestMacs(requestDigest(auth, b));
+    const old = new SimClientSessions(new SimMacs('another-session'), 'c0', 4).requestMacs(requestMacDigest(auth, b));
     expect(verifyRequestMac(replica0, { ...b, mac: old }, 0)).toBe(false);
     // replica 1's entry is not valid at replica 0
     const bm = withMacs(auth, b).mac!;
     expect(verifyRequestMac(replica0, { ...b, mac: [bm[1]!, bm[1]!, bm[2]!, bm[3]!] }, 0)).toBe(false);
     // a reply MAC is not a request MAC (direction-separated keys)
     const k = h.macs.sessionKey('c0', 0);
-    expect(verifyRequestMac(replica0, { ...b, mac: [h.macs.requestMac(k.rep, requestDigest(auth, b)), null, null, null] }, 0)).toBe(false);
-    expect(verifyRequestMac(replica0, { ...b, mac: [h.macs.requestMac(k.req, requestDigest(auth, b)), null, null, null] }, 0)).toBe(true);
+    expect(verifyRequestMac(replica0, { ...b, mac: [h.macs.requestMac(k.rep, requestMacDigest(auth, b)), null, null, null] }, 0)).toBe(false);
+    expect(verifyRequestMac(replica0, { ...b, mac: [h.macs.requestMac(k.req, requestMacDigest(auth, b)), null, null, null] }, 0)).toBe(true);
+    // nor a request's MACs the same request with another signature (the MACs cover it)
+    const bs = withMacs(auth, b);
+    expect(verifyRequestMac(replica0, bs, 0)).toBe(true);
+    expect(verifyRequestMac(replica0, { ...bs, sig: flipped(bs.sig) }, 0)).toBe(false);
   });
 });
 
@@ -186,6 +192,60 @@ describe('MAC authenticators: the MAC-split attack', () => {
       expect(h.replicas[i]!.status().dropped.reject['bad-signature']).toBeGreaterThanOrEqual(5);
     }
     for (let i = 0; i < 4; i++) for (const e of h.executed(i)) expect(e.requests.some((r) => r.client === 'c0')).toBe(false);
+  });
+
+  it('a new split request in every view, valid at its primary only: one view change, then its client is checked by signature', () => {
+    // Found in review: the resign marks covered only the timestamps already proposed, so a client
+    // that never resent its stuck request but sent a new one to each new primary cost a view
+    // change per request. A backup that saw one of its requests fail both checks now requires a
+    // good signature for all of them when it is primary.
+    const h = new Harness(4);
+    let ts = 10;
+    let lastAttackView = -1;
+    const results = () => h.results.get('c1')?.length ?? 0;
+    for (let i = 0; i < 8; i++) {
+      const view = Math.max(...h.replicas.map((r) => r!.status().view));
+      const primary = view % 4;
+      if (view !== lastAttackView && !h.replicas[primary]!.status().viewChanging) {
+        lastAttackView = view;
+        h.injectRequest(primary, splitRequest(h, ts++, `split${ts}`, [primary]));
+        h.run(() => false, 5);
+      }
+      h.submit('c1', { op: 'put', key: 'k', value: `${i}` });
+      expect(h.run(() => results() >= i + 1, 120_000)).toBe(true);
+    }
+    expect(Math.max(...h.replicas.map((r) => r!.status().view))).toBe(1);
+    expect(h.replicas[1]!.status().auth.proposalsDropped).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 4; i++) for (const e of h.executed(i)) expect(e.requests.some((r) => r.client === 'c0')).toBe(false);
+  });
+
+  it("MACs cover the signature: a copy of an honest request with another signature is not the client's, and does not make it suspect", () => {
+    // Found in review: the MACs covered the request's digest only, so a Byzantine replica could
+    // forward an honest request with its signature replaced and its MACs intact; the backups held
+    // the copy by MAC, found its signature bad at the timer, dropped the honest request and made
+    // its client suspect (and such a copy could commit with a bad signature).
+    const h = new Harness(4);
+    // replica 0 (the primary, Byzantine here) never pre-prepares, and pushes the copy to the backups
+    h.filter = (from, _to, msg) => from === 0 && (msg as { body?: { type?: string } }).body?.type === 'pre-prepare';
+    h.client('c1');
+    const auth = h.clientAuth('c1');
+    const honest = withMacs(auth, makeRequest(auth, 'c1', 1, op('k', 'v')));
+    const copy = { ...honest, sig: flipped(honest.sig) };
+    for (const b of [1, 2, 3]) h.inject(0, b, copy);
+    h.run(() => false, 5);
+    for (const b of [1, 2, 3]) expect(h.replicas[b]!.status().auth.requestsUnauthenticated).toBeGreaterThanOrEqual(1);
+    h.submit('c1', { op: 'put', key: 'k', value: 'v' });
+    expect(h.run(() => (h.results.get('c1')?.length ?? 0) >= 1, 120_000)).toBe(true);
+    for (const b of [1, 2, 3]) {
+      expect((h.replicas[b] as unknown as { suspects: Set<string> }).suspects.has('c1')).toBe(false);
+      expect(h.replicas[b]!.status().auth.proposalsDropped).toBe(0);
+    }
+    // and a primary given the copy does not propose it: nothing with a bad signature is committed
+    const h2 = new Harness(4);
+    h2.client('c1');
+    h2.injectRequest(0, copy);
+    h2.run(() => false, 2_000);
+    for (let i = 0; i < 4; i++) expect(h2.replicas[i]!.status().lastExecuted).toBe(0);
   });
 
   it('a committed request with a bad client signature does not make certificates invalid (view change and catch-up)', () => {
