@@ -68,6 +68,8 @@ export interface NodeLog {
    * that the stable checkpoint and checkpoint `upTo` both cover. Absent: the log deletes them itself.
    */
   deleteCovered?(upTo: number): void;
+  /** with deleteCovered: the newest full checkpoint the log holds now (what deleteCovered may cover) */
+  readonly stableSeq?: number;
   whenIdle(): Promise<void>;
   close(): void;
 }

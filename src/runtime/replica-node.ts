@@ -402,8 +402,11 @@ export class ReplicaNode {
     if (this.ledger) {
       this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted, (r) => requestDigest(auth, r));
       // segments the last run left for the ledger (deferred deletions): deleted once the
-      // first batch's ledger records, the repair, are written
-      this.pendingDeletes.push({ batch: this.batchId + 1, seq: Number.POSITIVE_INFINITY });
+      // first batch's ledger records, the repair, are written. Only those the checkpoint stable
+      // NOW covers: by the time that write completes, later batches may have made a newer one
+      // stable whose segments the ledger does not hold yet (found in review: a crash then lost
+      // their executions from the ledger, and the restart's repair hid the gap).
+      this.pendingDeletes.push({ batch: this.batchId + 1, seq: this.wal.stableSeq ?? 0 });
     }
     try {
       this.replica = new Replica({

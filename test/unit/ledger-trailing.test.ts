@@ -29,6 +29,46 @@ const execSeqs = (dir: string) =>
     .map((r) => (r as { seq: number }).seq);
 
 describe('the audit ledger trails the durable log', () => {
+  it("the first write after a start releases only the segments the start's stable checkpoint covers", async () => {
+    // Found in review: the deferred deletion of the boot's leftovers was bounded by Infinity, so
+    // when the first ledger write completed after later batches had made a newer checkpoint
+    // stable, the segments holding those batches went too; a crash before their ledger write
+    // lost their executions from the ledger, and the restart's repair hid the gap from verify.
+    const cluster = await soloCluster({ fsync: true });
+    const original = AuditLedger.prototype.commit;
+    const stalled: Array<{ self: AuditLedger; records: Parameters<AuditLedger['commit']>[0]; cb: (e: PbftError | null) => void }> = [];
+    vi.spyOn(AuditLedger.prototype, 'commit').mockImplementation(function (this: AuditLedger, records, cb) {
+      stalled.push({ self: this, records, cb });
+    });
+    const node = await startNode(cluster);
+    const c = await PbftClient.connect(cluster);
+    solo.clients.push(c);
+    for (let i = 0; i < 20; i++) await c.request(kv.put(`k${i % 5}`, `v${i}`));
+    expect(node.status().lastExecuted).toBe(20);
+    expect(stalled.length).toBe(1); // the first ledger write (the start's repair), still in flight
+    // it completes for real; the next one (every later batch) is in flight
+    await new Promise<void>((resolve) =>
+      original.call(stalled[0]!.self, stalled[0]!.records, (e) => {
+        stalled[0]!.cb(e);
+        resolve();
+      }),
+    );
+    await vi.waitFor(() => expect(stalled.length).toBe(2));
+    // the crash: the second write never happened
+    stalled[1]!.cb(new PbftError('LEDGER_IO', 'crashed before the write'));
+    await node.stop();
+    solo.forget(node);
+    c.close();
+    vi.restoreAllMocks();
+    const again = await startNode(cluster);
+    expect(again.status().lastExecuted).toBe(20);
+    await again.stop();
+    solo.forget(again);
+    // every execution is in the ledger: the durable log kept what the ledger lacked
+    expect([...new Set(execSeqs(cluster.paths.ledgerDir(0)))].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect((await verifyCluster({ dir: solo.dir! })).outcome).toBe('ok');
+  });
+
   for (const fsync of [false, true])
     it(`a crash between a batch's send and its ledger write: the durable log keeps the segments, the restart repairs the ledger (fsync ${fsync})`, async () => {
       const cluster = await soloCluster({ fsync });
