@@ -8,11 +8,12 @@
  * durable log and what happens when it is damaged) and the transport (frames to peers and
  * clients). The node itself never calls Date.now, Math.random, setTimeout or randomBytes.
  */
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlink } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { ClientId, PersistRecord, ReplicaId, SignedReply } from '../core/types.js';
 import { PbftError, describeError } from '../errors.js';
 import type { PhaseLine } from '../phaselog/index.js';
+import { writeFileAtomicSync } from './fsutil.js';
 import { DurableLog, type DurableLogOptions } from './storage.js';
 
 /** Frames out: `{"type":"message"|"messages",...}` to a peer, `{"type":"reply",...}` to a client. */
@@ -81,6 +82,17 @@ export interface NodeStorage {
   open(): NodeLog;
   /** put a damaged log out of the way so that open() starts empty; returns where it went */
   moveAside(): string[];
+  /**
+   * The recovery a damaged log started, kept apart from the log until the log holds its
+   * 'recovery' record: written (durably) before the damaged log is moved aside, read at every
+   * open, cleared once the first commit after it is durable. So a crash between the move and
+   * that commit restarts in recovery mode again, not as a fresh replica that votes at once.
+   */
+  recoveryIntent?: {
+    read(): { timestamp: number; nonce: string } | null;
+    write(r: { timestamp: number; nonce: string }): void;
+    clear(): void;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,6 +141,34 @@ export class FileStorage implements NodeStorage {
   moveAside(): string[] {
     return moveDamagedLog(this.walDir, this.o.legacyFile);
   }
+
+  /** `<wal>.recovering`, beside the log (JSON {timestamp, nonce}); synced unless fsync is off */
+  readonly recoveryIntent = {
+    read: (): { timestamp: number; nonce: string } | null => {
+      const file = `${this.walDir}.recovering`;
+      if (!existsSync(file)) return null;
+      try {
+        const v = JSON.parse(readFileSync(file, 'utf8')) as { timestamp?: unknown; nonce?: unknown };
+        if (typeof v.timestamp === 'number' && Number.isSafeInteger(v.timestamp) && v.timestamp > 0 && typeof v.nonce === 'string' && /^[0-9a-f]{1,64}$/.test(v.nonce))
+          return { timestamp: v.timestamp, nonce: v.nonce };
+      } catch {
+        /* unreadable: a torn marker write, below */
+      }
+      // a marker torn by a crash while it was written: the move had not happened yet (it is
+      // written first), so the log it guards is still there and decides for itself
+      return null;
+    },
+    write: (r: { timestamp: number; nonce: string }): void => {
+      try {
+        writeFileAtomicSync(`${this.walDir}.recovering`, JSON.stringify(r), 0o600, { fsync: this.o.fsync !== false });
+      } catch (e) {
+        throw new PbftError('WAL_IO', `cannot record the recovery of a damaged durable log in ${this.walDir}.recovering: ${describeError(e)}`, { cause: e });
+      }
+    },
+    clear: (): void => {
+      unlink(`${this.walDir}.recovering`, () => undefined);
+    },
+  };
 }
 
 /**

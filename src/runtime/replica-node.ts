@@ -207,6 +207,8 @@ export class ReplicaNode {
   private drainScheduled = false;
   /** group commit: a sync is in flight for batch `batchId` */
   private syncing = false;
+  /** a recovery is recorded beside the log until the first frame after the start is durable */
+  private recoveryIntentPending = false;
   private batchId = 0;
   /** records waiting for the next batch, and effects waiting for their batch to be durable */
   private nextRecords: PersistRecord[] = [];
@@ -382,14 +384,18 @@ export class ReplicaNode {
       if (!(e instanceof PbftError) || e.code !== 'WAL_CORRUPT') throw e;
       // A record before the last failed its checksum: what this replica signed is unknown.
       // Keep the damaged log for inspection, start empty, and recover (the core's recovery
-      // mode: no votes until that is safe; the state comes back by state transfer).
+      // mode: no votes until that is safe; the state comes back by state transfer). The
+      // recovery is recorded beside the log first, so a crash before the new log holds it
+      // cannot bring the replica back as a fresh one.
+      recover = { timestamp: Math.floor(this.clock.now()), nonce: this.entropy.nonce() };
+      this.storage.recoveryIntent?.write(recover);
       const aside = this.storage.moveAside();
       this.diag(
         `durable log damaged: ${e.message.split('; the replica cannot')[0]}. Moved aside to ${aside.join(', ')}; starting empty in recovery mode (no votes until safe; state by transfer from peers)`,
       );
       this.wal = this.storage.open();
-      recover = { timestamp: Math.floor(this.clock.now()), nonce: this.entropy.nonce() };
     }
+
     const lr = this.wal.loadReport;
     const mig = lr.migrated;
     if (mig)
@@ -399,6 +405,18 @@ export class ReplicaNode {
     if (lr.tornTail) this.diag(`durable log: ignored a torn last append (crash during a write); ${lr.records} records kept`);
 
     const persisted = this.wal.takeRecords();
+    if (!recover) {
+      // a recovery whose record may not have reached the new log (a crash right after the
+      // move): recover again, unless the log holds it (then only the marker's removal was lost)
+      const pending = this.storage.recoveryIntent?.read() ?? null;
+      if (pending && !persisted.some((r) => r.kind === 'recovery' && r.timestamp === pending.timestamp && r.nonce === pending.nonce)) {
+        recover = pending;
+        this.diag(
+          `durable log: the recovery started at ${pending.timestamp} is not in the log (a crash after the damaged log was moved aside): starting it again`,
+        );
+      } else if (pending) this.storage.recoveryIntent?.clear();
+    }
+    this.recoveryIntentPending = recover !== undefined && this.storage.recoveryIntent !== undefined;
     if (this.ledger) {
       this.ledgerFeed = new LedgerFeed(id, this.ledger.lastSeq, this.ledger.lastCheckpoint, persisted, (r) => requestDigest(auth, r));
       // segments the last run left for the ledger (deferred deletions): deleted once the
@@ -622,6 +640,11 @@ export class ReplicaNode {
     if (err) return this.walFailed(err);
     if (this.fatal) return;
     const batch = this.batchId;
+    if (this.recoveryIntentPending) {
+      // the first frame after the start (with the core's 'recovery' record) is durable
+      this.recoveryIntentPending = false;
+      this.storage.recoveryIntent?.clear();
+    }
     this.release(batch);
     if (this.ledger) {
       if (this.batchCheckpoint > 0) this.pendingDeletes.push({ batch, seq: this.batchCheckpoint });

@@ -142,6 +142,18 @@ export class SimDisk implements NodeStorage {
     return [`${this.where}.damaged`];
   }
 
+  /** the recovery recorded beside the log (NodeStorage.recoveryIntent): durable at once, as a synced file */
+  private intent: { timestamp: number; nonce: string } | null = null;
+  readonly recoveryIntent = {
+    read: () => (this.intent ? { ...this.intent } : null),
+    write: (r: { timestamp: number; nonce: string }) => {
+      this.intent = { ...r };
+    },
+    clear: () => {
+      this.intent = null;
+    },
+  };
+
   private commit(epoch: number, records: PersistRecord[], cb: (err: PbftError | null) => void): void {
     if (epoch !== this.epoch) return; // a node from before a crash (gone)
     if (this.inFlight) throw new Error('group commit broken: a second frame was committed while one is in flight');

@@ -85,4 +85,46 @@ describe('ReplicaNode and its durable log', () => {
     solo.clients.push(c);
     expect(JSON.parse((await c.request(kv.get('k2'))).result)).toEqual({ ok: true, value: 'v12' });
   });
+
+  it('a damaged log: the recovery is recorded beside it first, so a crash before the new log holds it recovers again', async () => {
+    // Found in review: the only durable trace of the recovery was the core's 'recovery' record
+    // in the new log's first frame; a crash after the move and before that frame was durable
+    // left an empty log, and the next start was a fresh replica that votes at once.
+    const cluster = await soloCluster({ fsync: true });
+    const node = await startNode(cluster);
+    const c = await PbftClient.connect(cluster);
+    solo.clients.push(c);
+    for (let i = 0; i < 6; i++) await c.request(kv.put(`k${i}`, `v${i}`));
+    c.close();
+    solo.clients.length = 0;
+    await stopNode(node);
+    // damage a frame that is not the last one
+    const walDir = cluster.paths.walDir(0);
+    const damaged = readdirSync(walDir)
+      .sort()
+      .some((n) => {
+        const f = `${walDir}/${n}`;
+        const b = fs.readFileSync(f);
+        const nl = b.indexOf(0x0a);
+        if (nl <= 0 || nl >= b.length - 1) return false;
+        b[nl - 3] = b[nl - 3] === 0x31 ? 0x32 : 0x31;
+        writeFileSync(f, b);
+        return true;
+      });
+    expect(damaged).toBe(true);
+    // the start moves it aside and recovers; its first commit never completes (the crash)
+    const { DurableLog } = await import('../../src/runtime/storage.js');
+    vi.spyOn(DurableLog.prototype, 'commit').mockImplementation(() => undefined);
+    const r1 = await startNode(cluster);
+    const first = r1.core.status().recovery;
+    expect(first).toBeDefined();
+    expect(fs.existsSync(`${walDir}.recovering`)).toBe(true);
+    await stopNode(r1);
+    vi.restoreAllMocks();
+    // the next start recovers again, and once its log holds the recovery the marker goes
+    const r2 = await startNode(cluster);
+    expect(r2.core.status().recovery).toEqual(first);
+    await vi.waitFor(() => expect(fs.existsSync(`${walDir}.recovering`)).toBe(false));
+    await stopNode(r2);
+  });
 });
