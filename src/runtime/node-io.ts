@@ -149,7 +149,13 @@ export class FileStorage implements NodeStorage {
       if (!existsSync(file)) return null;
       try {
         const v = JSON.parse(readFileSync(file, 'utf8')) as { timestamp?: unknown; nonce?: unknown };
-        if (typeof v.timestamp === 'number' && Number.isSafeInteger(v.timestamp) && v.timestamp > 0 && typeof v.nonce === 'string' && /^[0-9a-f]{1,64}$/.test(v.nonce))
+        if (
+          typeof v.timestamp === 'number' &&
+          Number.isSafeInteger(v.timestamp) &&
+          v.timestamp > 0 &&
+          typeof v.nonce === 'string' &&
+          /^[0-9a-f]{1,64}$/.test(v.nonce)
+        )
           return { timestamp: v.timestamp, nonce: v.nonce };
       } catch {
         /* unreadable: a torn marker write, below */

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyCluster } from '../../src/audit/index.js';
 import { PbftError } from '../../src/errors.js';
 import { PbftClient } from '../../src/runtime/client.js';
-import { type LoadedCluster } from '../../src/runtime/config.js';
+import type { LoadedCluster } from '../../src/runtime/config.js';
 import { AuditLedger, readLedger } from '../../src/runtime/ledger.js';
 import { kv } from '../helpers/cluster.js';
 import { SoloNode } from '../helpers/solo-node.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
 import { encodeKvOp } from '../../src/app/kv.js';
 import { ClientCore } from '../../src/core/client.js';
-import { makeReply, makeRequest, requestDigest, requestMacDigest, verifyRequestMac, withMacs } from '../../src/core/messages.js';
+import { makeReply, makeRequest, requestMacDigest, verifyRequestMac, withMacs } from '../../src/core/messages.js';
 import type { SignedRequest } from '../../src/core/types.js';
 import { SimClientSessions, SimMacs } from '../../src/sim/sessions.js';
 

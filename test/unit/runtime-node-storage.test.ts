@@ -7,7 +7,7 @@ import fs, { readdirSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PbftClient } from '../../src/runtime/client.js';
-import { type LoadedCluster } from '../../src/runtime/config.js';
+import type { LoadedCluster } from '../../src/runtime/config.js';
 import type { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { encodeLegacyLine } from '../../src/runtime/storage.js';
 import { kv } from '../helpers/cluster.js';
