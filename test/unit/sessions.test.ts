@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { canonicalBytes } from '../../src/core/canonical.js';
-import { requestDigest } from '../../src/core/messages.js';
+import { requestMacDigest } from '../../src/core/messages.js';
 import type { SignedRequest } from '../../src/core/types.js';
 import { KeyedAuthenticator, randomSecretKey } from '../../src/crypto/index.js';
 import {
@@ -234,7 +234,7 @@ describe('session keys: the client side (PbftClient)', () => {
       const pending = c.request('{"op":"put","key":"a","value":"1"}', { timeoutMs: 3000 }).catch(() => undefined);
       await waitFor(async () => fake.frames.some((f) => f.type === 'request'), { timeoutMs: 5000, what: 'a request at the fake primary' });
       const req = fake.frames.find((f) => f.type === 'request')!.msg as SignedRequest;
-      const digest = requestDigest(new KeyedAuthenticator(cluster.scheme, null, cluster.keyring), req);
+      const digest = requestMacDigest(new KeyedAuthenticator(cluster.scheme, null, cluster.keyring), req);
       expect(macEqual(fake.key()!.req, Buffer.from(digest, 'hex'), req.mac![0]!)).toBe(true);
       // a reply from "replica 0" whose MAC is not under the session key: dropped, counted
       const body = { type: 'reply', view: 0, timestamp: req.body.timestamp, client: 'client0', replica: 0, result: 'r', tentative: false };
