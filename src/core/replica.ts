@@ -998,10 +998,7 @@ export class Replica {
         if (!pp) continue;
         for (const r of pp.batch) {
           const { client, timestamp } = r.body;
-          if ((this.resign.get(client) ?? -1) >= timestamp) continue;
-          this.resign.delete(client);
-          this.resign.set(client, timestamp);
-          if (this.resign.size > MAX_SIGNATURE_MARKS) this.resign.delete(this.resign.keys().next().value!);
+          if ((this.resign.get(client) ?? -1) < timestamp) this.markResign(client, timestamp);
         }
       }
     }
@@ -1017,8 +1014,13 @@ export class Replica {
    * primary framed an honest client, is a signature check per request of that client here.
    */
   private requireSignatures(client: ClientId): void {
+    this.markResign(client, Number.POSITIVE_INFINITY);
+  }
+
+  /** resign mark: requests of `client` up to `timestamp` need a good signature (bounded, oldest forgotten) */
+  private markResign(client: ClientId, timestamp: number): void {
     this.resign.delete(client);
-    this.resign.set(client, Number.POSITIVE_INFINITY);
+    this.resign.set(client, timestamp);
     if (this.resign.size > MAX_SIGNATURE_MARKS) this.resign.delete(this.resign.keys().next().value!);
   }
 
