@@ -70,7 +70,8 @@ export const median = (xs) => {
 
 /**
  * One bench run on a fresh cluster of `build` (a built checkout).
- * o: { replicas, clients, fsync: 'on'|'off', duration (s), warmup (s), valueSize, rssEveryMs }
+ * o: { replicas, clients, fsync: 'on'|'off', duration (s), warmup (s), valueSize, rssEveryMs,
+ *      protocol (cluster.json protocol overrides, e.g. { maxInFlight: 2 }) }
  */
 export async function runOnce(build, o) {
   const bin = path.join(build, 'bin', 'run.js');
@@ -91,6 +92,13 @@ export async function runOnce(build, o) {
     const base = await freeBase(o.replicas);
     let r = pbft(['init', '--replicas', String(o.replicas), '--base-port', String(base), '--yes']);
     if (r.status !== 0) throw new Error(`init: ${r.stderr}`);
+    if (o.protocol) {
+      // protocol overrides (e.g. { maxBatchSize: 64 }) written into cluster.json before `up`
+      const cf = path.join(dir, 'cluster.json');
+      const c = JSON.parse(readFileSync(cf, 'utf8'));
+      Object.assign(c.protocol, o.protocol);
+      writeFileSync(cf, JSON.stringify(c, null, 2));
+    }
     for (let i = 0; i < o.replicas; i++) {
       const f = path.join(dir, 'replicas', String(i), 'replica.json');
       let j = {};
