@@ -131,6 +131,33 @@ type QueuedEvent = { ev: ReplicaEvent; timerGen?: number };
 const NO_AUDIT: LedgerRecord[] = [];
 /** ledger records queued behind the durable log beyond which the next durable-log batch waits for the ledger */
 const LEDGER_BACKLOG_RECORDS = 4096;
+/**
+ * The ledger is written at most once per LEDGER_MIN_INTERVAL_MS (at once after a quiet spell, or
+ * as soon as LEDGER_EAGER_RECORDS are queued): one thread-pool write per batch was about a tenth
+ * of a replica's CPU at one client on our 2-core VMs, where every hand-off to a pool thread and
+ * back costs two context switches.
+ */
+const LEDGER_MIN_INTERVAL_MS = 50;
+const LEDGER_EAGER_RECORDS = 512;
+/** records no effect waits for (isLazyRecord) wait at most this long for a frame to ride with */
+const LAZY_FLUSH_MS = 10;
+
+/**
+ * A record no effect of its turn waits for: `committed`, a replica's note that it saw 2f+1
+ * matching commits. When a turn's only records are these and no effect is waiting for a frame,
+ * every other record is durable, this replica's own `prepared` for the seq included (it was
+ * recorded in an earlier turn, before its commit went out; or it executes on 2f+1 commits of
+ * others). So the 2f+1 commit voters behind the reply include at least f+1 correct replicas whose
+ * `prepared` records were durable before their commits were sent, any view change hears from one
+ * of them, and the request stays at its seq whatever this replica forgets in a crash;
+ * re-executing it gives the same result. Such a turn acts at once, and its records ride the next
+ * frame (or LAZY_FLUSH_MS later): at one client that is one durable-log write per batch fewer,
+ * and the reply goes out a write earlier. Their order in the log is kept (a later frame holds
+ * them first), so every prefix of the log is still a state the replica was in.
+ */
+function isLazyRecord(r: PersistRecord): boolean {
+  return r.kind === 'committed';
+}
 
 /** the highest full checkpoint seq among a turn's persist records (0: none): where the durable log starts a segment */
 function checkpointIn(persists: readonly PersistRecord[]): number {
@@ -194,6 +221,11 @@ export class ReplicaNode {
   /** the next durable-log batch waits for the ledger (its queue is full: backpressure) */
   private heldForLedger = false;
   private ledgerIdleWaiters: Array<() => void> = [];
+  /** when the ledger's last write started (LEDGER_MIN_INTERVAL_MS), and its pending write, if any */
+  private ledgerLastWriteAt = Number.NEGATIVE_INFINITY;
+  private ledgerTimer: TimerHandle | null = null;
+  /** the flush of lazy records (isLazyRecord) waiting for a frame to ride with */
+  private lazyTimer: TimerHandle | null = null;
   private byz!: ByzantineHooks;
   private app!: CorruptibleApp;
   /** set in a replica process only */
@@ -594,6 +626,11 @@ export class ReplicaNode {
    * later turns keep stepping the core: their records gather into the next batch (committed when
    * the current one completes, so at most one frame is ever not yet durable) and their effects
    * queue behind, in order. A turn with no records and nothing queued ahead of it acts at once.
+   * A turn whose only records are lazy (isLazyRecord) acts at once too, its records riding the
+   * next frame. Replies in other turns wait like everything else: a turn that prepares and
+   * commits at once holds this replica's own `prepared` record, and a reply sent before that is
+   * durable could outlive it (with f Byzantine replicas among the other commit voters, only f
+   * correct ones would then hold a durable `prepared`; a view change needs f+1).
    */
   private commit(persists: PersistRecord[], effects: ReplicaAction[]): void {
     if (this.fatal) return;
@@ -603,15 +640,34 @@ export class ReplicaNode {
       this.performAll(effects);
       effects = [];
     }
+    if (this.waiting.length === 0 && persists.every(isLazyRecord)) {
+      // Nothing this turn does needs one of its records durable first, and nothing is queued
+      // ahead (every record not lazy is durable: each frame holding one has effects waiting
+      // until it is): act now.
+      this.performAll(effects);
+      if (persists.length > 0 || this.nextRecords.length > 0 || this.syncing || this.heldForLedger) {
+        // its lazy records, and the ledger records (whose executions may be in those, in
+        // earlier lazy records, or in the frame in flight), wait for a frame to ride with
+        for (const r of persists) this.nextRecords.push(r);
+        for (const r of audit) this.nextLedger.push(r);
+        if (!this.syncing && !this.heldForLedger) this.armLazyFlush(); // else nextBatch() sees to them
+      } else if (audit.length > 0) {
+        // the ledger records (of executions whose records are durable already) join the
+        // ledger's queue as a batch of their own
+        this.trailLedger(++this.batchId, audit);
+      }
+      return;
+    }
     if (!this.syncing && !this.heldForLedger) {
-      if (persists.length === 0 && this.waiting.length === 0) {
-        // nothing to make durable, nothing ahead: act now; the ledger records (of executions
-        // whose records are durable already) join the ledger's queue as a batch of their own
-        this.performAll(effects);
-        if (audit.length > 0) this.trailLedger(++this.batchId, audit);
+      this.waiting.push({ batch: this.batchId + 1, effects });
+      if (this.nextRecords.length > 0 || this.nextLedger.length > 0) {
+        // lazy records waiting for a frame: this one, ahead of the turn's own (order kept)
+        for (const r of persists) this.nextRecords.push(r);
+        for (const r of audit) this.nextLedger.push(r);
+        this.nextCheckpoint = Math.max(this.nextCheckpoint, checkpointIn(persists));
+        this.takeNextBatch();
         return;
       }
-      this.waiting.push({ batch: this.batchId + 1, effects });
       this.startBatch(persists, audit, checkpointIn(persists));
       return;
     }
@@ -621,8 +677,33 @@ export class ReplicaNode {
     this.waiting.push({ batch: this.batchId + 1, effects });
   }
 
+  /** Write the lazy records within LAZY_FLUSH_MS if no frame takes them first. */
+  private armLazyFlush(): void {
+    if (this.lazyTimer !== null) return;
+    this.lazyTimer = this.clock.setTimeout(() => {
+      this.lazyTimer = null;
+      if (!this.stopped && !this.fatal && !this.syncing && !this.heldForLedger && (this.nextRecords.length > 0 || this.nextLedger.length > 0))
+        this.takeNextBatch();
+    }, LAZY_FLUSH_MS);
+  }
+
+  /** Start a batch with everything gathered for the next one. */
+  private takeNextBatch(): void {
+    const recs = this.nextRecords;
+    const audit = this.nextLedger;
+    const cp = this.nextCheckpoint;
+    this.nextRecords = [];
+    this.nextLedger = [];
+    this.nextCheckpoint = 0;
+    this.startBatch(recs, audit, cp);
+  }
+
   /** One durable-log frame; its ledger records wait for it (onSynced). */
   private startBatch(records: PersistRecord[], audit: LedgerRecord[], checkpoint: number): void {
+    if (this.lazyTimer !== null) {
+      this.clock.clearTimeout(this.lazyTimer);
+      this.lazyTimer = null;
+    }
     this.batchId++;
     this.syncing = true;
     this.batchLedger = audit;
@@ -664,15 +745,10 @@ export class ReplicaNode {
       return;
     }
     this.heldForLedger = false;
-    if (this.nextRecords.length > 0 || this.nextLedger.length > 0 || this.waiting.length > 0) {
-      const recs = this.nextRecords;
-      const audit = this.nextLedger;
-      const cp = this.nextCheckpoint;
-      this.nextRecords = [];
-      this.nextLedger = [];
-      this.nextCheckpoint = 0;
-      this.startBatch(recs, audit, cp);
-    }
+    if (this.waiting.length > 0) return this.takeNextBatch();
+    // nothing waits for a frame: lazy records ride the next one (within LAZY_FLUSH_MS)
+    if (this.nextRecords.some((r) => !isLazyRecord(r))) return this.takeNextBatch();
+    if (this.nextRecords.length > 0 || this.nextLedger.length > 0) this.armLazyFlush();
   }
 
   /**
@@ -686,12 +762,29 @@ export class ReplicaNode {
     }
     this.ledgerQueue.push({ batch, records });
     this.ledgerQueued += records.length;
-    this.writeLedger();
+    this.scheduleLedger();
+  }
+
+  /** The ledger's next write: now after a quiet spell or with a full queue, else at the interval's end. */
+  private scheduleLedger(): void {
+    if (this.ledgerWriting || this.ledgerTimer !== null || this.ledgerQueue.length === 0) return;
+    const wait = this.ledgerLastWriteAt + LEDGER_MIN_INTERVAL_MS - this.clock.now();
+    if (wait <= 0 || this.ledgerQueued >= LEDGER_EAGER_RECORDS || this.stopped || this.heldForLedger || this.ledgerIdleWaiters.length > 0)
+      return this.writeLedger();
+    this.ledgerTimer = this.clock.setTimeout(() => {
+      this.ledgerTimer = null;
+      this.writeLedger();
+    }, Math.ceil(wait));
   }
 
   private writeLedger(): void {
     const ledger = this.ledger;
     if (!ledger || this.ledgerWriting || this.ledgerQueue.length === 0 || this.fatal) return;
+    if (this.ledgerTimer !== null) {
+      this.clock.clearTimeout(this.ledgerTimer);
+      this.ledgerTimer = null;
+    }
+    this.ledgerLastWriteAt = this.clock.now();
     const q = this.ledgerQueue;
     this.ledgerQueue = [];
     this.ledgerQueued = 0;
@@ -706,7 +799,7 @@ export class ReplicaNode {
         return;
       }
       this.ledgerWritten(through);
-      if (this.ledgerQueue.length > 0) this.writeLedger();
+      if (this.ledgerQueue.length > 0) this.scheduleLedger();
       else this.notifyLedgerIdle();
       if (this.heldForLedger) this.nextBatch();
     };
@@ -735,7 +828,9 @@ export class ReplicaNode {
   /** Resolves once the ledger has written everything queued (or failed). */
   private ledgerDrained(): Promise<void> {
     if (!this.ledger || this.fatal || (!this.ledgerWriting && this.ledgerQueue.length === 0)) return Promise.resolve();
-    return new Promise((resolve) => this.ledgerIdleWaiters.push(resolve));
+    const p = new Promise<void>((resolve) => this.ledgerIdleWaiters.push(resolve));
+    this.writeLedger(); // now, not at the interval's end (nothing if a write is in flight: its end writes the rest)
+    return p;
   }
 
   private release(upTo: number): void {
@@ -1063,7 +1158,11 @@ export class ReplicaNode {
     return this.stopped;
   }
 
-  /** Close sockets, drop pending work (nothing of it was promised), flush and close the logs. */
+  /**
+   * Close sockets, drop pending work (no effect of it went out), write the records gathered for
+   * the next frame (lazy ones may back replies already sent; writing records whose effects never
+   * go out is what a crash right after a write does), flush and close the logs.
+   */
   async stop(reason = 'stopped'): Promise<void> {
     const wasStopped = this.stopped;
     this.stopped = true;
@@ -1071,14 +1170,20 @@ export class ReplicaNode {
     this.timers.clear();
     for (const t of this.delayed) this.clock.clearTimeout(t);
     this.delayed.clear();
+    if (this.lazyTimer !== null) this.clock.clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
     this.queue = [];
     this.waiting = [];
-    this.nextRecords = [];
-    this.nextLedger = [];
     await this.proc?.transport.close();
     await this.metrics?.close();
     this.metrics = null;
     await this.wal.whenIdle();
+    if (!this.fatal && !this.syncing && (this.nextRecords.length > 0 || this.nextLedger.length > 0)) {
+      this.takeNextBatch();
+      await this.wal.whenIdle();
+    }
+    this.nextRecords = [];
+    this.nextLedger = [];
     // the ledger records of durable batches are written (the next start would repair them anyway)
     await this.ledgerDrained();
     await this.ledger?.whenIdle();
