@@ -98,7 +98,10 @@ export interface NodeObserver {
   starting?(info: { recover?: { timestamp: number; nonce: string }; records: number }): void;
   /** the core stepped an event (after the Byzantine filter) and returned these actions (not yet carried out) */
   stepped?(ev: ReplicaEvent, actions: readonly ReplicaAction[]): void;
-  /** one effect of a turn carried out (after its records are durable), with the rest of its batch */
+  /**
+   * one effect of a turn carried out, with the rest of its batch: after the turn's records are
+   * durable, except in a turn whose only records are lazy (isLazyRecord), which acts at once
+   */
   performing?(a: ReplicaAction, batch: readonly ReplicaAction[]): void;
   /** the core, the Byzantine layer or the driver threw */
   error?(where: string, e: unknown): void;
@@ -150,7 +153,10 @@ const LAZY_FLUSH_MS = 10;
  * others). So the 2f+1 commit voters behind the reply include at least f+1 correct replicas whose
  * `prepared` records were durable before their commits were sent, any view change hears from one
  * of them, and the request stays at its seq whatever this replica forgets in a crash;
- * re-executing it gives the same result. Such a turn acts at once, and its records ride the next
+ * re-executing it gives the same result. (Such a turn may also send a CHECKPOINT for the state it
+ * reached: true whatever it forgets, as re-execution reaches that state again; and a replica
+ * that makes a checkpoint stable and truncates its log records that first, lazy records before
+ * it.) Such a turn acts at once, and its records ride the next
  * frame (or LAZY_FLUSH_MS later): at one client that is one durable-log write per batch fewer,
  * and the reply goes out a write earlier. Their order in the log is kept (a later frame holds
  * them first), so every prefix of the log is still a state the replica was in.
@@ -645,7 +651,7 @@ export class ReplicaNode {
       // ahead (every record not lazy is durable: each frame holding one has effects waiting
       // until it is): act now.
       this.performAll(effects);
-      if (persists.length > 0 || this.nextRecords.length > 0 || this.syncing || this.heldForLedger) {
+      if (persists.length > 0 || this.nextRecords.length > 0 || this.nextLedger.length > 0 || this.syncing || this.heldForLedger) {
         // its lazy records, and the ledger records (whose executions may be in those, in
         // earlier lazy records, or in the frame in flight), wait for a frame to ride with
         for (const r of persists) this.nextRecords.push(r);
@@ -740,8 +746,10 @@ export class ReplicaNode {
   private nextBatch(): void {
     if (this.syncing || this.fatal || this.stopped) return;
     if (this.ledgerQueued >= LEDGER_BACKLOG_RECORDS) {
-      // backpressure: the ledger is that far behind; the next batch waits for its write
+      // backpressure: the ledger is that far behind; the next batch waits for its write (now,
+      // not at the end of the ledger's interval)
       this.heldForLedger = true;
+      this.writeLedger();
       return;
     }
     this.heldForLedger = false;
@@ -765,12 +773,18 @@ export class ReplicaNode {
     this.scheduleLedger();
   }
 
-  /** The ledger's next write: now after a quiet spell or with a full queue, else at the interval's end. */
+  /**
+   * The ledger's next write: now after a quiet spell, with a full queue, under backpressure, when
+   * someone waits for it or at a stop; else at the end of the interval (whose length a wall clock
+   * stepping back cannot stretch: the wait is at most the interval). A write in flight arranges
+   * the next one when it ends.
+   */
   private scheduleLedger(): void {
-    if (this.ledgerWriting || this.ledgerTimer !== null || this.ledgerQueue.length === 0) return;
-    const wait = this.ledgerLastWriteAt + LEDGER_MIN_INTERVAL_MS - this.clock.now();
+    if (this.ledgerWriting || this.ledgerQueue.length === 0) return;
+    const wait = Math.min(LEDGER_MIN_INTERVAL_MS, this.ledgerLastWriteAt + LEDGER_MIN_INTERVAL_MS - this.clock.now());
     if (wait <= 0 || this.ledgerQueued >= LEDGER_EAGER_RECORDS || this.stopped || this.heldForLedger || this.ledgerIdleWaiters.length > 0)
       return this.writeLedger();
+    if (this.ledgerTimer !== null) return;
     this.ledgerTimer = this.clock.setTimeout(() => {
       this.ledgerTimer = null;
       this.writeLedger();

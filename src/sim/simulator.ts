@@ -11,7 +11,9 @@
  * The driver contract (src/core/types.ts) is carried out exactly: every `persist` of a step is
  * durable before any of its sends (a crashed replica keeps exactly the records it emitted, and
  * restarts from `compactRecords(records)`, never from an empty log); timers are named and
- * replaced; `multicast` goes to every other replica; `reply` goes to the client.
+ * replaced; `multicast` goes to every other replica; `reply` goes to the client. (The node
+ * driver runs the runtime's refinement of it: a step whose only records are `committed` acts
+ * before they are durable; see isLazyRecord in src/runtime/replica-node.ts.)
  */
 import { KvStore, encodeKvOp, type KvOp } from '../app/kv.js';
 import { ByzantineLayer, CorruptibleApp, type StrategyName } from '../byzantine/index.js';
@@ -1182,7 +1184,9 @@ class Simulation {
   /**
    * The BFT theorem at commit time (pbft.md "What must hold": "correct replicas commit the same
    * digest at each sequence number"), from the 'committed' records correct replicas persist:
-   * seen before anything executes, and even when execution is held up by a gap.
+   * seen before anything executes, and even when execution is held up by a gap (under the node
+   * driver when the frame holding them is written, which for a lazy record may come after the
+   * execution, or never if the replica crashes first; onExecuted checks agreement too).
    */
   private onCommitted(replica: ReplicaId, e: { view: number; seq: number; digest: string }): void {
     this.cuts?.onCommitted(replica, e.seq);
@@ -1640,7 +1644,9 @@ class Simulation {
    * A crash of a correct replica is a fault only while it is down, and only for liveness. The
    * driver contract makes every record of a step durable before any of its sends, and the
    * replica restarts from exactly its durable log (compactRecords). It never sent anything it
-   * did not persist, so after the restart it cannot contradict itself: to every other node it is
+   * did not persist (under the node driver, but for the replies and CHECKPOINTs of a step whose
+   * only records are `committed`, which re-execution repeats: see isLazyRecord in
+   * src/runtime/replica-node.ts), so after the restart it cannot contradict itself: to every other node it is
    * a correct replica whose links lost messages for a while (those sent to it while it was down,
    * those of an interrupted step it did not send). Message loss is what PBFT's asynchronous
    * network already allows, and safety holds under any loss: so the replica stays in `correct`
