@@ -541,7 +541,11 @@ export class AuditLedger {
     }
     createSegment(seg.file, buf, this.doFsync, this.error, (err, fd) => {
       if (err) return done(err);
-      const finish = () => {
+      const finish = (derr: PbftError | null) => {
+        if (derr) {
+          fs.close(fd, () => undefined);
+          return done(derr);
+        }
         seg.bytes = buf.length;
         const old = this.fd;
         this.fd = fd;
@@ -557,9 +561,12 @@ export class AuditLedger {
         this.retain();
         done(null);
       };
-      if (!this.doFsync) return finish();
-      // best effort: a directory that cannot be synced does not fail the ledger
-      fsyncDirAsync(this.dir, () => finish());
+      if (!this.doFsync) return finish(null);
+      // As the durable log: a segment whose directory entry may not be durable fails the write.
+      // Otherwise a power loss could take the new segment, and with it records the durable log
+      // has deleted because the ledger held them (platforms that cannot sync a directory at all
+      // are not an error: fsyncDirAsync).
+      fsyncDirAsync(this.dir, (e) => finish(e ? this.error('sync the directory of', this.dir, e) : null));
     });
   }
 

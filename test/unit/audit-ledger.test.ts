@@ -1,7 +1,7 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CommitBody, PersistRecord, ReplicaAction, Signed } from '../../src/core/types.js';
 import {
   AuditLedger,
@@ -158,6 +158,29 @@ describe('audit ledger', () => {
     // each segment's head says where retention starts
     const head = r.frames[0]!.records[0] as Extract<LedgerRecord, { k: 'head' }>;
     expect(head.lastSeq).toBe(seqs[0]! - 1);
+  });
+
+  it('with fsync on, a new segment whose directory cannot be synced fails the write (as in the durable log)', async () => {
+    // Before (WAL review, session 8): ignored. A power loss could then take the new segment, and
+    // with it executions the durable log had deleted because the ledger held them.
+    const frame = encodeLedgerFrame([exec(1)]).length;
+    const l = AuditLedger.open(dir, { replica: 1, clusterId: CLUSTER, fsync: true, segmentBytes: frame * 2 });
+    await l.append([exec(1)]);
+    // segment files are opened O_DSYNC (no fsync call); fs.fsync is the directory's sync
+    const eio = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    const dirSync = vi.spyOn(fs, 'fsync').mockImplementation(((_fd: number, cb: (e: Error | null) => void) => cb(eio)) as never);
+    let failed: unknown = null;
+    for (let s = 2; s <= 6 && failed === null; s++) await l.append([exec(s)]).catch((e) => (failed = e));
+    expect(dirSync).toHaveBeenCalled();
+    expect(failed).toMatchObject({ code: 'LEDGER_IO' });
+    expect((failed as Error).message).toMatch(/replica 1: cannot sync the directory of its audit ledger .*EIO/);
+    await expect(l.append([exec(9)])).rejects.toMatchObject({ code: 'LEDGER_IO' });
+    dirSync.mockRestore();
+    // the ledger did not count the failed write; what it wrote before is intact
+    expect(l.lastSeq).toBeLessThan(6);
+    await l.whenIdle();
+    l.close();
+    expect(readLedger(dir).damaged).toEqual([]);
   });
 
   it('refuses further writes after a failed one', async () => {
