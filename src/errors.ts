@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   NO_FREE_PORTS: ['process', 'no free ports were found for the replicas'],
   WAL_CORRUPT: ['process', "a replica's durable log is corrupt"],
   WAL_IO: ['process', "a replica's durable log cannot be read or written"],
+  WAL_CONFLICT: ['process', 'a replica has both an old-format durable log and segment files, and they differ (the operator chooses)'],
   LEDGER_IO: ['process', "a replica's audit ledger cannot be written (e.g. the disk is full)"],
   IO: ['internal', 'a file-system operation failed'],
   INTERNAL: ['internal', 'an unexpected error (a bug)'],

@@ -327,8 +327,8 @@ export class DurableLog {
 
   /**
    * Open (creating if absent) and load the log in directory `dir`, converting a single-file log
-   * first if `legacyFile` exists. Synchronous: for start-up only. Throws PbftError WAL_CORRUPT or
-   * WAL_IO with a one-line message that names the file and what to do.
+   * first if `legacyFile` exists. Synchronous: for start-up only. Throws PbftError WAL_CORRUPT,
+   * WAL_CONFLICT or WAL_IO with a one-line message that names the file and what to do.
    */
   static open(dir: string, o: DurableLogOptions = {}): DurableLog {
     const label = o.label ?? 'replica';
@@ -381,8 +381,10 @@ export class DurableLog {
           const only = nums.length === 1 ? readSegmentFrames(path.join(dir, segmentName(nums[0]!)), label, maxBytes, true) : null;
           const same = only !== null && only.frames.length === 1 && JSON.stringify(only.frames[0]) === JSON.stringify(compacted);
           if (!same)
+            // Not damage (so not WAL_CORRUPT, which starts recovery and moves the log aside):
+            // two intact logs, and only the operator knows which one this replica last ran with.
             throw new PbftError(
-              'WAL_CORRUPT',
+              'WAL_CONFLICT',
               `${label}: both an old-format durable log ${legacy} and segment files in ${dir} exist, and they differ; keep the one this replica last ran with (move the other aside) and start it again`,
             );
         } else {

@@ -414,6 +414,10 @@ describe('DurableLog: the single-file format of older versions', () => {
     expect(readFileSync(legacy, 'utf8')).toBe(LEGACY_NOTE);
     writeFileSync(legacy, encodeLegacyLine([view(1), committed(1), committed(2)]));
     expect(() => open({ legacyFile: legacy })).toThrow(/both an old-format durable log .*wal\.jsonl and segment files in .*wal exist, and they differ/);
+    // a conflict, not damage: the node stops instead of moving the logs aside (recovery is for WAL_CORRUPT)
+    expect(() => open({ legacyFile: legacy })).toThrow(expect.objectContaining({ code: 'WAL_CONFLICT' }));
+    expect(readFileSync(legacy, 'utf8')).toContain('"committed"');
+    expect(existsSync(seg(1))).toBe(true);
   });
 });
 
