@@ -540,11 +540,16 @@ export class DurableLog {
     } else if (r.kind === 'new-view') {
       if (!this.latestNewView || r.msg.body.newView >= this.latestNewView.msg.body.newView) this.latestNewView = r;
     } else if (r.kind === 'recovery') {
-      this.latestRecovery = r.done ? null : r;
+      if (!this.latestRecovery || r.timestamp >= this.latestRecovery.timestamp) this.latestRecovery = r;
     }
   }
 
-  /** What a new segment must repeat from older ones: an unfinished recovery, the latest view and new-view records. */
+  /**
+   * What a new segment must repeat from older ones: the latest recovery record, finished or not
+   * (a finished one too: the segments holding a recovery's start and its end may be deleted in
+   * any order, and a crash between the two unlinks must not leave the start alone, which would
+   * make the replica recover again), the latest view and new-view records.
+   */
   private carry(): PersistRecord[] {
     const out: PersistRecord[] = [];
     if (this.latestRecovery) out.push(this.latestRecovery);

@@ -211,6 +211,26 @@ describe('DurableLog: segments', () => {
     expect(compactRecords(loaded)[0]).toEqual(view(2, true));
   });
 
+  it('carries a finished recovery too: a crash that deletes only the segment of its end cannot bring it back', async () => {
+    // WAL review (session 8): the end of a recovery was not carried, so a crash between the
+    // unlinks of covered segments could leave its start alone, and the replica recovered again.
+    const recovery = (done: boolean): PersistRecord => ({ kind: 'recovery', timestamp: 7, nonce: 'ab'.repeat(8), after: done ? 3 : null, done });
+    // deferDeletes: covered segments stay until deleteCovered (as with the audit ledger)
+    const log = open({ deferDeletes: true });
+    await log.append([recovery(false), view(0), committed(1)]); // segment 1: the start
+    await log.append([checkpoint(1), committed(2)]); // segment 2
+    await log.append([recovery(true), committed(3)]); // segment 2: the end
+    await log.append([checkpoint(3), committed(4)]); // segment 3
+    await log.whenIdle();
+    log.close();
+    expect(segs()).toEqual([segmentName(1), segmentName(2), segmentName(3)]);
+    expect(readFileSync(seg(3), 'utf8')).toContain('"done":true');
+    // the crash: the unlink of segment 2 (the end) completed, that of segment 1 (the start) did not
+    rmSync(seg(2));
+    const loaded = await reopen();
+    expect(compactRecords(loaded).some((r) => r.kind === 'recovery')).toBe(false); // finished: nothing to resume
+  });
+
   it('a non-last segment must be whole: corruption or a partial line there refuses to load', async () => {
     const log = open();
     await log.append([committed(1), committed(2)]);
