@@ -69,6 +69,21 @@ describe('the audit ledger trails the durable log', () => {
     expect((await verifyCluster({ dir: solo.dir! })).outcome).toBe('ok');
   });
 
+  it('a wall clock stepping back does not hold the ledger back (its interval is at most 50 ms)', async () => {
+    // Found in review (session 9): the wait was computed from the wall clock, so a step back of
+    // a minute armed a one-minute timer, and while it was pending nothing else wrote the ledger.
+    const cluster = await soloCluster({ fsync: false });
+    const node = await startNode(cluster);
+    const c = await PbftClient.connect(cluster);
+    solo.clients.push(c);
+    for (let i = 0; i < 3; i++) await c.request(kv.put(`k${i}`, `v${i}`));
+    await vi.waitFor(() => expect(node.status().ledger!.lastSeq).toBe(3));
+    const realNow = Date.now;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 60_000);
+    for (let i = 3; i < 13; i++) await c.request(kv.put(`k${i}`, `v${i}`));
+    await vi.waitFor(() => expect(node.status().ledger!.lastSeq).toBe(13), { timeout: 3_000, interval: 10 });
+  });
+
   for (const fsync of [false, true])
     it(`a crash between a batch's send and its ledger write: the durable log keeps the segments, the restart repairs the ledger (fsync ${fsync})`, async () => {
       const cluster = await soloCluster({ fsync });
