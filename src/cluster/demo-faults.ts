@@ -57,11 +57,19 @@ export const crashPrimaryAct: DemoAct = {
     ctx.out(`  a request now: the backups time out waiting for it to be ordered, and move to view ${p.view + 1}`);
     const r = await ctx.request({ op: 'put', key: 'after-crash', value: 'still works' });
     const failoverMs = r.doneAtMs - t0;
-    const recs = await logSince(
-      ctx,
-      t0,
-      (x) => x.phase === 'fault' || x.phase === 'new-view' || x.phase === 'enter-view' || (x.phase === 'view-change' && x.peer === undefined),
-    );
+    const viewLines = (x: PhaseRecord) =>
+      x.phase === 'fault' || x.phase === 'new-view' || x.phase === 'enter-view' || (x.phase === 'view-change' && x.peer === undefined);
+    // the phase logs are written in batches (at most every 50 ms): wait, briefly, for the new
+    // view's enter-view lines to reach them rather than show the view change half done
+    const recs =
+      (await poll(
+        ctx,
+        async () => {
+          const got = await logSince(ctx, t0, viewLines);
+          return got.some((x) => x.phase === 'enter-view' && x.view === r.view) ? got : null;
+        },
+        2_000,
+      )) ?? (await logSince(ctx, t0, viewLines));
     ctx.out('');
     showLog(ctx, recs, t0);
     ctx.out('');
