@@ -136,9 +136,10 @@ const NO_AUDIT: LedgerRecord[] = [];
 const LEDGER_BACKLOG_RECORDS = 4096;
 /**
  * The ledger is written at most once per LEDGER_MIN_INTERVAL_MS (at once after a quiet spell, or
- * as soon as LEDGER_EAGER_RECORDS are queued): one thread-pool write per batch was about a tenth
- * of a replica's CPU at one client on our 2-core VMs, where every hand-off to a pool thread and
- * back costs two context switches.
+ * as soon as LEDGER_EAGER_RECORDS are queued), not once per batch: at one client a backup's four
+ * thread-pool round trips per batch (three durable-log frames and a ledger frame) were 9% of its
+ * samples on our 2-core VMs, where every hand-off to a pool thread and back costs two context
+ * switches.
  */
 const LEDGER_MIN_INTERVAL_MS = 50;
 const LEDGER_EAGER_RECORDS = 512;
@@ -654,8 +655,7 @@ export class ReplicaNode {
       if (persists.length > 0 || this.nextRecords.length > 0 || this.nextLedger.length > 0 || this.syncing || this.heldForLedger) {
         // its lazy records, and the ledger records (whose executions may be in those, in
         // earlier lazy records, or in the frame in flight), wait for a frame to ride with
-        for (const r of persists) this.nextRecords.push(r);
-        for (const r of audit) this.nextLedger.push(r);
+        this.gather(persists, audit);
         if (!this.syncing && !this.heldForLedger) this.armLazyFlush(); // else nextBatch() sees to them
       } else if (audit.length > 0) {
         // the ledger records (of executions whose records are durable already) join the
@@ -664,23 +664,18 @@ export class ReplicaNode {
       }
       return;
     }
-    if (!this.syncing && !this.heldForLedger) {
-      this.waiting.push({ batch: this.batchId + 1, effects });
-      if (this.nextRecords.length > 0 || this.nextLedger.length > 0) {
-        // lazy records waiting for a frame: this one, ahead of the turn's own (order kept)
-        for (const r of persists) this.nextRecords.push(r);
-        for (const r of audit) this.nextLedger.push(r);
-        this.nextCheckpoint = Math.max(this.nextCheckpoint, checkpointIn(persists));
-        this.takeNextBatch();
-        return;
-      }
-      this.startBatch(persists, audit, checkpointIn(persists));
-      return;
-    }
+    // the turn's records join those gathered for the next frame (lazy ones, ahead of them, or
+    // a frame's worth while one is in flight), and its effects wait for that frame
+    this.gather(persists, audit);
+    this.waiting.push({ batch: this.batchId + 1, effects });
+    if (!this.syncing && !this.heldForLedger) this.takeNextBatch();
+  }
+
+  /** Add a turn's records to the next frame's, in order. */
+  private gather(persists: PersistRecord[], audit: LedgerRecord[]): void {
     for (const r of persists) this.nextRecords.push(r);
     for (const r of audit) this.nextLedger.push(r);
     this.nextCheckpoint = Math.max(this.nextCheckpoint, checkpointIn(persists));
-    this.waiting.push({ batch: this.batchId + 1, effects });
   }
 
   /** Write the lazy records within LAZY_FLUSH_MS if no frame takes them first. */
@@ -754,8 +749,8 @@ export class ReplicaNode {
     }
     this.heldForLedger = false;
     if (this.waiting.length > 0) return this.takeNextBatch();
-    // nothing waits for a frame: lazy records ride the next one (within LAZY_FLUSH_MS)
-    if (this.nextRecords.some((r) => !isLazyRecord(r))) return this.takeNextBatch();
+    // nothing waits for a frame (so what is gathered is lazy): it rides the next one, or goes
+    // within LAZY_FLUSH_MS
     if (this.nextRecords.length > 0 || this.nextLedger.length > 0) this.armLazyFlush();
   }
 

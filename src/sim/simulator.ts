@@ -168,8 +168,6 @@ export interface SimStats {
   adversary: AdversaryStats;
   /** storage faults found at restart (torn last records cut off, corrupt logs) and recoveries completed */
   storage: { torn: number; corrupt: number; recovered: number };
-  /** durable-log frames correct replicas handed to their disks (node driver; 0 under the core driver) */
-  diskFrames: number;
 }
 
 export interface SimResult {
@@ -382,7 +380,6 @@ class Simulation {
     livenessStartMs: 0,
     adversary: { name: 'catalogue', counters: {} },
     storage: { torn: 0, corrupt: 0, recovered: 0 },
-    diskFrames: 0,
   };
 
   constructor(o: SimOptions) {
@@ -961,7 +958,6 @@ class Simulation {
   /** a frame handed to a node's disk: commits are seen here; a planned mid-step crash hits now */
   private onDiskWrite(r: SimReplica, records: readonly PersistRecord[]): void {
     const correct = r.byzantine === null;
-    if (correct) this.stats.diskFrames++;
     for (const rec of records) {
       if (this.freeze) deepFreeze(rec);
       if (correct && rec.kind === 'committed') this.onCommitted(r.id, rec.entry);

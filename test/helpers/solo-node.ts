@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { PbftClient } from '../../src/runtime/client.js';
+import { PbftClient } from '../../src/runtime/client.js';
 import { loadCluster, type LoadedCluster } from '../../src/runtime/config.js';
 import { initCluster } from '../../src/runtime/init.js';
 import { ReplicaNode } from '../../src/runtime/replica-node.js';
@@ -36,6 +36,13 @@ export class SoloNode {
     this.nodes.push(node);
     await isReady;
     return node;
+  }
+
+  /** a client of the cluster, closed by cleanup() */
+  async connect(cluster: LoadedCluster): Promise<PbftClient> {
+    const c = await PbftClient.connect(cluster);
+    this.clients.push(c);
+    return c;
   }
 
   /** forget a node the test stopped or crashed itself */

@@ -8,7 +8,6 @@ import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyCluster } from '../../src/audit/index.js';
 import { PbftError } from '../../src/errors.js';
-import { PbftClient } from '../../src/runtime/client.js';
 import type { LoadedCluster } from '../../src/runtime/config.js';
 import { AuditLedger, readLedger } from '../../src/runtime/ledger.js';
 import { kv } from '../helpers/cluster.js';
@@ -41,8 +40,7 @@ describe('the audit ledger trails the durable log', () => {
       stalled.push({ self: this, records, cb });
     });
     const node = await startNode(cluster);
-    const c = await PbftClient.connect(cluster);
-    solo.clients.push(c);
+    const c = await solo.connect(cluster);
     for (let i = 0; i < 20; i++) await c.request(kv.put(`k${i % 5}`, `v${i}`));
     expect(node.status().lastExecuted).toBe(20);
     expect(stalled.length).toBe(1); // the first ledger write (the start's repair), still in flight
@@ -74,8 +72,7 @@ describe('the audit ledger trails the durable log', () => {
     // a minute armed a one-minute timer, and while it was pending nothing else wrote the ledger.
     const cluster = await soloCluster({ fsync: false });
     const node = await startNode(cluster);
-    const c = await PbftClient.connect(cluster);
-    solo.clients.push(c);
+    const c = await solo.connect(cluster);
     for (let i = 0; i < 3; i++) await c.request(kv.put(`k${i}`, `v${i}`));
     await vi.waitFor(() => expect(node.status().ledger!.lastSeq).toBe(3));
     const realNow = Date.now;
@@ -88,8 +85,7 @@ describe('the audit ledger trails the durable log', () => {
     it(`a crash between a batch's send and its ledger write: the durable log keeps the segments, the restart repairs the ledger (fsync ${fsync})`, async () => {
       const cluster = await soloCluster({ fsync });
       const node = await startNode(cluster);
-      const c = await PbftClient.connect(cluster);
-      solo.clients.push(c);
+      const c = await solo.connect(cluster);
       for (let i = 0; i < 3; i++) await c.request(kv.put(`k${i}`, `v${i}`));
       // From now on the ledger's writes never complete (the process dies before they do).
       const stalled: Array<(err: PbftError | null) => void> = [];

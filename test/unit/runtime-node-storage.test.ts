@@ -6,7 +6,6 @@
 import fs, { readdirSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PbftClient } from '../../src/runtime/client.js';
 import type { LoadedCluster } from '../../src/runtime/config.js';
 import type { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { encodeLegacyLine } from '../../src/runtime/storage.js';
@@ -50,8 +49,7 @@ describe('ReplicaNode and its durable log', () => {
     }
     syncBuiltinESMExports();
     const node = await startNode(cluster);
-    const c = await PbftClient.connect(cluster);
-    solo.clients.push(c);
+    const c = await solo.connect(cluster);
     for (let i = 0; i < 10; i++) expect(JSON.parse((await c.request(kv.put(`k${i}`, `v${i}`))).result)).toEqual({ ok: true, value: null });
     const st = node.status();
     expect(st.stableCheckpoint).toBeGreaterThanOrEqual(8);
@@ -65,8 +63,7 @@ describe('ReplicaNode and its durable log', () => {
   it('restarts from its segments with the state it had, and old segments are gone', async () => {
     const cluster = await soloCluster({ fsync: true });
     let node = await startNode(cluster);
-    let c = await PbftClient.connect(cluster);
-    solo.clients.push(c);
+    let c = await solo.connect(cluster);
     for (let i = 0; i < 13; i++) await c.request(kv.put(`k${i % 5}`, `v${i}`));
     const before = node.status();
     await stopNode(node);
@@ -81,8 +78,7 @@ describe('ReplicaNode and its durable log', () => {
       stateDigest: before.stateDigest,
       stableCheckpoint: before.stableCheckpoint,
     });
-    c = await PbftClient.connect(cluster);
-    solo.clients.push(c);
+    c = await solo.connect(cluster);
     expect(JSON.parse((await c.request(kv.get('k2'))).result)).toEqual({ ok: true, value: 'v12' });
   });
 
@@ -92,8 +88,7 @@ describe('ReplicaNode and its durable log', () => {
     // left an empty log, and the next start was a fresh replica that votes at once.
     const cluster = await soloCluster({ fsync: true });
     const node = await startNode(cluster);
-    const c = await PbftClient.connect(cluster);
-    solo.clients.push(c);
+    const c = await solo.connect(cluster);
     for (let i = 0; i < 6; i++) await c.request(kv.put(`k${i}`, `v${i}`));
     c.close();
     solo.clients.length = 0;
