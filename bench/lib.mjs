@@ -156,8 +156,13 @@ export async function runOnce(build, o) {
       meanBatch: res.meanBatchSize ?? null,
       cpu,
       cpuPerReq: (1000 * cpu.reduce((x, y) => x + y, 0)) / Math.max(1, res.completed),
+      // the load generator's own CPU in the window, per request (ms; null: older builds)
+      genCpuPerReq: typeof res.loadGeneratorCpuSeconds === 'number' ? (1000 * res.loadGeneratorCpuSeconds) / Math.max(1, res.completed) : null,
       rssSeries: rss,
       peakRss: Math.max(...rss.flat().filter(Number.isFinite)),
+      // the kernel's high-water mark (VmHWM, since each replica started, warm-up included) as
+      // the bench read it at its end: catches peaks between samples (null: older builds)
+      peakRssHwm: Array.isArray(res.replicaMemory) && res.replicaMemory.length > 0 ? Math.max(...res.replicaMemory.map((m) => m.peakRssBytes)) : null,
       wallMs: Date.now() - started,
       warnings: (out.stderr.match(/Warning/g) ?? []).length,
     };

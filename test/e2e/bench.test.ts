@@ -27,6 +27,7 @@ describe('pbft bench', () => {
       meanBatchSize: number | null;
       prePrepares: number | null;
       replicaCpuSeconds: { id: number; seconds: number }[];
+      loadGeneratorCpuSeconds: number;
     };
     expect(out.completed).toBeGreaterThan(0);
     expect(out.warmupMs).toBe(500);
@@ -36,6 +37,7 @@ describe('pbft bench', () => {
     expect(out.meanBatchSize! * out.prePrepares!).toBeGreaterThanOrEqual(out.completed - 0.5); // every completed request was in a batch
     expect(out.replicaCpuSeconds.map((c) => c.id)).toEqual([0, 1, 2, 3]);
     for (const c of out.replicaCpuSeconds) expect(c.seconds).toBeGreaterThan(0);
+    expect(out.loadGeneratorCpuSeconds).toBeGreaterThan(0);
   });
 
   it('text output has the batching and replica CPU lines', async () => {
@@ -44,5 +46,6 @@ describe('pbft bench', () => {
     expect(r.stderr).not.toContain('MaxListenersExceededWarning');
     expect(r.stdout).toMatch(/^batching +mean \d+\.\d\d requests per pre-prepare at the primary \(r0\), \d+ pre-prepares$/m);
     expect(r.stdout).toMatch(/^replica CPU +r0 \d+\.\d\d s, r1 \d+\.\d\d s, r2 \d+\.\d\d s, r3 \d+\.\d\d s {2}\(user \+ system during the run; /m);
+    expect(r.stdout).toMatch(/^load gen CPU \d+\.\d\d s {2}\(this process: 11 clients, /m);
   });
 });

@@ -42,6 +42,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
       meanBatchSize: number | null;
       prePrepares: number | null;
       replicaCpuSeconds: { id: number; seconds: number }[];
+      /** CPU seconds (user + system) this process, the load generator, used in the measured window */
+      loadGeneratorCpuSeconds: number;
       requestAuth: ReplicaWork['auth'];
     }
   > {
@@ -59,9 +61,11 @@ export default class Bench extends PbftCommand<typeof Bench> {
     const tty = process.stderr.isTTY;
     if (showProgress && tty) ux.action.start('Running', 'connecting', { stdout: false });
     let before: ReplicaCounters[] = [];
+    let cpuAtStart = process.cpuUsage();
     const res = await runBench({
       onStart: async () => {
         before = await replicaCounters(cluster, { timeoutMs: 5000 });
+        cpuAtStart = process.cpuUsage();
       },
       clients: this.flags.clients,
       durationMs: this.flags.duration * 1000,
@@ -77,6 +81,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
         else this.note(`  ${line}`);
       },
     });
+    const cpu = process.cpuUsage(cpuAtStart);
+    const loadGeneratorCpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (showProgress && tty) ux.action.stop('done');
     const l = res.latency;
     this.log(
@@ -97,6 +103,10 @@ export default class Bench extends PbftCommand<typeof Bench> {
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
     const work = replicaWork(before, await replicaCounters(cluster, { timeoutMs: 5000 }));
     for (const line of formatReplicaWork(work, res.elapsedMs)) this.log(line);
+    // the load generator shares the machine with local replicas: its CPU is part of the picture
+    this.log(
+      `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''}, signing and checking replies)`,
+    );
     const mem = await replicaMemory(cluster);
     if (mem.length > 0) {
       const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
@@ -113,6 +123,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       meanBatchSize: work.meanBatch,
       prePrepares: work.prePrepares,
       replicaCpuSeconds: work.cpuSeconds,
+      loadGeneratorCpuSeconds,
       requestAuth: work.auth,
     };
   }
