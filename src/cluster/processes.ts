@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { clusterPaths } from '../runtime/config.js';
+import { DEFAULT_HEAP_GROWTH_PERCENT, ReplicaOverridesSchema, clusterPaths } from '../runtime/config.js';
 import { abortError, describeError } from '../errors.js';
 import { CliError } from './errors.js';
 import { cmd } from './hints.js';
@@ -256,6 +256,23 @@ export function replicaNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] 
 }
 
 /**
+ * The node flags a replica's replica.json asks for (its heap growth, see
+ * ReplicaOverridesSchema.heapGrowthPercent), before PBFT_REPLICA_NODE_ARGS, whose flags come
+ * later and so win. A replica.json that cannot be read or is invalid gives the defaults here:
+ * the replica itself reads it again and reports what is wrong with it.
+ */
+export async function replicaHeapArgs(clusterDir: string, id: number): Promise<string[]> {
+  let percent = DEFAULT_HEAP_GROWTH_PERCENT;
+  try {
+    const r = ReplicaOverridesSchema.safeParse(JSON.parse(await readFile(clusterPaths(clusterDir).replicaJson(id), 'utf8')));
+    if (r.success && r.data.heapGrowthPercent !== undefined) percent = r.data.heapGrowthPercent;
+  } catch {
+    /* absent or unreadable: the defaults */
+  }
+  return percent > 0 ? [`--heap-growing-percent=${percent}`] : [];
+}
+
+/**
  * Start the given replicas detached (own process group, stdout/stderr to process.log, pid
  * file) and wait until each prints its ready line, dies, or the timeout passes. Replicas
  * already running are left alone. Ports are checked before anything is spawned.
@@ -308,19 +325,23 @@ export async function startReplicas(o: StartOptions): Promise<StartOutcome[]> {
     try {
       writeSync(fd, `--- pbft up: starting replica ${ep.id} at ${new Date().toISOString()} ---\n`);
       offset = (await stat(f.logFile)).size;
-      const sub = execa(process.execPath, [...replicaNodeArgs(), entry, '--dir', dir, '--id', String(ep.id), ...(o.extraArgs ?? [])], {
-        detached: true,
-        cleanup: false,
-        reject: false,
-        buffer: false,
-        stdin: 'ignore',
-        // a raw file descriptor: the replica writes straight to process.log and outlives us
-        // (execa accepts any fd at run time; its types only list 3..9)
-        stdout: fd as 3,
-        stderr: fd as 3,
-        cwd: dir,
-        env: { ...process.env, PBFT_REPLICA_ID: String(ep.id) },
-      });
+      const sub = execa(
+        process.execPath,
+        [...(await replicaHeapArgs(dir, ep.id)), ...replicaNodeArgs(), entry, '--dir', dir, '--id', String(ep.id), ...(o.extraArgs ?? [])],
+        {
+          detached: true,
+          cleanup: false,
+          reject: false,
+          buffer: false,
+          stdin: 'ignore',
+          // a raw file descriptor: the replica writes straight to process.log and outlives us
+          // (execa accepts any fd at run time; its types only list 3..9)
+          stdout: fd as 3,
+          stderr: fd as 3,
+          cwd: dir,
+          env: { ...process.env, PBFT_REPLICA_ID: String(ep.id) },
+        },
+      );
       if (sub.pid === undefined) {
         const r = await sub;
         throw new CliError(

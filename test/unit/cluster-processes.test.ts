@@ -18,6 +18,7 @@ import {
   readPidFile,
   readProcStat,
   replicaFiles,
+  replicaHeapArgs,
   replicaProcessState,
   startReplicas,
   stopReplicas,
@@ -38,6 +39,7 @@ if (mode === 'die') {
   console.error('error: port 1 on 127.0.0.1 is already in use (EADDRINUSE)');
   process.exit(1);
 }
+console.error('execArgv ' + JSON.stringify(process.execArgv));
 process.on('SIGTERM', () => { if (mode !== 'stubborn') process.exit(0); });
 if (mode !== 'silent') setTimeout(() => console.log(JSON.stringify({ event: 'ready', replica: Number(id) })), 30);
 setInterval(() => {}, 1000);
@@ -95,6 +97,25 @@ describe('startReplicas / stopReplicas', () => {
     // idempotent
     const twice = await stopReplicas({ dir, ids: [0, 1, 2] });
     expect(twice.map((s) => s.status)).toEqual(['not-running', 'not-running', 'not-running']);
+  });
+
+  it("passes each replica's heap growth (replica.json heapGrowthPercent, default 25, 0: none) before PBFT_REPLICA_NODE_ARGS", async () => {
+    await mkdir(join(dir, 'replicas', '1'), { recursive: true });
+    await writeFile(join(dir, 'replicas', '1', 'replica.json'), JSON.stringify({ heapGrowthPercent: 0 }));
+    await mkdir(join(dir, 'replicas', '2'), { recursive: true });
+    await writeFile(join(dir, 'replicas', '2', 'replica.json'), JSON.stringify({ heapGrowthPercent: 60 }));
+    process.env.PBFT_REPLICA_NODE_ARGS = '--stack-size=900';
+    envKeys.push('PBFT_REPLICA_NODE_ARGS');
+    const out = await startReplicas({ dir, replicas: endpoints, entry, readyTimeoutMs: 10_000 });
+    expect(out.map((o) => o.status)).toEqual(['ready', 'ready', 'ready']);
+    const argv = async (id: number) => JSON.parse(/execArgv (.*)/.exec(await readFile(replicaFiles(dir, id).logFile, 'utf8'))![1]!) as string[];
+    expect(await argv(0)).toEqual(['--heap-growing-percent=25', '--stack-size=900']);
+    expect(await argv(1)).toEqual(['--stack-size=900']);
+    expect(await argv(2)).toEqual(['--heap-growing-percent=60', '--stack-size=900']);
+    expect(await replicaHeapArgs(dir, 1)).toEqual([]);
+    // an invalid replica.json: the defaults here (the replica reports the error itself)
+    await writeFile(join(dir, 'replicas', '1', 'replica.json'), '{"heapGrowthPercent": -1}');
+    expect(await replicaHeapArgs(dir, 1)).toEqual(['--heap-growing-percent=25']);
   });
 
   it('reports a replica that dies at start with its last log lines', async () => {
