@@ -8,7 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { quorums } from '../core/quorum.js';
-import { loadCluster, loadReplicaOverrides, type ClusterConfig, type LoadedCluster } from '../runtime/config.js';
+import { DEFAULT_HEAP_GROWTH_PERCENT, loadCluster, loadReplicaOverrides, type ClusterConfig, type LoadedCluster } from '../runtime/config.js';
 import { LEDGER_MAX_BYTES, LEDGER_SEGMENT_BYTES } from '../runtime/ledger.js';
 import { describeError, isPbftError } from '../errors.js';
 import { replicaRunState } from './fault-state.js';
@@ -130,7 +130,7 @@ export async function listClusters(parent: string, o: { depth?: number; max?: nu
 // pbft config
 // ---------------------------------------------------------------------------------------
 
-/** The defaults of replica.json (src/runtime/replica-node.ts and phaselog.ts apply them). */
+/** The defaults of replica.json (src/runtime/replica-node.ts and phaselog.ts apply them; heapGrowthPercent: processes.ts). */
 export const REPLICA_DEFAULTS = {
   fsync: true,
   faultInjection: true,
@@ -138,6 +138,7 @@ export const REPLICA_DEFAULTS = {
   phaseLogMaxBytes: 64 * 1024 * 1024,
   ledgerSegmentBytes: LEDGER_SEGMENT_BYTES,
   ledgerMaxBytes: LEDGER_MAX_BYTES,
+  heapGrowthPercent: DEFAULT_HEAP_GROWTH_PERCENT,
 } as const;
 
 export interface KeyFileInfo {
@@ -154,7 +155,15 @@ export interface EffectiveReplica {
   publicKey: string;
   key: KeyFileInfo;
   /** replica.json with the defaults filled in */
-  settings: { fsync: boolean; faultInjection: boolean; phaseLog: boolean; phaseLogMaxBytes: number; ledgerSegmentBytes: number; ledgerMaxBytes: number };
+  settings: {
+    fsync: boolean;
+    faultInjection: boolean;
+    phaseLog: boolean;
+    phaseLogMaxBytes: number;
+    ledgerSegmentBytes: number;
+    ledgerMaxBytes: number;
+    heapGrowthPercent: number;
+  };
   /** the fields that replica.json sets (the rest are defaults) */
   overridden: string[];
   /** does this replica accept fault commands (cluster.json and replica.json both allow it)? */
@@ -301,7 +310,7 @@ export function formatEffectiveConfig(e: EffectiveConfig, p: Palette, cwd = proc
     '',
     h('replicas') + p.paint('2', '  (replica.json settings; * = set there, the rest are defaults)'),
     table(
-      ['id', 'address', 'public key', 'fsync', 'faults', 'phaseLog', 'phaseLogMaxBytes', 'secret key'],
+      ['id', 'address', 'public key', 'fsync', 'faults', 'phaseLog', 'phaseLogMaxBytes', 'heap %', 'secret key'],
       e.replicas.map((r) => {
         const mark = (k: string, v: string) => (r.overridden.includes(k) ? `${v}*` : v);
         return [
@@ -312,10 +321,11 @@ export function formatEffectiveConfig(e: EffectiveConfig, p: Palette, cwd = proc
           r.faultInjection ? mark('faultInjection', 'on') : mark('faultInjection', 'off'),
           mark('phaseLog', String(r.settings.phaseLog)),
           mark('phaseLogMaxBytes', String(r.settings.phaseLogMaxBytes)),
+          mark('heapGrowthPercent', String(r.settings.heapGrowthPercent)),
           keyLine(r.key, cwd),
         ];
       }),
-      ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'l'],
+      ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'l'],
     )
       .split('\n')
       .map((l) => `  ${l}`)

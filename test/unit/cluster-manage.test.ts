@@ -166,7 +166,7 @@ describe('ls and config', () => {
   });
 
   it('config: defaults filled in, overrides marked, key files named but never read', async () => {
-    await writeFile(cluster.paths.replicaJson(2), JSON.stringify({ fsync: false, faultInjection: false }));
+    await writeFile(cluster.paths.replicaJson(2), JSON.stringify({ fsync: false, faultInjection: false, heapGrowthPercent: 0 }));
     await writeFile(cluster.paths.replicaJson(3), '{ nope');
     const e = await effectiveConfig(cluster);
     expect(e).toMatchObject({ n: 4, f: 1, quorum: 3, replyQuorum: 2, faultInjection: true });
@@ -178,11 +178,16 @@ describe('ls and config', () => {
         phaseLogMaxBytes: 64 * 1024 * 1024,
         ledgerSegmentBytes: 8 * 1024 * 1024,
         ledgerMaxBytes: 256 * 1024 * 1024,
+        heapGrowthPercent: 25,
       },
       faultInjection: true,
       overridden: [],
     });
-    expect(e.replicas[2]).toMatchObject({ settings: { fsync: false, faultInjection: false }, faultInjection: false, overridden: ['fsync', 'faultInjection'] });
+    expect(e.replicas[2]).toMatchObject({
+      settings: { fsync: false, faultInjection: false, heapGrowthPercent: 0 },
+      faultInjection: false,
+      overridden: ['fsync', 'faultInjection', 'heapGrowthPercent'],
+    });
     expect(e.replicas[3]!.error).toMatch(/not valid JSON/);
     expect(e.replicas[0]!.key).toMatchObject({ present: true, mode: '0600' });
     const text = formatEffectiveConfig(e, plain, root);
@@ -193,6 +198,7 @@ describe('ls and config', () => {
       expect(JSON.stringify(e)).not.toContain(secret);
     }
     expect(text).toMatch(/false\* +off\*/);
+    expect(text).toMatch(/ 0\* /); // replica 2's heapGrowthPercent, set in its replica.json
     expect(text).toMatch(/replica 3: .*not valid JSON/);
   });
 });
