@@ -12,7 +12,8 @@
  * and --warmup seconds of unmeasured load first (bench/lib.mjs).
  * Reported per configuration: the median over rounds of throughput, p50 and p99 latency, the
  * CPU seconds each replica used (from /proc/<pid>/stat, so it works for any build), the mean
- * batch at the primary (when the build reports it), and the ratio B / A next to them.
+ * batch at the primary (when the build reports it), the load generator's CPU per request (builds
+ * that report it), the replicas' peak RSS (sampled, or VmHWM where reported), and the ratio B / A.
  */
 import { writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -80,6 +81,9 @@ for (const clients of clientsList) {
         // CPU milliseconds (all replicas) per completed request: less sensitive to the machine's load
         cpuPerReq: median(rs.map((r) => r.cpuPerReq)),
         meanBatch: median(rs.map((r) => r.meanBatch ?? NaN)),
+        // the load generator's CPU ms per request (builds that report it) and the replicas' peak RSS
+        genCpuPerReq: median(rs.map((r) => r.genCpuPerReq ?? NaN)),
+        peakRssMb: Math.max(...rs.map((r) => Math.max(r.peakRss, r.peakRssHwm ?? 0) / 1048576)),
         runs: rs.length,
       };
     };
@@ -93,12 +97,12 @@ console.log(
   `A = ${A}\nB = ${B}\n${rounds} alternating rounds of ${duration} s after a ${warmup} s warm-up, n = ${replicas}, ${valueSize}-byte values; medians; CPU = seconds per run (r0 = primary, and all replicas)\n`,
 );
 console.log(
-  '| clients | fsync | A req/s | B req/s | B/A | A p50 ms | B p50 ms | A p99 ms | B p99 ms | A CPU s r0 / all | B CPU s r0 / all | A CPU ms/req | B CPU ms/req | B/A | B batch |',
+  '| clients | fsync | A req/s | B req/s | B/A | A p50 ms | B p50 ms | A p99 ms | B p99 ms | A CPU s r0 / all | B CPU s r0 / all | A CPU ms/req | B CPU ms/req | B/A | B batch | load gen ms/req A / B | peak RSS MB A / B |',
 );
-console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.clients} | ${r.fsync} | ${f(r.A.throughput)} | ${f(r.B.throughput)} | ${f(r.B.throughput / r.A.throughput, 2)} | ${f(r.A.p50, 1)} | ${f(r.B.p50, 1)} | ${f(r.A.p99, 1)} | ${f(r.B.p99, 1)} | ${f(r.A.cpuPrimary, 1)} / ${f(r.A.cpuTotal, 1)} | ${f(r.B.cpuPrimary, 1)} / ${f(r.B.cpuTotal, 1)} | ${f(r.A.cpuPerReq, 2)} | ${f(r.B.cpuPerReq, 2)} | ${f(r.B.cpuPerReq / r.A.cpuPerReq, 2)} | ${f(r.B.meanBatch, 2)} |`,
+    `| ${r.clients} | ${r.fsync} | ${f(r.A.throughput)} | ${f(r.B.throughput)} | ${f(r.B.throughput / r.A.throughput, 2)} | ${f(r.A.p50, 1)} | ${f(r.B.p50, 1)} | ${f(r.A.p99, 1)} | ${f(r.B.p99, 1)} | ${f(r.A.cpuPrimary, 1)} / ${f(r.A.cpuTotal, 1)} | ${f(r.B.cpuPrimary, 1)} / ${f(r.B.cpuTotal, 1)} | ${f(r.A.cpuPerReq, 2)} | ${f(r.B.cpuPerReq, 2)} | ${f(r.B.cpuPerReq / r.A.cpuPerReq, 2)} | ${f(r.B.meanBatch, 2)} | ${f(r.A.genCpuPerReq, 2)} / ${f(r.B.genCpuPerReq, 2)} | ${f(r.A.peakRssMb)} / ${f(r.B.peakRssMb)} |`,
   );
 }
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ A, B, duration, rounds, replicas, valueSize, results, rows }, null, 2));
