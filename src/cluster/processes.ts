@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { DEFAULT_HEAP_GROWTH_PERCENT, ReplicaOverridesSchema, clusterPaths } from '../runtime/config.js';
+import { DEFAULT_HEAP_GROWTH_PERCENT, clusterPaths, readReplicaOverrides } from '../runtime/config.js';
 import { abortError, describeError } from '../errors.js';
 import { CliError } from './errors.js';
 import { cmd } from './hints.js';
@@ -262,13 +262,8 @@ export function replicaNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] 
  * the replica itself reads it again and reports what is wrong with it.
  */
 export async function replicaHeapArgs(clusterDir: string, id: number): Promise<string[]> {
-  let percent = DEFAULT_HEAP_GROWTH_PERCENT;
-  try {
-    const r = ReplicaOverridesSchema.safeParse(JSON.parse(await readFile(clusterPaths(clusterDir).replicaJson(id), 'utf8')));
-    if (r.success && r.data.heapGrowthPercent !== undefined) percent = r.data.heapGrowthPercent;
-  } catch {
-    /* absent or unreadable: the defaults */
-  }
+  const o = await readReplicaOverrides(clusterPaths(clusterDir).replicaJson(id), id).catch(() => ({ heapGrowthPercent: undefined }));
+  const percent = o.heapGrowthPercent ?? DEFAULT_HEAP_GROWTH_PERCENT;
   return percent > 0 ? [`--heap-growing-percent=${percent}`] : [];
 }
 

@@ -219,7 +219,7 @@ export type ReplicaOverrides = z.infer<typeof ReplicaOverridesSchema>;
  * replica.json's heapGrowthPercent when absent. A replica's live heap is small (about 20 MB at
  * 50 clients with 51,200 keys) but allocates fast (every message, every reply, a full
  * checkpoint's snapshot); with V8's own heuristics the heap grew to about 90 MB between full
- * collections and a replica's peak RSS to 180-190 MB. At 25% it stays near the live size; the
+ * collections and a replica's peak RSS to 180-200 MB. At 25% it stays near the live size; the
  * collections this adds cost nothing measurable in throughput (README, Performance).
  */
 export const DEFAULT_HEAP_GROWTH_PERCENT = 25;
@@ -407,7 +407,11 @@ export function parseReplicaId(s: string, cluster?: LoadedCluster): number {
 
 /** Read replicas/<id>/replica.json if present. */
 export async function loadReplicaOverrides(cluster: LoadedCluster, id: ReplicaId): Promise<ReplicaOverrides> {
-  const file = cluster.paths.replicaJson(id);
+  return readReplicaOverrides(cluster.paths.replicaJson(id), id);
+}
+
+/** Read a replica.json file (replica `id`'s) if present: {} when absent, CONFIG_INVALID when unreadable or invalid. */
+export async function readReplicaOverrides(file: string, id: ReplicaId): Promise<ReplicaOverrides> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
