@@ -117,14 +117,18 @@ export interface ReplicaOptions {
   assertions?: boolean;
 }
 
+/** ProtocolParams.batchHoldMs unless set (cluster.json too) */
+export const DEFAULT_BATCH_HOLD_MS = 10;
+
 export function defaultParams(n: number, overrides: Partial<ProtocolParams> = {}): ProtocolParams {
   return {
     n,
     f: maxFaulty(n),
     checkpointInterval: 16,
     logWindow: 64,
-    maxBatchSize: 32,
+    maxBatchSize: 64,
     maxInFlight: 8,
+    batchHoldMs: DEFAULT_BATCH_HOLD_MS,
     viewChangeTimeoutMs: 1000,
     maxViewChangeTimeoutMs: 16000,
     statusIntervalMs: 250,
@@ -154,6 +158,10 @@ export function validateParams(p: ProtocolParams): void {
   if (p.logWindow % p.checkpointInterval !== 0 || p.logWindow < 2 * p.checkpointInterval) {
     throw new RangeError(`logWindow (${p.logWindow}) must be a multiple of checkpointInterval (${p.checkpointInterval}) and at least twice it`);
   }
+  if (!Number.isSafeInteger(p.batchHoldMs) || p.batchHoldMs < 0) throw new RangeError(`batchHoldMs must be a non-negative integer, got ${p.batchHoldMs}`);
+  // a hold must stay far below the view-change timeout (backups that hold a request time the primary)
+  if (4 * p.batchHoldMs > p.viewChangeTimeoutMs)
+    throw new RangeError(`batchHoldMs (${p.batchHoldMs}) must not exceed a quarter of viewChangeTimeoutMs (${p.viewChangeTimeoutMs})`);
   if (p.maxInFlight > p.logWindow) throw new RangeError(`maxInFlight (${p.maxInFlight}) must not exceed logWindow (${p.logWindow})`);
   if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs) throw new RangeError('maxViewChangeTimeoutMs must be >= viewChangeTimeoutMs');
 }
@@ -289,6 +297,8 @@ export interface Footprint {
   peers: number;
   /** clients marked for a signature check before a proposal, and suspect clients */
   signatureMarks: number;
+  /** (primary) clients tracked for batch holds: answered, quick and awaited */
+  batchHoldClients: number;
 }
 
 /** Upper bounds of every Footprint field for these parameters: memory is bounded whatever arrives. */
@@ -311,11 +321,16 @@ export function footprintLimits(p: ProtocolParams): Footprint {
     pendingRequests: MAX_PENDING_REQUESTS,
     peers: p.n,
     signatureMarks: 2 * MAX_SIGNATURE_MARKS,
+    batchHoldClients: 2 * MAX_TRACKED_CLIENTS + p.maxBatchSize,
   };
 }
 
 /** Batches in flight below which the primary proposes a batch that is not full (propose). */
 const PARTIAL_BATCH_DEPTH = 1;
+/** A client is quick (a batch hold waits for it) when its next request came within this many proposals of its answer. */
+const QUICK_RETURN_PROPOSALS = 2;
+/** Most clients the primary tracks for batch holds (oldest forgotten first). */
+const MAX_TRACKED_CLIENTS = 4096;
 
 /** Status periods between two sends of a recovery request not executed yet. */
 const RECOVERY_RESEND_TICKS = 4;
@@ -414,6 +429,16 @@ export class Replica {
   private clients: DigestMap<ClientRecord>;
   /** backups: requests held and not executed; primary: requests waiting for a sequence number */
   private readonly pending = new Map<ClientId, SignedRequest>();
+  /** (primary) clients this replica answered by executing, not heard from since: a batch-hold waits for them (propose) */
+  private readonly awaited = new Set<ClientId>();
+  /** (primary) a batch-hold timer is set */
+  private holding = false;
+  /** (primary) batches this replica has proposed, ever: the clock of quick returns */
+  private proposals = 0;
+  /** (primary) when (proposals) each client was last answered by an execution here */
+  private readonly answeredAt = new Map<ClientId, number>();
+  /** (primary) clients whose last request came within QUICK_RETURN_PROPOSALS of their answer, while the primary was busy */
+  private readonly quick = new Set<ClientId>();
   private nextSeq = 1;
   /** valid view-changes by target view, then sender */
   private readonly viewChanges = new Map<number, Map<ReplicaId, Signed<ViewChangeBody>>>();
@@ -608,6 +633,7 @@ export class Replica {
           if (ev.name === 'status') this.onStatusTimer();
           else if (ev.name === 'view-change') this.onViewChangeTimer();
           else if (ev.name === 'new-view-wait') this.onNewViewWaitTimer();
+          else if (ev.name === 'batch-hold') this.onBatchHoldTimer();
           break;
         default:
           this.drop('reject', 'malformed', undefined, 'unknown event');
@@ -647,6 +673,7 @@ export class Replica {
       pendingRequests: this.pending.size,
       peers: Math.max(this.peerStatus.size, this.servedAt.size),
       signatureMarks: this.resign.size + this.suspects.size,
+      batchHoldClients: this.answeredAt.size + this.quick.size + this.awaited.size,
     };
   }
 
@@ -1073,6 +1100,7 @@ export class Replica {
     // Backups hold a request until it executes (it drives their view-change timer), even
     // once a pre-prepare assigned it: a faulty primary may never get it committed.
     this.pending.set(client, req);
+    if (this.p.batchHoldMs > 0) this.noteReturn(client);
     this.log({ phase: 'request', view: this.view, client, timestamp });
     if (this.isPrimary() && !this.viewChanging) {
       this.propose();
@@ -1114,6 +1142,11 @@ export class Replica {
       // out; a partial one fills up until the pipeline drains (execute() proposes again). An
       // idle primary proposes at once, so a lone request waits for nothing.
       if (this.nextSeq - 1 - this.lastExecuted >= PARTIAL_BATCH_DEPTH && this.pending.size < this.p.maxBatchSize) break;
+      // Batch hold: an idle primary that has just answered quick clients (closed loops) which
+      // have not sent their next request yet waits for them, for at most batchHoldMs after the
+      // execution that answered them (noteAnswered), so such clients share one batch instead of
+      // splitting into groups that alternate.
+      if (this.awaited.size > 0 && this.pending.size < this.p.maxBatchSize) break;
       const batch: SignedRequest[] = [];
       for (const [client, req] of this.pending) {
         this.pending.delete(client);
@@ -1136,6 +1169,7 @@ export class Replica {
 
   private prePrepareNext(batch: SignedRequest[], detail: string): void {
     const seq = this.nextSeq++;
+    this.proposals++;
     const pp = makePrePrepare(this.auth, this.view, seq, this.id, batch);
     const s = this.slot(seq);
     this.acceptPrePrepare(s, pp);
@@ -1391,6 +1425,7 @@ export class Replica {
         const held = this.pending.get(client);
         if (held && held.body.timestamp <= timestamp) this.pending.delete(client);
         if (!replaying) this.sendReply(client, timestamp, result, false);
+        if (!replaying && this.p.batchHoldMs > 0 && this.isPrimary()) this.noteAnswered(client);
         executedRequest = true;
       }
       // (honest: s.seq is lastExecuted + 1; the out-of-order bug may skip ahead)
@@ -1418,8 +1453,55 @@ export class Replica {
         else this.stopViewChangeTimer();
       }
     }
+    if (executedRequest && this.awaited.size > 0) {
+      // the hold window: batchHoldMs from this execution (a later one restarts it)
+      this.holding = true;
+      this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
+    }
     this.checkRecovery();
     this.propose();
+  }
+
+  /** A request from `client` arrived at the primary: was it quick to come back? */
+  private noteReturn(client: ClientId): void {
+    if (this.awaited.delete(client) && this.awaited.size === 0 && this.holding) {
+      this.holding = false;
+      this.emit({ type: 'cancelTimer', name: 'batch-hold' });
+    }
+    const at = this.answeredAt.get(client);
+    if (at === undefined) return;
+    this.answeredAt.delete(client);
+    // quick: back within a couple of proposals, and while other work was pending or in flight
+    // (under load; a client that returns to an idle primary is not waited for)
+    const busy = this.pending.size > 1 || this.nextSeq - 1 > this.lastExecuted;
+    if (busy && this.proposals - at <= QUICK_RETURN_PROPOSALS) {
+      if (!this.quick.has(client) && this.quick.size >= MAX_TRACKED_CLIENTS) this.quick.delete(this.quick.values().next().value as ClientId);
+      this.quick.add(client);
+    } else this.quick.delete(client);
+  }
+
+  /** The primary executed a request of `client` and answered it. */
+  private noteAnswered(client: ClientId): void {
+    if (isRecoveryClient(client)) return;
+    if (this.answeredAt.size >= MAX_TRACKED_CLIENTS) this.answeredAt.delete(this.answeredAt.keys().next().value as ClientId);
+    this.answeredAt.set(client, this.proposals);
+    if (this.quick.has(client) && this.awaited.size < this.p.maxBatchSize) this.awaited.add(client);
+  }
+
+  /** The batch hold is over: propose whatever is pending. */
+  private onBatchHoldTimer(): void {
+    this.holding = false;
+    this.awaited.clear();
+    this.propose();
+  }
+
+  /** Leaving a view: no batch hold, and nobody awaited (the next primary has its own). */
+  private endBatchHold(): void {
+    this.awaited.clear();
+    if (this.holding) {
+      this.holding = false;
+      this.emit({ type: 'cancelTimer', name: 'batch-hold' });
+    }
   }
 
   private takeCheckpoint(seq: number): void {
@@ -1939,6 +2021,7 @@ export class Replica {
     // follows the NEW-VIEWs the others form instead
     if (this.recovering) return;
     this.markProposalsForSignature();
+    this.endBatchHold();
     this.view = newView;
     this.viewChanging = true;
     this.currentNewView = null;

@@ -36,6 +36,8 @@ export interface ProtocolParams {
   maxBatchSize: number;
   /** maximum sequence numbers the primary keeps pre-prepared but not yet executed */
   maxInFlight: number;
+  /** longest an idle primary holds a partial batch for clients it has just answered (0: never) */
+  batchHoldMs: number;
   /** view-change timer in view v+1; doubles on each consecutive failed view change */
   viewChangeTimeoutMs: number;
   /** upper bound for the doubled view-change timeout */
@@ -342,7 +344,7 @@ export interface Application {
 // ---------------------------------------------------------------------------------------
 
 /** status: periodic STATUS; view-change: the request and view-change timer; new-view-wait: a new primary's short wait for fresh view-changes (Replica.tryNewView) */
-export type TimerName = 'view-change' | 'status' | 'new-view-wait';
+export type TimerName = 'view-change' | 'status' | 'new-view-wait' | 'batch-hold';
 
 export type ReplicaEvent =
   /** a message from a peer replica; `from` is the transport's claim, checked against the body */

@@ -25,6 +25,7 @@
  *                               (a multiple of K, at least 2K)
  *   protocol.maxBatchSize       requests ordered by one pre-prepare
  *   protocol.maxInFlight        sequence numbers the primary keeps in flight (<= L)
+ *   protocol.batchHoldMs        longest an idle primary waits for the clients it just answered (optional)
  *   protocol.viewChangeTimeoutMs / maxViewChangeTimeoutMs
  *                               view-change timer, doubled per failed view change up to the max
  *   protocol.statusIntervalMs   period of STATUS messages (retransmission, catch-up)
@@ -47,6 +48,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { quorums } from '../core/quorum.js';
+import { DEFAULT_BATCH_HOLD_MS } from '../core/replica.js';
 import type { ProtocolParams, ReplicaId } from '../core/types.js';
 import { keyringFor, makeScheme, type Keyring, type SignatureScheme } from '../crypto/index.js';
 import { PbftError, describeError } from '../errors.js';
@@ -81,6 +83,7 @@ export const ProtocolSchema = z
     logWindow: int(1, 10_000_000),
     maxBatchSize: int(1, 10_000),
     maxInFlight: int(1, 10_000),
+    batchHoldMs: int(0, 900_000).optional(),
     viewChangeTimeoutMs: int(10, 3_600_000),
     maxViewChangeTimeoutMs: int(10, 86_400_000),
     statusIntervalMs: int(10, 3_600_000),
@@ -154,6 +157,8 @@ export const ClusterConfigSchema = z
         `must be at least twice protocol.checkpointInterval (${2 * p.checkpointInterval}), so that a checkpoint can become stable before the window fills`,
       );
     if (p.maxInFlight > p.logWindow) issue(['protocol', 'maxInFlight'], `must not exceed protocol.logWindow (${p.logWindow})`);
+    if (p.batchHoldMs !== undefined && 4 * p.batchHoldMs > p.viewChangeTimeoutMs)
+      issue(['protocol', 'batchHoldMs'], `must not exceed a quarter of protocol.viewChangeTimeoutMs (${Math.floor(p.viewChangeTimeoutMs / 4)})`);
     if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs)
       issue(['protocol', 'maxViewChangeTimeoutMs'], `must be at least protocol.viewChangeTimeoutMs (${p.viewChangeTimeoutMs})`);
     if (c.runtime.reconnectMaxMs < c.runtime.reconnectMinMs)
@@ -326,6 +331,7 @@ export function paramsOf(c: ClusterConfig): ProtocolParams {
     logWindow: p.logWindow,
     maxBatchSize: p.maxBatchSize,
     maxInFlight: p.maxInFlight,
+    batchHoldMs: p.batchHoldMs ?? Math.min(DEFAULT_BATCH_HOLD_MS, Math.floor(p.viewChangeTimeoutMs / 4)),
     viewChangeTimeoutMs: p.viewChangeTimeoutMs,
     maxViewChangeTimeoutMs: p.maxViewChangeTimeoutMs,
     statusIntervalMs: p.statusIntervalMs,

@@ -232,6 +232,7 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     logWindow,
     maxBatchSize: storm ? 1 : rng.pick([1, 2, 4, 8, 32]),
     maxInFlight: Math.min(logWindow, storm ? rng.pick([4, 8]) : rng.pick([1, 2, 4, 8])),
+    batchHoldMs: drawBatchHold(rng, meanDelayMs, viewChangeTimeoutMs),
     viewChangeTimeoutMs,
     maxViewChangeTimeoutMs,
     statusIntervalMs,
@@ -412,6 +413,24 @@ function slowHealedWorkMs(hopMs: number, p: ProtocolParams, w: Workload, recover
   return Math.round(2 * Math.max(rounds * 3, perClient * 4) * hopMs);
 }
 
+/**
+ * The primary's batch hold (ProtocolParams.batchHoldMs), from a sub-stream of its own: none in a
+ * quarter of the seeds (those run as before the hold existed), else a half, two or six mean
+ * one-way delays (shorter than a client's round trip, about it, and longer), never above a
+ * quarter of the view-change timeout.
+ */
+function drawBatchHold(rng: Rng, meanDelayMs: number, viewChangeTimeoutMs: number): number {
+  const r = rng.fork('batch-hold');
+  const factor = r.weighted<number>([
+    [0, 1],
+    [0.5, 1],
+    [2, 1],
+    [6, 1],
+  ]);
+  const cap = Math.floor(viewChangeTimeoutMs / 4);
+  return factor === 0 || cap < 1 ? 0 : Math.min(cap, Math.max(1, Math.round(meanDelayMs * factor)));
+}
+
 export function describeScenario(s: Scenario): string {
   const j = s.net.jitter;
   const jit =
@@ -423,7 +442,7 @@ export function describeScenario(s: Scenario): string {
   const p = s.params;
   const w = s.workload;
   return [
-    `${s.storm ? 'STORM ' : ''}n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
+    `${s.storm ? 'STORM ' : ''}n=${s.n} f=${s.f} K=${p.checkpointInterval} L=${p.logWindow} batch=${p.maxBatchSize} inflight=${p.maxInFlight} hold=${p.batchHoldMs}ms vc=${p.viewChangeTimeoutMs}..${p.maxViewChangeTimeoutMs}ms status=${p.statusIntervalMs}ms`,
     `net: ${s.net.minDelayMs.toFixed(1)}ms+${jit} loss=${s.net.loss.toFixed(3)} dup=${s.net.duplicate.toFixed(3)}${s.net.linkLoss.some((x) => x > 0) ? ` lossy links ${s.net.linkLoss.filter((x) => x > 0).length}/${s.n * (s.n - 1)}` : ''}${s.net.slow.map((x) => ` slow r${x.replica}+${x.extraMs}ms`).join('')}${s.net.clientLinks.map((x) => ` clients-r${x.replica}:${x.kind}${x.kind === 'delay' ? `+${x.extraMs}ms` : x.kind === 'drop' ? `@${x.rate.toFixed(2)}` : ''}`).join('')}`,
     `safety ${s.safetyMs}ms, liveness bound ${s.livenessBoundMs}ms${s.net.healedExtraMs ? `, healed network +${s.net.healedExtraMs}ms` : ''}`,
     `byzantine: ${s.byzantine.map((b) => `r${b.replica}=${b.strategy}@${b.fromMs}ms`).join(' ') || 'none'}`,

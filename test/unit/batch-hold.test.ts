@@ -1,0 +1,157 @@
+/**
+ * The primary's batch hold (ProtocolParams.batchHoldMs): an idle primary that has just answered
+ * quick clients waits, at most batchHoldMs after that execution, for their next requests, so
+ * closed-loop clients share one batch instead of splitting into groups that alternate.
+ */
+import { describe, expect, it } from 'vitest';
+import { defaultParams, validateParams } from '../../src/core/replica.js';
+import type { ProtocolParams, ReplicaAction, SignedPrePrepare } from '../../src/core/types.js';
+import { Harness } from './core-harness.js';
+
+const put = (i: number) => ({ op: 'put' as const, key: `k${i % 5}`, value: `v${i}` });
+
+let opCounter = 0;
+
+/** closed loops of clients c0..c<clients-1> (each sends its next request when the last completes) until about `total` complete; then each finishes the one it has out */
+function closedLoops(h: Harness, clients: number, total: number): void {
+  const ids = Array.from({ length: clients }, (_, i) => `c${i}`);
+  const seen = new Map(ids.map((id) => [id, h.results.get(id)?.length ?? 0]));
+  const outstanding = new Set(ids);
+  let done = 0;
+  for (const id of ids) h.submit(id, put(opCounter++));
+  while (outstanding.size > 0) {
+    const progressed = h.run(() => ids.some((id) => (h.results.get(id)?.length ?? 0) > seen.get(id)!), 10_000);
+    if (!progressed) throw new Error(`stuck after ${done} of ${total} at t=${h.now}`);
+    for (const id of ids) {
+      const got = h.results.get(id)?.length ?? 0;
+      if (got > seen.get(id)!) {
+        done += got - seen.get(id)!;
+        seen.set(id, got);
+        if (done < total) h.submit(id, put(opCounter++));
+        else outstanding.delete(id);
+      }
+    }
+  }
+}
+
+function prePrepares(h: Harness, replica = 0): SignedPrePrepare[] {
+  return h.actions
+    .filter((x) => x.replica === replica && x.action.type === 'multicast' && (x.action.msg as SignedPrePrepare).body?.type === 'pre-prepare')
+    .map((x) => (x.action as Extract<ReplicaAction, { type: 'multicast' }>).msg as SignedPrePrepare);
+}
+
+const holdTimers = (h: Harness) => h.actions.filter((x) => x.action.type === 'setTimer' && x.action.name === 'batch-hold').length;
+
+function meanBatch(params: Partial<ProtocolParams>, clients: number, total: number): { mean: number; holds: number } {
+  const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, ...params });
+  closedLoops(h, clients, total);
+  const pps = prePrepares(h).filter((pp) => pp.batch.length > 0);
+  return { mean: pps.reduce((s, pp) => s + pp.batch.length, 0) / pps.length, holds: holdTimers(h) };
+}
+
+describe('batch hold', () => {
+  it('closed-loop clients share batches: larger batches with the hold than without', () => {
+    const without = meanBatch({ batchHoldMs: 0 }, 4, 200);
+    const withHold = meanBatch({ batchHoldMs: 10 }, 4, 200);
+    expect(without.holds).toBe(0);
+    expect(withHold.holds).toBeGreaterThan(0);
+    expect(withHold.mean).toBeGreaterThan(without.mean * 1.3);
+    expect(withHold.mean).toBeGreaterThan(3.5);
+  });
+
+  it('a single client never waits: no hold, one request per batch, as fast as without', () => {
+    const time = (batchHoldMs: number) => {
+      const h = new Harness(4, { batchHoldMs });
+      h.runOps(
+        'c0',
+        Array.from({ length: 20 }, (_, i) => put(i)),
+      );
+      return { now: h.now, holds: holdTimers(h) };
+    };
+    const a = time(0);
+    const b = time(50);
+    expect(b.holds).toBe(0);
+    expect(b.now).toBe(a.now);
+  });
+
+  it('a quick client that stops holds the others once, for at most batchHoldMs after its answer', () => {
+    const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 40 });
+    // the virtual time of every action of the primary
+    const at: number[] = [];
+    const apply = h.apply.bind(h);
+    h.apply = (i, actions) => {
+      if (i === 0) for (const _ of actions) at.push(h.now);
+      apply(i, actions);
+    };
+    const mine = () => h.actions.map((x, k) => ({ ...x, k })).filter((x) => x.replica === 0);
+    const timeOf = new Map<number, number>();
+    for (const x of mine()) timeOf.set(x.k, 0); // boot
+    let seen = 0;
+    const stamp = () => {
+      for (const x of mine()) if (!timeOf.has(x.k)) timeOf.set(x.k, at[seen++]!);
+    };
+    // c0..c2 in closed loops; after 30 completions c2 stops, c0 and c1 go on for 30 more
+    const ids = ['c0', 'c1', 'c2'];
+    const count = new Map(ids.map((id) => [id, 0]));
+    let done = 0;
+    let c2Stopped = -1;
+    for (const id of ids) h.submit(id, put(opCounter++));
+    const live = new Set(ids);
+    while (live.size > 0) {
+      expect(h.run(() => ids.some((id) => (h.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)).toBe(true);
+      stamp();
+      for (const id of ids) {
+        const got = h.results.get(id)?.length ?? 0;
+        if (got === count.get(id)) continue;
+        done += got - count.get(id)!;
+        count.set(id, got);
+        if ((id === 'c2' && done >= 30) || done >= 60) {
+          if (id === 'c2' && c2Stopped < 0) c2Stopped = h.now;
+          live.delete(id);
+        } else h.submit(id, put(opCounter++));
+      }
+    }
+    expect(c2Stopped).toBeGreaterThan(0);
+    // for each request the primary logged, the wait until the pre-prepare that carried it
+    const acts = mine();
+    const waits: { client: string; t: number; waitMs: number }[] = [];
+    for (const x of acts) {
+      if (x.action.type !== 'log' || x.action.event.phase !== 'request') continue;
+      const client = x.action.event.client!;
+      const ts = x.action.event.timestamp!;
+      const pp = acts.find(
+        (y) =>
+          y.k > x.k &&
+          y.action.type === 'multicast' &&
+          (y.action.msg as SignedPrePrepare).body.type === 'pre-prepare' &&
+          (y.action.msg as SignedPrePrepare).batch.some((r) => r.body.client === client && r.body.timestamp === ts),
+      );
+      if (pp) waits.push({ client, t: timeOf.get(x.k)!, waitMs: timeOf.get(pp.k)! - timeOf.get(x.k)! });
+    }
+    const after = waits.filter((w) => w.t > c2Stopped);
+    expect(after.length).toBeGreaterThan(20);
+    // never longer than the window; once about the window (c2 awaited, not coming), then at most a round
+    expect(Math.max(...waits.map((w) => w.waitMs))).toBeLessThanOrEqual(40);
+    const long = after.filter((w) => w.waitMs > 12);
+    expect(long.length).toBeGreaterThanOrEqual(1);
+    expect(long.length).toBeLessThanOrEqual(2); // c0's and c1's requests of that one batch
+    expect(new Set(long.map((w) => w.t)).size).toBeLessThanOrEqual(2);
+  });
+
+  it('a view change ends the hold; the next primary proposes', () => {
+    const h = new Harness(4, { maxBatchSize: 16, maxInFlight: 4, batchHoldMs: 200 });
+    closedLoops(h, 3, 30);
+    h.crash(0);
+    h.submit('c0', put(2000));
+    const ok = h.run(() => (h.results.get('c0')?.length ?? 0) > 0 && h.replicas[1]!.status().view >= 1 && h.executed(1).length > 0, 60_000);
+    expect(ok).toBe(true);
+    expect(h.replicas[1]!.status().view).toBeGreaterThanOrEqual(1);
+  });
+
+  it('parameters: a hold above a quarter of the view-change timeout is refused', () => {
+    expect(() => validateParams(defaultParams(4, { batchHoldMs: 251, viewChangeTimeoutMs: 1000 }))).toThrow(/batchHoldMs/);
+    expect(() => validateParams(defaultParams(4, { batchHoldMs: 250, viewChangeTimeoutMs: 1000 }))).not.toThrow();
+    expect(() => validateParams(defaultParams(4, { batchHoldMs: -1 }))).toThrow(/batchHoldMs/);
+    expect(defaultParams(4).batchHoldMs).toBe(10);
+  });
+});
