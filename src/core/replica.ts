@@ -118,7 +118,7 @@ export interface ReplicaOptions {
 }
 
 /** ProtocolParams.batchHoldMs unless set (cluster.json too) */
-export const DEFAULT_BATCH_HOLD_MS = 10;
+export const DEFAULT_BATCH_HOLD_MS = 25;
 
 export function defaultParams(n: number, overrides: Partial<ProtocolParams> = {}): ProtocolParams {
   return {
@@ -321,7 +321,7 @@ export function footprintLimits(p: ProtocolParams): Footprint {
     pendingRequests: MAX_PENDING_REQUESTS,
     peers: p.n,
     signatureMarks: 2 * MAX_SIGNATURE_MARKS,
-    batchHoldClients: 2 * MAX_TRACKED_CLIENTS + p.maxBatchSize,
+    batchHoldClients: 3 * MAX_TRACKED_CLIENTS + p.maxBatchSize,
   };
 }
 
@@ -329,7 +329,9 @@ export function footprintLimits(p: ProtocolParams): Footprint {
 const PARTIAL_BATCH_DEPTH = 1;
 /** A client is quick (a batch hold waits for it) when its next request came within this many proposals of its answer. */
 const QUICK_RETURN_PROPOSALS = 2;
-/** Most clients the primary tracks for batch holds (oldest forgotten first). */
+/** Proposals during which a client a batch hold waited for in vain is not waited for again. */
+const HOLD_MISS_PROPOSALS = 16;
+/** Most clients the primary tracks for batch holds, per table (oldest forgotten first). */
 const MAX_TRACKED_CLIENTS = 4096;
 
 /** Status periods between two sends of a recovery request not executed yet. */
@@ -439,6 +441,8 @@ export class Replica {
   private readonly answeredAt = new Map<ClientId, number>();
   /** (primary) clients whose last request came within QUICK_RETURN_PROPOSALS of their answer, while the primary was busy */
   private readonly quick = new Set<ClientId>();
+  /** (primary) clients a hold waited for in vain: not quick again before this many proposals (HOLD_MISS_PROPOSALS) */
+  private readonly missedHold = new Map<ClientId, number>();
   private nextSeq = 1;
   /** valid view-changes by target view, then sender */
   private readonly viewChanges = new Map<number, Map<ReplicaId, Signed<ViewChangeBody>>>();
@@ -673,7 +677,7 @@ export class Replica {
       pendingRequests: this.pending.size,
       peers: Math.max(this.peerStatus.size, this.servedAt.size),
       signatureMarks: this.resign.size + this.suspects.size,
-      batchHoldClients: this.answeredAt.size + this.quick.size + this.awaited.size,
+      batchHoldClients: this.answeredAt.size + this.quick.size + this.missedHold.size + this.awaited.size,
     };
   }
 
@@ -1474,7 +1478,9 @@ export class Replica {
     // quick: back within a couple of proposals, and while other work was pending or in flight
     // (under load; a client that returns to an idle primary is not waited for)
     const busy = this.pending.size > 1 || this.nextSeq - 1 > this.lastExecuted;
-    if (busy && this.proposals - at <= QUICK_RETURN_PROPOSALS) {
+    const missed = this.missedHold.get(client);
+    if (missed !== undefined && missed <= this.proposals) this.missedHold.delete(client);
+    if (busy && this.proposals - at <= QUICK_RETURN_PROPOSALS && (missed === undefined || missed <= this.proposals)) {
       if (!this.quick.has(client) && this.quick.size >= MAX_TRACKED_CLIENTS) this.quick.delete(this.quick.values().next().value as ClientId);
       this.quick.add(client);
     } else this.quick.delete(client);
@@ -1491,6 +1497,13 @@ export class Replica {
   /** The batch hold is over: propose whatever is pending. */
   private onBatchHoldTimer(): void {
     this.holding = false;
+    // those still missing are not waited for again for a while: a client (Byzantine, or gone)
+    // that makes holds expire costs the others one window per HOLD_MISS_PROPOSALS proposals
+    for (const c of this.awaited) {
+      this.quick.delete(c);
+      if (!this.missedHold.has(c) && this.missedHold.size >= MAX_TRACKED_CLIENTS) this.missedHold.delete(this.missedHold.keys().next().value as ClientId);
+      this.missedHold.set(c, this.proposals + HOLD_MISS_PROPOSALS);
+    }
     this.awaited.clear();
     this.propose();
   }

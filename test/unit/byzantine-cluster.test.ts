@@ -182,7 +182,7 @@ class MiniCluster {
           this.checker.onStateInstalled(i, a, this.now);
           break;
         case 'checkpoint-stable':
-          this.checker.onCheckpointStable(i, a.seq, a.digest, this.now);
+          this.checker.onCheckpointStable(i, a.seq, a.digest, this.now, a.full);
           break;
         default:
           break;

@@ -317,7 +317,7 @@ class FuzzNet {
           if (!byz) this.checker.onStateInstalled(i, a, this.now);
           break;
         case 'checkpoint-stable':
-          if (!byz) this.checker.onCheckpointStable(i, a.seq, a.digest, this.now);
+          if (!byz) this.checker.onCheckpointStable(i, a.seq, a.digest, this.now, a.full);
           break;
         default:
           break;
