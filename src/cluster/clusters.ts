@@ -236,7 +236,8 @@ export async function effectiveConfig(cluster: LoadedCluster): Promise<Effective
     f: cluster.params.f,
     quorum: q.quorum,
     replyQuorum: q.weak,
-    protocol: c.protocol,
+    // (batchHoldMs is optional in cluster.json: the value in force)
+    protocol: { ...c.protocol, batchHoldMs: cluster.params.batchHoldMs },
     crypto: c.crypto,
     runtime: c.runtime,
     openClients: c.openClients,

@@ -165,6 +165,23 @@ describe('ls and config', () => {
     expect(await listClusters(join(root, 'empty-or-missing'))).toEqual([]);
   });
 
+  it('config: protocol.batchHoldMs is written by init and, when a cluster.json lacks it, shown with the value in force', async () => {
+    expect((await effectiveConfig(cluster)).protocol.batchHoldMs).toBe(25);
+    const { readFile } = await import('node:fs/promises');
+    const { loadCluster } = await import('../../src/runtime/config.js');
+    const json = JSON.parse(await readFile(cluster.paths.config, 'utf8'));
+    delete json.protocol.batchHoldMs;
+    await writeFile(cluster.paths.config, JSON.stringify(json));
+    expect((await effectiveConfig(await loadCluster(cluster.dir))).protocol.batchHoldMs).toBe(25);
+    // never more than a quarter of the view-change timeout
+    json.protocol.viewChangeTimeoutMs = 40;
+    await writeFile(cluster.paths.config, JSON.stringify(json));
+    expect((await effectiveConfig(await loadCluster(cluster.dir))).protocol.batchHoldMs).toBe(10);
+    json.protocol.batchHoldMs = 11;
+    await writeFile(cluster.paths.config, JSON.stringify(json));
+    await expect(loadCluster(cluster.dir)).rejects.toThrow(/batchHoldMs/);
+  });
+
   it('config: defaults filled in, overrides marked, key files named but never read', async () => {
     await writeFile(cluster.paths.replicaJson(2), JSON.stringify({ fsync: false, faultInjection: false, heapGrowthPercent: 0 }));
     await writeFile(cluster.paths.replicaJson(3), '{ nope');
