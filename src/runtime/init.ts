@@ -148,10 +148,14 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
   const clientSecrets = Array.from({ length: nClients }, () => randomSecretKey());
   const operatorSecret = randomSecretKey();
 
+  const protocol = { ...template.protocol, n, f, ...o.protocol };
+  // the template's batch hold, unless asked for, stays within a quarter of a shorter view-change timeout
+  if (o.protocol?.batchHoldMs === undefined && protocol.batchHoldMs !== undefined)
+    protocol.batchHoldMs = Math.min(protocol.batchHoldMs, Math.floor(protocol.viewChangeTimeoutMs / 4));
   const config: ClusterConfig = {
     version: 1,
     name: o.name ?? template.name ?? 'pbft-cluster',
-    protocol: { ...template.protocol, n, f, ...o.protocol },
+    protocol,
     crypto: scheme.name as 'node' | 'noble',
     replicas: replicaSecrets.map((s, i) => ({ id: i, host, port: ports[i]!, publicKey: scheme.publicKey(s) })),
     clients: clientSecrets.map((s, i) => ({ id: `client${i}`, publicKey: scheme.publicKey(s) })),

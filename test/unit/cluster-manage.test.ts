@@ -180,6 +180,9 @@ describe('ls and config', () => {
     json.protocol.batchHoldMs = 11;
     await writeFile(cluster.paths.config, JSON.stringify(json));
     await expect(loadCluster(cluster.dir)).rejects.toThrow(/batchHoldMs/);
+    // init with a short view-change timeout writes a hold that fits it
+    const short = (await initCluster({ dir: join(root, 'short'), replicas: 4, ports: await freePorts(4), protocol: { viewChangeTimeoutMs: 60 } })).cluster;
+    expect(short.config.protocol.batchHoldMs).toBe(15);
   });
 
   it('config: defaults filled in, overrides marked, key files named but never read', async () => {
