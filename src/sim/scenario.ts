@@ -238,6 +238,8 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     statusIntervalMs,
     ...o.params,
   });
+  // (a view-change timeout given in o.params keeps the drawn hold within a quarter of it)
+  if (o.params?.batchHoldMs === undefined) params.batchHoldMs = Math.min(params.batchHoldMs, Math.floor(params.viewChangeTimeoutMs / 4));
 
   // A straggler is heard late: it prepares what others prepared, while its own votes and
   // view-changes arrive after the others moved on, so it carries older certificates.
