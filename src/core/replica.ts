@@ -120,6 +120,11 @@ export interface ReplicaOptions {
 /** ProtocolParams.batchHoldMs unless set (cluster.json too) */
 export const DEFAULT_BATCH_HOLD_MS = 25;
 
+/** The longest batch hold a view-change timeout allows: a quarter of it (backups time the primary from when they hold a request). */
+export function maxBatchHoldMs(viewChangeTimeoutMs: number): number {
+  return Math.floor(viewChangeTimeoutMs / 4);
+}
+
 export function defaultParams(n: number, overrides: Partial<ProtocolParams> = {}): ProtocolParams {
   return {
     n,
@@ -159,8 +164,7 @@ export function validateParams(p: ProtocolParams): void {
     throw new RangeError(`logWindow (${p.logWindow}) must be a multiple of checkpointInterval (${p.checkpointInterval}) and at least twice it`);
   }
   if (!Number.isSafeInteger(p.batchHoldMs) || p.batchHoldMs < 0) throw new RangeError(`batchHoldMs must be a non-negative integer, got ${p.batchHoldMs}`);
-  // a hold must stay far below the view-change timeout (backups that hold a request time the primary)
-  if (4 * p.batchHoldMs > p.viewChangeTimeoutMs)
+  if (p.batchHoldMs > maxBatchHoldMs(p.viewChangeTimeoutMs))
     throw new RangeError(`batchHoldMs (${p.batchHoldMs}) must not exceed a quarter of viewChangeTimeoutMs (${p.viewChangeTimeoutMs})`);
   if (p.maxInFlight > p.logWindow) throw new RangeError(`maxInFlight (${p.maxInFlight}) must not exceed logWindow (${p.logWindow})`);
   if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs) throw new RangeError('maxViewChangeTimeoutMs must be >= viewChangeTimeoutMs');

@@ -48,7 +48,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { quorums } from '../core/quorum.js';
-import { DEFAULT_BATCH_HOLD_MS } from '../core/replica.js';
+import { DEFAULT_BATCH_HOLD_MS, maxBatchHoldMs } from '../core/replica.js';
 import type { ProtocolParams, ReplicaId } from '../core/types.js';
 import { keyringFor, makeScheme, type Keyring, type SignatureScheme } from '../crypto/index.js';
 import { PbftError, describeError } from '../errors.js';
@@ -157,8 +157,8 @@ export const ClusterConfigSchema = z
         `must be at least twice protocol.checkpointInterval (${2 * p.checkpointInterval}), so that a checkpoint can become stable before the window fills`,
       );
     if (p.maxInFlight > p.logWindow) issue(['protocol', 'maxInFlight'], `must not exceed protocol.logWindow (${p.logWindow})`);
-    if (p.batchHoldMs !== undefined && 4 * p.batchHoldMs > p.viewChangeTimeoutMs)
-      issue(['protocol', 'batchHoldMs'], `must not exceed a quarter of protocol.viewChangeTimeoutMs (${Math.floor(p.viewChangeTimeoutMs / 4)})`);
+    if (p.batchHoldMs !== undefined && p.batchHoldMs > maxBatchHoldMs(p.viewChangeTimeoutMs))
+      issue(['protocol', 'batchHoldMs'], `must not exceed a quarter of protocol.viewChangeTimeoutMs (${maxBatchHoldMs(p.viewChangeTimeoutMs)})`);
     if (p.maxViewChangeTimeoutMs < p.viewChangeTimeoutMs)
       issue(['protocol', 'maxViewChangeTimeoutMs'], `must be at least protocol.viewChangeTimeoutMs (${p.viewChangeTimeoutMs})`);
     if (c.runtime.reconnectMaxMs < c.runtime.reconnectMinMs)
@@ -331,7 +331,7 @@ export function paramsOf(c: ClusterConfig): ProtocolParams {
     logWindow: p.logWindow,
     maxBatchSize: p.maxBatchSize,
     maxInFlight: p.maxInFlight,
-    batchHoldMs: p.batchHoldMs ?? Math.min(DEFAULT_BATCH_HOLD_MS, Math.floor(p.viewChangeTimeoutMs / 4)),
+    batchHoldMs: p.batchHoldMs ?? Math.min(DEFAULT_BATCH_HOLD_MS, maxBatchHoldMs(p.viewChangeTimeoutMs)),
     viewChangeTimeoutMs: p.viewChangeTimeoutMs,
     maxViewChangeTimeoutMs: p.maxViewChangeTimeoutMs,
     statusIntervalMs: p.statusIntervalMs,

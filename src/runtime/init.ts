@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs'
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { randomSecretKey, makeScheme } from '../crypto/index.js';
+import { maxBatchHoldMs } from '../core/replica.js';
 import { PbftError, describeError } from '../errors.js';
 import { clusterFromConfig, clusterPaths, validateClusterConfig, MAX_REPLICAS, type ClusterConfig, type LoadedCluster } from './config.js';
 import { fsyncDir, isProcessAlive, writeFileAtomicSync } from './fsutil.js';
@@ -151,7 +152,7 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
   const protocol = { ...template.protocol, n, f, ...o.protocol };
   // the template's batch hold, unless asked for, stays within a quarter of a shorter view-change timeout
   if (o.protocol?.batchHoldMs === undefined && protocol.batchHoldMs !== undefined)
-    protocol.batchHoldMs = Math.min(protocol.batchHoldMs, Math.floor(protocol.viewChangeTimeoutMs / 4));
+    protocol.batchHoldMs = Math.min(protocol.batchHoldMs, maxBatchHoldMs(protocol.viewChangeTimeoutMs));
   const config: ClusterConfig = {
     version: 1,
     name: o.name ?? template.name ?? 'pbft-cluster',

@@ -4,7 +4,7 @@
  * workload. Everything the simulator randomises is decided here or from named sub-streams
  * of the same seed, so a seed always means the same run.
  */
-import { defaultParams } from '../core/replica.js';
+import { defaultParams, maxBatchHoldMs } from '../core/replica.js';
 import { maxFaulty } from '../core/quorum.js';
 import type { ProtocolParams, ReplicaId } from '../core/types.js';
 import type { StrategyName } from '../byzantine/index.js';
@@ -232,14 +232,14 @@ export function makeScenario(o: ScenarioOptions): Scenario {
     logWindow,
     maxBatchSize: storm ? 1 : rng.pick([1, 2, 4, 8, 32]),
     maxInFlight: Math.min(logWindow, storm ? rng.pick([4, 8]) : rng.pick([1, 2, 4, 8])),
-    batchHoldMs: drawBatchHold(rng, meanDelayMs, viewChangeTimeoutMs),
+    batchHoldMs: drawBatchHold(rng, meanDelayMs),
     viewChangeTimeoutMs,
     maxViewChangeTimeoutMs,
     statusIntervalMs,
     ...o.params,
   });
-  // (a view-change timeout given in o.params keeps the drawn hold within a quarter of it)
-  if (o.params?.batchHoldMs === undefined) params.batchHoldMs = Math.min(params.batchHoldMs, Math.floor(params.viewChangeTimeoutMs / 4));
+  // the drawn hold, within what the view-change timeout (drawn, or given in o.params) allows
+  if (o.params?.batchHoldMs === undefined) params.batchHoldMs = Math.min(params.batchHoldMs, maxBatchHoldMs(params.viewChangeTimeoutMs));
 
   // A straggler is heard late: it prepares what others prepared, while its own votes and
   // view-changes arrive after the others moved on, so it carries older certificates.
@@ -418,10 +418,10 @@ function slowHealedWorkMs(hopMs: number, p: ProtocolParams, w: Workload, recover
 /**
  * The primary's batch hold (ProtocolParams.batchHoldMs), from a sub-stream of its own: none in a
  * quarter of the seeds (those run as before the hold existed), else a half, two or six mean
- * one-way delays (shorter than a client's round trip, about it, and longer), never above a
- * quarter of the view-change timeout.
+ * one-way delays (shorter than a client's round trip, about it, and longer); makeScenario caps
+ * it at maxBatchHoldMs of the view-change timeout.
  */
-function drawBatchHold(rng: Rng, meanDelayMs: number, viewChangeTimeoutMs: number): number {
+function drawBatchHold(rng: Rng, meanDelayMs: number): number {
   const r = rng.fork('batch-hold');
   const factor = r.weighted<number>([
     [0, 1],
@@ -429,8 +429,7 @@ function drawBatchHold(rng: Rng, meanDelayMs: number, viewChangeTimeoutMs: numbe
     [2, 1],
     [6, 1],
   ]);
-  const cap = Math.floor(viewChangeTimeoutMs / 4);
-  return factor === 0 || cap < 1 ? 0 : Math.min(cap, Math.max(1, Math.round(meanDelayMs * factor)));
+  return factor === 0 ? 0 : Math.max(1, Math.round(meanDelayMs * factor));
 }
 
 export function describeScenario(s: Scenario): string {

@@ -171,7 +171,7 @@ describe('batch hold', () => {
     expect(elapsed).toBeLessThan(100 * 8 + (proposals / 16 + 2) * W);
   });
 
-  it('a view change ends the hold; the next primary proposes', () => {
+  it('with holds on, a crashed primary is replaced and the held clients complete in the new view', () => {
     const h = new Harness(4, { maxBatchSize: 16, maxInFlight: 4, batchHoldMs: 200 });
     closedLoops(h, 3, 30);
     h.crash(0);
