@@ -5,7 +5,7 @@
  *
  *   node bench/ab.mjs --a /path/to/old/checkout --b . [--clients 1,10,50] [--fsync on,off]
  *                     [--duration 10] [--warmup 5] [--rounds 3] [--replicas 4] [--value-size 16]
- *                     [--json out.json]
+ *                     [--connections shared|own] [--json out.json]
  *
  * Each checkout must be built (npm run build). Every run gets a fresh cluster (init, up, bench,
  * down) in a temporary directory, on free loopback ports, with replica.json's fsync set as asked,
@@ -33,6 +33,8 @@ const rounds = Number(arg('rounds', '3'));
 const replicas = Number(arg('replicas', '4'));
 const valueSize = Number(arg('value-size', '16'));
 const jsonOut = arg('json', '');
+// how the bench's clients connect (builds without the choice use their own connections)
+const connections = arg('connections', '');
 const log = (s) => writeSync(2, `${s}\n`);
 
 const results = [];
@@ -52,7 +54,7 @@ for (let round = 0; round < rounds; round++) {
       for (const [name, build] of order) {
         const t0 = Date.now();
         try {
-          const r = await runOnce(build, { replicas, clients, fsync, duration, warmup, valueSize });
+          const r = await runOnce(build, { replicas, clients, fsync, duration, warmup, valueSize, ...(connections ? { connections } : {}) });
           results.push({ round, clients, fsync, build: name, ...r });
           log(
             `round ${round + 1}/${rounds}  ${name}  clients ${clients}  fsync ${fsync}: ${r.throughput.toFixed(0)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${r.cpu.map((c) => c.toFixed(1)).join('/')} s${r.meanBatch !== null ? `  batch ${r.meanBatch.toFixed(2)}` : ''}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`,

@@ -53,13 +53,21 @@ export function rssOf(pid) {
 }
 
 const helpCache = new Map();
-/** Does this build's `pbft bench` take --warmup? (older builds do not) */
-function hasWarmupFlag(bin) {
+/** This build's `pbft bench --help` */
+function benchHelp(bin) {
   if (!helpCache.has(bin)) {
     const r = spawnSync(process.execPath, [bin, 'bench', '--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-    helpCache.set(bin, r.stdout.includes('--warmup'));
+    helpCache.set(bin, r.stdout);
   }
   return helpCache.get(bin);
+}
+/** Does this build's `pbft bench` take --warmup? (older builds do not) */
+function hasWarmupFlag(bin) {
+  return benchHelp(bin).includes('--warmup');
+}
+/** Does this build's `pbft bench` take --connections? (older builds do not: their clients have their own) */
+function hasConnectionsFlag(bin) {
+  return benchHelp(bin).includes('--connections');
 }
 
 export const median = (xs) => {
@@ -71,6 +79,7 @@ export const median = (xs) => {
 /**
  * One bench run on a fresh cluster of `build` (a built checkout).
  * o: { replicas, clients, fsync: 'on'|'off', duration (s), warmup (s), valueSize, rssEveryMs,
+ *      connections ('shared'|'own': how the bench's clients connect, for builds that have the choice),
  *      protocol (cluster.json protocol overrides, e.g. { maxInFlight: 2 }) }
  */
 export async function runOnce(build, o) {
@@ -87,6 +96,7 @@ export async function runOnce(build, o) {
     '--value-size',
     String(o.valueSize ?? 16),
     '--json',
+    ...(o.connections && hasConnectionsFlag(bin) ? ['--connections', o.connections] : []),
   ];
   try {
     const base = await freeBase(o.replicas);

@@ -1,13 +1,15 @@
 /**
  * The bench's client factory for a real cluster: one PbftClient per bench client, each with
  * an ephemeral self-certifying identity (pk:<hex>), or the configured clients when the
- * cluster does not accept open clients.
+ * cluster does not accept open clients. With `connections: 'shared'` the clients share one
+ * connection per replica (SharedClientConnections, closed with the last client); with 'own'
+ * each opens its own.
  */
 import { readFile } from 'node:fs/promises';
 import type { AuthCounts } from '../core/types.js';
 import { fetchStatus } from '../runtime/admin.js';
 import type { LoadedCluster } from '../runtime/config.js';
-import { PbftClient, ephemeralClientIdentity } from '../runtime/client.js';
+import { PbftClient, SharedClientConnections, ephemeralClientIdentity } from '../runtime/client.js';
 import { abortError, isPbftError } from '../errors.js';
 import type { BenchClient } from './bench.js';
 import { CliError } from './errors.js';
@@ -16,9 +18,10 @@ import { replicaProcessState } from './processes.js';
 
 export async function benchClientFactory(
   cluster: LoadedCluster,
-  o: { signal?: AbortSignal; connectTimeoutMs?: number } = {},
+  o: { signal?: AbortSignal; connectTimeoutMs?: number; connections?: BenchConnections } = {},
 ): Promise<(i: number) => Promise<BenchClient>> {
   const configured = cluster.config.clients;
+  let shared: SharedClientConnections | null = null;
   return async (i: number) => {
     let opts: { clientId: string; secretKey?: string };
     if (cluster.config.openClients) opts = ephemeralClientIdentity(cluster);
@@ -34,7 +37,8 @@ export async function benchClientFactory(
     // Not given the caller's signal: a client keeps an 'abort' listener on it for its lifetime,
     // one per bench client (MaxListenersExceededWarning past 10). runBench closes every client
     // when interrupted; waitConnected below only polls the signal.
-    const c = await PbftClient.connect(cluster, opts);
+    if (o.connections === 'shared' && (shared === null || shared.closed)) shared = new SharedClientConnections(cluster, { closeWhenEmpty: true });
+    const c = await PbftClient.connect(cluster, { ...opts, ...(o.connections === 'shared' ? { shared: shared! } : {}) });
     try {
       await c.waitConnected(cluster.params.n, { timeoutMs: o.connectTimeoutMs ?? 3000, ...(o.signal ? { signal: o.signal } : {}) }).catch(async (e) => {
         // all replicas are best; f+1 are enough to make progress
@@ -54,6 +58,9 @@ export async function benchClientFactory(
     return { request: (op, ro) => c.request(op, ro), close: () => c.close() };
   };
 }
+
+/** How bench clients reach the replicas: one connection per replica shared by all, or their own. */
+export type BenchConnections = 'shared' | 'own';
 
 export interface ReplicaMemory {
   id: number;

@@ -52,8 +52,10 @@ export type RuntimeStatus = ReplicaStatus & {
   connectedPeers: ReplicaId[];
   /** peers with an authenticated connection to this replica */
   inboundPeers: ReplicaId[];
-  /** client ids with a connection */
+  /** client ids with a connection (their own, or attached to a shared one) */
   clients: number;
+  /** shared client connections (many clients of one process on one connection), and the clients attached to them */
+  sharedClientConnections?: { connections: number; clients: number };
   faults: FaultState;
   /** frames dropped by the transport, by reason (oversized, malformed, bad hello, ...) */
   transportDropped: Record<string, number>;

@@ -17,7 +17,7 @@ import { ClientSessions, clientSessionHelloBytes, deriveSessionKey, ephemeralX25
 import { PbftError, abortError } from '../errors.js';
 import { readClientSecret, type LoadedCluster } from './config.js';
 import { Link } from './link.js';
-import { clientHelloBytes, type ChallengeFrame, type HelloFrame } from './wire.js';
+import { MAX_COALESCED_MESSAGES, clientHelloBytes, type ChallengeFrame } from './wire.js';
 
 export interface ClientConnectOptions {
   /** a configured client id (its key is read from keys/client-<id>.key unless secretKey is given), or pk:<hex> */
@@ -27,6 +27,12 @@ export interface ClientConnectOptions {
   signal?: AbortSignal;
   /** the view to assume at first (default 0; learnt from replies afterwards) */
   initialView?: number;
+  /**
+   * Share these connections (one per replica) with the other clients of this process instead of
+   * opening the client's own: a replica sends the replies of one turn for all of them as one
+   * frame, and their requests of one turn go out as one frame per replica.
+   */
+  shared?: SharedClientConnections;
 }
 
 export interface RequestOptions {
@@ -73,7 +79,13 @@ interface Pending {
 export class PbftClient {
   readonly id: string;
   private readonly core: ClientCore;
+  /** its own connections, one per replica (none when it uses shared ones) */
   private readonly links: Link[] = [];
+  private readonly shared: SharedClientConnections | null;
+  /** on shared connections: the replicas that accepted our attach on their current connection */
+  private readonly attached: boolean[];
+  private readonly n: number;
+  private readonly secret: Hex;
   private retransmitTimer: NodeJS.Timeout | null = null;
   private pending: Pending | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -92,7 +104,11 @@ export class PbftClient {
     o: ClientConnectOptions,
   ) {
     this.id = id;
+    this.secret = secret;
+    this.shared = o.shared ?? null;
     const cfg = cluster.config;
+    this.n = cfg.replicas.length;
+    this.attached = cfg.replicas.map(() => false);
     this.q = quorums(cluster.params.n, cluster.params.f);
     this.sessions = new ClientSessions(cluster.params.n);
     this.pendingSessions = cfg.replicas.map(() => null);
@@ -108,7 +124,7 @@ export class PbftClient {
       maxRetransmitTimeoutMs: Math.max(cfg.runtime.clientRetransmitMs, cfg.runtime.clientRetransmitMs * 8),
       maxOpBytes: cfg.protocol.maxOpBytes,
     });
-    for (const r of cfg.replicas) {
+    for (const r of this.shared ? [] : cfg.replicas) {
       const rid = r.id;
       this.links.push(
         new Link({
@@ -116,7 +132,7 @@ export class PbftClient {
           port: r.port,
           expectReplica: rid,
           cluster: cfg.name,
-          hello: (ch) => this.hello(rid, ch, secret),
+          hello: (ch) => ({ type: 'hello', role: 'client', client: this.id, ...this.proof(rid, ch) }),
           maxPayload: cfg.runtime.maxFrameBytes,
           heartbeatMs: cfg.runtime.heartbeatMs,
           reconnect: true,
@@ -164,8 +180,14 @@ export class PbftClient {
         `unknown client "${id}": cluster.json lists ${cluster.config.clients.map((c) => `"${c.id}"`).join(', ') || 'no clients'}`,
       );
     }
+    if (o.shared) {
+      if (o.shared.cluster !== cluster) throw new PbftError('BAD_ARGUMENT', 'shared connections belong to another cluster object');
+      if (o.shared.closed) throw new PbftError('ABORTED', 'the shared connections are closed');
+      if (o.shared.has(id)) throw new PbftError('BAD_ARGUMENT', `client ${id.slice(0, 20)}... already uses these shared connections`);
+    }
     const c = new PbftClient(cluster, id, secret, o);
     for (const l of c.links) l.connect();
+    c.shared?.add(c);
     return c;
   }
 
@@ -177,7 +199,8 @@ export class PbftClient {
    * replica with another key) no session: requests carry no MAC for it and its replies must be
    * signed.
    */
-  private hello(rid: ReplicaId, ch: ChallengeFrame, secret: Hex): HelloFrame {
+  private proof(rid: ReplicaId, ch: ChallengeFrame): { sig: Hex; dh?: Hex } {
+    const secret = this.secret;
     const cluster = this.cluster;
     const cfg = cluster.config;
     this.sessions.set(rid, null);
@@ -199,12 +222,35 @@ export class PbftClient {
         if (key) {
           this.pendingSessions[rid] = key;
           const sig = cluster.scheme.sign(secret, clientSessionHelloBytes(cfg.name, this.id, rid, ch.nonce, ch.dh, eph.publicKey));
-          return { type: 'hello', role: 'client', client: this.id, sig, dh: eph.publicKey };
+          return { sig, dh: eph.publicKey };
         }
       }
       this.handshakeFailures++;
     }
-    return { type: 'hello', role: 'client', client: this.id, sig: cluster.scheme.sign(secret, clientHelloBytes(cfg.name, this.id, rid, ch.nonce)) };
+    return { sig: cluster.scheme.sign(secret, clientHelloBytes(cfg.name, this.id, rid, ch.nonce)) };
+  }
+
+  // Shared connections (SharedClientConnections calls these)
+
+  /** the attach frame for replica rid's current shared connection (whose challenge is ch) */
+  attachFrame(rid: ReplicaId, ch: ChallengeFrame): string {
+    this.attached[rid] = false;
+    this.sessions.set(rid, null);
+    return JSON.stringify({ type: 'attach', client: this.id, ...this.proof(rid, ch) });
+  }
+  /** replica rid accepted our attach: its session key (if any) is in use from now on */
+  onAttached(rid: ReplicaId): void {
+    this.attached[rid] = true;
+    this.sessions.set(rid, this.pendingSessions[rid] ?? null);
+  }
+  /** replica rid's shared connection closed, or it refused our attach */
+  onDetached(rid: ReplicaId): void {
+    this.attached[rid] = false;
+    this.sessions.set(rid, null);
+  }
+  /** a reply frame for us on a shared connection */
+  deliver(rid: ReplicaId, f: Record<string, unknown>): void {
+    this.onFrame(rid, f);
   }
 
   /** Replicas with a session key now (their replies may be MAC'd; requests carry their MAC). */
@@ -219,6 +265,7 @@ export class PbftClient {
 
   /** Replicas this client is connected to now. */
   connectedReplicas(): ReplicaId[] {
+    if (this.shared) return this.attached.flatMap((a, i) => (a && this.shared!.isOpen(i) ? [i] : []));
     return this.links.flatMap((l, i) => (l.isOpen ? [i] : []));
   }
 
@@ -231,11 +278,12 @@ export class PbftClient {
       if (Date.now() > deadline)
         throw new PbftError(
           'NO_QUORUM',
-          `connected to ${this.connectedReplicas().length} of ${this.links.length} replicas, ${count} needed; is the cluster up? check with "pbft status"`,
+          `connected to ${this.connectedReplicas().length} of ${this.n} replicas, ${count} needed; is the cluster up? check with "pbft status"`,
         );
       const ac = new AbortController();
       const t = setTimeout(() => ac.abort(), 100);
-      await Promise.race(this.links.filter((l) => !l.isOpen).map((l) => l.whenOpen(ac.signal).catch(() => undefined)));
+      if (this.shared) await this.shared.whenChanged(ac.signal);
+      else await Promise.race(this.links.filter((l) => !l.isOpen).map((l) => l.whenOpen(ac.signal).catch(() => undefined)));
       clearTimeout(t);
     }
   }
@@ -293,7 +341,7 @@ export class PbftClient {
         finish(
           new PbftError(
             'NO_QUORUM',
-            `no quorum: ${answered.length ? `only ${answered.length} replica(s) (${answered.join(',')}) answered` : 'no replica answered'} within ${timeoutMs} ms, ${o.readOnly ? `${this.q.quorum} matching tentative or ` : ''}${this.q.weak} matching replies needed (connected to ${connected.length} of ${this.links.length} replicas${connected.length ? `: ${connected.join(',')}` : ''}); the outcome is unknown: it may still be executed later`,
+            `no quorum: ${answered.length ? `only ${answered.length} replica(s) (${answered.join(',')}) answered` : 'no replica answered'} within ${timeoutMs} ms, ${o.readOnly ? `${this.q.quorum} matching tentative or ` : ''}${this.q.weak} matching replies needed (connected to ${connected.length} of ${this.n} replicas${connected.length ? `: ${connected.join(',')}` : ''}); the outcome is unknown: it may still be executed later`,
             { hint: reach, details: { outcome: 'unknown', answered, connected } },
           ),
         );
@@ -318,9 +366,15 @@ export class PbftClient {
     for (const a of actions) {
       switch (a.type) {
         case 'send':
-          this.links[a.to]?.send(JSON.stringify({ type: 'request', msg: a.msg }));
+          if (this.shared) this.shared.send(a.to, JSON.stringify(a.msg));
+          else this.links[a.to]?.send(JSON.stringify({ type: 'request', msg: a.msg }));
           break;
         case 'broadcast': {
+          if (this.shared) {
+            const json = JSON.stringify(a.msg);
+            for (let i = 0; i < this.n; i++) this.shared.send(i, json);
+            break;
+          }
           const frame = JSON.stringify({ type: 'request', msg: a.msg });
           for (const l of this.links) l.send(frame);
           break;
@@ -362,5 +416,213 @@ export class PbftClient {
     this.retransmitTimer = null;
     this.pending?.reject(new PbftError('ABORTED', 'client closed'));
     for (const l of this.links) l.close();
+    this.shared?.remove(this);
+  }
+}
+
+/** Requests waiting for a shared connection, per replica, at most (the oldest are dropped: clients retransmit) */
+const MAX_SHARED_BACKLOG = 4096;
+
+/**
+ * One connection per replica shared by many PbftClients of this process (a load generator, a
+ * gateway serving many users): each client proves its own identity on it (an attach, signed like
+ * a hello, with its own session key), the requests of one turn go out as one frame per replica,
+ * and a replica sends the replies of one of its turns for all of them as one frame. Fewer
+ * frames, fewer system calls and fewer heartbeats than a connection per client per replica.
+ * Every client keeps its own identity, session keys, timestamps and f+1 reply check: sharing
+ * changes how bytes travel, not what is authenticated.
+ */
+export class SharedClientConnections {
+  private readonly links: Link[] = [];
+  private readonly challenges: (ChallengeFrame | null)[];
+  private readonly members = new Map<string, PbftClient>();
+  private readonly outbox: string[][];
+  private flushScheduled = false;
+  private changeWaiters = new Set<() => void>();
+  private _closed = false;
+  /** frames sent (coalesced request frames and attaches), for tests and the bench */
+  readonly counters = { requestFrames: 0, requests: 0, replyFrames: 0, replies: 0, dropped: 0 };
+
+  constructor(
+    readonly cluster: LoadedCluster,
+    private readonly o: { signal?: AbortSignal; closeWhenEmpty?: boolean } = {},
+  ) {
+    const cfg = cluster.config;
+    this.challenges = cfg.replicas.map(() => null);
+    this.outbox = cfg.replicas.map(() => []);
+    for (const r of cfg.replicas) {
+      const rid = r.id;
+      this.links.push(
+        new Link({
+          host: r.host,
+          port: r.port,
+          expectReplica: rid,
+          cluster: cfg.name,
+          hello: (ch) => {
+            this.challenges[rid] = ch;
+            return { type: 'hello', role: 'clients' };
+          },
+          maxPayload: cfg.runtime.maxFrameBytes,
+          heartbeatMs: cfg.runtime.heartbeatMs,
+          reconnect: true,
+          reconnectMinMs: cfg.runtime.reconnectMinMs,
+          reconnectMaxMs: cfg.runtime.reconnectMaxMs,
+          maxQueue: 0, // nothing is sent before the attaches: flush() holds requests until then
+          onFrame: (f) => this.onFrame(rid, f),
+          onOpen: () => this.onOpen(rid),
+          onClose: () => this.onClose(rid),
+        }),
+      );
+    }
+    o.signal?.addEventListener('abort', () => this.close(), { once: true });
+    for (const l of this.links) l.connect();
+  }
+
+  get closed(): boolean {
+    return this._closed;
+  }
+
+  has(client: string): boolean {
+    return this.members.has(client);
+  }
+
+  /** clients using these connections */
+  get size(): number {
+    return this.members.size;
+  }
+
+  isOpen(rid: ReplicaId): boolean {
+    return this.links[rid]?.isOpen ?? false;
+  }
+
+  /** @internal a client joins (PbftClient.connect): it attaches on every open connection */
+  add(c: PbftClient): void {
+    if (this._closed) return;
+    this.members.set(c.id, c);
+    for (let rid = 0; rid < this.links.length; rid++) {
+      const ch = this.challenges[rid];
+      if (ch && this.links[rid]!.isOpen) this.links[rid]!.send(c.attachFrame(rid, ch));
+    }
+  }
+
+  /** @internal a client leaves (PbftClient.close): replicas stop routing its replies here */
+  remove(c: PbftClient): void {
+    if (this.members.get(c.id) !== c) return;
+    this.members.delete(c.id);
+    if (!this._closed) {
+      const frame = JSON.stringify({ type: 'detach', client: c.id });
+      for (const l of this.links) if (l.isOpen) l.send(frame);
+    }
+    if (this.o.closeWhenEmpty && this.members.size === 0) this.close();
+  }
+
+  /** @internal queue a serialized request for replica rid: one frame per replica per turn */
+  send(rid: ReplicaId, msgJson: string): void {
+    const box = this.outbox[rid];
+    if (!box || this._closed) return;
+    if (box.length >= MAX_SHARED_BACKLOG) {
+      box.shift();
+      this.counters.dropped++;
+    }
+    box.push(msgJson);
+    if (box.length >= MAX_COALESCED_MESSAGES) return this.flush(rid);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAll());
+    }
+  }
+
+  /** @internal resolves on the next connection or attach change, or when signal aborts */
+  whenChanged(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.changeWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      if (signal?.aborted || this._closed) return resolve();
+      this.changeWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private changed(): void {
+    for (const w of [...this.changeWaiters]) w();
+  }
+
+  private flushAll(): void {
+    this.flushScheduled = false;
+    for (let rid = 0; rid < this.outbox.length; rid++) this.flush(rid);
+  }
+
+  private flush(rid: ReplicaId): void {
+    const box = this.outbox[rid]!;
+    const link = this.links[rid]!;
+    if (box.length === 0) return;
+    if (!link.isOpen) {
+      link.connect(); // held until the connection opens and the clients attach (onOpen)
+      return;
+    }
+    while (box.length > 0) {
+      const part = box.splice(0, MAX_COALESCED_MESSAGES);
+      this.counters.requestFrames++;
+      this.counters.requests += part.length;
+      link.send(part.length === 1 ? `{"type":"request","msg":${part[0]}}` : `{"type":"requests","msgs":[${part.join(',')}]}`);
+    }
+  }
+
+  private onOpen(rid: ReplicaId): void {
+    const ch = this.challenges[rid];
+    const link = this.links[rid]!;
+    if (ch) for (const c of this.members.values()) link.send(c.attachFrame(rid, ch));
+    this.flush(rid);
+    this.changed();
+  }
+
+  private onClose(rid: ReplicaId): void {
+    this.challenges[rid] = null;
+    for (const c of this.members.values()) c.onDetached(rid);
+    this.changed();
+  }
+
+  private onFrame(rid: ReplicaId, f: Record<string, unknown>): void {
+    switch (f.type) {
+      case 'reply':
+        this.counters.replyFrames++;
+        return this.route(rid, f.msg);
+      case 'replies':
+        if (!Array.isArray(f.msgs) || f.msgs.length > MAX_COALESCED_MESSAGES) return;
+        this.counters.replyFrames++;
+        for (const m of f.msgs) this.route(rid, m);
+        return;
+      case 'attached':
+      case 'attach-refused': {
+        const c = typeof f.client === 'string' ? this.members.get(f.client) : undefined;
+        if (!c) return;
+        if (f.type === 'attached') c.onAttached(rid);
+        else c.onDetached(rid);
+        this.changed();
+        return;
+      }
+    }
+  }
+
+  /** hand a reply to the client it names (the client checks everything else: MAC, timestamp, sender) */
+  private route(rid: ReplicaId, msg: unknown): void {
+    if (typeof msg !== 'object' || msg === null) return;
+    const body = (msg as { body?: { client?: unknown } }).body;
+    const c = typeof body === 'object' && body !== null && typeof body.client === 'string' ? this.members.get(body.client) : undefined;
+    if (!c) return;
+    this.counters.replies++;
+    c.deliver(rid, { type: 'reply', msg });
+  }
+
+  /** Close every connection (clients still using them get no more replies: close them first). */
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    for (const l of this.links) l.close();
+    for (const c of this.members.values()) for (let rid = 0; rid < this.links.length; rid++) c.onDetached(rid);
+    this.changed();
   }
 }

@@ -48,6 +48,8 @@ export class Link {
   private queue: string[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  /** a frame arrived since the last heartbeat */
+  private heard = false;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private alive = true;
   private openWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
@@ -86,13 +88,14 @@ export class Link {
     }
     this.ws = ws;
     this.alive = true;
+    this.heard = false;
     let welcomed = false;
     this.handshakeTimer = setTimeout(() => {
       this.lastError = 'handshake timed out';
       ws.terminate();
     }, this.o.handshakeTimeoutMs ?? 5000);
     ws.on('message', (data, isBinary) => {
-      this.alive = true;
+      this.heard = true;
       if (isBinary) return;
       const f = parseFrame(data);
       if (!f) return;
@@ -169,6 +172,12 @@ export class Link {
   private startHeartbeat(ws: WebSocket): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
+      if (this.heard) {
+        // a frame came since the last beat: the replica is alive, no ping needed
+        this.heard = false;
+        this.alive = true;
+        return;
+      }
       if (!this.alive) {
         this.lastError = 'heartbeat lost';
         ws.terminate();

@@ -22,6 +22,8 @@ export interface NodeTransport {
   sendToPeer(to: ReplicaId, frame: string): boolean;
   /** `reply`: the message in `frame`, for a transport that re-authenticates it per connection */
   sendToClient(client: ClientId, frame: string, reply?: SignedReply): boolean;
+  /** send what sendToClient queued on shared client connections (called at the end of each turn's effects) */
+  flushClients?(): void;
 }
 
 export type TimerHandle = unknown;

@@ -40,7 +40,7 @@ import type { DurableLog } from './storage.js';
 import { AuditLedger, type LedgerRecord } from './ledger.js';
 import { LedgerFeed } from './ledger-feed.js';
 import { ReplicaTransport } from './transport.js';
-import { MAX_COALESCED_MESSAGES, type AdminCommand } from './wire.js';
+import { MAX_COALESCED_MESSAGES, replyFrame, type AdminCommand } from './wire.js';
 import {
   FileStorage,
   realClock,
@@ -889,6 +889,7 @@ export class ReplicaNode {
 
   private flushOutbox(): void {
     for (const [to, box] of this.outbox) this.flushPeer(to, box);
+    this.transport.flushClients?.();
   }
 
   private walFailed(e: unknown): void {
@@ -976,7 +977,7 @@ export class ReplicaNode {
       case 'reply': {
         const d = this.net.decideClient();
         if (d.drop) return this.countDrop(`fault-${d.reason}-out`);
-        const frame = JSON.stringify({ type: 'reply', msg: a.msg });
+        const frame = replyFrame(JSON.stringify(a.msg));
         if (d.delayMs > 0) return this.later(d.delayMs, () => this.transport.sendToClient(a.client, frame, a.msg));
         this.transport.sendToClient(a.client, frame, a.msg);
         return;
@@ -1131,6 +1132,7 @@ export class ReplicaNode {
       connectedPeers: proc.transport.connectedPeers(),
       inboundPeers: proc.transport.inboundPeers(),
       clients: proc.transport.clientCount,
+      sharedClientConnections: proc.transport.sharedClientConnections,
       faults: this.faultState(),
       transportDropped: { ...(proc.transport.drops as Record<string, number>) },
       runtimeDropped: { ...this.runtimeDropped },

@@ -40,6 +40,9 @@ import {
   replicaHelloBytes,
   type ChallengeFrame,
   MAX_COALESCED_MESSAGES,
+  parseAttach,
+  replyFrame,
+  replyMsgJson,
 } from './wire.js';
 
 export type TransportDropReason =
@@ -96,10 +99,12 @@ export interface TransportOptions {
 interface Conn {
   ws: WebSocket;
   nonce: Hex;
-  role: 'replica' | 'client' | 'admin' | null;
+  role: 'replica' | 'client' | 'clients' | 'admin' | null;
   replica?: ReplicaId;
   client?: ClientId;
   alive: boolean;
+  /** a frame arrived since the last heartbeat (traffic proves the peer alive: no ping needed) */
+  heard: boolean;
   helloTimer: NodeJS.Timeout | null;
   remote: string;
   openedAt: number;
@@ -107,7 +112,14 @@ interface Conn {
   eph?: Ephemeral;
   /** the session key agreed with the client on this connection */
   session?: SessionKey;
+  /** a shared client connection ('clients'): the identities attached to it, each with its session key (null: none) */
+  attached?: Map<ClientId, SessionKey | null>;
+  /** replies waiting to go out on a shared connection as one frame (flushClients) */
+  replyBox?: string[];
 }
+
+/** identities one shared client connection may carry */
+export const MAX_CLIENTS_PER_CONNECTION = 4096;
 
 export class ReplicaTransport {
   readonly drops: Partial<Record<TransportDropReason, number>> = {};
@@ -208,6 +220,13 @@ export class ReplicaTransport {
 
   private beat(): void {
     for (const c of this.conns) {
+      if (c.heard) {
+        // it spoke since the last beat: alive, no ping (under load, pings would cost a frame
+        // each way per connection per period for nothing)
+        c.heard = false;
+        c.alive = true;
+        continue;
+      }
       if (!c.alive) {
         c.ws.terminate();
         continue;
@@ -232,7 +251,16 @@ export class ReplicaTransport {
       setTimeout(() => ws.terminate(), 1000).unref?.();
       return;
     }
-    const c: Conn = { ws, nonce: randomBytes(NONCE_BYTES).toString('hex'), role: null, alive: true, helloTimer: null, remote, openedAt: Date.now() };
+    const c: Conn = {
+      ws,
+      nonce: randomBytes(NONCE_BYTES).toString('hex'),
+      role: null,
+      alive: true,
+      heard: false,
+      helloTimer: null,
+      remote,
+      openedAt: Date.now(),
+    };
     this.conns.add(c);
     c.helloTimer = setTimeout(() => {
       if (c.role === null) {
@@ -252,7 +280,7 @@ export class ReplicaTransport {
     });
     ws.on('close', () => this.onClose(c));
     ws.on('message', (data, isBinary) => {
-      c.alive = true;
+      c.heard = true;
       try {
         this.onFrame(c, data, isBinary);
       } catch (e) {
@@ -269,6 +297,7 @@ export class ReplicaTransport {
   private describe(c: Conn): string {
     if (c.role === 'replica') return `replica ${c.replica}`;
     if (c.role === 'client') return `client ${c.client}`;
+    if (c.role === 'clients') return `shared client connection ${c.remote} (${c.attached?.size ?? 0} clients)`;
     if (c.role === 'admin') return `admin ${c.remote}`;
     return c.remote;
   }
@@ -286,8 +315,81 @@ export class ReplicaTransport {
       if (list.length) this.clientConns.set(c.client, list);
       else this.clientConns.delete(c.client);
       // its session goes with it (an older connection of the same client takes over, if any)
-      if (c.session) this.o.sessions?.clear(c.client, c.session, [...list].reverse().find((x) => x.session)?.session);
+      if (c.session) this.o.sessions?.clear(c.client, c.session, this.newestSession(c.client, list));
+    } else if (c.role === 'clients' && c.attached) {
+      for (const client of [...c.attached.keys()]) this.detach(c, client);
     }
+  }
+
+  /** the session key of a client's newest connection that has one */
+  private newestSession(client: ClientId, list: readonly Conn[]): SessionKey | undefined {
+    for (let i = list.length - 1; i >= 0; i--) {
+      const s = sessionOf(list[i]!, client);
+      if (s) return s;
+    }
+    return undefined;
+  }
+
+  /** Route `client`'s replies over connection c too (newest last; the oldest beyond maxPerClient are closed or detached). */
+  private addClientConn(client: ClientId, c: Conn): void {
+    const list = this.clientConns.get(client) ?? [];
+    list.push(c);
+    while (list.length > (this.o.maxPerClient ?? 16)) {
+      const old = list.shift()!;
+      if (old.role === 'clients') this.detach(old, client, list);
+      else old.ws.close(CLOSE.replaced, 'replaced by a newer connection');
+    }
+    this.clientConns.set(client, list);
+  }
+
+  /** Stop carrying `client` on shared connection c (its session key there is forgotten). */
+  private detach(c: Conn, client: ClientId, list = this.clientConns.get(client)): void {
+    if (!c.attached?.has(client)) return;
+    const session = c.attached.get(client) ?? null;
+    c.attached.delete(client);
+    const rest = (list ?? []).filter((x) => x !== c);
+    if (rest.length) this.clientConns.set(client, rest);
+    else this.clientConns.delete(client);
+    if (session) this.o.sessions?.clear(client, session, this.newestSession(client, rest));
+  }
+
+  /**
+   * Check a client's proof of identity on connection c (a hello, or an attach on a shared
+   * connection: the same signed bytes), and agree its session key when it sent an ephemeral key.
+   * A string says what is wrong.
+   */
+  private proveClient(
+    c: Conn,
+    client: ClientId,
+    sig: Hex,
+    dh: Hex | undefined,
+  ): { session: SessionKey | null } | { refused: TransportDropReason; why: string } {
+    const key = this.cluster.keyring.clientKey(client);
+    if (key === undefined) return { refused: 'not-member', why: `client "${client.slice(0, 80)}" is not known to this cluster` };
+    const eph = c.eph;
+    const withSession = dh !== undefined && eph !== undefined;
+    const signed = withSession
+      ? clientSessionHelloBytes(this.cfg.name, client, this.id, c.nonce, eph.publicKey, dh)
+      : clientHelloBytes(this.cfg.name, client, this.id, c.nonce);
+    if (!this.cluster.scheme.verify(key, signed, sig))
+      return { refused: 'bad-signature', why: `hello signature does not prove client "${client.slice(0, 80)}"` };
+    if (!withSession) {
+      this.sessionCounters.withoutSession++;
+      return { session: null };
+    }
+    const session = deriveSessionKey(eph, dh, {
+      cluster: this.cfg.name,
+      client,
+      clientKey: key,
+      replica: this.id,
+      replicaKey: this.cfg.replicas[this.id]!.publicKey,
+      nonce: c.nonce,
+      replicaDh: eph.publicKey,
+      clientDh: dh,
+    });
+    if (!session) return { refused: 'bad-hello', why: 'hello.dh is not a usable X25519 public key' };
+    this.sessionCounters.sessions++;
+    return { session };
   }
 
   private refuse(c: Conn, reason: TransportDropReason, message: string): void {
@@ -320,45 +422,24 @@ export class ReplicaTransport {
         this.peerConns.set(h.replica, list);
         this.o.events.onConnectionEvent?.({ kind: 'connect', direction: 'in', peer: h.replica, role: 'replica' });
       } else if (h.role === 'client') {
-        const key = this.cluster.keyring.clientKey(h.client);
-        if (key === undefined) return this.refuse(c, 'not-member', `client "${h.client.slice(0, 80)}" is not known to this cluster`);
-        const eph = c.eph;
-        const withSession = h.dh !== undefined && eph !== undefined;
-        const signed = withSession
-          ? clientSessionHelloBytes(this.cfg.name, h.client, this.id, c.nonce, eph.publicKey, h.dh!)
-          : clientHelloBytes(this.cfg.name, h.client, this.id, c.nonce);
-        if (!this.cluster.scheme.verify(key, signed, h.sig))
-          return this.refuse(c, 'bad-signature', `hello signature does not prove client "${h.client.slice(0, 80)}"`);
-        if (withSession) {
-          const session = deriveSessionKey(eph, h.dh!, {
-            cluster: this.cfg.name,
-            client: h.client,
-            clientKey: key,
-            replica: this.id,
-            replicaKey: this.cfg.replicas[this.id]!.publicKey,
-            nonce: c.nonce,
-            replicaDh: eph.publicKey,
-            clientDh: h.dh!,
-          });
-          if (!session) return this.refuse(c, 'bad-hello', 'hello.dh is not a usable X25519 public key');
-          c.session = session;
-          this.sessionCounters.sessions++;
-        } else {
-          this.sessionCounters.withoutSession++;
-        }
+        const proof = this.proveClient(c, h.client, h.sig, h.dh);
+        if ('refused' in proof) return this.refuse(c, proof.refused, proof.why);
+        if (proof.session) c.session = proof.session;
         c.role = 'client';
         c.client = h.client;
         if (c.session) this.o.sessions?.set(h.client, c.session);
-        const list = this.clientConns.get(h.client) ?? [];
-        list.push(c);
-        while (list.length > (this.o.maxPerClient ?? 16)) list.shift()!.ws.close(CLOSE.replaced, 'replaced by a newer connection');
-        this.clientConns.set(h.client, list);
+        this.addClientConn(h.client, c);
+      } else if (h.role === 'clients') {
+        // identities come later, each proved by its own attach (the connection itself is no one)
+        c.role = 'clients';
+        c.attached = new Map();
+        c.replyBox = [];
       } else {
         c.role = 'admin';
       }
       if (c.helloTimer) clearTimeout(c.helloTimer);
       c.helloTimer = null;
-      c.eph = undefined;
+      if (c.role !== 'clients') c.eph = undefined; // a shared connection keeps it for its attaches
       this.sendConn(c, JSON.stringify({ type: 'welcome', replica: this.id }));
       return;
     }
@@ -384,11 +465,61 @@ export class ReplicaTransport {
       this.o.events.onClientRequest(c.client!, f.msg);
       return;
     }
+    if (c.role === 'clients') return this.onSharedFrame(c, data);
     // admin
     if (size > MAX_ADMIN_FRAME_BYTES) return this.drop('too-large', `admin frame of ${size} bytes`);
     const f = parseFrame(data);
     if (!f) return this.drop('malformed', 'admin frame is not a JSON object');
     this.o.events.onAdminFrame(f, (reply) => this.sendConn(c, JSON.stringify(reply)));
+  }
+
+  /**
+   * A frame on a shared client connection: an attach (a client proving its identity, as in a
+   * hello), a detach, or requests ({type:'request', msg} or {type:'requests', msgs}) of clients
+   * attached to it.
+   */
+  private onSharedFrame(c: Conn, data: unknown): void {
+    const f = parseFrame(data);
+    const attached = c.attached!;
+    if (f?.type === 'attach') {
+      const a = parseAttach(f);
+      if (typeof a === 'string') return this.drop('bad-hello', `${this.describe(c)}: ${a}`);
+      if (!attached.has(a.client) && attached.size >= MAX_CLIENTS_PER_CONNECTION) {
+        this.drop('too-many-connections', `${this.describe(c)}: more than ${MAX_CLIENTS_PER_CONNECTION} clients`);
+        this.sendConn(c, JSON.stringify({ type: 'attach-refused', client: a.client, reason: `at most ${MAX_CLIENTS_PER_CONNECTION} clients per connection` }));
+        return;
+      }
+      const proof = this.proveClient(c, a.client, a.sig, a.dh);
+      if ('refused' in proof) {
+        this.drop(proof.refused, `${this.describe(c)}: ${proof.why}`);
+        this.sendConn(c, JSON.stringify({ type: 'attach-refused', client: a.client, reason: proof.why }));
+        return;
+      }
+      if (attached.has(a.client)) this.detach(c, a.client); // attached again: the newer key wins
+      attached.set(a.client, proof.session);
+      if (proof.session) this.o.sessions?.set(a.client, proof.session);
+      this.addClientConn(a.client, c);
+      this.sendConn(c, JSON.stringify({ type: 'attached', client: a.client }));
+      return;
+    }
+    if (f?.type === 'detach' && typeof f.client === 'string') return this.detach(c, f.client);
+    let msgs: unknown[];
+    if (f?.type === 'request' && typeof f.msg === 'object' && f.msg !== null) msgs = [f.msg];
+    else if (f?.type === 'requests' && Array.isArray(f.msgs) && f.msgs.length >= 1 && f.msgs.length <= MAX_COALESCED_MESSAGES) msgs = f.msgs;
+    else
+      return this.drop(
+        'malformed',
+        `frame from ${this.describe(c)} is not an attach, a detach, {type:'request', msg} or {type:'requests', msgs} (1 to ${MAX_COALESCED_MESSAGES})`,
+      );
+    for (const m of msgs) {
+      const body = typeof m === 'object' && m !== null ? (m as { body?: unknown }).body : undefined;
+      const named = typeof body === 'object' && body !== null ? (body as { client?: unknown }).client : undefined;
+      if (typeof named !== 'string' || !attached.has(named)) {
+        this.drop('wrong-sender', `request on ${this.describe(c)} names client ${JSON.stringify(named)?.slice(0, 80)}, not attached to it`);
+        continue;
+      }
+      this.o.events.onClientRequest(named, m);
+    }
   }
 
   private sendConn(c: Conn, text: string): boolean {
@@ -468,20 +599,63 @@ export class ReplicaTransport {
     let bytes: Uint8Array | null = null;
     for (const c of list) {
       let out = frame;
+      let msgJson: string | null = null;
+      const session = sessionOf(c, client);
       // (a MAC this table did not make is sent as it is: what a Byzantine strategy put there)
       const made = reply?.mac !== undefined ? this.o.sessions?.keyOfReplyMac(reply.mac) : undefined;
-      if (reply && made !== undefined && c.session !== made) {
+      if (reply && made !== undefined && session !== made) {
         bytes ??= canonicalBytes(reply.body);
-        const mac = c.session ? macHex(c.session.rep, bytes) : null;
+        const mac = session ? macHex(session.rep, bytes) : null;
         if (mac !== reply.mac) {
           this.sessionCounters.repliesReauthenticated++;
           const { type: _t, ...body } = reply.body;
-          out = JSON.stringify({ type: 'reply', msg: mac !== null ? { body: reply.body, mac } : makeReply(this.replyAuth, body) });
+          msgJson = JSON.stringify(mac !== null ? { body: reply.body, mac } : makeReply(this.replyAuth, body));
+          out = replyFrame(msgJson);
         }
       }
-      ok = this.sendConn(c, out) || ok;
+      if (c.role === 'clients') {
+        if (c.ws.readyState !== c.ws.OPEN) continue;
+        msgJson ??= replyMsgJson(frame);
+        if (msgJson === null) {
+          this.drop('malformed', `reply frame for client ${client.slice(0, 80)} is not {type:'reply', msg}`);
+          continue;
+        }
+        this.queueShared(c, msgJson);
+        ok = true;
+      } else ok = this.sendConn(c, out) || ok;
     }
     return ok;
+  }
+
+  private readonly sharedDirty = new Set<Conn>();
+  private sharedFlushScheduled = false;
+
+  /** Queue a reply on a shared connection: they go out as one frame per connection (flushClients). */
+  private queueShared(c: Conn, msgJson: string): void {
+    const box = c.replyBox!;
+    box.push(msgJson);
+    this.sharedDirty.add(c);
+    if (box.length >= MAX_COALESCED_MESSAGES) this.flushShared(c);
+    else if (!this.sharedFlushScheduled) {
+      // the owner flushes at the end of its turn (flushClients); this is the backstop
+      this.sharedFlushScheduled = true;
+      setImmediate(() => this.flushClients());
+    }
+  }
+
+  private flushShared(c: Conn): void {
+    const box = c.replyBox!;
+    this.sharedDirty.delete(c);
+    if (box.length === 0) return;
+    c.replyBox = [];
+    this.sendConn(c, box.length === 1 ? replyFrame(box[0]!) : `{"type":"replies","msgs":[${box.join(',')}]}`);
+  }
+
+  /** Send the replies queued on shared client connections (one frame each). */
+  flushClients(): void {
+    this.sharedFlushScheduled = false;
+    if (this.sharedDirty.size === 0) return;
+    for (const c of [...this.sharedDirty]) this.flushShared(c);
   }
 
   /** Peers our outbound links are open to. */
@@ -495,6 +669,18 @@ export class ReplicaTransport {
   /** Peers with an authenticated inbound connection. */
   inboundPeers(): ReplicaId[] {
     return [...this.peerConns.keys()].sort((a, b) => a - b);
+  }
+
+  /** shared client connections, and the identities attached to them */
+  get sharedClientConnections(): { connections: number; clients: number } {
+    let connections = 0;
+    let clients = 0;
+    for (const c of this.conns)
+      if (c.role === 'clients') {
+        connections++;
+        clients += c.attached?.size ?? 0;
+      }
+    return { connections, clients };
   }
 
   get clientCount(): number {
@@ -531,4 +717,10 @@ export class ReplicaTransport {
         });
       });
   }
+}
+
+/** the session key `client` has on connection c (its own, or its attachment to a shared one) */
+function sessionOf(c: Conn, client: ClientId): SessionKey | undefined {
+  if (c.role === 'clients') return c.attached?.get(client) ?? undefined;
+  return c.session;
 }

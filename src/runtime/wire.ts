@@ -12,13 +12,20 @@
  *            (deriveSessionKey) for MAC authenticators; without dh, sig is over the nonce alone
  *            (clientHelloBytes) and there is no session (everything signed)
  *   admin:   {type:'hello', role:'admin'}                  read-only until a command is signed
+ *   clients: {type:'hello', role:'clients'}                a shared client connection: no one until
+ *            clients attach to it, each with {type:'attach', client, dh, sig} (the client hello's
+ *            fields and signed bytes, on this connection's nonce and ephemeral), answered by
+ *            {type:'attached', client} or {type:'attach-refused', client, reason}; many clients of
+ *            one process (a load generator, a gateway) then share one connection per replica
  * answered by {type:'welcome', replica} or {type:'refused', reason} (then closed).
  * The nonce is fresh per connection, so a recorded hello cannot be replayed.
  *
  * Then: a replica sends {type:'message', msg}, or {type:'messages', msgs: [msg, ...]} (at most
  * MAX_COALESCED_MESSAGES, what it had for that peer in one turn), on its own outbound connection (a replica never
  * sends protocol messages on connections it accepted, so `from` is the proven identity of the
- * connection); a client sends {type:'request', msg} and receives {type:'reply', msg}; an admin
+ * connection); a client sends {type:'request', msg} and receives {type:'reply', msg} (on a shared
+ * connection, also {type:'requests', msgs} and {type:'replies', msgs}: what one turn had, at most
+ * MAX_COALESCED_MESSAGES, each request naming a client attached to it); an admin
  * sends {type:'status', rid} or {type:'command', rid, command} and receives
  * {type:'status', rid, status} / {type:'result', rid, ok, result | error}.
  */
@@ -39,7 +46,16 @@ export interface ChallengeFrame {
 export type HelloFrame =
   | { type: 'hello'; role: 'replica'; replica: ReplicaId; sig: Hex }
   | { type: 'hello'; role: 'client'; client: ClientId; sig: Hex; dh?: Hex }
-  | { type: 'hello'; role: 'admin' };
+  | { type: 'hello'; role: 'admin' }
+  | { type: 'hello'; role: 'clients' };
+
+/** A client proving its identity on a shared client connection (the fields of its hello). */
+export interface AttachFrame {
+  type: 'attach';
+  client: ClientId;
+  sig: Hex;
+  dh?: Hex;
+}
 
 export const NONCE_BYTES = 32;
 export const NONCE_RE = /^[0-9a-f]{64}$/;
@@ -101,9 +117,31 @@ export function parseHello(v: unknown): HelloFrame | string {
       return { type: 'hello', role: 'client', client: o.client, sig: o.sig, ...(o.dh !== undefined ? { dh: o.dh as Hex } : {}) };
     case 'admin':
       return { type: 'hello', role: 'admin' };
+    case 'clients':
+      return { type: 'hello', role: 'clients' };
     default:
-      return 'hello.role must be replica, client or admin';
+      return 'hello.role must be replica, client, clients or admin';
   }
+}
+
+export function parseAttach(o: Record<string, unknown>): AttachFrame | string {
+  if (o.type !== 'attach') return 'expected an attach';
+  if (typeof o.client !== 'string' || o.client.length === 0 || o.client.length > 256) return 'attach.client is not a client id';
+  if (typeof o.sig !== 'string' || !SIG_RE.test(o.sig)) return 'attach.sig is not a signature';
+  if (o.dh !== undefined && (typeof o.dh !== 'string' || !NONCE_RE.test(o.dh))) return 'attach.dh is not an X25519 public key';
+  return { type: 'attach', client: o.client, sig: o.sig, ...(o.dh !== undefined ? { dh: o.dh as Hex } : {}) };
+}
+
+const REPLY_PREFIX = '{"type":"reply","msg":';
+
+/** The {type:'reply'} frame around one serialized reply. */
+export function replyFrame(msgJson: string): string {
+  return `${REPLY_PREFIX}${msgJson}}`;
+}
+
+/** The serialized reply inside a frame made by replyFrame (null: not one). */
+export function replyMsgJson(frame: string): string | null {
+  return frame.startsWith(REPLY_PREFIX) && frame.endsWith('}') ? frame.slice(REPLY_PREFIX.length, -1) : null;
 }
 
 /** Parse a text frame as a JSON object; null when it is not one. */

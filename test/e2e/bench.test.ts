@@ -1,6 +1,7 @@
 /**
  * `pbft bench` on a real 4-replica cluster: no MaxListenersExceededWarning with more than 10
- * clients, and the report shows the mean batch at the primary and each replica's CPU seconds.
+ * clients, and the report shows the mean batch at the primary and each replica's CPU seconds;
+ * clients on shared connections (the default) and on their own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, type TestCluster } from '../helpers/cluster.js';
@@ -28,7 +29,9 @@ describe('pbft bench', () => {
       prePrepares: number | null;
       replicaCpuSeconds: { id: number; seconds: number }[];
       loadGeneratorCpuSeconds: number;
+      connections: string;
     };
+    expect(out.connections).toBe('shared'); // the default: one connection per replica for all 12
     expect(out.completed).toBeGreaterThan(0);
     expect(out.warmupMs).toBe(500);
     expect(out.warmupCompleted).toBeGreaterThan(0); // load ran before the window, and is not in the figures
@@ -40,12 +43,12 @@ describe('pbft bench', () => {
     expect(out.loadGeneratorCpuSeconds).toBeGreaterThan(0);
   });
 
-  it('text output has the batching and replica CPU lines', async () => {
-    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '11', '--duration', '1', '--warmup', '0']);
+  it('text output has the batching and replica CPU lines (clients on their own connections)', async () => {
+    const r = await pbft(['bench', '--dir', tc.dir, '--clients', '11', '--duration', '1', '--warmup', '0', '--connections', 'own']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('MaxListenersExceededWarning');
     expect(r.stdout).toMatch(/^batching +mean \d+\.\d\d requests per pre-prepare at the primary \(r0\), \d+ pre-prepares$/m);
     expect(r.stdout).toMatch(/^replica CPU +r0 \d+\.\d\d s, r1 \d+\.\d\d s, r2 \d+\.\d\d s, r3 \d+\.\d\d s {2}\(user \+ system during the run; /m);
-    expect(r.stdout).toMatch(/^load gen CPU \d+\.\d\d s {2}\(this process: 11 clients, /m);
+    expect(r.stdout).toMatch(/^load gen CPU \d+\.\d\d s {2}\(this process: 11 clients on their own connections, /m);
   });
 });

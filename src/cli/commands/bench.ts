@@ -1,4 +1,4 @@
-import { ux } from '@oclif/core';
+import { Flags, ux } from '@oclif/core';
 import { runBench, type BenchResult } from '../../cluster/bench.js';
 import {
   benchClientFactory,
@@ -9,6 +9,7 @@ import {
   type ReplicaCounters,
   type ReplicaMemory,
   type ReplicaWork,
+  type BenchConnections,
 } from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
@@ -22,6 +23,11 @@ export default class Bench extends PbftCommand<typeof Bench> {
     'each replica used during the run. The load runs --warmup seconds first, unmeasured (the same clients',
     'and requests), so JIT-compiled code is warm and client sessions are keyed; --warmup 0 measures from',
     'the first request.',
+    '',
+    'By default the clients share one connection per replica (--connections shared), as a gateway or',
+    'a load generator serving many users would: each still proves its own identity and keeps its own',
+    'session keys, and a replica sends the replies of one turn as one frame. --connections own gives',
+    'every client its own connection to every replica, as separate client processes have.',
   ].join('\n');
   static override examples = ['<%= config.bin %> bench', '<%= config.bin %> bench --clients 32 --duration 20 --value-size 128 --json'];
   static override enableJsonFlag = true;
@@ -32,6 +38,11 @@ export default class Bench extends PbftCommand<typeof Bench> {
     warmup: numberFlag({ summary: 'Seconds of unmeasured load first (0: none).', min: 0, max: 3600, default: 5 }),
     'value-size': intFlag({ summary: 'Bytes per value written.', min: 0, max: 1 << 20, default: 16 }),
     timeout: intFlag({ summary: 'Per-request timeout in ms (a timed-out request counts as an error).', min: 1, max: 3_600_000, default: 10_000 }),
+    connections: Flags.string({
+      summary: 'shared: one connection per replica for all clients; own: one per client per replica.',
+      options: ['shared', 'own'],
+      default: 'shared',
+    }),
   };
 
   async run(): Promise<
@@ -45,6 +56,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       /** CPU seconds (user + system) this process, the load generator, used in the measured window */
       loadGeneratorCpuSeconds: number;
       requestAuth: ReplicaWork['auth'];
+      connections: BenchConnections;
     }
   > {
     const cluster = await this.cluster(this.flags.dir);
@@ -72,7 +84,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       warmupMs: this.flags.warmup * 1000,
       valueSize: this.flags['value-size'],
       requestTimeoutMs: this.flags.timeout,
-      makeClient: await benchClientFactory(cluster, { signal: this.signal }),
+      makeClient: await benchClientFactory(cluster, { signal: this.signal, connections: this.flags.connections as BenchConnections }),
       signal: this.signal,
       onProgress: (p) => {
         const line = `${(p.elapsedMs / 1000).toFixed(0)}/${(p.durationMs / 1000).toFixed(0)} s  ${p.completed} ok  ${p.errors} errors  ${p.recentThroughput.toFixed(0)} req/s`;
@@ -105,7 +117,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     for (const line of formatReplicaWork(work, res.elapsedMs)) this.log(line);
     // the load generator shares the machine with local replicas: its CPU is part of the picture
     this.log(
-      `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''}, signing and checking replies)`,
+      `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} on ${this.flags.connections === 'shared' ? 'one shared connection per replica' : 'their own connections'}, signing and checking replies)`,
     );
     const mem = await replicaMemory(cluster);
     if (mem.length > 0) {
@@ -125,6 +137,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       replicaCpuSeconds: work.cpuSeconds,
       loadGeneratorCpuSeconds,
       requestAuth: work.auth,
+      connections: this.flags.connections as BenchConnections,
     };
   }
 }
