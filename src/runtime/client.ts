@@ -16,7 +16,7 @@ import { KeyedAuthenticator, randomSecretKey, selfCertifyingClientId } from '../
 import { ClientSessions, clientSessionHelloBytes, deriveSessionKey, ephemeralX25519, replicaSessionBytes, type SessionKey } from '../crypto/sessions.js';
 import { PbftError, abortError } from '../errors.js';
 import { readClientSecret, type LoadedCluster } from './config.js';
-import { Link } from './link.js';
+import { Link, type LinkOptions } from './link.js';
 import { MAX_COALESCED_MESSAGES, clientHelloBytes, type ChallengeFrame } from './wire.js';
 
 export interface ClientConnectOptions {
@@ -127,17 +127,8 @@ export class PbftClient {
     for (const r of this.shared ? [] : cfg.replicas) {
       const rid = r.id;
       this.links.push(
-        new Link({
-          host: r.host,
-          port: r.port,
-          expectReplica: rid,
-          cluster: cfg.name,
+        clientLink(cluster, rid, {
           hello: (ch) => ({ type: 'hello', role: 'client', client: this.id, ...this.proof(rid, ch) }),
-          maxPayload: cfg.runtime.maxFrameBytes,
-          heartbeatMs: cfg.runtime.heartbeatMs,
-          reconnect: true,
-          reconnectMinMs: cfg.runtime.reconnectMinMs,
-          reconnectMaxMs: cfg.runtime.reconnectMaxMs,
           maxQueue: 4,
           onFrame: (f) => this.onFrame(rid, f),
           onOpen: () => this.sessions.set(rid, this.pendingSessions[rid] ?? null),
@@ -420,6 +411,24 @@ export class PbftClient {
   }
 }
 
+/** A client's (or shared) connection to replica rid, reconnecting, with the cluster's runtime settings. */
+function clientLink(cluster: LoadedCluster, rid: ReplicaId, o: Pick<LinkOptions, 'hello' | 'maxQueue' | 'onFrame' | 'onOpen' | 'onClose'>): Link {
+  const cfg = cluster.config;
+  const r = cfg.replicas[rid]!;
+  return new Link({
+    host: r.host,
+    port: r.port,
+    expectReplica: rid,
+    cluster: cfg.name,
+    maxPayload: cfg.runtime.maxFrameBytes,
+    heartbeatMs: cfg.runtime.heartbeatMs,
+    reconnect: true,
+    reconnectMinMs: cfg.runtime.reconnectMinMs,
+    reconnectMaxMs: cfg.runtime.reconnectMaxMs,
+    ...o,
+  });
+}
+
 /** Requests waiting for a shared connection, per replica, at most (the oldest are dropped: clients retransmit) */
 const MAX_SHARED_BACKLOG = 4096;
 
@@ -453,20 +462,11 @@ export class SharedClientConnections {
     for (const r of cfg.replicas) {
       const rid = r.id;
       this.links.push(
-        new Link({
-          host: r.host,
-          port: r.port,
-          expectReplica: rid,
-          cluster: cfg.name,
+        clientLink(cluster, rid, {
           hello: (ch) => {
             this.challenges[rid] = ch;
             return { type: 'hello', role: 'clients' };
           },
-          maxPayload: cfg.runtime.maxFrameBytes,
-          heartbeatMs: cfg.runtime.heartbeatMs,
-          reconnect: true,
-          reconnectMinMs: cfg.runtime.reconnectMinMs,
-          reconnectMaxMs: cfg.runtime.reconnectMaxMs,
           maxQueue: 0, // nothing is sent before the attaches: flush() holds requests until then
           onFrame: (f) => this.onFrame(rid, f),
           onOpen: () => this.onOpen(rid),

@@ -65,7 +65,7 @@ describe('frame fuzzing on a real replica (n = 4)', () => {
       return { sock, stop: () => clearInterval(t) };
     });
 
-    const connectAs = async (role: 'replica' | 'client' | 'none'): Promise<RawConn> => {
+    const connectAs = async (role: 'replica' | 'client' | 'clients' | 'none'): Promise<RawConn> => {
       const c = await rawConnect(cl, TARGET, { maxPayload: 4 << 20 });
       if (role === 'replica')
         c.send({
@@ -87,13 +87,27 @@ describe('frame fuzzing on a real replica (n = 4)', () => {
             clientHelloBytes(cl.config.name, 'client0', TARGET, c.challenge.nonce),
           ),
         });
+      if (role === 'clients') c.send({ type: 'hello', role: 'clients' });
       if (role !== 'none') await c.next((f) => f.type === 'welcome');
+      if (role === 'clients') {
+        // a shared client connection with client0 attached (no session: the signed path)
+        c.send({
+          type: 'attach',
+          client: 'client0',
+          sig: cl.scheme.sign(
+            await readClientSecret(cl, 'client0', { warn: () => undefined }),
+            clientHelloBytes(cl.config.name, 'client0', TARGET, c.challenge.nonce),
+          ),
+        });
+        await c.next((f) => f.type === 'attached');
+      }
       return c;
     };
 
     const kinds: Record<string, number> = {};
     let replicaConn = await connectAs('replica');
     let clientConn = await connectAs('client');
+    let sharedConn = await connectAs('clients');
     let timestamp = Date.now() * 1000;
     let rssMid = 0;
     const CHUNK = 500;
@@ -105,9 +119,13 @@ describe('frame fuzzing on a real replica (n = 4)', () => {
         if (r < 0.7) {
           f = replicaFrame(rng, keys);
           conn = replicaConn;
-        } else if (r < 0.93) {
+        } else if (r < 0.86) {
           f = clientFrame(rng, keys, timestamp++);
           conn = clientConn;
+        } else if (r < 0.93) {
+          // on the shared connection: requests alone or batched, attaches and detaches with bad fields
+          f = sharedFrame(rng, clientFrame(rng, keys, timestamp++));
+          conn = sharedConn;
         } else {
           // before the handshake: a fresh connection gets one broken frame or a bad hello
           const pre = await connectAs('none');
@@ -131,11 +149,13 @@ describe('frame fuzzing on a real replica (n = 4)', () => {
       // a connection the replica closed (a binary or oversize frame does that) is opened again
       if (replicaConn.ws.readyState !== replicaConn.ws.OPEN) replicaConn = await connectAs('replica');
       if (clientConn.ws.readyState !== clientConn.ws.OPEN) clientConn = await connectAs('client');
+      if (sharedConn.ws.readyState !== sharedConn.ws.OPEN) sharedConn = await connectAs('clients');
       if (sent + CHUNK >= FRAMES / 2 && rssMid === 0) rssMid = rssBytes(pid);
     }
     for (const t of tricklers) t.stop();
     replicaConn.close();
     clientConn.close();
+    sharedConn.close();
     const rssEnd = rssBytes(pid);
 
     // it is alive, counted what it refused, and still serves and agrees
@@ -159,3 +179,31 @@ describe('frame fuzzing on a real replica (n = 4)', () => {
     expect(rssEnd - rssMid).toBeLessThan(48 * 1048576);
   }, 600_000);
 });
+
+/** A client frame as it would travel on a shared connection: as is, batched with copies, or an odd attach or detach. */
+function sharedFrame(rng: () => number, f: { kind: string; data: string | Buffer }): { kind: string; data: string | Buffer } {
+  const x = rng();
+  if (typeof f.data !== 'string' || x < 0.4) return { kind: `shared-${f.kind}`, data: f.data };
+  if (x < 0.8) {
+    let msg: unknown;
+    try {
+      msg = (JSON.parse(f.data) as { msg?: unknown }).msg;
+    } catch {
+      return { kind: `shared-${f.kind}`, data: f.data };
+    }
+    const count = Math.floor(rng() * 4); // 0: an empty batch, refused
+    return { kind: 'shared-requests', data: JSON.stringify({ type: 'requests', msgs: Array.from({ length: count }, () => msg) }) };
+  }
+  if (x < 0.9)
+    return {
+      kind: 'shared-bad-attach',
+      data: JSON.stringify({
+        type: 'attach',
+        client: rng() < 0.5 ? 'client0' : 'x'.repeat(Math.floor(rng() * 400)),
+        sig: 'ab'.repeat(64),
+        dh: rng() < 0.5 ? 'zz' : undefined,
+      }),
+    };
+  // detaching someone else, or oddly: client0 stays attached
+  return { kind: 'shared-detach', data: JSON.stringify({ type: 'detach', client: rng() < 0.5 ? 'client1' : 42 }) };
+}
