@@ -18,7 +18,13 @@ import { replicaProcessState } from './processes.js';
 
 export async function benchClientFactory(
   cluster: LoadedCluster,
-  o: { signal?: AbortSignal; connectTimeoutMs?: number; connections?: BenchConnections } = {},
+  o: {
+    signal?: AbortSignal;
+    connectTimeoutMs?: number;
+    connections?: BenchConnections;
+    /** the shared connections the clients use (each new one once), for their frame counters */
+    onShared?: (s: SharedClientConnections) => void;
+  } = {},
 ): Promise<(i: number) => Promise<BenchClient>> {
   const configured = cluster.config.clients;
   let shared: SharedClientConnections | null = null;
@@ -38,7 +44,14 @@ export async function benchClientFactory(
     // one per bench client (MaxListenersExceededWarning past 10). runBench closes every client
     // when interrupted; waitConnected below only polls the signal.
     if (o.connections === 'shared' && (shared === null || shared.closed)) shared = new SharedClientConnections(cluster, { closeWhenEmpty: true });
-    const c = await PbftClient.connect(cluster, { ...opts, ...(o.connections === 'shared' ? { shared: shared! } : {}) });
+    let c: PbftClient;
+    try {
+      c = await PbftClient.connect(cluster, { ...opts, ...(o.connections === 'shared' ? { shared: shared! } : {}) });
+    } catch (e) {
+      if (shared?.size === 0) shared.close(); // no member would ever close it
+      throw e;
+    }
+    if (shared) o.onShared?.(shared);
     try {
       await c.waitConnected(cluster.params.n, { timeoutMs: o.connectTimeoutMs ?? 3000, ...(o.signal ? { signal: o.signal } : {}) }).catch(async (e) => {
         // all replicas are best; f+1 are enough to make progress

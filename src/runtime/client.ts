@@ -265,6 +265,7 @@ export class PbftClient {
     const deadline = Date.now() + (o.timeoutMs ?? 5000);
     while (this.connectedReplicas().length < count) {
       if (this.closed) throw new PbftError('ABORTED', 'client closed');
+      if (this.shared?.closed) throw new PbftError('ABORTED', 'its shared connections are closed');
       if (o.signal?.aborted) throw abortError(o.signal);
       if (Date.now() > deadline)
         throw new PbftError(
@@ -292,6 +293,7 @@ export class PbftClient {
 
   private runRequest(op: string, o: RequestOptions): Promise<RequestResult> {
     if (this.closed) return Promise.reject(new PbftError('ABORTED', 'client closed'));
+    if (this.shared?.closed) return Promise.reject(new PbftError('ABORTED', 'its shared connections are closed'));
     if (o.signal?.aborted) return Promise.reject(abortError(o.signal));
     const maxOp = this.cluster.config.protocol.maxOpBytes;
     if (Buffer.byteLength(op) > maxOp)
@@ -429,8 +431,8 @@ function clientLink(cluster: LoadedCluster, rid: ReplicaId, o: Pick<LinkOptions,
   });
 }
 
-/** Requests waiting for a shared connection, per replica, at most (the oldest are dropped: clients retransmit) */
-const MAX_SHARED_BACKLOG = 4096;
+/** the most bytes of requests coalesced into one frame (and at most half of maxFrameBytes) */
+const SHARED_FRAME_MAX_BYTES = 256 * 1024;
 
 /**
  * One connection per replica shared by many PbftClients of this process (a load generator, a
@@ -445,11 +447,18 @@ export class SharedClientConnections {
   private readonly links: Link[] = [];
   private readonly challenges: (ChallengeFrame | null)[];
   private readonly members = new Map<string, PbftClient>();
+  /** requests of this turn per replica, and their bytes */
   private readonly outbox: string[][];
+  private readonly outboxBytes: number[];
+  private readonly frameMaxBytes: number;
   private flushScheduled = false;
   private changeWaiters = new Set<() => void>();
   private _closed = false;
-  /** frames sent (coalesced request frames and attaches), for tests and the bench */
+  /**
+   * Frames and messages: requests sent and the frames that carried them, replies received and
+   * theirs, requests not sent because that replica's connection was down (their clients
+   * retransmit).
+   */
   readonly counters = { requestFrames: 0, requests: 0, replyFrames: 0, replies: 0, dropped: 0 };
 
   constructor(
@@ -459,6 +468,8 @@ export class SharedClientConnections {
     const cfg = cluster.config;
     this.challenges = cfg.replicas.map(() => null);
     this.outbox = cfg.replicas.map(() => []);
+    this.outboxBytes = cfg.replicas.map(() => 0);
+    this.frameMaxBytes = Math.min(SHARED_FRAME_MAX_BYTES, Math.floor(cfg.runtime.maxFrameBytes / 2));
     for (const r of cfg.replicas) {
       const rid = r.id;
       this.links.push(
@@ -520,11 +531,15 @@ export class SharedClientConnections {
   send(rid: ReplicaId, msgJson: string): void {
     const box = this.outbox[rid];
     if (!box || this._closed) return;
-    if (box.length >= MAX_SHARED_BACKLOG) {
-      box.shift();
+    if (!this.links[rid]!.isOpen) {
+      // not kept for later: its client retransmits (to every replica) when its timer fires, and
+      // by then the connection may be back with the clients attached again
       this.counters.dropped++;
+      return;
     }
+    if (box.length > 0 && this.outboxBytes[rid]! + msgJson.length > this.frameMaxBytes) this.flush(rid);
     box.push(msgJson);
+    this.outboxBytes[rid]! += msgJson.length + 1;
     if (box.length >= MAX_COALESCED_MESSAGES) return this.flush(rid);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -557,30 +572,31 @@ export class SharedClientConnections {
 
   private flush(rid: ReplicaId): void {
     const box = this.outbox[rid]!;
-    const link = this.links[rid]!;
     if (box.length === 0) return;
+    this.outbox[rid] = [];
+    this.outboxBytes[rid] = 0;
+    const link = this.links[rid]!;
     if (!link.isOpen) {
-      link.connect(); // held until the connection opens and the clients attach (onOpen)
+      this.counters.dropped += box.length; // it closed during this turn (see send)
       return;
     }
-    while (box.length > 0) {
-      const part = box.splice(0, MAX_COALESCED_MESSAGES);
-      this.counters.requestFrames++;
-      this.counters.requests += part.length;
-      link.send(part.length === 1 ? `{"type":"request","msg":${part[0]}}` : `{"type":"requests","msgs":[${part.join(',')}]}`);
-    }
+    this.counters.requestFrames++;
+    this.counters.requests += box.length;
+    link.send(box.length === 1 ? `{"type":"request","msg":${box[0]}}` : `{"type":"requests","msgs":[${box.join(',')}]}`);
   }
 
   private onOpen(rid: ReplicaId): void {
     const ch = this.challenges[rid];
     const link = this.links[rid]!;
     if (ch) for (const c of this.members.values()) link.send(c.attachFrame(rid, ch));
-    this.flush(rid);
     this.changed();
   }
 
   private onClose(rid: ReplicaId): void {
     this.challenges[rid] = null;
+    this.counters.dropped += this.outbox[rid]!.length;
+    this.outbox[rid] = [];
+    this.outboxBytes[rid] = 0;
     for (const c of this.members.values()) c.onDetached(rid);
     this.changed();
   }
@@ -596,7 +612,8 @@ export class SharedClientConnections {
         for (const m of f.msgs) this.route(rid, m);
         return;
       case 'attached':
-      case 'attach-refused': {
+      case 'attach-refused':
+      case 'detached': {
         const c = typeof f.client === 'string' ? this.members.get(f.client) : undefined;
         if (!c) return;
         if (f.type === 'attached') c.onAttached(rid);

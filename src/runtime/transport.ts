@@ -90,6 +90,9 @@ export interface TransportOptions {
   /** inbound connections kept per peer replica (default 4) or per client id (default 16) */
   maxPerPeer?: number;
   maxPerClient?: number;
+  /** identities one shared client connection may carry (default 1024), and all shared connections together (default 4096) */
+  maxClientsPerConnection?: number;
+  maxSharedClients?: number;
   /** unauthenticated connections must say hello within this time (default 5000) */
   helloTimeoutMs?: number;
   /** the replica's session-key table: a client hello with an ephemeral key sets its entry */
@@ -114,12 +117,16 @@ interface Conn {
   session?: SessionKey;
   /** a shared client connection ('clients'): the identities attached to it, each with its session key (null: none) */
   attached?: Map<ClientId, SessionKey | null>;
-  /** replies waiting to go out on a shared connection as one frame (flushClients) */
+  /** replies waiting to go out on a shared connection as one frame (flushClients), and their bytes */
   replyBox?: string[];
+  replyBytes?: number;
 }
 
-/** identities one shared client connection may carry */
-export const MAX_CLIENTS_PER_CONNECTION = 4096;
+/** identities one shared client connection may carry, and all of them together (before, one connection was one identity: maxConnections bounded them) */
+export const MAX_CLIENTS_PER_CONNECTION = 1024;
+export const MAX_SHARED_CLIENTS = 4096;
+/** the most bytes of replies coalesced into one frame (and at most half of maxFrameBytes) */
+const SHARED_FRAME_MAX_BYTES = 256 * 1024;
 
 export class ReplicaTransport {
   readonly drops: Partial<Record<TransportDropReason, number>> = {};
@@ -131,6 +138,9 @@ export class ReplicaTransport {
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly clientMaxFrameBytes: number;
+  private readonly sharedFrameMaxBytes: number;
+  /** identities attached to shared connections, all together */
+  private sharedAttached = 0;
   private readonly cfg;
   private readonly cluster: LoadedCluster;
   private readonly id: ReplicaId;
@@ -146,6 +156,7 @@ export class ReplicaTransport {
     this.cfg = o.cluster.config;
     this.replyAuth = new KeyedAuthenticator(o.cluster.scheme, o.secret, o.cluster.keyring);
     this.clientMaxFrameBytes = Math.min(this.cfg.runtime.maxFrameBytes, this.cfg.protocol.maxOpBytes * 2 + 16 * 1024);
+    this.sharedFrameMaxBytes = Math.min(SHARED_FRAME_MAX_BYTES, Math.floor(this.cfg.runtime.maxFrameBytes / 2));
   }
 
   private drop(reason: TransportDropReason, detail: string): void {
@@ -336,8 +347,10 @@ export class ReplicaTransport {
     list.push(c);
     while (list.length > (this.o.maxPerClient ?? 16)) {
       const old = list.shift()!;
-      if (old.role === 'clients') this.detach(old, client, list);
-      else old.ws.close(CLOSE.replaced, 'replaced by a newer connection');
+      if (old.role === 'clients') {
+        this.detach(old, client, list);
+        this.sendConn(old, JSON.stringify({ type: 'detached', client, reason: 'replaced by a newer connection' }));
+      } else old.ws.close(CLOSE.replaced, 'replaced by a newer connection');
     }
     this.clientConns.set(client, list);
   }
@@ -347,6 +360,7 @@ export class ReplicaTransport {
     if (!c.attached?.has(client)) return;
     const session = c.attached.get(client) ?? null;
     c.attached.delete(client);
+    this.sharedAttached--;
     const rest = (list ?? []).filter((x) => x !== c);
     if (rest.length) this.clientConns.set(client, rest);
     else this.clientConns.delete(client);
@@ -434,6 +448,7 @@ export class ReplicaTransport {
         c.role = 'clients';
         c.attached = new Map();
         c.replyBox = [];
+        c.replyBytes = 0;
       } else {
         c.role = 'admin';
       }
@@ -465,7 +480,7 @@ export class ReplicaTransport {
       this.o.events.onClientRequest(c.client!, f.msg);
       return;
     }
-    if (c.role === 'clients') return this.onSharedFrame(c, data);
+    if (c.role === 'clients') return this.onSharedFrame(c, data, size);
     // admin
     if (size > MAX_ADMIN_FRAME_BYTES) return this.drop('too-large', `admin frame of ${size} bytes`);
     const f = parseFrame(data);
@@ -478,15 +493,21 @@ export class ReplicaTransport {
    * hello), a detach, or requests ({type:'request', msg} or {type:'requests', msgs}) of clients
    * attached to it.
    */
-  private onSharedFrame(c: Conn, data: unknown): void {
-    const f = parseFrame(data);
+  private onSharedFrame(c: Conn, data: unknown, size: number): void {
     const attached = c.attached!;
+    // nobody is proven on it yet: nothing larger than a hello is read
+    if (size > MAX_HELLO_BYTES && attached.size === 0) return this.drop('too-large', `frame of ${size} bytes on ${this.describe(c)} before any attach`);
+    const f = parseFrame(data);
     if (f?.type === 'attach') {
+      if (size > MAX_HELLO_BYTES) return this.drop('too-large', `attach of ${size} bytes on ${this.describe(c)}`);
       const a = parseAttach(f);
       if (typeof a === 'string') return this.drop('bad-hello', `${this.describe(c)}: ${a}`);
-      if (!attached.has(a.client) && attached.size >= MAX_CLIENTS_PER_CONNECTION) {
-        this.drop('too-many-connections', `${this.describe(c)}: more than ${MAX_CLIENTS_PER_CONNECTION} clients`);
-        this.sendConn(c, JSON.stringify({ type: 'attach-refused', client: a.client, reason: `at most ${MAX_CLIENTS_PER_CONNECTION} clients per connection` }));
+      const perConn = this.o.maxClientsPerConnection ?? MAX_CLIENTS_PER_CONNECTION;
+      const total = this.o.maxSharedClients ?? MAX_SHARED_CLIENTS;
+      if (!attached.has(a.client) && (attached.size >= perConn || this.sharedAttached >= total)) {
+        const why = attached.size >= perConn ? `at most ${perConn} clients per shared connection` : `at most ${total} clients on shared connections`;
+        this.drop('too-many-connections', `${this.describe(c)}: ${why}`);
+        this.sendConn(c, JSON.stringify({ type: 'attach-refused', client: a.client, reason: why }));
         return;
       }
       const proof = this.proveClient(c, a.client, a.sig, a.dh);
@@ -497,6 +518,7 @@ export class ReplicaTransport {
       }
       if (attached.has(a.client)) this.detach(c, a.client); // attached again: the newer key wins
       attached.set(a.client, proof.session);
+      this.sharedAttached++;
       if (proof.session) this.o.sessions?.set(a.client, proof.session);
       this.addClientConn(a.client, c);
       this.sendConn(c, JSON.stringify({ type: 'attached', client: a.client }));
@@ -632,8 +654,11 @@ export class ReplicaTransport {
 
   /** Queue a reply on a shared connection: they go out as one frame per connection (flushClients). */
   private queueShared(c: Conn, msgJson: string): void {
+    // within the frame limits: at most MAX_COALESCED_MESSAGES and sharedFrameMaxBytes (one reply fits a frame by config)
+    if (c.replyBox!.length > 0 && c.replyBytes! + msgJson.length > this.sharedFrameMaxBytes) this.flushShared(c);
     const box = c.replyBox!;
     box.push(msgJson);
+    c.replyBytes! += msgJson.length + 1;
     this.sharedDirty.add(c);
     if (box.length >= MAX_COALESCED_MESSAGES) this.flushShared(c);
     else if (!this.sharedFlushScheduled) {
@@ -648,6 +673,7 @@ export class ReplicaTransport {
     this.sharedDirty.delete(c);
     if (box.length === 0) return;
     c.replyBox = [];
+    c.replyBytes = 0;
     this.sendConn(c, box.length === 1 ? replyFrame(box[0]!) : `{"type":"replies","msgs":[${box.join(',')}]}`);
   }
 

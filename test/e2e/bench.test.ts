@@ -30,8 +30,15 @@ describe('pbft bench', () => {
       replicaCpuSeconds: { id: number; seconds: number }[];
       loadGeneratorCpuSeconds: number;
       connections: string;
+      clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null;
     };
     expect(out.connections).toBe('shared'); // the default: one connection per replica for all 12
+    // ... which carry batched frames: every completed request had f+1 replies or more, in fewer frames
+    const fr = out.clientFrames!;
+    expect(fr.requests).toBeGreaterThanOrEqual(out.completed + out.warmupCompleted);
+    expect(fr.replies).toBeGreaterThanOrEqual(2 * (out.completed + out.warmupCompleted));
+    expect(fr.replyFrames).toBeLessThan(fr.replies);
+    expect(fr.requestFrames).toBeLessThan(fr.requests);
     expect(out.completed).toBeGreaterThan(0);
     expect(out.warmupMs).toBe(500);
     expect(out.warmupCompleted).toBeGreaterThan(0); // load ran before the window, and is not in the figures
@@ -50,5 +57,6 @@ describe('pbft bench', () => {
     expect(r.stdout).toMatch(/^batching +mean \d+\.\d\d requests per pre-prepare at the primary \(r0\), \d+ pre-prepares$/m);
     expect(r.stdout).toMatch(/^replica CPU +r0 \d+\.\d\d s, r1 \d+\.\d\d s, r2 \d+\.\d\d s, r3 \d+\.\d\d s {2}\(user \+ system during the run; /m);
     expect(r.stdout).toMatch(/^load gen CPU \d+\.\d\d s {2}\(this process: 11 clients on their own connections, /m);
+    expect(r.stdout).not.toMatch(/^frames /m);
   });
 });

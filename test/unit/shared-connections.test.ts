@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalBytes } from '../../src/core/canonical.js';
 import { makeReply, makeRequest, requestMacDigest } from '../../src/core/messages.js';
 import type { ReplicaId, SignedRequest } from '../../src/core/types.js';
-import { KeyedAuthenticator, randomSecretKey } from '../../src/crypto/index.js';
+import { KeyedAuthenticator, randomSecretKey, selfCertifyingClientId } from '../../src/crypto/index.js';
 import { ReplicaSessions, clientSessionHelloBytes, deriveSessionKey, ephemeralX25519, macEqual } from '../../src/crypto/sessions.js';
 import { PbftClient, SharedClientConnections } from '../../src/runtime/client.js';
 import { loadCluster, readClientSecret, readSecretKey, type LoadedCluster } from '../../src/runtime/config.js';
 import { initCluster } from '../../src/runtime/init.js';
 import { ReplicaTransport } from '../../src/runtime/transport.js';
-import { replyFrame } from '../../src/runtime/wire.js';
+import { clientHelloBytes, replyFrame } from '../../src/runtime/wire.js';
 import { freePorts, waitFor } from '../helpers/cluster.js';
 import { rawConnect, type RawConn } from '../helpers/raw.js';
 
@@ -62,7 +62,7 @@ function attach(x: RawConn, rid: ReplicaId, client: string, secret: string) {
 }
 
 describe('shared client connections: the replica side (ReplicaTransport)', () => {
-  it('clients attach by proving their identity; only requests of attached clients pass; replies of a turn go out as one frame; detach and close forget the sessions', async () => {
+  it('clients attach by proving their identity; only requests of attached clients pass; replies of a turn go out as one frame; limits hold; detach and close forget the sessions', async () => {
     const sessions = new ReplicaSessions();
     const got: { client: string; msg: unknown }[] = [];
     const t = new ReplicaTransport({
@@ -70,6 +70,8 @@ describe('shared client connections: the replica side (ReplicaTransport)', () =>
       id: 1,
       secret: await readSecretKey(cluster.paths.replicaKey(1), quiet),
       sessions,
+      maxClientsPerConnection: 2,
+      maxPerClient: 1,
       events: { onPeerMessage: () => undefined, onClientRequest: (client, msg) => got.push({ client, msg }), onAdminFrame: () => undefined },
     });
     await t.listen();
@@ -82,14 +84,16 @@ describe('shared client connections: the replica side (ReplicaTransport)', () =>
       x.send({ type: 'hello', role: 'clients' });
       await x.next((f) => f.type === 'welcome');
 
-      // before any attach, a request is nobody's: dropped
+      // before any attach, a request is nobody's: dropped; and nothing larger than a hello is even read
       x.send({ type: 'request', msg: makeRequest(a0, 'client0', 1, 'op') });
+      x.send({ type: 'requests', msgs: [{ pad: 'x'.repeat(5000) }] });
+      await waitFor(async () => (t.drops['too-large'] ?? 0) === 1, { timeoutMs: 5000, what: 'the large frame before any attach' });
       // an attach signed by another key, and one for a client the cluster does not know: refused, the connection stays
       attach(x, 1, 'client0', randomSecretKey());
       expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'client0', reason: expect.stringContaining('does not prove') });
       attach(x, 1, 'nobody', randomSecretKey());
       expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'nobody', reason: expect.stringContaining('not known') });
-      // an attach signed for another replica's challenge (replayed there) does not prove anything here
+      // an attach signed for another connection's challenge (replayed here) does not prove anything here
       const other = await rawConnect(cluster, 1);
       const eph = ephemeralX25519();
       x.send({
@@ -100,8 +104,16 @@ describe('shared client connections: the replica side (ReplicaTransport)', () =>
       });
       expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'client0' });
       other.close();
+      // nor one signed for another replica (on this connection's nonce and ephemeral)
+      x.send({
+        type: 'attach',
+        client: 'client0',
+        dh: eph.publicKey,
+        sig: cluster.scheme.sign(s0, clientSessionHelloBytes(cluster.config.name, 'client0', 2, x.challenge.nonce, x.challenge.dh!, eph.publicKey)),
+      });
+      expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'client0' });
       expect(t.drops['wrong-sender']).toBe(1);
-      expect(t.drops['bad-signature']).toBe(2);
+      expect(t.drops['bad-signature']).toBe(3);
       expect(t.drops['not-member']).toBe(1);
       expect(got).toHaveLength(0);
 
@@ -146,11 +158,38 @@ describe('shared client connections: the replica side (ReplicaTransport)', () =>
       t.sendToClient('client0', replyFrame(JSON.stringify(lone)), lone);
       expect(await x.next((f) => f.type === 'reply')).toMatchObject({ msg: { body: { timestamp: 3 } } });
 
+      // attached again on the same connection: the newer key replaces the older one
+      const k0b = attach(x, 1, 'client0', s0);
+      expect(await x.next((f) => f.type === 'attached')).toEqual({ type: 'attached', client: 'client0' });
+      expect(sessions.get('client0')!.req.equals(k0b.req)).toBe(true);
+      expect(t.sharedClientConnections).toEqual({ connections: 1, clients: 2 });
+      // a third identity on this connection is beyond maxClientsPerConnection (2 here)
+      const s2 = randomSecretKey();
+      const id2 = selfCertifyingClientId(cluster.scheme.publicKey(s2));
+      attach(x, 1, id2, s2);
+      expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: id2, reason: expect.stringContaining('at most 2 clients') });
+      // client1 connects on its own (maxPerClient 1 here): its attachment here gives way, and the connection is told
+      const own = await rawConnect(cluster, 1);
+      own.send({
+        type: 'hello',
+        role: 'client',
+        client: 'client1',
+        sig: cluster.scheme.sign(s1, clientHelloBytes(cluster.config.name, 'client1', 1, own.challenge.nonce)),
+      });
+      await own.next((f) => f.type === 'welcome');
+      expect(await x.next((f) => f.type === 'detached')).toMatchObject({ client: 'client1' });
+      expect(t.sharedClientConnections).toEqual({ connections: 1, clients: 1 });
+      // (its own connection has no session: the key it had here is forgotten)
+      expect(sessions.get('client1')).toBeUndefined();
+      own.close();
+
       // detach: its replies have nowhere to go, its session is forgotten, its requests are dropped
-      x.send({ type: 'detach', client: 'client1' });
-      await waitFor(async () => sessions.get('client1') === undefined, { timeoutMs: 5000, what: 'client1 detached' });
-      expect(t.sendToClient('client1', replyFrame(JSON.stringify(lone)), lone)).toBe(false);
+      x.send({ type: 'detach', client: 'client0' });
+      await waitFor(async () => sessions.get('client0') === undefined, { timeoutMs: 5000, what: 'client0 detached' });
+      expect(t.sendToClient('client0', replyFrame(JSON.stringify(lone)), lone)).toBe(false);
       expect(t.drops['no-client-connection']).toBe(1);
+      x.send({ type: 'request', msg: makeRequest(a0, 'client0', 9, 'late') });
+      await waitFor(async () => (t.drops['wrong-sender'] ?? 0) === 3, { timeoutMs: 5000, what: 'the request of a detached client' });
       // closing the connection forgets the rest
       x.close();
       await waitFor(async () => sessions.get('client0') === undefined && t.sharedClientConnections.connections === 0, {
@@ -167,6 +206,8 @@ interface Answering {
   t: ReplicaTransport;
   sessions: ReplicaSessions;
   requests: SignedRequest[];
+  /** replies handed to a connection of their client */
+  delivered: number;
   answer(client: string, req: SignedRequest): void;
 }
 
@@ -193,12 +234,18 @@ async function answeringReplica(rid: ReplicaId, all: Answering[]): Promise<Answe
       },
     },
   });
-  const answer = (client: string, req: SignedRequest) => {
-    const rep = makeReply(auth, { view: 0, timestamp: req.body.timestamp, client, replica: rid, result: `done:${req.body.op}`, tentative: false });
-    t.sendToClient(client, replyFrame(JSON.stringify(rep)), rep);
+  const me: Answering = {
+    t,
+    sessions,
+    requests,
+    delivered: 0,
+    answer: (client, req) => {
+      const rep = makeReply(auth, { view: 0, timestamp: req.body.timestamp, client, replica: rid, result: `done:${req.body.op}`, tentative: false });
+      if (t.sendToClient(client, replyFrame(JSON.stringify(rep)), rep)) me.delivered++;
+    },
   };
   await t.listen();
-  return { t, sessions, requests, answer };
+  return me;
 }
 
 describe('shared client connections: the client side (SharedClientConnections)', () => {
@@ -240,12 +287,19 @@ describe('shared client connections: the client side (SharedClientConnections)',
       expect(newKey.req.equals(oldKey.req)).toBe(false);
       const again = await Promise.all(clients.map((c, i) => c.request(`op${3 + i}`, { timeoutMs: 5000 })));
       expect(again.map((r) => r.replicas.length)).toEqual([2, 2]);
+      // the replica that came back answers both clients on its new connection
+      expect(replicas[3]!.delivered).toBe(2);
 
       // a client that closes detaches: replicas forget its session, the other goes on
       clients[0]!.close();
       for (const r of replicas) await waitFor(async () => r.sessions.get('client0') === undefined, { timeoutMs: 5000, what: 'client0 detached' });
       expect((await clients[1]!.request('op5', { timeoutMs: 5000 })).result).toBe('done:op5');
       expect(shared.size).toBe(1);
+      // shared connections closed under a client: it says so at once (no wait for a timeout)
+      // (timeouts far beyond the test's own: waiting them out would fail the test)
+      shared.close();
+      await expect(clients[1]!.waitConnected(4, { timeoutMs: 600_000 })).rejects.toThrow(/shared connections are closed/);
+      await expect(clients[1]!.request('op6', { timeoutMs: 600_000 })).rejects.toThrow(/shared connections are closed/);
     } finally {
       for (const c of clients) c.close();
       shared.close();

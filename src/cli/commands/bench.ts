@@ -12,6 +12,7 @@ import {
   type BenchConnections,
 } from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
+import type { SharedClientConnections } from '../../runtime/client.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
 
 export default class Bench extends PbftCommand<typeof Bench> {
@@ -57,6 +58,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
       loadGeneratorCpuSeconds: number;
       requestAuth: ReplicaWork['auth'];
       connections: BenchConnections;
+      /** shared connections: requests and replies, and the frames that carried them (warm-up included); null with own connections */
+      clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null;
     }
   > {
     const cluster = await this.cluster(this.flags.dir);
@@ -73,6 +76,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     const tty = process.stderr.isTTY;
     if (showProgress && tty) ux.action.start('Running', 'connecting', { stdout: false });
     let before: ReplicaCounters[] = [];
+    const shared = new Set<SharedClientConnections>();
     let cpuAtStart = process.cpuUsage();
     const res = await runBench({
       onStart: async () => {
@@ -84,7 +88,11 @@ export default class Bench extends PbftCommand<typeof Bench> {
       warmupMs: this.flags.warmup * 1000,
       valueSize: this.flags['value-size'],
       requestTimeoutMs: this.flags.timeout,
-      makeClient: await benchClientFactory(cluster, { signal: this.signal, connections: this.flags.connections as BenchConnections }),
+      makeClient: await benchClientFactory(cluster, {
+        signal: this.signal,
+        connections: this.flags.connections as BenchConnections,
+        onShared: (sh) => shared.add(sh),
+      }),
       signal: this.signal,
       onProgress: (p) => {
         const line = `${(p.elapsedMs / 1000).toFixed(0)}/${(p.durationMs / 1000).toFixed(0)} s  ${p.completed} ok  ${p.errors} errors  ${p.recentThroughput.toFixed(0)} req/s`;
@@ -119,6 +127,14 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.log(
       `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} on ${this.flags.connections === 'shared' ? 'one shared connection per replica' : 'their own connections'}, signing and checking replies)`,
     );
+    let clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null = null;
+    if (shared.size > 0) {
+      clientFrames = { requests: 0, requestFrames: 0, replies: 0, replyFrames: 0 };
+      for (const sh of shared) for (const k of Object.keys(clientFrames) as (keyof typeof clientFrames)[]) clientFrames[k] += sh.counters[k];
+      this.log(
+        `frames       ${clientFrames.requests} requests in ${clientFrames.requestFrames} frames, ${clientFrames.replies} replies in ${clientFrames.replyFrames} frames  (shared connections, warm-up included)`,
+      );
+    }
     const mem = await replicaMemory(cluster);
     if (mem.length > 0) {
       const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
@@ -138,6 +154,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       loadGeneratorCpuSeconds,
       requestAuth: work.auth,
       connections: this.flags.connections as BenchConnections,
+      clientFrames,
     };
   }
 }
