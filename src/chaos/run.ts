@@ -25,7 +25,7 @@ import type { VerifyReport } from '../audit/verify.js';
 import type { StrategyName } from '../byzantine/index.js';
 import { PbftError, abortError, describeError, isPbftError } from '../errors.js';
 import { loadCluster, type LoadedCluster } from '../runtime/config.js';
-import { benchClientFactory } from '../cluster/bench-cluster.js';
+import { benchClientFactory, type BenchConnections } from '../cluster/bench-cluster.js';
 import { effectiveConfig } from '../cluster/clusters.js';
 import { CliError } from '../cluster/errors.js';
 import { injectFault, type FaultOptions } from '../cluster/faults.js';
@@ -69,6 +69,8 @@ export interface ChaosOptions {
   dir: string;
   durationMs: number;
   clients: number;
+  /** how the clients reach the replicas: their own connections (default) or shared ones (SharedClientConnections) */
+  connections?: BenchConnections;
   seed: number;
   /** the nemesis: fault kinds to draw from ([] for a run without faults) */
   kinds: readonly NemesisKind[];
@@ -401,7 +403,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const makeClient =
       o.makeClient ??
       (await (async () => {
-        const make = await benchClientFactory(cluster, { ...(signal ? { signal } : {}), connectTimeoutMs: 5000 });
+        const make = await benchClientFactory(cluster, { ...(signal ? { signal } : {}), connectTimeoutMs: 5000, connections: o.connections ?? 'own' });
         return async (i: number): Promise<ChaosClient> => {
           const c = await make(i);
           return {

@@ -1,4 +1,5 @@
 import { Flags, ux } from '@oclif/core';
+import type { BenchConnections } from '../../cluster/bench-cluster.js';
 import { verifyCluster } from '../../audit/index.js';
 import { STRATEGY_NAMES, isStrategyName, type StrategyName } from '../../byzantine/index.js';
 import { formatChaosReport, formatProgress } from '../../chaos/format.js';
@@ -38,6 +39,11 @@ export default class Chaos extends PbftCommand<typeof Chaos> {
     dir: dirFlag,
     duration: numberFlag({ summary: 'Seconds of load and faults.', min: 1, max: 86_400, default: 60 }),
     clients: intFlag({ summary: 'Concurrent clients.', min: 1, max: 64, default: 4, char: 'c' }),
+    connections: Flags.string({
+      summary: 'own: each client its own connection to every replica; shared: one connection per replica for all (as pbft bench).',
+      options: ['own', 'shared'],
+      default: 'own',
+    }),
     nemesis: Flags.string({ summary: `Fault kinds, comma-separated: ${NEMESIS_KINDS.join(', ')}; or all, or none.`, default: 'all' }),
     seed: intFlag({ summary: 'Seed of the schedule and of the operations (default: a random one, printed).', min: 0, max: 2 ** 31 - 1 }),
     'period-ms': intFlag({ summary: 'A new fault may start every this many ms.', min: 200, max: 3_600_000, default: 5000 }),
@@ -97,6 +103,7 @@ export default class Chaos extends PbftCommand<typeof Chaos> {
       dir: this.flags.dir,
       durationMs: this.flags.duration * 1000,
       clients: this.flags.clients,
+      connections: this.flags.connections as BenchConnections,
       seed,
       kinds,
       periodMs: this.flags['period-ms'],
