@@ -1568,7 +1568,13 @@ export class Replica {
       // Far beyond our window: a correct peer is that far only if we are far behind. Keep its
       // newest one; 2f+1 peers' newest at one seq and digest prove a checkpoint to fetch.
       const prev = this.farCheckpoints.get(m.body.replica);
-      if (prev && prev.body.seq >= seq) return this.drop('ignore', prev.body.seq === seq && prev.body.digest === m.body.digest ? 'duplicate' : 'stale');
+      if (prev && prev.body.seq === seq && prev.body.digest === m.body.digest) return this.drop('ignore', 'duplicate');
+      // A newer one stays unless no one else vouches for it: f+1 signers at its seq and digest
+      // include a correct one. Without that exception, a checkpoint a replica invented while it
+      // was faulty (far in the future) shut out all its later, real ones for good, and with them
+      // every proof that needed its signature: a replica left behind never caught up once that
+      // replica was correct again (pbft chaos, seed 11, r2 partitioned after r3's fuzz spell).
+      if (prev && prev.body.seq >= seq && this.farSupport(prev) >= this.q.weak) return this.drop('ignore', 'stale');
       this.farCheckpoints.set(m.body.replica, m);
       return this.checkStable(seq);
     }
@@ -1584,6 +1590,13 @@ export class Replica {
       );
     at.set(m.body.replica, m);
     this.checkStable(seq);
+  }
+
+  /** Signers of far checkpoints at c's seq and digest (c's own signer included). */
+  private farSupport(c: Signed<CheckpointBody>): number {
+    let n = 0;
+    for (const x of this.farCheckpoints.values()) if (x.body.seq === c.body.seq && x.body.digest === c.body.digest) n++;
+    return n;
   }
 
   /** A proof: 2f+1 matching checkpoint messages at seq, or null. */

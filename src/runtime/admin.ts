@@ -63,6 +63,12 @@ export type RuntimeStatus = ReplicaStatus & {
   runtimeDropped: Record<string, number>;
   /** the durable log: bytes and records in its segment files, commits, segments started at a checkpoint (compactions), segments now, segments deleted */
   wal: { bytes: number; records: number; appends: number; compactions: number; segments?: number; deletedSegments?: number };
+  /**
+   * The event loop's pipeline (to tell a busy or stuck replica from an idle one): events queued
+   * for the core, batches of effects waiting for their durable-log frame, whether a durable-log
+   * commit or a ledger write is in flight, and whether a batch waits for the ledger
+   */
+  pipeline?: { queued: number; waitingBatches: number; walSyncing: boolean; ledgerWriting: boolean; heldForLedger: boolean };
   /** the audit ledger: bytes and segment files on disk, writes, the highest executed seq it holds, segments deleted by retention */
   ledger?: { bytes: number; segments: number; writes: number; lastSeq: number; deletedSegments: number };
   traffic: { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number };

@@ -1136,6 +1136,13 @@ export class ReplicaNode {
       faults: this.faultState(),
       transportDropped: { ...(proc.transport.drops as Record<string, number>) },
       runtimeDropped: { ...this.runtimeDropped },
+      pipeline: {
+        queued: this.queue.length,
+        waitingBatches: this.waiting.length,
+        walSyncing: this.syncing,
+        ledgerWriting: this.ledgerWriting,
+        heldForLedger: this.heldForLedger,
+      },
       wal: {
         bytes: wal.sizeBytes,
         records: wal.recordCount,
