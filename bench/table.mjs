@@ -65,7 +65,9 @@ for (let round = 0; round < rounds; round++) {
       );
     } catch (e) {
       // the first line says what failed, the last ones why
-      const lines = String(e.message).split('\n').filter((l) => l.trim() !== '');
+      const lines = String(e.message)
+        .split('\n')
+        .filter((l) => l.trim() !== '');
       log(`round ${round + 1}/${rounds}  ${c.key}: FAILED ${[lines[0], ...lines.slice(1).slice(-3)].join(' | ')}`);
     }
   }
