@@ -17,7 +17,7 @@ import { ClientSessions, clientSessionHelloBytes, deriveSessionKey, ephemeralX25
 import { PbftError, abortError } from '../errors.js';
 import { readClientSecret, type LoadedCluster } from './config.js';
 import { Link, type LinkOptions } from './link.js';
-import { MAX_COALESCED_MESSAGES, clientHelloBytes, type ChallengeFrame } from './wire.js';
+import { FrameBatch, MAX_COALESCED_MESSAGES, clientHelloBytes, sharedFrameMaxBytes, type ChallengeFrame } from './wire.js';
 
 export interface ClientConnectOptions {
   /** a configured client id (its key is read from keys/client-<id>.key unless secretKey is given), or pk:<hex> */
@@ -431,9 +431,6 @@ function clientLink(cluster: LoadedCluster, rid: ReplicaId, o: Pick<LinkOptions,
   });
 }
 
-/** the most bytes of requests coalesced into one frame (and at most half of maxFrameBytes) */
-const SHARED_FRAME_MAX_BYTES = 256 * 1024;
-
 /**
  * One connection per replica shared by many PbftClients of this process (a load generator, a
  * gateway serving many users): each client proves its own identity on it (an attach, signed like
@@ -447,10 +444,8 @@ export class SharedClientConnections {
   private readonly links: Link[] = [];
   private readonly challenges: (ChallengeFrame | null)[];
   private readonly members = new Map<string, PbftClient>();
-  /** requests of this turn per replica, and their bytes */
-  private readonly outbox: string[][];
-  private readonly outboxBytes: number[];
-  private readonly frameMaxBytes: number;
+  /** requests of this turn, per replica */
+  private readonly outbox: FrameBatch[];
   private flushScheduled = false;
   private changeWaiters = new Set<() => void>();
   private _closed = false;
@@ -467,9 +462,7 @@ export class SharedClientConnections {
   ) {
     const cfg = cluster.config;
     this.challenges = cfg.replicas.map(() => null);
-    this.outbox = cfg.replicas.map(() => []);
-    this.outboxBytes = cfg.replicas.map(() => 0);
-    this.frameMaxBytes = Math.min(SHARED_FRAME_MAX_BYTES, Math.floor(cfg.runtime.maxFrameBytes / 2));
+    this.outbox = cfg.replicas.map(() => new FrameBatch('request', 'requests', sharedFrameMaxBytes(cfg.runtime.maxFrameBytes)));
     for (const r of cfg.replicas) {
       const rid = r.id;
       this.links.push(
@@ -537,10 +530,9 @@ export class SharedClientConnections {
       this.counters.dropped++;
       return;
     }
-    if (box.length > 0 && this.outboxBytes[rid]! + msgJson.length > this.frameMaxBytes) this.flush(rid);
-    box.push(msgJson);
-    this.outboxBytes[rid]! += msgJson.length + 1;
-    if (box.length >= MAX_COALESCED_MESSAGES) return this.flush(rid);
+    const gathered = box.size;
+    const full = box.add(msgJson);
+    if (full) this.sendRequests(rid, full, gathered);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flushAll());
@@ -572,17 +564,20 @@ export class SharedClientConnections {
 
   private flush(rid: ReplicaId): void {
     const box = this.outbox[rid]!;
-    if (box.length === 0) return;
-    this.outbox[rid] = [];
-    this.outboxBytes[rid] = 0;
+    const n = box.size;
+    const frame = box.take();
+    if (frame) this.sendRequests(rid, frame, n);
+  }
+
+  private sendRequests(rid: ReplicaId, frame: string, count: number): void {
     const link = this.links[rid]!;
     if (!link.isOpen) {
-      this.counters.dropped += box.length; // it closed during this turn (see send)
+      this.counters.dropped += count; // it closed during this turn (see send)
       return;
     }
     this.counters.requestFrames++;
-    this.counters.requests += box.length;
-    link.send(box.length === 1 ? `{"type":"request","msg":${box[0]}}` : `{"type":"requests","msgs":[${box.join(',')}]}`);
+    this.counters.requests += count;
+    link.send(frame);
   }
 
   private onOpen(rid: ReplicaId): void {
@@ -594,9 +589,7 @@ export class SharedClientConnections {
 
   private onClose(rid: ReplicaId): void {
     this.challenges[rid] = null;
-    this.counters.dropped += this.outbox[rid]!.length;
-    this.outbox[rid] = [];
-    this.outboxBytes[rid] = 0;
+    this.counters.dropped += this.outbox[rid]!.clear();
     for (const c of this.members.values()) c.onDetached(rid);
     this.changed();
   }

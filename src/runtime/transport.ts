@@ -41,6 +41,8 @@ import {
   type ChallengeFrame,
   MAX_COALESCED_MESSAGES,
   parseAttach,
+  FrameBatch,
+  sharedFrameMaxBytes,
   replyFrame,
   replyMsgJson,
 } from './wire.js';
@@ -117,16 +119,13 @@ interface Conn {
   session?: SessionKey;
   /** a shared client connection ('clients'): the identities attached to it, each with its session key (null: none) */
   attached?: Map<ClientId, SessionKey | null>;
-  /** replies waiting to go out on a shared connection as one frame (flushClients), and their bytes */
-  replyBox?: string[];
-  replyBytes?: number;
+  /** replies waiting to go out on a shared connection as one frame (flushClients) */
+  replies?: FrameBatch;
 }
 
 /** identities one shared client connection may carry, and all of them together (before, one connection was one identity: maxConnections bounded them) */
 export const MAX_CLIENTS_PER_CONNECTION = 1024;
 export const MAX_SHARED_CLIENTS = 4096;
-/** the most bytes of replies coalesced into one frame (and at most half of maxFrameBytes) */
-const SHARED_FRAME_MAX_BYTES = 256 * 1024;
 
 export class ReplicaTransport {
   readonly drops: Partial<Record<TransportDropReason, number>> = {};
@@ -138,7 +137,6 @@ export class ReplicaTransport {
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly clientMaxFrameBytes: number;
-  private readonly sharedFrameMaxBytes: number;
   /** identities attached to shared connections, all together */
   private sharedAttached = 0;
   private readonly cfg;
@@ -156,7 +154,6 @@ export class ReplicaTransport {
     this.cfg = o.cluster.config;
     this.replyAuth = new KeyedAuthenticator(o.cluster.scheme, o.secret, o.cluster.keyring);
     this.clientMaxFrameBytes = Math.min(this.cfg.runtime.maxFrameBytes, this.cfg.protocol.maxOpBytes * 2 + 16 * 1024);
-    this.sharedFrameMaxBytes = Math.min(SHARED_FRAME_MAX_BYTES, Math.floor(this.cfg.runtime.maxFrameBytes / 2));
   }
 
   private drop(reason: TransportDropReason, detail: string): void {
@@ -447,8 +444,7 @@ export class ReplicaTransport {
         // identities come later, each proved by its own attach (the connection itself is no one)
         c.role = 'clients';
         c.attached = new Map();
-        c.replyBox = [];
-        c.replyBytes = 0;
+        c.replies = new FrameBatch('reply', 'replies', sharedFrameMaxBytes(this.cfg.runtime.maxFrameBytes));
       } else {
         c.role = 'admin';
       }
@@ -654,34 +650,25 @@ export class ReplicaTransport {
 
   /** Queue a reply on a shared connection: they go out as one frame per connection (flushClients). */
   private queueShared(c: Conn, msgJson: string): void {
-    // within the frame limits: at most MAX_COALESCED_MESSAGES and sharedFrameMaxBytes (one reply fits a frame by config)
-    if (c.replyBox!.length > 0 && c.replyBytes! + msgJson.length > this.sharedFrameMaxBytes) this.flushShared(c);
-    const box = c.replyBox!;
-    box.push(msgJson);
-    c.replyBytes! += msgJson.length + 1;
+    const full = c.replies!.add(msgJson);
+    if (full) this.sendConn(c, full);
     this.sharedDirty.add(c);
-    if (box.length >= MAX_COALESCED_MESSAGES) this.flushShared(c);
-    else if (!this.sharedFlushScheduled) {
+    if (!this.sharedFlushScheduled) {
       // the owner flushes at the end of its turn (flushClients); this is the backstop
       this.sharedFlushScheduled = true;
       setImmediate(() => this.flushClients());
     }
   }
 
-  private flushShared(c: Conn): void {
-    const box = c.replyBox!;
-    this.sharedDirty.delete(c);
-    if (box.length === 0) return;
-    c.replyBox = [];
-    c.replyBytes = 0;
-    this.sendConn(c, box.length === 1 ? replyFrame(box[0]!) : `{"type":"replies","msgs":[${box.join(',')}]}`);
-  }
-
   /** Send the replies queued on shared client connections (one frame each). */
   flushClients(): void {
     this.sharedFlushScheduled = false;
     if (this.sharedDirty.size === 0) return;
-    for (const c of [...this.sharedDirty]) this.flushShared(c);
+    for (const c of this.sharedDirty) {
+      const frame = c.replies!.take();
+      if (frame) this.sendConn(c, frame);
+    }
+    this.sharedDirty.clear();
   }
 
   /** Peers our outbound links are open to. */

@@ -132,6 +132,57 @@ export function parseAttach(o: Record<string, unknown>): AttachFrame | string {
   return { type: 'attach', client: o.client, sig: o.sig, ...(o.dh !== undefined ? { dh: o.dh as Hex } : {}) };
 }
 
+/**
+ * Serialized messages gathered into one frame ({type: one, msg} for a single one, {type: many,
+ * msgs} for more): at most MAX_COALESCED_MESSAGES and `maxBytes` of messages per frame (a single
+ * message larger than that still makes a frame of its own). Shared client connections use it for
+ * requests (client side) and replies (replica side).
+ */
+export class FrameBatch {
+  private parts: string[] = [];
+  private bytes = 0;
+  constructor(
+    private readonly one: string,
+    private readonly many: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  get size(): number {
+    return this.parts.length;
+  }
+
+  /** Add a message; when it would not fit, the frame of what was gathered before it is returned (send it first). */
+  add(json: string): string | null {
+    const full = this.parts.length > 0 && (this.parts.length >= MAX_COALESCED_MESSAGES || this.bytes + json.length > this.maxBytes);
+    const out = full ? this.take() : null;
+    this.parts.push(json);
+    this.bytes += json.length + 1;
+    return out;
+  }
+
+  /** The frame of everything gathered (null when empty), and an empty batch. */
+  take(): string | null {
+    const p = this.parts;
+    if (p.length === 0) return null;
+    this.parts = [];
+    this.bytes = 0;
+    return p.length === 1 ? `{"type":"${this.one}","msg":${p[0]}}` : `{"type":"${this.many}","msgs":[${p.join(',')}]}`;
+  }
+
+  /** Forget what was gathered; how many messages that was. */
+  clear(): number {
+    const n = this.parts.length;
+    this.parts = [];
+    this.bytes = 0;
+    return n;
+  }
+}
+
+/** the most bytes of messages coalesced into one frame on a shared client connection (and at most half of maxFrameBytes) */
+export function sharedFrameMaxBytes(maxFrameBytes: number): number {
+  return Math.min(256 * 1024, Math.floor(maxFrameBytes / 2));
+}
+
 const REPLY_PREFIX = '{"type":"reply","msg":';
 
 /** The {type:'reply'} frame around one serialized reply. */

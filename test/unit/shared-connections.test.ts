@@ -18,7 +18,7 @@ import { PbftClient, SharedClientConnections } from '../../src/runtime/client.js
 import { loadCluster, readClientSecret, readSecretKey, type LoadedCluster } from '../../src/runtime/config.js';
 import { initCluster } from '../../src/runtime/init.js';
 import { ReplicaTransport } from '../../src/runtime/transport.js';
-import { clientHelloBytes, replyFrame } from '../../src/runtime/wire.js';
+import { FrameBatch, clientHelloBytes, replyFrame, type ChallengeFrame } from '../../src/runtime/wire.js';
 import { freePorts, waitFor } from '../helpers/cluster.js';
 import { rawConnect, type RawConn } from '../helpers/raw.js';
 
@@ -39,15 +39,19 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** attach `client` (secret `secret`) on raw shared connection x to replica `rid`; its session key */
-function attach(x: RawConn, rid: ReplicaId, client: string, secret: string) {
+/**
+ * Attach `client` (secret `secret`) on raw shared connection x to replica `rid`; its session key.
+ * `signedFor`: sign as if for another replica or another connection's challenge (a forgery).
+ */
+function attach(x: RawConn, rid: ReplicaId, client: string, secret: string, signedFor: { to?: ReplicaId; challenge?: ChallengeFrame } = {}) {
   const cfg = cluster.config;
   const eph = ephemeralX25519();
+  const ch = signedFor.challenge ?? x.challenge;
   x.send({
     type: 'attach',
     client,
     dh: eph.publicKey,
-    sig: cluster.scheme.sign(secret, clientSessionHelloBytes(cfg.name, client, rid, x.challenge.nonce, x.challenge.dh!, eph.publicKey)),
+    sig: cluster.scheme.sign(secret, clientSessionHelloBytes(cfg.name, client, signedFor.to ?? rid, ch.nonce, ch.dh!, eph.publicKey)),
   });
   return deriveSessionKey(eph, x.challenge.dh!, {
     cluster: cfg.name,
@@ -95,22 +99,11 @@ describe('shared client connections: the replica side (ReplicaTransport)', () =>
       expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'nobody', reason: expect.stringContaining('not known') });
       // an attach signed for another connection's challenge (replayed here) does not prove anything here
       const other = await rawConnect(cluster, 1);
-      const eph = ephemeralX25519();
-      x.send({
-        type: 'attach',
-        client: 'client0',
-        dh: eph.publicKey,
-        sig: cluster.scheme.sign(s0, clientSessionHelloBytes(cluster.config.name, 'client0', 1, other.challenge.nonce, other.challenge.dh!, eph.publicKey)),
-      });
+      attach(x, 1, 'client0', s0, { challenge: other.challenge });
       expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'client0' });
       other.close();
       // nor one signed for another replica (on this connection's nonce and ephemeral)
-      x.send({
-        type: 'attach',
-        client: 'client0',
-        dh: eph.publicKey,
-        sig: cluster.scheme.sign(s0, clientSessionHelloBytes(cluster.config.name, 'client0', 2, x.challenge.nonce, x.challenge.dh!, eph.publicKey)),
-      });
+      attach(x, 1, 'client0', s0, { to: 2 });
       expect(await x.next((f) => f.type === 'attach-refused')).toMatchObject({ client: 'client0' });
       expect(t.drops['wrong-sender']).toBe(1);
       expect(t.drops['bad-signature']).toBe(3);
@@ -305,5 +298,31 @@ describe('shared client connections: the client side (SharedClientConnections)',
       shared.close();
       await Promise.all(replicas.map((r) => r.t.close()));
     }
+  });
+});
+
+describe('FrameBatch: what one coalesced frame may hold', () => {
+  it('one message is a frame of its own kind; more make a batch; the count and byte limits start a new frame first', () => {
+    const b = new FrameBatch('reply', 'replies', 100);
+    expect(b.take()).toBeNull();
+    expect(b.add('{"a":1}')).toBeNull();
+    expect(b.take()).toBe('{"type":"reply","msg":{"a":1}}');
+    // bytes: 60 + 60 > 100, so the first goes out alone before the second is added
+    const m = `"${'x'.repeat(58)}"`;
+    expect(b.add(m)).toBeNull();
+    expect(b.add(m)).toBe(`{"type":"reply","msg":${m}}`);
+    expect(b.size).toBe(1);
+    // a message larger than the limit still makes a frame (of its own)
+    const big = `"${'y'.repeat(300)}"`;
+    expect(b.add(big)).toBe(`{"type":"reply","msg":${m}}`);
+    expect(b.take()).toBe(`{"type":"reply","msg":${big}}`);
+    // count: at most MAX_COALESCED_MESSAGES (256) per frame, however small
+    const c = new FrameBatch('request', 'requests', 1 << 20);
+    let out: string | null = null;
+    for (let i = 0; i < 257; i++) out = c.add('0') ?? out;
+    expect(JSON.parse(out!).msgs).toHaveLength(256);
+    expect(c.size).toBe(1);
+    expect(c.clear()).toBe(1);
+    expect(c.take()).toBeNull();
   });
 });
