@@ -17,6 +17,7 @@
 import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { canonicalBytes } from '../core/canonical.js';
 import type { ClientId, Hex, ReplicaId, SessionMacs } from '../core/types.js';
+import { SodiumHmacKey, sodium } from './sodium.js';
 
 export const MAC_BYTES = 16;
 
@@ -28,8 +29,26 @@ export interface SessionKey {
   readonly rep: Buffer;
 }
 
+/**
+ * HMAC-SHA256 of `data` under `key`: libsodium with the key's pad states computed once per key
+ * (src/crypto/sodium.ts; about 3x cheaper than node:crypto's Hmac here, which schedules the key
+ * on every call), else node:crypto. The same bytes either way.
+ */
+function hmacSha256(key: Buffer, data: Uint8Array): Buffer {
+  const na = sodium();
+  if (na === null) return createHmac('sha256', key).update(data).digest();
+  let k = hmacKeys.get(key);
+  if (k === undefined) {
+    k = new SodiumHmacKey(na, key);
+    hmacKeys.set(key, k);
+  }
+  return k.mac(data);
+}
+/** prepared keys, by the key's buffer (a session key's buffers live as long as the session) */
+const hmacKeys = new WeakMap<Buffer, SodiumHmacKey>();
+
 export function macHex(key: Buffer, data: Uint8Array): Hex {
-  return createHmac('sha256', key).update(data).digest().subarray(0, MAC_BYTES).toString('hex');
+  return hmacSha256(key, data).subarray(0, MAC_BYTES).toString('hex');
 }
 
 const MAC_HEX = /^[0-9a-f]{32}$/;
@@ -37,7 +56,7 @@ const MAC_HEX = /^[0-9a-f]{32}$/;
 /** Constant-time comparison of a received MAC with the expected one. */
 export function macEqual(key: Buffer, data: Uint8Array, mac: Hex): boolean {
   if (typeof mac !== 'string' || !MAC_HEX.test(mac)) return false;
-  const want = createHmac('sha256', key).update(data).digest().subarray(0, MAC_BYTES);
+  const want = hmacSha256(key, data).subarray(0, MAC_BYTES);
   return timingSafeEqual(want, Buffer.from(mac, 'hex'));
 }
 

@@ -50,7 +50,8 @@ import { z } from 'zod';
 import { quorums } from '../core/quorum.js';
 import { DEFAULT_BATCH_HOLD_MS, maxBatchHoldMs } from '../core/replica.js';
 import type { ProtocolParams, ReplicaId } from '../core/types.js';
-import { keyringFor, makeScheme, type Keyring, type SignatureScheme } from '../crypto/index.js';
+import { type ClusterSchemeName, keyringFor, makeScheme, sodiumAvailable, type Keyring, type SignatureScheme } from '../crypto/index.js';
+import { sodiumLoadError } from '../crypto/sodium.js';
 import { PbftError, describeError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ export const ClusterConfigSchema = z
       .min(1, 'must not be empty')
       .max(64, 'must be at most 64 characters'),
     protocol: ProtocolSchema,
-    crypto: z.enum(['node', 'noble'], { errorMap: () => ({ message: 'must be "node" or "noble"' }) }),
+    crypto: z.enum(['sodium', 'node', 'noble'], { errorMap: () => ({ message: 'must be "sodium", "node" or "noble"' }) }),
     replicas: z
       .array(ReplicaEntrySchema, { invalid_type_error: 'must be an array of replicas', required_error: 'is missing' })
       .min(1, 'must list at least one replica'),
@@ -339,6 +340,19 @@ export function paramsOf(c: ClusterConfig): ProtocolParams {
   };
 }
 
+/** The cluster's signature backend; one this machine cannot load is a clear CONFIG_INVALID. */
+function schemeOf(dir: string, name: ClusterSchemeName): SignatureScheme {
+  if (name === 'sodium' && !sodiumAvailable())
+    throw new PbftError(
+      'CONFIG_INVALID',
+      `${clusterPaths(dir).config}: crypto "sodium" needs the sodium-native addon, which did not load here (${sodiumLoadError()})`,
+      {
+        hint: 'set "crypto": "node" in cluster.json (the same keys and signatures work with either backend), or reinstall pbft\'s dependencies',
+      },
+    );
+  return makeScheme(name);
+}
+
 export function clusterFromConfig(dir: string, config: ClusterConfig): LoadedCluster {
   const paths = clusterPaths(dir);
   const params = paramsOf(config);
@@ -350,7 +364,7 @@ export function clusterFromConfig(dir: string, config: ClusterConfig): LoadedClu
     config,
     paths,
     params,
-    scheme: makeScheme(config.crypto),
+    scheme: schemeOf(dir, config.crypto),
     keyring: keyringFor(
       config.replicas.map((r) => r.publicKey),
       clients,

@@ -8,7 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { randomSecretKey, makeScheme } from '../crypto/index.js';
+import { type ClusterSchemeName, defaultClusterScheme, makeScheme, randomSecretKey, sodiumAvailable } from '../crypto/index.js';
+import { sodiumLoadError } from '../crypto/sodium.js';
 import { maxBatchHoldMs } from '../core/replica.js';
 import { PbftError, describeError } from '../errors.js';
 import { clusterFromConfig, clusterPaths, validateClusterConfig, MAX_REPLICAS, type ClusterConfig, type LoadedCluster } from './config.js';
@@ -30,7 +31,8 @@ export interface InitOptions {
   clients?: number;
   /** replace an existing cluster (its keys and data are deleted) */
   force?: boolean;
-  crypto?: 'node' | 'noble';
+  /** signature backend (default: `sodium` where its addon loads, else `node`) */
+  crypto?: ClusterSchemeName;
   /** accept fault commands (default true) */
   faultInjection?: boolean;
   /** accept self-certifying client ids pk:<hex> (default true) */
@@ -143,7 +145,13 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
 
   const template = readTemplate('cluster.json') as unknown as ClusterConfig;
   const replicaTemplate = readTemplate('replica.json');
-  const scheme = makeScheme(o.crypto ?? (template.crypto as 'node' | 'noble') ?? 'node');
+  if (o.crypto === 'sodium' && !sodiumAvailable())
+    throw new PbftError('BAD_ARGUMENT', `--crypto sodium needs the sodium-native addon, which did not load here (${sodiumLoadError()})`, {
+      hint: 'use --crypto node',
+    });
+  // the template names a backend; sodium where the addon cannot load becomes node (same keys, same signatures)
+  const fromTemplate = (template.crypto as ClusterSchemeName | undefined) ?? defaultClusterScheme();
+  const scheme = makeScheme(o.crypto ?? (fromTemplate === 'sodium' && !sodiumAvailable() ? 'node' : fromTemplate));
 
   const replicaSecrets = Array.from({ length: n }, () => randomSecretKey());
   const clientSecrets = Array.from({ length: nClients }, () => randomSecretKey());
@@ -157,7 +165,7 @@ export async function initCluster(o: InitOptions): Promise<InitResult> {
     version: 1,
     name: o.name ?? template.name ?? 'pbft-cluster',
     protocol,
-    crypto: scheme.name as 'node' | 'noble',
+    crypto: scheme.name as ClusterSchemeName,
     replicas: replicaSecrets.map((s, i) => ({ id: i, host, port: ports[i]!, publicKey: scheme.publicKey(s) })),
     clients: clientSecrets.map((s, i) => ({ id: `client${i}`, publicKey: scheme.publicKey(s) })),
     openClients: o.openClients ?? template.openClients ?? true,

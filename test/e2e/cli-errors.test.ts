@@ -179,7 +179,7 @@ describe('invalid flag values and arguments', () => {
     [['init', '--dir', 'X', '--replicas', 'abc'], /--replicas must be an integer from 1 to 256, got "abc"/],
     [['init', '--dir', 'X', '--base-port', '70000'], /--base-port must be an integer from 1 to 65535/],
     [['init', '--dir', 'X', '--faults', '2', '--replicas', '4'], /needs at least 7 replicas/],
-    [['init', '--dir', 'X', '--crypto', 'rsa'], /--crypto=rsa to be one of: node, noble/],
+    [['init', '--dir', 'X', '--crypto', 'rsa'], /--crypto=rsa to be one of: sodium, node, noble/],
     [['init', '--dir', 'X', '--bogus'], /Nonexistent flag: --bogus/],
     [['request', 'put', 'k'], /put needs a KEY and a VALUE/],
     [['request', 'frob', 'k'], /unknown operation "frob"/],

@@ -2,13 +2,13 @@
  * Signatures behind one interface, and the cluster identity every protocol signature covers.
  */
 import { describe, expect, it } from 'vitest';
-import { KeyedAuthenticator, clusterIdOf, keyringFor, makeScheme, type SchemeName } from '../../src/crypto/index.js';
+import { KeyedAuthenticator, clusterIdOf, keyringFor, makeScheme, sodiumAvailable, type SchemeName } from '../../src/crypto/index.js';
 import { sign, verifyReplicaSig } from '../../src/core/messages.js';
 import type { PrepareBody } from '../../src/core/types.js';
 
 const secrets = [1, 2, 3, 4].map((i) => i.toString(16).padStart(64, '0'));
 
-describe.each<SchemeName>(['node', 'noble', 'sim'])('cluster identity (%s)', (name) => {
+describe.each<SchemeName>([...(sodiumAvailable() ? (['sodium'] as const) : []), 'node', 'noble', 'sim'])('cluster identity (%s)', (name) => {
   const scheme = makeScheme(name);
   const pubs = secrets.map((s) => scheme.publicKey(s));
   const ring = (cluster: string, members = pubs) => keyringFor(members, {}, false, cluster);

@@ -113,7 +113,7 @@ describe('cluster.json validation', () => {
     );
     expect(message(mutate(c, (x) => (x.protcol = {})))).toBe('cluster.json: has unknown field "protcol"; remove it (check the spelling)');
     expect(message(mutate(c, (x) => (x.version = 2)))).toBe('cluster.json: version must be 1 (this pbft reads cluster.json version 1)');
-    expect(message(mutate(c, (x) => (x.crypto = 'rsa')))).toBe('cluster.json: crypto must be "node" or "noble"');
+    expect(message(mutate(c, (x) => (x.crypto = 'rsa')))).toBe('cluster.json: crypto must be "sodium", "node" or "noble"');
     expect(message(mutate(c, (x) => (x.clients[0].id = 'has space')))).toMatch(/clients\[0\].id must be 1-64 characters/);
     expect(message(mutate(c, (x) => (x.runtime.reconnectMaxMs = 10)))).toMatch(/runtime.reconnectMaxMs must be at least runtime.reconnectMinMs/);
     expect(message([])).toBe('cluster.json: (top level) must be a JSON object');

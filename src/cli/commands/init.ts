@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
+import { type ClusterSchemeName, defaultClusterScheme, sodiumAvailable } from '../../crypto/index.js';
 import { createCluster, type CreateClusterOptions } from '../../cluster/init.js';
 import { cmd } from '../../cluster/hints.js';
 import { clusterPaths } from '../../runtime/config.js';
@@ -32,7 +33,11 @@ export default class Init extends PbftCommand<typeof Init> {
     host: Flags.string({ summary: 'Host (IP address or name) every replica listens on.', default: '127.0.0.1' }),
     'base-port': intFlag({ summary: 'Replica i listens on base-port + i (default: free ports, picked at random).', min: 1, max: 65535 }),
     clients: intFlag({ summary: 'Number of configured clients (client0, client1, ...).', min: 0, max: 10000, default: 1, char: 'c' }),
-    crypto: Flags.string({ summary: 'Signature backend.', options: ['node', 'noble'], default: 'node' }),
+    crypto: Flags.string({
+      summary: 'Signature backend: sodium (libsodium, fastest), node (node:crypto) or noble (pure JavaScript).',
+      description: 'Default: sodium where its addon loads on this machine, else node. Keys and signatures are the same with every backend.',
+      options: ['sodium', 'node', 'noble'],
+    }),
     'fault-injection': Flags.boolean({ summary: 'Let replicas accept signed fault commands (pbft fault).', allowNo: true, default: true }),
     metrics: Flags.boolean({
       summary: 'Serve Prometheus /metrics and /healthz on a loopback port per replica (replica.json metricsPort).',
@@ -54,7 +59,7 @@ export default class Init extends PbftCommand<typeof Init> {
       ...(f['metrics-base-port'] !== undefined ? { metricsBasePort: f['metrics-base-port'] } : {}),
       clients: f.clients,
       force: f.force,
-      crypto: f.crypto as 'node' | 'noble',
+      ...(f.crypto !== undefined ? { crypto: f.crypto as ClusterSchemeName } : {}),
       faultInjection: f['fault-injection'],
       ...(f.replicas !== undefined ? { replicas: f.replicas } : {}),
       ...(f.faults !== undefined ? { faults: f.faults } : {}),
@@ -134,10 +139,11 @@ export default class Init extends PbftCommand<typeof Init> {
       const crypto = await select({
         message: 'Signatures:',
         choices: [
-          { name: 'node:crypto Ed25519 (fast, native)', value: 'node' as const },
+          ...(sodiumAvailable() ? [{ name: 'libsodium Ed25519 (fastest, native addon)', value: 'sodium' as const }] : []),
+          { name: 'node:crypto Ed25519 (native)', value: 'node' as const },
           { name: '@noble/ed25519 (pure JavaScript)', value: 'noble' as const },
         ],
-        default: 'node' as const,
+        default: defaultClusterScheme(),
       });
       const faultInjection = await confirm({ message: 'Allow fault injection (pbft fault)?', default: true });
       let force = false;
