@@ -51,6 +51,15 @@ export function verifyClientSig(auth: Authenticator, m: SignedRequest): boolean 
 }
 
 export function requestDigest(auth: Authenticator, req: SignedRequest): Hex {
+  const known = auth.requestDigests;
+  if (known !== undefined) {
+    let d = known.get(req.body);
+    if (d === undefined) {
+      d = auth.hash(canonicalBytes(req.body));
+      known.set(req.body, d);
+    }
+    return d;
+  }
   return memoized(auth.frozenMemo?.digest, req, () => auth.hash(canonicalBytes(req.body)));
 }
 

@@ -284,6 +284,14 @@ export interface Authenticator {
    * authenticators. Absent: everything is signed and verified by signature, as before.
    */
   readonly macs?: SessionMacs;
+  /**
+   * Request digests remembered by request body, for a driver whose messages are never changed
+   * once parsed or built (the real runtime: nothing writes to a message after it is made): a
+   * request's digest is then computed once per process, not again at its MAC check, its batch's
+   * digest, its execution and its ledger record. Absent: computed each time (frozen bodies use
+   * frozenMemo).
+   */
+  readonly requestDigests?: WeakMap<object, Hex>;
 }
 
 /**

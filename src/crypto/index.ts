@@ -343,9 +343,13 @@ export class KeyedAuthenticator implements Authenticator {
     private readonly keyring: Keyring,
     /** session keys for MAC authenticators (src/crypto/sessions.ts); absent: signatures only */
     readonly macs?: SessionMacs,
+    /** remember request digests by body (Authenticator.requestDigests): for drivers that never change a message once made */
+    o: { rememberRequestDigests?: boolean } = {},
   ) {
     this.frozenMemo = memoFor(scheme, keyring);
+    if (o.rememberRequestDigests) this.requestDigests = new WeakMap();
   }
+  readonly requestDigests?: WeakMap<object, Hex>;
   /** the bytes a signature covers: the cluster's domain, then the message */
   private bound(data: Uint8Array): Uint8Array {
     const d = this.keyring.domain;

@@ -28,6 +28,7 @@ import type { Authenticator, PersistRecord, ProtocolParams, ReplicaAction, Repli
 import { KeyedAuthenticator } from '../crypto/index.js';
 import { ReplicaSessions } from '../crypto/sessions.js';
 import { PbftError, describeError } from '../errors.js';
+import { messageJson } from './record-json.js';
 import { AdminGate, type FaultState, type RuntimeStatus } from './admin.js';
 import { makeByzantine, type ByzantineHooks } from './byzantine-hook.js';
 import { CorruptibleApp } from '../byzantine/index.js';
@@ -394,7 +395,8 @@ export class ReplicaNode {
         this.diag(`audit ledger: a damaged record (${this.ledger.openReport.damaged}) left in place for pbft verify; writing goes on in a new segment`);
 
       // MAC authenticators under the session keys the transport agrees with clients
-      const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring, sessions);
+      // (nothing in the runtime writes to a message once it is parsed or built: request digests are remembered)
+      const auth = new KeyedAuthenticator(cluster.scheme, secret, cluster.keyring, sessions, { rememberRequestDigests: true });
       this.app = new CorruptibleApp(new KvStore(), this.entropy.random);
       this.byz = (o.byzantine ?? makeByzantine)({ id, params: cluster.params, auth, rng: this.entropy.random }, this.app);
       this.boot(auth, { startDetail: `pid ${process.pid}, listening on ${entry.host}:${entry.port}` });
@@ -966,11 +968,12 @@ export class ReplicaNode {
     switch (a.type) {
       case 'send':
         this.countPrePrepare(a);
-        if (a.to !== this.id) this.sendPeer(a.to, JSON.stringify(a.msg));
+        if (a.to !== this.id) this.sendPeer(a.to, messageJson(a.msg));
         return;
       case 'multicast': {
         this.countPrePrepare(a);
-        const json = JSON.stringify(a.msg);
+        // (a pre-prepare's JSON is remembered: its batch is not encoded again for the durable log)
+        const json = messageJson(a.msg);
         for (let i = 0; i < this.params.n; i++) if (i !== this.id) this.sendPeer(i, json);
         return;
       }

@@ -52,6 +52,7 @@ import type { PersistRecord } from '../core/types.js';
 import { isFullCheckpoint } from '../core/replica.js';
 import { PbftError, describeError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
+import { recordsJson } from './record-json.js';
 import { appendFlags, createSegment, fsyncDirAsync, writeAll, type AppendError } from './segment-append.js';
 
 const KINDS = new Set(['view', 'pre-prepare', 'prepared', 'committed', 'new-view', 'checkpoint', 'recovery', 'target']);
@@ -132,7 +133,11 @@ export function crc32(b: Uint8Array): number {
 
 /** One frame: "<crc32 hex> <JSON>\n" (the durable log's, and the audit ledger's: ledger.ts). */
 export function encodeFrame<T>(records: readonly T[]): Buffer {
-  const json = JSON.stringify(records);
+  return encodeFrameJson(JSON.stringify(records));
+}
+
+/** The frame of records already encoded as one JSON array (recordsJson). */
+export function encodeFrameJson(json: string): Buffer {
   const len = Buffer.byteLength(json, 'utf8');
   const buf = Buffer.allocUnsafe(9 + len + 1);
   buf.write(json, 9, len, 'utf8');
@@ -592,7 +597,7 @@ export class DurableLog {
     }
     let buf: Buffer;
     try {
-      buf = encodeFrame(frameRecords);
+      buf = encodeFrameJson(recordsJson(frameRecords));
     } catch (e) {
       process.nextTick(cb, new PbftError('WAL_IO', `${this.label}: cannot encode a durable log record: ${describeError(e)}`, { cause: e }));
       return;

@@ -1,0 +1,89 @@
+/**
+ * src/runtime/record-json.ts: durable-log records and pre-prepares encoded with each batch
+ * encoded once must read back exactly as JSON.stringify's text would, whatever their shape.
+ */
+import { describe, expect, it } from 'vitest';
+import { makePrePrepare, makeRequest, sign, withMacs } from '../../src/core/messages.js';
+import type { CommitBody, PersistRecord, PrepareBody, SignedPrePrepare } from '../../src/core/types.js';
+import { KeyedAuthenticator, keyringFor, makeScheme } from '../../src/crypto/index.js';
+import { messageJson, recordsJson } from '../../src/runtime/record-json.js';
+import { encodeFrame, encodeFrameJson } from '../../src/runtime/storage.js';
+
+const scheme = makeScheme('sim');
+const secrets = [1, 2, 3, 4, 5].map((i) => i.toString(16).padStart(64, '0'));
+const pubs = secrets.map((s) => scheme.publicKey(s));
+const ring = keyringFor(pubs.slice(0, 4), { client0: pubs[4]! }, false, 'record-json');
+const replica = (i: number) => new KeyedAuthenticator(scheme, secrets[i]!, ring);
+const client = new KeyedAuthenticator(scheme, secrets[4]!, ring);
+
+function prePrepare(seq: number, requests: number): SignedPrePrepare {
+  const batch = Array.from({ length: requests }, (_, i) => {
+    const r = makeRequest(client, 'client0', seq * 100 + i, JSON.stringify({ op: 'put', key: `k"${i}\u2028`, value: 'v\\'.repeat(i) }));
+    return i % 2 ? { ...r, mac: ['a'.repeat(32), null, 'b'.repeat(32), null] } : withMacs(client, r);
+  });
+  return makePrePrepare(replica(0), 0, seq, 0, batch);
+}
+
+function recordsOf(pp: SignedPrePrepare): PersistRecord[] {
+  const { view, seq, digest } = pp.body;
+  const prepares = [1, 2].map((i) => sign<PrepareBody>(replica(i), { type: 'prepare', view, seq, digest, replica: i }));
+  const commits = [0, 1, 2].map((i) => sign<CommitBody>(replica(i), { type: 'commit', view, seq, digest, replica: i }));
+  return [
+    { kind: 'pre-prepare', msg: pp },
+    { kind: 'prepared', cert: { prePrepare: pp, prepares } },
+    { kind: 'committed', entry: { view, seq, digest, batch: pp.batch, commits } },
+    { kind: 'view', view: 2, viewChanging: true },
+  ];
+}
+
+const same = (records: unknown[]) => expect(JSON.parse(recordsJson(records as PersistRecord[]))).toEqual(JSON.parse(JSON.stringify(records)));
+
+describe('recordsJson', () => {
+  it('reads back as JSON.stringify would, batch encoded once or not', () => {
+    for (const n of [0, 1, 7]) {
+      const rs = recordsOf(prePrepare(n + 1, n));
+      same(rs);
+      same(rs); // again, from what was remembered
+      same([...rs, ...rs.slice(0, 3)]);
+    }
+  });
+
+  it('falls back to JSON.stringify for shapes it does not know', () => {
+    const pp = prePrepare(9, 3);
+    const [a, b, c] = recordsOf(pp) as [PersistRecord, PersistRecord, PersistRecord];
+    const odd: unknown[] = [
+      { ...a, extra: 1 },
+      { kind: 'pre-prepare', msg: { ...pp, extra: true } },
+      { kind: 'pre-prepare', msg: { body: { type: 'prepare' }, sig: 'x', batch: [] } },
+      { kind: 'pre-prepare', msg: null },
+      { kind: 'pre-prepare', msg: 'text' },
+      { kind: 'prepared', cert: { ...(b as { cert: object }).cert, more: [] } },
+      { kind: 'prepared', cert: null },
+      { kind: 'committed', entry: { ...(c as { entry: object }).entry, note: 'x' } },
+      { kind: 'committed', entry: { view: 0, seq: 1, digest: 'd', batch: 'not an array', commits: [] } },
+      { kind: 'committed', entry: { view: 0, seq: 1, digest: 'd', batch: [], commits: [], x: undefined } },
+      { kind: 'checkpoint', seq: 16, digest: 'e'.repeat(64), proof: [] },
+    ];
+    for (const r of odd) same([r]);
+    same(odd);
+  });
+
+  it('messageJson is JSON.stringify for every message, and remembers pre-prepares', () => {
+    const pp = prePrepare(3, 4);
+    expect(JSON.parse(messageJson(pp))).toEqual(JSON.parse(JSON.stringify(pp)));
+    expect(messageJson(pp)).toBe(messageJson(pp));
+    const prepare = sign<PrepareBody>(replica(1), { type: 'prepare', view: 0, seq: 3, digest: pp.body.digest, replica: 1 });
+    expect(messageJson(prepare)).toBe(JSON.stringify(prepare));
+    for (const m of [null, 3, 'x', [1, 2], { body: null }]) expect(messageJson(m)).toBe(JSON.stringify(m));
+  });
+
+  it('makes the same frame as encodeFrame', () => {
+    const rs = recordsOf(prePrepare(4, 2));
+    const a = encodeFrame(rs);
+    const b = encodeFrameJson(recordsJson(rs));
+    // equal JSON; a frame is "<crc> <json>\n", each frame's checksum its own
+    expect(JSON.parse(b.subarray(9).toString())).toEqual(JSON.parse(a.subarray(9).toString()));
+    expect(b[8]).toBe(0x20);
+    expect(b[b.length - 1]).toBe(0x0a);
+  });
+});
