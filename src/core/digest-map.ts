@@ -47,8 +47,6 @@ export function bucketOf(key: string): number {
   return (h >>> 0) & BUCKET_MASK;
 }
 
-const byKey = <V>(a: [string, V], b: [string, V]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-
 /** a key that did not exist at a mark */
 const ABSENT: unique symbol = Symbol('absent');
 
@@ -146,7 +144,7 @@ export class DigestMap<V> {
     for (const b of touched) {
       const m = this.buckets.get(b);
       if (!m) leaves.delete(b);
-      else leaves.set(b, this.hash(`${this.tag}/b\n${JSON.stringify([...m.entries()].sort(byKey).map(([k, v]) => [k, this.encode(v)]))}`));
+      else leaves.set(b, this.hash(this.bucketText(m)));
     }
     for (let l = 1; l <= LEVELS; l++) {
       const below = this.nodes[l - 1]!;
@@ -169,6 +167,21 @@ export class DigestMap<V> {
     }
     this.root = this.nodes[LEVELS]!.get(0) ?? this.empty[LEVELS]!;
     return this.root;
+  }
+
+  /**
+   * What a bucket's digest covers: the tag, then the JSON of its [key, encoded value] pairs
+   * sorted by key (as JSON.stringify would write that array), built without the pairs.
+   */
+  private bucketText(m: Map<string, V>): string {
+    const keys = [...m.keys()].sort(); // by UTF-16 code units
+    let s = `${this.tag}/b\n[`;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const j = JSON.stringify(this.encode(m.get(k)!)) as string | undefined;
+      s += `${i > 0 ? ',' : ''}[${JSON.stringify(k)},${j === undefined ? 'null' : j}]`;
+    }
+    return `${s}]`;
   }
 
   /** Before the first write to `key` since the newest mark: record what it was at that mark. */

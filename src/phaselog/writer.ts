@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import type { ReplicaId } from '../core/types.js';
-import { encodePhaseRecord, type PhaseLine, rotatedPhaseLog } from './record.js';
+import { encodePhaseLine, type PhaseLine, rotatedPhaseLog } from './record.js';
 
 export interface PhaseLogOptions {
   replica: ReplicaId;
@@ -157,7 +157,7 @@ export class PhaseLogWriter {
 
   private encode(q: Queued): string {
     if ('raw' in q) return JSON.stringify(q.raw);
-    return encodePhaseRecord({ ...q.rec, ts: q.ts, replica: this.o.replica });
+    return encodePhaseLine(q.ts, this.o.replica, q.rec);
   }
 
   /** Start one write of everything queued, unless one is in flight (it continues when done). */
