@@ -79,6 +79,16 @@ export class Link {
     return this._state === 'open';
   }
 
+  /**
+   * The peer is known to be up (it just connected to us): if this link is waiting out a
+   * reconnect backoff, dial now with the backoff reset, instead of after up to reconnectMaxMs.
+   */
+  retryNow(): void {
+    if (this._state !== 'waiting') return;
+    this.attempt = 0;
+    this.connect();
+  }
+
   /** Start connecting if not already. */
   connect(): void {
     if (this._state === 'closed' || this._state === 'connecting' || this._state === 'open') return;

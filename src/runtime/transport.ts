@@ -432,6 +432,8 @@ export class ReplicaTransport {
         while (list.length > (this.o.maxPerPeer ?? 4)) list.shift()!.ws.close(CLOSE.replaced, 'replaced by a newer connection');
         this.peerConns.set(h.replica, list);
         this.o.events.onConnectionEvent?.({ kind: 'connect', direction: 'in', peer: h.replica, role: 'replica' });
+        // it is up: our link to it need not wait out its backoff
+        this.links.get(h.replica)?.retryNow();
       } else if (h.role === 'client') {
         const proof = this.proveClient(c, h.client, h.sig, h.dh);
         if ('refused' in proof) return this.refuse(c, proof.refused, proof.why);
