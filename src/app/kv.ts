@@ -107,9 +107,7 @@ export class KvStore implements Application {
   }
 
   snapshot(): string {
-    const entries: [string, string][] = [];
-    this.data.forEach((v, k) => entries.push([k, v]));
-    return JSON.stringify(entries);
+    return this.data.text();
   }
 
   restore(snapshot: string): void {
@@ -123,7 +121,7 @@ export class KvStore implements Application {
   }
 
   snapshotAt(mark: number): string {
-    return JSON.stringify(this.data.entriesAt(mark));
+    return this.data.textAt(mark);
   }
 
   release(mark: number): void {

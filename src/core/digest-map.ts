@@ -30,6 +30,12 @@
  * contents at that mark on demand, at a cost of O(size + writes since), while a checkpoint
  * itself costs nothing but its digest. release(mark) forgets every older mark. What is kept is
  * one old value per key written since the oldest kept mark: bounded by the writes since then.
+ *
+ * Snapshot text: each bucket's digest is taken over the JSON of its sorted entries, and that
+ * text is kept (about the size of the encoded contents, once); a bucket rehashed after a mark
+ * keeps the text it had at the mark in that mark's layer. So textAt(mark), the contents at a
+ * mark as JSON, is a join of at most 4,096 ready texts instead of an encoding of every entry:
+ * a full checkpoint's snapshot of a large state costs little more than writing it out.
  */
 import type { Hex } from './types.js';
 
@@ -54,6 +60,8 @@ const ABSENT: unique symbol = Symbol('absent');
 interface Layer<V> {
   mark: number;
   before: Map<string, V | typeof ABSENT>;
+  /** the entry text (see textAt) that buckets rehashed after the mark had at it (first rehash per bucket only) */
+  texts: Map<number, string | typeof ABSENT>;
 }
 
 export class DigestMap<V> {
@@ -61,6 +69,11 @@ export class DigestMap<V> {
   /** nodes[0]: bucket digests; nodes[l]: level-l node digests (absent: the empty one) */
   private readonly nodes: Map<number, Hex>[] = [];
   private readonly empty: Hex[] = [];
+  /**
+   * per non-empty bucket, as of the last digest(): its entries as JSON pairs, comma-separated
+   * (what its digest covers, inside the brackets); a snapshot is these texts joined (textAt)
+   */
+  private readonly texts = new Map<number, string>();
   private dirty = new Set<number>();
   private root: Hex | null = null;
   private count = 0;
@@ -141,10 +154,18 @@ export class DigestMap<V> {
     let touched = this.dirty;
     this.dirty = new Set();
     const leaves = this.nodes[0]!;
+    const top = this.layers[this.layers.length - 1];
     for (const b of touched) {
       const m = this.buckets.get(b);
-      if (!m) leaves.delete(b);
-      else leaves.set(b, this.hash(this.bucketText(m)));
+      if (top !== undefined && !top.texts.has(b)) top.texts.set(b, this.texts.get(b) ?? ABSENT);
+      if (!m) {
+        leaves.delete(b);
+        this.texts.delete(b);
+      } else {
+        const text = this.entryText(m);
+        this.texts.set(b, text);
+        leaves.set(b, this.hash(`${this.tag}/b\n[${text}]`));
+      }
     }
     for (let l = 1; l <= LEVELS; l++) {
       const below = this.nodes[l - 1]!;
@@ -170,18 +191,21 @@ export class DigestMap<V> {
   }
 
   /**
-   * What a bucket's digest covers: the tag, then the JSON of its [key, encoded value] pairs
-   * sorted by key (as JSON.stringify would write that array), built without the pairs.
+   * A bucket's entries as its digest covers them: the JSON of its [key, encoded value] pairs
+   * sorted by key, as JSON.stringify would write that array, without the brackets (the digest
+   * covers the tag, then that array), built without the pairs.
    */
-  private bucketText(m: Map<string, V>): string {
+  private entryText(m: Map<string, V>): string {
     const keys = [...m.keys()].sort(); // by UTF-16 code units
-    let s = `${this.tag}/b\n[`;
+    const pairs: string[] = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       const j = JSON.stringify(this.encode(m.get(k)!)) as string | undefined;
-      s += `${i > 0 ? ',' : ''}[${JSON.stringify(k)},${j === undefined ? 'null' : j}]`;
+      pairs[i] = `[${JSON.stringify(k)},${j === undefined ? 'null' : j}]`;
     }
-    return `${s}]`;
+    // joined, the text is one flat string: built with +=, it would be a tree of pieces that
+    // every later join (textAt) walks again
+    return pairs.join(',');
   }
 
   /** Before the first write to `key` since the newest mark: record what it was at that mark. */
@@ -193,14 +217,41 @@ export class DigestMap<V> {
 
   /** Name the current contents, to read them later with entriesAt (copy-on-write). */
   mark(): number {
+    // the bucket texts must be those of the contents being named (textAt); a checkpoint has
+    // just taken the digest, so this costs nothing there
+    this.digest();
     const mark = ++this.lastMark;
-    this.layers.push({ mark, before: new Map() });
+    this.layers.push({ mark, before: new Map(), texts: new Map() });
     return mark;
   }
 
   /** Marks still readable, oldest first. */
   get marks(): number[] {
     return this.layers.map((l) => l.mark);
+  }
+
+  /**
+   * The contents at `mark` as the JSON text of an array of [key, encoded value] pairs, in no
+   * canonical order: what JSON.stringify(entriesAt(mark), with values encoded) gives up to that
+   * order, but joined from the texts the bucket digests were computed over (kept per bucket,
+   * and per mark for the buckets rehashed since), so a snapshot costs O(buckets), not an
+   * encoding of every entry. Throws for a mark that was released or never made here.
+   */
+  textAt(mark: number): string {
+    const from = this.layers.findIndex((l) => l.mark === mark);
+    if (from < 0) throw new Error(`digest map: mark ${mark} is not kept`);
+    const old = new Map<number, string | typeof ABSENT>();
+    for (let i = from; i < this.layers.length; i++) for (const [b, t] of this.layers[i]!.texts) if (!old.has(b)) old.set(b, t);
+    const parts: string[] = [];
+    for (const [b, t] of this.texts) if (!old.has(b)) parts.push(t);
+    for (const t of old.values()) if (t !== ABSENT) parts.push(t);
+    return `[${parts.join(',')}]`;
+  }
+
+  /** The current contents as textAt gives them. */
+  text(): string {
+    this.digest();
+    return `[${[...this.texts.values()].join(',')}]`;
   }
 
   /** Old values kept for the marks (one per key written since each). */

@@ -153,8 +153,10 @@ describe('DigestMap copy-on-write marks', () => {
       for (let step = 0; step < 400; step++) {
         const r = rng.float();
         const key = `k${rng.int(0, 40)}`;
-        if (r < 0.5) m.set(key, `v${step}`);
-        else if (r < 0.75) m.delete(key);
+        if (r < 0.45) m.set(key, `v${step}`);
+        else if (r < 0.7) m.delete(key);
+        else if (r < 0.75)
+          m.digest(); // rehashes (and re-encodes) the buckets written since
         else if (r < 0.85) {
           const mark = m.mark();
           copies.set(mark, sorted([...m.entries()]));
@@ -167,7 +169,12 @@ describe('DigestMap copy-on-write marks', () => {
           for (const k of kept) if (k < upTo) copies.delete(k);
         }
         if (step % 50 === 49) {
-          for (const [mark, want] of copies) expect(sorted(m.entriesAt(mark)), `seed ${seed} mark ${mark}`).toEqual(want);
+          for (const [mark, want] of copies) {
+            expect(sorted(m.entriesAt(mark)), `seed ${seed} mark ${mark}`).toEqual(want);
+            // the snapshot text joined from the kept bucket texts: the same contents
+            expect(sorted(JSON.parse(m.textAt(mark)) as [string, string][]), `seed ${seed} mark ${mark} text`).toEqual(want);
+          }
+          expect(sorted(JSON.parse(m.text()) as [string, string][])).toEqual(sorted([...m.entries()]));
           expect(m.marks).toEqual([...copies.keys()]);
         }
       }
@@ -179,6 +186,23 @@ describe('DigestMap copy-on-write marks', () => {
         expect(again.digest()).toBe(want);
       }
     }
+  });
+
+  it('textAt and text encode values as the digest does, at a mark and now', () => {
+    const m = new DigestMap<{ n: number }>(sha256Hex, 't', (v) => ({ n: v.n, twice: v.n * 2 }));
+    for (let i = 0; i < 300; i++) m.set(`k${i}`, { n: i });
+    const mark = m.mark();
+    for (let i = 0; i < 300; i += 3) m.set(`k${i}`, { n: -i });
+    m.delete('k1');
+    m.digest();
+    const at = JSON.parse(m.textAt(mark)) as [string, { n: number; twice: number }][];
+    expect(at).toHaveLength(300);
+    expect(new Map(at).get('k3')).toEqual({ n: 3, twice: 6 });
+    expect(new Map(at).get('k1')).toEqual({ n: 1, twice: 2 });
+    const now = new Map(JSON.parse(m.text()) as [string, { n: number; twice: number }][]);
+    expect(now.size).toBe(299);
+    expect(now.get('k3')).toEqual({ n: -3, twice: -6 });
+    expect(() => m.textAt(mark + 1)).toThrow(/not kept/);
   });
 
   it('keeps one old value per key written since the oldest kept mark, and none once released', () => {
