@@ -94,6 +94,10 @@ export class CorruptibleApp implements Application {
     const s = this.inner.snapshot();
     return this.salt === null ? s : `${SALT_MARK}${this.salt}\u0000${s}`;
   }
+  /** a salted snapshot is not JSON; the inner application's are whatever it says */
+  snapshotIsJson(snapshot: string): boolean {
+    return !snapshot.startsWith(SALT_MARK) && this.inner.snapshotIsJson?.(snapshot) === true;
+  }
   /** Installing a snapshot (state transfer, restart) replaces the state, corruption included. */
   restore(snapshot: string): void {
     if (snapshot.startsWith(SALT_MARK)) {

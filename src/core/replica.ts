@@ -818,7 +818,17 @@ export class Replica {
   private snapshotState(): string {
     const clients: [ClientId, number, string][] = [];
     this.clients.forEach((r, c) => clients.push([c, r.timestamp, r.result]));
-    return JSON.stringify({ app: this.app.snapshot(), clients });
+    return this.wrapSnapshot(this.app.snapshot(), clients);
+  }
+  /**
+   * The replica state snapshot around the application's: {"clients":[...],"appJson":<it>} when
+   * the application says it is JSON (embedded as it is: no escaping of a large state), else
+   * {"app":"<it as a string>","clients":[...]} (also how older versions wrote every snapshot;
+   * parseSnapshot reads both).
+   */
+  private wrapSnapshot(app: string, clients: [ClientId, number, string][]): string {
+    if (this.app.snapshotIsJson?.(app) === true) return `{"clients":${JSON.stringify(clients)},"appJson":${app}}`;
+    return JSON.stringify({ app, clients });
   }
   /**
    * The state now, for a checkpoint: copy-on-write marks when the application has them (a
@@ -835,7 +845,7 @@ export class Replica {
     if (st.snapshot === undefined) {
       const clients: [ClientId, number, string][] = [];
       for (const [c, r] of this.clients.entriesAt(st.clientsMark!)) clients.push([c, r.timestamp, r.result]);
-      st.snapshot = JSON.stringify({ app: this.app.snapshotAt!(st.appMark!), clients });
+      st.snapshot = this.wrapSnapshot(this.app.snapshotAt!(st.appMark!), clients);
     }
     return st.snapshot;
   }
@@ -2419,8 +2429,13 @@ function combineStateDigest(auth: Authenticator, app: Hex, clients: Hex): Hex {
 }
 
 function parseSnapshot(auth: Authenticator, snapshot: string): { app: string; clients: DigestMap<ClientRecord> } {
-  const v = JSON.parse(snapshot) as { app?: unknown; clients?: unknown };
-  if (typeof v !== 'object' || v === null || typeof v.app !== 'string' || !Array.isArray(v.clients)) throw new Error('malformed snapshot');
+  const v = JSON.parse(snapshot) as { app?: unknown; appJson?: unknown; clients?: unknown };
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Array.isArray(v.clients)) throw new Error('malformed snapshot');
+  // the application's snapshot: a string (app), or JSON embedded as it is (appJson: see wrapSnapshot)
+  const hasApp = Object.hasOwn(v, 'app');
+  const hasAppJson = Object.hasOwn(v, 'appJson');
+  if (hasApp === hasAppJson || (hasApp && typeof v.app !== 'string')) throw new Error('malformed snapshot');
+  const app = hasApp ? (v.app as string) : JSON.stringify(v.appJson);
   const clients = newClientTable(auth);
   for (const e of v.clients) {
     if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || !Number.isSafeInteger(e[1]) || typeof e[2] !== 'string') {
@@ -2429,7 +2444,7 @@ function parseSnapshot(auth: Authenticator, snapshot: string): { app: string; cl
     if (clients.has(e[0])) throw new Error('malformed snapshot: a client twice');
     clients.set(e[0], { timestamp: e[1], result: e[2] });
   }
-  return { app: v.app, clients };
+  return { app, clients };
 }
 
 /**

@@ -345,6 +345,13 @@ export interface Application {
   mark?(): number;
   snapshotAt?(mark: number): string;
   release?(mark: number): void;
+  /**
+   * Optional: is this snapshot (as snapshot() or snapshotAt() returned it) JSON text? Then the
+   * replica embeds it in its own state snapshot and durable log as it is, instead of as a JSON
+   * string (escaping every quote of a large state twice), and restore() may get it back
+   * re-serialized (the same JSON value; whitespace and escapes may differ).
+   */
+  snapshotIsJson?(snapshot: string): boolean;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -448,7 +455,9 @@ export type PersistRecord =
    * A stable checkpoint. With `snapshot` (a full one) the state itself; without it (a light one)
    * only the proof: a restart rebuilds that state from the last full one and the committed
    * records after it, which the durable log keeps until the next full one. The replica writes a
-   * full one at least every logWindow seqs and after every state transfer.
+   * full one at least every logWindow seqs and after every state transfer. A snapshot is always
+   * the JSON text of an object: the replica's own (Replica.wrapSnapshot) or one it parsed and
+   * checked before installing it; the durable log relies on that to store it unescaped.
    */
   | { kind: 'checkpoint'; seq: number; digest: Hex; snapshot?: string; proof: Signed<CheckpointBody>[] }
   /**

@@ -26,6 +26,18 @@ function hasExactly(o: object, keys: readonly string[]): boolean {
   return true;
 }
 
+/**
+ * A full checkpoint's snapshot goes into its record as it is, under `state`, rather than as a
+ * JSON string under `snapshot` (which escapes every quote of the whole state again): every
+ * snapshot a replica keeps is JSON text of an object, as the core writes it (wrapSnapshot) or
+ * as it parsed and checked one from a peer before installing it. The storage reader turns
+ * `state` back into `snapshot` (storage.ts, checkRecords). Anything that does not look like
+ * that (not an object's braces, or a lone surrogate, which UTF-8 cannot carry) is a string.
+ */
+function embeddable(s: string): boolean {
+  return s.length >= 2 && s.charCodeAt(0) === 0x7b && s.charCodeAt(s.length - 1) === 0x7d && (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
 const PP_KEYS = ['body', 'sig', 'batch'] as const;
 const CERT_KEYS = ['prePrepare', 'prepares'] as const;
 const ENTRY_KEYS = ['view', 'seq', 'digest', 'batch', 'commits'] as const;
@@ -71,6 +83,12 @@ function recordJson(r: PersistRecord): string {
         return `{"kind":"committed","entry":{"view":${JSON.stringify(e.view)},"seq":${JSON.stringify(e.seq)},"digest":${JSON.stringify(e.digest)},"batch":${jsonOfBatch(e.batch)},"commits":${JSON.stringify(e.commits)}}}`;
       break;
     }
+    case 'checkpoint':
+      if (r.snapshot !== undefined && embeddable(r.snapshot)) {
+        const { snapshot, ...rest } = r;
+        return `${JSON.stringify(rest).slice(0, -1)},"state":${snapshot}}`;
+      }
+      break;
   }
   return JSON.stringify(r);
 }

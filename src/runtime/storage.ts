@@ -164,6 +164,13 @@ function checkRecords(v: unknown): PersistRecord[] | string {
   if (!Array.isArray(v)) return 'not a record list';
   for (const r of v) {
     if (typeof r !== 'object' || r === null || !KINDS.has((r as { kind?: unknown }).kind as string)) return 'unknown record';
+    // a full checkpoint's snapshot written as JSON (record-json.ts): the core takes it as a string
+    const c = r as { kind: string; state?: unknown; snapshot?: unknown };
+    if (c.kind === 'checkpoint' && Object.hasOwn(c, 'state')) {
+      if (c.snapshot !== undefined || typeof c.state !== 'object' || c.state === null) return 'malformed checkpoint record';
+      c.snapshot = JSON.stringify(c.state);
+      delete c.state;
+    }
   }
   return v as PersistRecord[];
 }

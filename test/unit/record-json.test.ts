@@ -7,7 +7,7 @@ import { makePrePrepare, makeRequest, sign, withMacs } from '../../src/core/mess
 import type { CommitBody, PersistRecord, PrepareBody, SignedPrePrepare } from '../../src/core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme } from '../../src/crypto/index.js';
 import { messageJson, recordsJson } from '../../src/runtime/record-json.js';
-import { encodeFrame, encodeFrameJson } from '../../src/runtime/storage.js';
+import { decodeFrame, encodeFrame, encodeFrameJson } from '../../src/runtime/storage.js';
 
 const scheme = makeScheme('sim');
 const secrets = [1, 2, 3, 4, 5].map((i) => i.toString(16).padStart(64, '0'));
@@ -85,5 +85,38 @@ describe('recordsJson', () => {
     expect(JSON.parse(b.subarray(9).toString())).toEqual(JSON.parse(a.subarray(9).toString()));
     expect(b[8]).toBe(0x20);
     expect(b[b.length - 1]).toBe(0x0a);
+  });
+
+  it('embeds a full checkpoint snapshot as JSON (state), and the reader gives it back as the snapshot string', () => {
+    const snapshot = `{"clients":[["client0",7,"{\\"ok\\":true}"]],"appJson":[["k\\"1","v\\u2028"],["k2","${'x'.repeat(50)}"]]}`;
+    expect(JSON.parse(snapshot)).toBeTruthy();
+    const rec: PersistRecord = { kind: 'checkpoint', seq: 32, digest: 'e'.repeat(64), snapshot, proof: [] };
+    const text = recordsJson([rec]);
+    expect(text).toContain('"state":{"clients"');
+    expect(text).not.toContain('"snapshot"');
+    const back = decodeFrame(encodeFrameJson(text).subarray(0, -1));
+    expect(Array.isArray(back)).toBe(true);
+    const [r] = back as PersistRecord[];
+    expect(r).toMatchObject({ kind: 'checkpoint', seq: 32, digest: 'e'.repeat(64), proof: [] });
+    expect(Object.hasOwn(r!, 'state')).toBe(false);
+    expect(JSON.parse((r as { snapshot: string }).snapshot)).toEqual(JSON.parse(snapshot));
+  });
+
+  it('writes other snapshots as strings, and still reads the string form of older logs', () => {
+    for (const snapshot of ['not json at all', '{"app":"[]","clients":[]}', '{lone \ud800 surrogate}', '[1,2]', '']) {
+      const rec: PersistRecord = { kind: 'checkpoint', seq: 16, digest: 'e'.repeat(64), snapshot, proof: [] };
+      const text = recordsJson([rec]);
+      const back = decodeFrame(encodeFrameJson(text).subarray(0, -1)) as PersistRecord[];
+      expect((back[0] as { snapshot: string }).snapshot).toBe(snapshot.startsWith('{"app"') ? JSON.stringify(JSON.parse(snapshot)) : snapshot);
+    }
+    // an older log's record, written by JSON.stringify
+    const old: PersistRecord = { kind: 'checkpoint', seq: 16, digest: 'e'.repeat(64), snapshot: '{"app":"[[\\"k\\",\\"v\\"]]","clients":[]}', proof: [] };
+    const back = decodeFrame(encodeFrame([old]).subarray(0, -1)) as PersistRecord[];
+    expect(back[0]).toEqual(old);
+    // a state that is not an object, or beside a snapshot: not a record this log writes
+    for (const bad of [{ state: 5 }, { state: null }, { state: {}, snapshot: 'x' }]) {
+      const f = encodeFrameJson(JSON.stringify([{ kind: 'checkpoint', seq: 16, digest: 'e'.repeat(64), proof: [], ...bad }]));
+      expect(decodeFrame(f.subarray(0, -1))).toBe('malformed checkpoint record');
+    }
   });
 });
