@@ -1796,7 +1796,10 @@ export class Replica {
       const last = this.clients.get(client);
       if (last && req.body.timestamp <= last.timestamp) this.pending.delete(client);
     }
-    this.makeStable(seq, digest, proof, { snapshot }, true);
+    // the state now, in this replica's own encoding (never the peer's bytes: a Byzantine peer's
+    // text may carry whitespace or keys that parse the same and would otherwise be kept, logged
+    // and served on)
+    this.makeStable(seq, digest, proof, this.captureState(), true);
     this.executeReady(false);
   }
 
@@ -2434,7 +2437,7 @@ function parseSnapshot(auth: Authenticator, snapshot: string): { app: string; cl
   // the application's snapshot: a string (app), or JSON embedded as it is (appJson: see wrapSnapshot)
   const hasApp = Object.hasOwn(v, 'app');
   const hasAppJson = Object.hasOwn(v, 'appJson');
-  if (hasApp === hasAppJson || (hasApp && typeof v.app !== 'string')) throw new Error('malformed snapshot');
+  if (hasApp === hasAppJson || (hasApp && typeof v.app !== 'string') || Object.keys(v).length !== 2) throw new Error('malformed snapshot');
   const app = hasApp ? (v.app as string) : JSON.stringify(v.appJson);
   const clients = newClientTable(auth);
   for (const e of v.clients) {

@@ -349,7 +349,9 @@ export interface Application {
    * Optional: is this snapshot (as snapshot() or snapshotAt() returned it) JSON text? Then the
    * replica embeds it in its own state snapshot and durable log as it is, instead of as a JSON
    * string (escaping every quote of a large state twice), and restore() may get it back
-   * re-serialized (the same JSON value; whitespace and escapes may differ).
+   * re-serialized by JSON.parse then JSON.stringify: whitespace and escapes may differ, and only
+   * values that survive that round trip may be in it (strings, booleans, null, and numbers that
+   * are safe integers; not 1e400, nor integers beyond 2^53). Say true only for such text.
    */
   snapshotIsJson?(snapshot: string): boolean;
 }

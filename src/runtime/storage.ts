@@ -168,7 +168,11 @@ function checkRecords(v: unknown): PersistRecord[] | string {
     const c = r as { kind: string; state?: unknown; snapshot?: unknown };
     if (c.kind === 'checkpoint' && Object.hasOwn(c, 'state')) {
       if (c.snapshot !== undefined || typeof c.state !== 'object' || c.state === null) return 'malformed checkpoint record';
-      c.snapshot = JSON.stringify(c.state);
+      try {
+        c.snapshot = JSON.stringify(c.state);
+      } catch {
+        return 'malformed checkpoint record';
+      }
       delete c.state;
     }
   }
@@ -605,6 +609,9 @@ export class DurableLog {
     let buf: Buffer;
     try {
       buf = encodeFrameJson(recordsJson(frameRecords));
+      // a frame is one line: a newline inside (only an embedded snapshot could hold one, as JSON
+      // whitespace) would cut it in two, so such a frame is encoded by JSON.stringify instead
+      if (buf.indexOf(NL) !== buf.length - 1) buf = encodeFrame(frameRecords);
     } catch (e) {
       process.nextTick(cb, new PbftError('WAL_IO', `${this.label}: cannot encode a durable log record: ${describeError(e)}`, { cause: e }));
       return;

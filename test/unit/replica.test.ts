@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Harness } from './core-harness.js';
-import { parseKvResult } from '../../src/app/kv.js';
+import { KvStore, parseKvResult } from '../../src/app/kv.js';
+import { snapshotStateDigest } from '../../src/core/replica.js';
 import { makeRequest, sign } from '../../src/core/messages.js';
-import type { PersistRecord, StatusBody, ViewChangeBody } from '../../src/core/types.js';
+import type { PersistRecord, Signed, StateBody, StatusBody, ViewChangeBody } from '../../src/core/types.js';
 
 const puts = (k: number, prefix = 'k') => Array.from({ length: k }, (_, i) => ({ op: 'put' as const, key: `${prefix}${i % 3}`, value: `v${i}` }));
 
@@ -218,6 +219,58 @@ describe('replica core: crash, restart, state transfer', () => {
     h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted && h.replicas[3]!.status().stableCheckpoint >= 8, 30_000);
     expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
     expect(h.actions.some((a) => a.replica === 3 && a.action.type === 'state-installed')).toBe(true);
+  });
+
+  it("keeps and logs a state transfer's state in its own encoding, not the peer's bytes", () => {
+    // a Byzantine peer may send the right state in other whitespace (newlines: a durable-log
+    // frame is one line) with the same digest; the replica installs it and stores its own text
+    const h = new Harness(4, { checkpointInterval: 4, logWindow: 8 });
+    let reformatted = 0;
+    h.filter = (from, to, msg) => {
+      const m = msg as Signed<StateBody>;
+      if (to === 3 && typeof from === 'number' && m?.body?.type === 'state') {
+        // deliver a re-signed copy whose snapshot is the same JSON, pretty-printed (newlines)
+        const body: StateBody = { ...m.body, snapshot: JSON.stringify(JSON.parse(m.body.snapshot), null, 1) };
+        reformatted++;
+        h.inject(from, 3, sign<StateBody>(h.replicaAuth(from), body));
+        return true;
+      }
+      return to === 3 || from === 3;
+    };
+    h.runOps('c0', puts(13));
+    h.filter = (from, to, msg) => {
+      const m = msg as Signed<StateBody>;
+      if (to === 3 && typeof from === 'number' && m?.body?.type === 'state' && !m.body.snapshot.includes('\n')) {
+        const body: StateBody = { ...m.body, snapshot: JSON.stringify(JSON.parse(m.body.snapshot), null, 1) };
+        reformatted++;
+        h.inject(from, 3, sign<StateBody>(h.replicaAuth(from), body));
+        return true;
+      }
+      return false;
+    };
+    h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted && h.replicas[3]!.status().stableCheckpoint >= 8, 30_000);
+    expect(reformatted).toBeGreaterThan(0);
+    expect(h.actions.some((a) => a.replica === 3 && a.action.type === 'state-installed')).toBe(true);
+    expect(h.replicas[3]!.status().stateDigest).toBe(h.replicas[0]!.status().stateDigest);
+    const full = h.durable[3]!.filter((r): r is Extract<PersistRecord, { kind: 'checkpoint' }> => r.kind === 'checkpoint' && r.snapshot !== undefined);
+    expect(full.length).toBeGreaterThan(0);
+    for (const r of full) expect(r.snapshot).not.toContain('\n');
+  });
+
+  it('reads both snapshot forms to the same state, and refuses any other key', () => {
+    const auth = new Harness(4).replicaAuth(0);
+    const app = '[["k","v"],["k2","v2"]]';
+    const asString = JSON.stringify({ app, clients: [['c0', 3, 'r']] });
+    const asJson = `{"clients":[["c0",3,"r"]],"appJson":${app}}`;
+    expect(snapshotStateDigest(auth, new KvStore(), asJson)).toBe(snapshotStateDigest(auth, new KvStore(), asString));
+    for (const bad of [
+      `{"clients":[],"appJson":${app},"extra":1}`,
+      `{"clients":[],"app":"[]","appJson":[]}`,
+      '{"clients":[],"app":[]}',
+      '{"clients":[]}',
+      '[]',
+    ])
+      expect(() => snapshotStateDigest(auth, new KvStore(), bad), bad).toThrow(/malformed snapshot/);
   });
 
   it('a replica whose state silently diverged is repaired at the next stable checkpoint', () => {

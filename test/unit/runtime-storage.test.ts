@@ -390,6 +390,30 @@ describe('DurableLog: segments', () => {
   });
 });
 
+describe('DurableLog: full checkpoints stored as JSON', () => {
+  it('a snapshot is stored unescaped and read back as the same value; one holding a newline still makes a one-line frame', async () => {
+    const plain = '{"clients":[["c",1,"{\\"ok\\":true}"]],"appJson":[["k","v"]]}';
+    const spaced = JSON.stringify(JSON.parse(plain), null, 1); // the same JSON, with newlines
+    const log = open();
+    await log.append([{ kind: 'checkpoint', seq: 8, digest: D('c'), snapshot: plain, proof: [] }]);
+    await log.append([committed(9)]);
+    const text = () =>
+      segs()
+        .map((f) => readFileSync(path.join(dir, f), 'utf8'))
+        .join('');
+    expect(text()).toContain('"state":{"clients"');
+    await log.append([{ kind: 'checkpoint', seq: 16, digest: D('d'), snapshot: spaced, proof: [] }]);
+    await log.append([committed(17)]);
+    log.close();
+    // every frame is one line that decodes: the spaced snapshot went in as a string
+    for (const line of text().split('\n').filter(Boolean)) expect(Array.isArray(decodeFrame(Buffer.from(line)))).toBe(true);
+    const back = (await reopen()).filter((r) => r.kind === 'checkpoint') as Extract<PersistRecord, { kind: 'checkpoint' }>[];
+    expect(back.map((r) => r.seq)).toEqual([16]); // the newer full one replaced the older
+    expect(JSON.parse(back[0]!.snapshot!)).toEqual(JSON.parse(plain));
+    expect(seqs(await reopen())).toEqual([17]);
+  });
+});
+
 describe('DurableLog: the single-file format of older versions', () => {
   it('is converted on open: same records, segment 1, and the old file becomes a note', async () => {
     writeFileSync(legacy, encodeLegacyLine([view(2), committed(1)]) + encodeLegacyLine([committed(2), checkpoint(1)]) + encodeLegacyLine([committed(3)]));
