@@ -6,19 +6,17 @@
  *   node bench/bigstate.mjs --a /path/to/old/checkout --b . [--rounds 2] [--fill 24]
  *                           [--duration 10] [--warmup 3] [--fsync off|on]
  *
- * Each run: a fresh cluster (init on free loopback ports, replica.json's fsync as asked, up);
- * `pbft bench --clients 50 --duration FILL --warmup 0` to fill the store (50 clients write 1,024
+ * Each run (bench/lib.mjs runOnce): a fresh cluster on free loopback ports, replica.json's fsync
+ * as asked; `pbft bench --clients 50 --duration FILL --warmup 0` to fill the store (50 clients write 1,024
  * keys each, so about 21 s at 2,400 req/s reach all 51,200); then the measured
  * `pbft bench --clients 1 --warmup W --duration D`; down; the directory removed. Reported per
  * build: the median over rounds of throughput, p50, p99 and max latency, and the replicas' CPU
  * per request (what each build's bench reports for the measured window). Full checkpoints write
  * the whole state every logWindow seqs, so this is where their cost shows (the p99).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { writeSync } from 'node:fs';
 import path from 'node:path';
-import { freeBase, median } from './lib.mjs';
+import { median, runOnce } from './lib.mjs';
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,43 +30,13 @@ const warmup = Number(arg('warmup', '3'));
 const fsync = arg('fsync', 'off');
 const log = (s) => writeSync(2, `${s}\n`);
 
-async function once(build) {
-  const bin = path.join(build, 'bin', 'run.js');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pbft-bigstate-'));
-  const pbft = (...a) =>
-    spawnSync(process.execPath, [bin, ...a, '--dir', dir], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CI: '1' }, maxBuffer: 64 << 20 });
-  try {
-    let x = pbft('init', '--yes', '--base-port', String(await freeBase(4)));
-    if (x.status !== 0) throw new Error(`init: ${x.stderr}`);
-    for (const i of readdirSync(path.join(dir, 'replicas'))) {
-      const f = path.join(dir, 'replicas', i, 'replica.json');
-      const j = JSON.parse(readFileSync(f, 'utf8'));
-      j.fsync = fsync === 'on';
-      writeFileSync(f, JSON.stringify(j, null, 2));
-    }
-    x = pbft('up');
-    if (x.status !== 0) throw new Error(`up: ${x.stderr}`);
-    x = pbft('bench', '--clients', '50', '--duration', String(fill), '--warmup', '0', '--json');
-    if (x.status !== 0) throw new Error(`fill: ${x.stderr}`);
-    const filled = JSON.parse(x.stdout).completed;
-    x = pbft('bench', '--clients', '1', '--duration', String(duration), '--warmup', String(warmup), '--json');
-    if (x.status !== 0) throw new Error(`bench: ${x.stderr}`);
-    const b = JSON.parse(x.stdout);
-    const cpu = (b.replicaCpuSeconds ?? []).reduce((s, c) => s + c.seconds, 0);
-    return { filled, tp: b.throughput, p50: b.latency.p50Ms, p99: b.latency.p99Ms, max: b.latency.maxMs, cpuPerReq: (1000 * cpu) / Math.max(1, b.completed) };
-  } finally {
-    pbft('down');
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const runs = [];
 for (let r = 0; r < rounds; r++) {
   for (const k of r % 2 ? ['B', 'A'] : ['A', 'B']) {
-    const x = { k, ...(await once(builds[k])) };
+    const x = { k, ...(await runOnce(builds[k], { replicas: 4, clients: 1, fsync, duration, warmup, prefill: { clients: 50, duration: fill } })) };
     runs.push(x);
     log(
-      `round ${r + 1}/${rounds}  ${k}: ${x.tp.toFixed(0)} req/s  p50 ${x.p50.toFixed(2)} ms  p99 ${x.p99.toFixed(1)} ms  max ${x.max.toFixed(1)} ms  CPU ${x.cpuPerReq.toFixed(2)} ms/req  (${x.filled} puts before)`,
+      `round ${r + 1}/${rounds}  ${k}: ${x.throughput.toFixed(0)} req/s  p50 ${x.p50.toFixed(2)} ms  p99 ${x.p99.toFixed(1)} ms  max ${x.max.toFixed(1)} ms  CPU ${x.cpuPerReq.toFixed(2)} ms/req  (${x.prefilled} puts before)`,
     );
   }
 }
@@ -77,5 +45,5 @@ console.log(`A = ${builds.A}\nB = ${builds.B}\n${rounds} alternating rounds, one
 console.log('| build | req/s | p50 ms | p99 ms | max ms | replica CPU ms/req |\n|---|---:|---:|---:|---:|---:|');
 for (const k of ['A', 'B'])
   console.log(
-    `| ${k} | ${med(k, (x) => x.tp).toFixed(0)} | ${med(k, (x) => x.p50).toFixed(2)} | ${med(k, (x) => x.p99).toFixed(1)} | ${med(k, (x) => x.max).toFixed(1)} | ${med(k, (x) => x.cpuPerReq).toFixed(2)} |`,
+    `| ${k} | ${med(k, (x) => x.throughput).toFixed(0)} | ${med(k, (x) => x.p50).toFixed(2)} | ${med(k, (x) => x.p99).toFixed(1)} | ${med(k, (x) => x.max).toFixed(1)} | ${med(k, (x) => x.cpuPerReq).toFixed(2)} |`,
   );

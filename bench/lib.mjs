@@ -80,7 +80,8 @@ export const median = (xs) => {
  * One bench run on a fresh cluster of `build` (a built checkout).
  * o: { replicas, clients, fsync: 'on'|'off', duration (s), warmup (s), valueSize, rssEveryMs,
  *      connections ('shared'|'own': how the bench's clients connect, for builds that have the choice),
- *      protocol (cluster.json protocol overrides, e.g. { maxInFlight: 2 }) }
+ *      protocol (cluster.json protocol overrides, e.g. { maxInFlight: 2 }),
+ *      prefill ({ clients, duration }: an unmeasured bench first, e.g. to fill the store) }
  */
 export async function runOnce(build, o) {
   const bin = path.join(build, 'bin', 'run.js');
@@ -123,6 +124,20 @@ export async function runOnce(build, o) {
     r = pbft(['up']);
     if (r.status !== 0) throw new Error(`up: ${r.stderr}${r.stdout}`);
     const pids = Array.from({ length: o.replicas }, (_, i) => Number(readFileSync(path.join(dir, 'replicas', String(i), 'replica.pid'), 'utf8').trim()));
+    let prefilled = null;
+    if (o.prefill) {
+      r = pbft([
+        'bench',
+        '--clients',
+        String(o.prefill.clients),
+        '--duration',
+        String(o.prefill.duration),
+        '--json',
+        ...(hasWarmupFlag(bin) ? ['--warmup', '0'] : []),
+      ]);
+      if (r.status !== 0) throw new Error(`prefill: ${r.stderr}`);
+      prefilled = JSON.parse(r.stdout).completed;
+    }
     const warmup = o.warmup ?? 0;
     // the same warm-up for every build: a separate unmeasured run where --warmup does not exist
     const inline = hasWarmupFlag(bin);
@@ -161,6 +176,8 @@ export async function runOnce(build, o) {
       throughput: res.throughput,
       p50: res.latency.p50Ms,
       p99: res.latency.p99Ms,
+      max: res.latency.maxMs,
+      prefilled,
       completed: res.completed,
       errors: res.errors,
       meanBatch: res.meanBatchSize ?? null,

@@ -31,11 +31,18 @@ function hasExactly(o: object, keys: readonly string[]): boolean {
  * JSON string under `snapshot` (which escapes every quote of the whole state again): every
  * snapshot a replica keeps is JSON text of an object, as the core writes it (wrapSnapshot) or
  * as it parsed and checked one from a peer before installing it. The storage reader turns
- * `state` back into `snapshot` (storage.ts, checkRecords). Anything that does not look like
- * that (not an object's braces, or a lone surrogate, which UTF-8 cannot carry) is a string.
+ * `state` back into `snapshot` (storage.ts, checkRecords). Anything else is a string: not an
+ * object's braces, a lone surrogate (UTF-8 cannot carry it), or a newline (JSON whitespace, which
+ * would cut the durable log's one-line frame in two; a snapshot from an older log may hold one).
  */
 function embeddable(s: string): boolean {
-  return s.length >= 2 && s.charCodeAt(0) === 0x7b && s.charCodeAt(s.length - 1) === 0x7d && (s as string & { isWellFormed(): boolean }).isWellFormed();
+  return (
+    s.length >= 2 &&
+    s.charCodeAt(0) === 0x7b &&
+    s.charCodeAt(s.length - 1) === 0x7d &&
+    !s.includes('\n') &&
+    (s as string & { isWellFormed(): boolean }).isWellFormed()
+  );
 }
 
 const PP_KEYS = ['body', 'sig', 'batch'] as const;

@@ -609,9 +609,6 @@ export class DurableLog {
     let buf: Buffer;
     try {
       buf = encodeFrameJson(recordsJson(frameRecords));
-      // a frame is one line: a newline inside (only an embedded snapshot could hold one, as JSON
-      // whitespace) would cut it in two, so such a frame is encoded by JSON.stringify instead
-      if (buf.indexOf(NL) !== buf.length - 1) buf = encodeFrame(frameRecords);
     } catch (e) {
       process.nextTick(cb, new PbftError('WAL_IO', `${this.label}: cannot encode a durable log record: ${describeError(e)}`, { cause: e }));
       return;

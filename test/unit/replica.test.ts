@@ -226,28 +226,17 @@ describe('replica core: crash, restart, state transfer', () => {
     // frame is one line) with the same digest; the replica installs it and stores its own text
     const h = new Harness(4, { checkpointInterval: 4, logWindow: 8 });
     let reformatted = 0;
-    h.filter = (from, to, msg) => {
+    /** a STATE message for replica 3: deliver a re-signed copy whose snapshot is the same JSON, pretty-printed (newlines) */
+    const reformat = (from: number | string, to: number | string, msg: unknown): boolean => {
       const m = msg as Signed<StateBody>;
-      if (to === 3 && typeof from === 'number' && m?.body?.type === 'state') {
-        // deliver a re-signed copy whose snapshot is the same JSON, pretty-printed (newlines)
-        const body: StateBody = { ...m.body, snapshot: JSON.stringify(JSON.parse(m.body.snapshot), null, 1) };
-        reformatted++;
-        h.inject(from, 3, sign<StateBody>(h.replicaAuth(from), body));
-        return true;
-      }
-      return to === 3 || from === 3;
+      if (to !== 3 || typeof from !== 'number' || m?.body?.type !== 'state' || m.body.snapshot.includes('\n')) return false;
+      reformatted++;
+      h.inject(from, 3, sign<StateBody>(h.replicaAuth(from), { ...m.body, snapshot: JSON.stringify(JSON.parse(m.body.snapshot), null, 1) }));
+      return true;
     };
+    h.filter = (from, to, msg) => reformat(from, to, msg) || to === 3 || from === 3;
     h.runOps('c0', puts(13));
-    h.filter = (from, to, msg) => {
-      const m = msg as Signed<StateBody>;
-      if (to === 3 && typeof from === 'number' && m?.body?.type === 'state' && !m.body.snapshot.includes('\n')) {
-        const body: StateBody = { ...m.body, snapshot: JSON.stringify(JSON.parse(m.body.snapshot), null, 1) };
-        reformatted++;
-        h.inject(from, 3, sign<StateBody>(h.replicaAuth(from), body));
-        return true;
-      }
-      return false;
-    };
+    h.filter = reformat;
     h.run(() => h.replicas[3]!.status().lastExecuted === h.replicas[0]!.status().lastExecuted && h.replicas[3]!.status().stableCheckpoint >= 8, 30_000);
     expect(reformatted).toBeGreaterThan(0);
     expect(h.actions.some((a) => a.replica === 3 && a.action.type === 'state-installed')).toBe(true);

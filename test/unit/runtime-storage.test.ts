@@ -391,7 +391,7 @@ describe('DurableLog: segments', () => {
 });
 
 describe('DurableLog: full checkpoints stored as JSON', () => {
-  it('a snapshot is stored unescaped and read back as the same value; one holding a newline still makes a one-line frame', async () => {
+  it('a snapshot is stored unescaped and read back as the same value; one holding a newline is stored as a string', async () => {
     const plain = '{"clients":[["c",1,"{\\"ok\\":true}"]],"appJson":[["k","v"]]}';
     const spaced = JSON.stringify(JSON.parse(plain), null, 1); // the same JSON, with newlines
     const log = open();
