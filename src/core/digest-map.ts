@@ -36,6 +36,14 @@
  * keeps the text it had at the mark in that mark's layer. So textAt(mark), the contents at a
  * mark as JSON, is a join of at most 4,096 ready texts instead of an encoding of every entry:
  * a full checkpoint's snapshot of a large state costs little more than writing it out.
+ *
+ * Rehashing a bucket whose keys are the same as at its last rehash (only values overwritten, the
+ * steady state of a store whose keys are all written already) re-encodes only the entries
+ * written since: the others' texts are cut out of the bucket's previous text (a rehashed bucket's
+ * Map is rebuilt in key order, which overwrites keep, and where each entry's text ends is kept).
+ * A bucket that gained or lost a key
+ * is encoded whole again. So a checkpoint after W writes encodes W entries, not W times the
+ * bucket size (51,200 keys, 800 writes: 4.0 -> 1.x ms; a million keys: 156 -> x ms).
  */
 import type { Hex } from './types.js';
 
@@ -74,7 +82,16 @@ export class DigestMap<V> {
    * (what its digest covers, inside the brackets); a snapshot is these texts joined (textAt)
    */
   private readonly texts = new Map<number, string>();
+  /**
+   * per bucket in `texts`: where each entry's text ends in it (entry i, the i-th of its Map,
+   * is text.slice(i ? ends[i - 1] + 1 : 0, ends[i]))
+   */
+  private readonly ends = new Map<number, number[]>();
   private dirty = new Set<number>();
+  /** keys set since the last digest() (their texts in `texts` are stale) */
+  private dirtyKeys = new Set<string>();
+  /** buckets that gained or lost a key since the last digest() (their layout is stale) */
+  private reshaped = new Set<number>();
   private root: Hex | null = null;
   private count = 0;
   /** copy-on-write layers, oldest first (see mark()) */
@@ -115,9 +132,13 @@ export class DigestMap<V> {
       this.buckets.set(b, m);
     }
     this.remember(key, m);
-    if (!m.has(key)) this.count++;
+    if (!m.has(key)) {
+      this.count++;
+      this.reshaped.add(b);
+    }
     m.set(key, value);
     this.dirty.add(b);
+    this.dirtyKeys.add(key);
     this.root = null;
     return this;
   }
@@ -131,6 +152,7 @@ export class DigestMap<V> {
     this.count--;
     if (m.size === 0) this.buckets.delete(b);
     this.dirty.add(b);
+    this.reshaped.add(b);
     this.root = null;
     return true;
   }
@@ -152,7 +174,11 @@ export class DigestMap<V> {
   digest(): Hex {
     if (this.root !== null) return this.root;
     let touched = this.dirty;
+    const rewritten = this.dirtyKeys;
+    const reshaped = this.reshaped;
     this.dirty = new Set();
+    this.dirtyKeys = new Set();
+    this.reshaped = new Set();
     const leaves = this.nodes[0]!;
     const top = this.layers[this.layers.length - 1];
     for (const b of touched) {
@@ -161,8 +187,9 @@ export class DigestMap<V> {
       if (!m) {
         leaves.delete(b);
         this.texts.delete(b);
+        this.ends.delete(b);
       } else {
-        const text = this.entryText(m);
+        const text = reshaped.has(b) ? this.entryText(b, m) : this.reencode(b, m, rewritten);
         this.texts.set(b, text);
         leaves.set(b, this.hash(`${this.tag}/b\n[${text}]`));
       }
@@ -195,17 +222,55 @@ export class DigestMap<V> {
    * sorted by key, as JSON.stringify would write that array, without the brackets (the digest
    * covers the tag, then that array), built without the pairs.
    */
-  private entryText(m: Map<string, V>): string {
+  private entryText(b: number, m: Map<string, V>): string {
     const keys = [...m.keys()].sort(); // by UTF-16 code units
     const pairs: string[] = new Array(keys.length);
+    const ends: number[] = new Array(keys.length);
+    // the bucket again, its keys inserted in that order: overwrites keep a key's place in a
+    // Map, so until a key is added or deleted, iterating it gives the order of its text
+    const sorted = new Map<string, V>();
+    let at = -1;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      const j = JSON.stringify(this.encode(m.get(k)!)) as string | undefined;
-      pairs[i] = `[${JSON.stringify(k)},${j === undefined ? 'null' : j}]`;
+      const v = m.get(k)!;
+      sorted.set(k, v);
+      pairs[i] = this.pairText(k, v);
+      ends[i] = at = at + 1 + pairs[i]!.length;
     }
+    this.buckets.set(b, sorted);
+    this.ends.set(b, ends);
     // joined, the text is one flat string: built with +=, it would be a tree of pieces that
     // every later join (textAt) walks again
     return pairs.join(',');
+  }
+
+  /**
+   * entryText for a bucket with the keys it had at its last rehash (so its Map is still in the
+   * order of its text): the entries of keys not written since are cut out of its previous text,
+   * the others encoded again.
+   */
+  private reencode(b: number, m: Map<string, V>, rewritten: Set<string>): string {
+    const old = this.texts.get(b);
+    const ends = this.ends.get(b);
+    if (old === undefined || ends === undefined || ends.length !== m.size) return this.entryText(b, m);
+    const pairs: string[] = new Array(ends.length);
+    let i = 0;
+    let from = 0;
+    let at = -1;
+    for (const [k, v] of m) {
+      const end = ends[i]!;
+      pairs[i] = rewritten.has(k) ? this.pairText(k, v) : old.slice(from, end);
+      from = end + 1;
+      ends[i] = at = at + 1 + pairs[i]!.length;
+      i++;
+    }
+    return pairs.join(',');
+  }
+
+  /** One entry as the digest covers it: the JSON of [key, encoded value]. */
+  private pairText(k: string, v: V): string {
+    const j = JSON.stringify(this.encode(v)) as string | undefined;
+    return `[${JSON.stringify(k)},${j === undefined ? 'null' : j}]`;
   }
 
   /** Before the first write to `key` since the newest mark: record what it was at that mark. */
