@@ -3,6 +3,7 @@
  * clients, and the report shows the mean batch at the primary and each replica's CPU seconds;
  * clients on shared connections (the default) and on their own.
  */
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { pbft } from './cli-helpers.js';
@@ -29,6 +30,7 @@ describe('pbft bench', () => {
       prePrepares: number | null;
       replicaCpuSeconds: { id: number; seconds: number }[];
       loadGeneratorCpuSeconds: number;
+      hostCpu: { cores: number; busy: number; user: number; system: number } | null;
       connections: string;
       clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null;
     };
@@ -48,6 +50,14 @@ describe('pbft bench', () => {
     expect(out.replicaCpuSeconds.map((c) => c.id)).toEqual([0, 1, 2, 3]);
     for (const c of out.replicaCpuSeconds) expect(c.seconds).toBeGreaterThan(0);
     expect(out.loadGeneratorCpuSeconds).toBeGreaterThan(0);
+    if (existsSync('/proc/stat')) {
+      // the machine was busy with at least the load generator's work during the window
+      const h = out.hostCpu!;
+      expect(h.cores).toBeGreaterThanOrEqual(1);
+      expect(h.busy).toBeGreaterThan(0);
+      expect(h.busy).toBeLessThanOrEqual(1);
+      expect(h.busy).toBeGreaterThanOrEqual(h.user);
+    }
   });
 
   it('text output has the batching and replica CPU lines (clients on their own connections)', async () => {
@@ -58,5 +68,6 @@ describe('pbft bench', () => {
     expect(r.stdout).toMatch(/^replica CPU +r0 \d+\.\d\d s, r1 \d+\.\d\d s, r2 \d+\.\d\d s, r3 \d+\.\d\d s {2}\(user \+ system during the run; /m);
     expect(r.stdout).toMatch(/^load gen CPU \d+\.\d\d s {2}\(this process: 11 clients on their own connections, /m);
     expect(r.stdout).not.toMatch(/^frames /m);
+    if (existsSync('/proc/stat')) expect(r.stdout).toMatch(/^machine CPU {2}\d+% busy over the window, \d+ cores? \(user \d+%, system \d+%, iowait \d+%/m);
   });
 });

@@ -12,6 +12,7 @@ import {
   type BenchConnections,
 } from '../../cluster/bench-cluster.js';
 import { formatMs } from '../../cluster/format.js';
+import { formatHostCpu, hostCpuUsage, sampleHostCpu, type HostCpuSample, type HostCpuUsage } from '../../cluster/host-cpu.js';
 import type { SharedClientConnections } from '../../runtime/client.js';
 import { PbftCommand, dirFlag, intFlag, numberFlag } from '../base.js';
 
@@ -56,6 +57,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
       replicaCpuSeconds: { id: number; seconds: number }[];
       /** CPU seconds (user + system) this process, the load generator, used in the measured window */
       loadGeneratorCpuSeconds: number;
+      /** the whole machine over the measured window (Linux's /proc/stat; null elsewhere): shares 0..1 */
+      hostCpu: HostCpuUsage | null;
       requestAuth: ReplicaWork['auth'];
       connections: BenchConnections;
       /** shared connections: requests and replies, and the frames that carried them (warm-up included); null with own connections */
@@ -78,10 +81,12 @@ export default class Bench extends PbftCommand<typeof Bench> {
     let before: ReplicaCounters[] = [];
     const shared = new Set<SharedClientConnections>();
     let cpuAtStart = process.cpuUsage();
+    let hostAtStart: HostCpuSample | null = null;
     const res = await runBench({
       onStart: async () => {
         before = await replicaCounters(cluster, { timeoutMs: 5000 });
         cpuAtStart = process.cpuUsage();
+        hostAtStart = sampleHostCpu();
       },
       clients: this.flags.clients,
       durationMs: this.flags.duration * 1000,
@@ -102,6 +107,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       },
     });
     const cpu = process.cpuUsage(cpuAtStart);
+    const hostCpu = hostCpuUsage(hostAtStart, sampleHostCpu());
     const loadGeneratorCpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (showProgress && tty) ux.action.stop('done');
     const l = res.latency;
@@ -127,6 +133,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.log(
       `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} on ${this.flags.connections === 'shared' ? 'one shared connection per replica' : 'their own connections'}, signing and checking replies)`,
     );
+    if (hostCpu) this.log(formatHostCpu(hostCpu));
     let clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null = null;
     if (shared.size > 0) {
       clientFrames = { requests: 0, requestFrames: 0, replies: 0, replyFrames: 0 };
@@ -152,6 +159,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       prePrepares: work.prePrepares,
       replicaCpuSeconds: work.cpuSeconds,
       loadGeneratorCpuSeconds,
+      hostCpu,
       requestAuth: work.auth,
       connections: this.flags.connections as BenchConnections,
       clientFrames,
