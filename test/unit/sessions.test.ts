@@ -13,6 +13,7 @@ import { requestMacDigest } from '../../src/core/messages.js';
 import type { SignedRequest } from '../../src/core/types.js';
 import { KeyedAuthenticator, randomSecretKey } from '../../src/crypto/index.js';
 import {
+  RECENT_REPLY_MACS,
   ReplicaSessions,
   clientSessionHelloBytes,
   deriveSessionKey,
@@ -44,6 +45,22 @@ afterAll(() => {
 });
 
 const quiet = { warn: () => undefined };
+
+describe('ReplicaSessions: the keys of recent reply MACs', () => {
+  it('remembers the key of the last RECENT_REPLY_MACS reply MACs, and forgets the oldest first', () => {
+    const s = new ReplicaSessions();
+    const k1: SessionKey = { req: Buffer.alloc(32, 1), rep: Buffer.alloc(32, 2) };
+    const k2: SessionKey = { req: Buffer.alloc(32, 3), rep: Buffer.alloc(32, 4) };
+    s.set('c1', k1);
+    s.set('c2', k2);
+    expect(s.replyMac('nobody', new Uint8Array([1]))).toBeNull();
+    const macs: string[] = [];
+    for (let i = 0; i < RECENT_REPLY_MACS + 10; i++) macs.push(s.replyMac(i % 2 ? 'c2' : 'c1', Buffer.from(`reply ${i}`))!);
+    expect(macs[0]).toBe(macHex(k1.rep, Buffer.from('reply 0')));
+    for (let i = 0; i < 10; i++) expect(s.keyOfReplyMac(macs[i]!)).toBeUndefined();
+    for (let i = 10; i < macs.length; i++) expect(s.keyOfReplyMac(macs[i]!)).toBe(i % 2 ? k2 : k1);
+  });
+});
 
 describe('session keys: the replica side (ReplicaTransport)', () => {
   it('a client hello with an ephemeral key under its signature makes a session; a forged or mismatched one is refused; a close clears it', async () => {
