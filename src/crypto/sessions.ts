@@ -128,14 +128,14 @@ export function deriveSessionKey(own: Ephemeral, peerDh: Hex, ctx: SessionContex
 // The tables behind SessionMacs
 // ---------------------------------------------------------------------------------------------
 
+/** how many reply MACs ReplicaSessions remembers the key of (keyOfReplyMac) */
+export const RECENT_REPLY_MACS = 4096;
+
 /**
  * A replica's session keys, one per client: the key of its newest authenticated connection
  * (the transport sets and clears them). Requests are checked against it; replies are MAC'd
  * with it (the transport re-MACs for an older connection of the same client with its own key).
  */
-/** how many reply MACs ReplicaSessions remembers the key of (keyOfReplyMac) */
-export const RECENT_REPLY_MACS = 4096;
-
 export class ReplicaSessions implements SessionMacs {
   private readonly byClient = new Map<ClientId, SessionKey>();
 
@@ -164,10 +164,14 @@ export class ReplicaSessions implements SessionMacs {
     const k = this.byClient.get(client);
     if (k === undefined) return null;
     const mac = macHex(k.rep, data);
-    const old = this.replyMacRing[this.replyMacNext];
-    if (old !== undefined) this.recentReplyMacs.delete(old);
-    this.replyMacRing[this.replyMacNext] = mac;
-    this.replyMacNext = (this.replyMacNext + 1) % RECENT_REPLY_MACS;
+    // a MAC made again (the same reply to a retransmitted request) keeps its one slot: a second
+    // slot would delete it when the first is reused
+    if (!this.recentReplyMacs.has(mac)) {
+      const old = this.replyMacRing[this.replyMacNext];
+      if (old !== undefined) this.recentReplyMacs.delete(old);
+      this.replyMacRing[this.replyMacNext] = mac;
+      this.replyMacNext = (this.replyMacNext + 1) % RECENT_REPLY_MACS;
+    }
     this.recentReplyMacs.set(mac, k);
     return mac;
   }

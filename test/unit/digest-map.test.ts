@@ -141,6 +141,30 @@ describe('DigestMap', () => {
     }
     expect(checks).toBe(40);
   });
+
+  it('an encoder that throws leaves what changed to the next digest (found in review)', () => {
+    let fail = true;
+    const encode = (v: string) => {
+      if (v === 'bad' && fail) throw new Error('boom');
+      return v;
+    };
+    const m = new DigestMap<string>(sha256Hex, 't', encode);
+    for (let i = 0; i < 2000; i++) m.set(`k${i}`, `v${i}`);
+    m.digest();
+    for (let i = 0; i < 2000; i += 3) m.set(`k${i}`, i === 999 ? 'bad' : `w${i}`);
+    m.set('new', 'x');
+    m.delete('k1');
+    expect(() => m.digest()).toThrow('boom');
+    fail = false;
+    const scratch = new DigestMap<string>(sha256Hex, 't', encode);
+    for (const [k, v] of m.entries()) scratch.set(k, v);
+    expect(m.digest()).toBe(scratch.digest());
+    // and the next overwrites still re-encode from consistent texts
+    for (let i = 1; i < 2000; i += 7) m.set(`k${i}`, `z${i}`);
+    const again = new DigestMap<string>(sha256Hex, 't', encode);
+    for (const [k, v] of m.entries()) again.set(k, v);
+    expect(m.digest()).toBe(again.digest());
+  });
 });
 
 describe('KvStore digest and snapshot', () => {

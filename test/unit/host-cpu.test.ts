@@ -52,6 +52,15 @@ describe('host CPU usage', () => {
     expect(busy).toMatch(/cores were saturated/);
     const calm = formatHostCpu({ cores: 4, busy: 0.4, user: 0.35, system: 0.05, iowait: 0, steal: 0 });
     expect(calm).toBe('machine CPU  40% busy over the window, 4 cores (user 35%, system 5%, iowait 0%)');
+    // decided as printed: 84.6% is shown as 85%, and warns; 84.4% does not
+    expect(formatHostCpu({ cores: 2, busy: 0.846, user: 0.8, system: 0.046, iowait: 0, steal: 0 })).toMatch(
+      /^machine CPU {2}85% busy[^\n]*\n.*saturated: the replicas and this load generator competed/,
+    );
+    expect(formatHostCpu({ cores: 2, busy: 0.844, user: 0.8, system: 0.044, iowait: 0, steal: 0 })).not.toMatch(/saturated/);
+    // time taken by the hypervisor is named as such
+    expect(formatHostCpu({ cores: 2, busy: 0.95, user: 0.7, system: 0.05, iowait: 0, steal: 0.2 })).toMatch(
+      /stolen by the hypervisor 20%\)\n.*other machines competed/,
+    );
   });
 
   it.runIf(existsSync('/proc/stat'))('reads this machine', () => {

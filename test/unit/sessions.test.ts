@@ -60,6 +60,20 @@ describe('ReplicaSessions: the keys of recent reply MACs', () => {
     for (let i = 0; i < 10; i++) expect(s.keyOfReplyMac(macs[i]!)).toBeUndefined();
     for (let i = 10; i < macs.length; i++) expect(s.keyOfReplyMac(macs[i]!)).toBe(i % 2 ? k2 : k1);
   });
+
+  it('a MAC made again (a retransmitted request answered again) is not forgotten early (found in review)', () => {
+    const s = new ReplicaSessions();
+    const k: SessionKey = { req: Buffer.alloc(32, 1), rep: Buffer.alloc(32, 2) };
+    s.set('c', k);
+    const again = Buffer.from('the same reply');
+    s.replyMac('c', again);
+    s.replyMac('c', again);
+    for (let i = 0; i < RECENT_REPLY_MACS - 2; i++) s.replyMac('c', Buffer.from(`r${i}`));
+    const mac = s.replyMac('c', again)!;
+    expect(s.keyOfReplyMac(mac)).toBe(k);
+    s.replyMac('c', Buffer.from('one more'));
+    expect(s.keyOfReplyMac(mac)).toBe(k);
+  });
 });
 
 describe('session keys: the replica side (ReplicaTransport)', () => {
