@@ -37,13 +37,15 @@
  * mark as JSON, is a join of at most 4,096 ready texts instead of an encoding of every entry:
  * a full checkpoint's snapshot of a large state costs little more than writing it out.
  *
- * Rehashing a bucket whose keys are the same as at its last rehash (only values overwritten, the
- * steady state of a store whose keys are all written already) re-encodes only the entries
- * written since: the others' texts are cut out of the bucket's previous text (a rehashed bucket's
- * Map is rebuilt in key order, which overwrites keep, and where each entry's text ends is kept).
- * A bucket that gained or lost a key is encoded whole again. So a checkpoint after W overwrites
- * encodes W entries, not W times the bucket size (800 writes between checkpoints: 4.0 -> 2.1 ms
- * at 51,200 keys, 156 -> 46 ms at a million keys).
+ * Rehashing a bucket re-encodes only the entries written since its last rehash: the others'
+ * texts are cut out of the bucket's previous text (a rehashed bucket's Map is rebuilt in key
+ * order, which overwrites keep, and where each entry's text ends is kept). A bucket whose keys
+ * are the same (only values overwritten: a store whose keys all exist) walks its Map in the
+ * order of its text; one that gained or lost a key (a growing store) has its keys at the last
+ * rehash copied at its first such write (no encoding), and the sorted keys now are merged with
+ * them. So a checkpoint after W writes encodes W entries, not W times the bucket size
+ * (overwrites, 800 between checkpoints: 4.0 -> 2.1 ms at 51,200 keys, 156 -> 46 ms at a million
+ * keys; inserts: see README, Performance).
  */
 import type { Hex } from './types.js';
 
@@ -59,6 +61,45 @@ export function bucketOf(key: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0) & BUCKET_MASK;
+}
+
+/**
+ * A bucket's new text from pieces of its old one and new entries, comma-separated: consecutive
+ * entries reused from the old text are cut out as one piece (the commas between them included).
+ * reuse/add return where the entry ends in the new text.
+ */
+class TextBuilder {
+  private readonly parts: string[] = [];
+  private runFrom = -1;
+  private runTo = -1;
+  private at = -1;
+  constructor(private readonly old: string) {}
+  /** the entry at old.slice(from, to) */
+  reuse(from: number, to: number): number {
+    if (this.runFrom < 0 || from !== this.runTo + 1) {
+      this.flush();
+      this.runFrom = from;
+    }
+    this.runTo = to;
+    this.at += 1 + to - from;
+    return this.at;
+  }
+  add(pair: string): number {
+    this.flush();
+    this.parts.push(pair);
+    this.at += 1 + pair.length;
+    return this.at;
+  }
+  /** joined, one flat string: built with +=, it would be a tree of pieces that every later join (textAt) walks again */
+  done(): string {
+    this.flush();
+    return this.parts.join(',');
+  }
+  private flush(): void {
+    if (this.runFrom < 0) return;
+    this.parts.push(this.old.slice(this.runFrom, this.runTo));
+    this.runFrom = -1;
+  }
 }
 
 /** a key that did not exist at a mark */
@@ -88,10 +129,16 @@ export class DigestMap<V> {
    */
   private readonly ends = new Map<number, number[]>();
   private dirty = new Set<number>();
-  /** keys overwritten since the last digest() in buckets not reshaped (their texts in `texts` are stale) */
+  /** keys written since the last digest() in buckets that have a text (their entries in it are stale) */
   private dirtyKeys = new Set<string>();
-  /** buckets that gained or lost a key since the last digest() (encoded whole by the next one) */
+  /** buckets that gained or lost a key since the last digest() */
   private reshaped = new Set<number>();
+  /**
+   * per reshaped bucket that has a text: its keys in the order of that text (copied before its
+   * first add or delete since the last digest; kept in step with `texts` and `ends` while a
+   * digest() is under way, so one that throws leaves them consistent)
+   */
+  private oldKeys = new Map<number, string[]>();
   private root: Hex | null = null;
   private count = 0;
   /** copy-on-write layers, oldest first (see mark()) */
@@ -133,15 +180,23 @@ export class DigestMap<V> {
     }
     this.remember(key, m);
     if (!m.has(key)) {
+      this.reshape(b, m);
       this.count++;
-      this.reshaped.add(b);
     }
     m.set(key, value);
     this.dirty.add(b);
-    // (a bucket that gained or lost a key is encoded whole: its keys need not be listed)
-    if (!this.reshaped.has(b)) this.dirtyKeys.add(key);
+    // (a bucket with no text yet is encoded whole: its keys need not be listed)
+    if (this.texts.has(b)) this.dirtyKeys.add(key);
     this.root = null;
     return this;
+  }
+
+  /** Before a key is added to or deleted from bucket `b` (Map `m`): note its keys in the order of its text. */
+  private reshape(b: number, m: Map<string, V>): void {
+    if (this.reshaped.has(b)) return;
+    this.reshaped.add(b);
+    // only overwrites since its last rehash: the Map is still in the order of its text
+    if (this.texts.has(b)) this.oldKeys.set(b, [...m.keys()]);
   }
 
   delete(key: string): boolean {
@@ -149,11 +204,11 @@ export class DigestMap<V> {
     const m = this.buckets.get(b);
     if (!m?.has(key)) return false;
     this.remember(key, m);
+    this.reshape(b, m);
     m.delete(key);
     this.count--;
     if (m.size === 0) this.buckets.delete(b);
     this.dirty.add(b);
-    this.reshaped.add(b);
     this.root = null;
     return true;
   }
@@ -187,7 +242,7 @@ export class DigestMap<V> {
         this.texts.delete(b);
         this.ends.delete(b);
       } else {
-        const text = reshaped.has(b) ? this.entryText(b, m) : this.reencode(b, m, rewritten);
+        const text = reshaped.has(b) ? this.merge(b, m, rewritten) : this.reencode(b, m, rewritten);
         this.texts.set(b, text);
         leaves.set(b, this.hash(`${this.tag}/b\n[${text}]`));
       }
@@ -197,6 +252,7 @@ export class DigestMap<V> {
     this.dirty = new Set();
     this.dirtyKeys = new Set();
     this.reshaped = new Set();
+    this.oldKeys = new Map();
     for (let l = 1; l <= LEVELS; l++) {
       const below = this.nodes[l - 1]!;
       const here = this.nodes[l]!;
@@ -242,9 +298,38 @@ export class DigestMap<V> {
     }
     this.buckets.set(b, sorted);
     this.ends.set(b, ends);
+    if (this.oldKeys.has(b)) this.oldKeys.set(b, keys);
     // joined, the text is one flat string: built with +=, it would be a tree of pieces that
     // every later join (textAt) walks again
     return pairs.join(',');
+  }
+
+  /**
+   * entryText for a bucket that gained or lost keys: its sorted keys merged with those of its
+   * previous text (oldKeys), the entries of keys in both and not written since cut out of it,
+   * the others encoded.
+   */
+  private merge(b: number, m: Map<string, V>, rewritten: Set<string>): string {
+    const old = this.texts.get(b);
+    const ends = this.ends.get(b);
+    const before = this.oldKeys.get(b);
+    if (old === undefined || ends === undefined || before === undefined || ends.length !== before.length) return this.entryText(b, m);
+    const keys = [...m.keys()].sort(); // by UTF-16 code units, as `<` compares
+    const next: number[] = new Array(keys.length);
+    const sorted = new Map<string, V>();
+    const text = new TextBuilder(old);
+    let j = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const v = m.get(k)!;
+      sorted.set(k, v);
+      while (j < before.length && before[j]! < k) j++;
+      next[i] = j < before.length && before[j] === k && !rewritten.has(k) ? text.reuse(j > 0 ? ends[j - 1]! + 1 : 0, ends[j]!) : text.add(this.pairText(k, v));
+    }
+    this.buckets.set(b, sorted);
+    this.ends.set(b, next);
+    this.oldKeys.set(b, keys);
+    return text.done();
   }
 
   /**
@@ -256,20 +341,17 @@ export class DigestMap<V> {
     const old = this.texts.get(b);
     const ends = this.ends.get(b);
     if (old === undefined || ends === undefined || ends.length !== m.size) return this.entryText(b, m);
-    const pairs: string[] = new Array(ends.length);
     const next: number[] = new Array(ends.length);
+    const text = new TextBuilder(old);
     let i = 0;
     let from = 0;
-    let at = -1;
     for (const [k, v] of m) {
       const end = ends[i]!;
-      pairs[i] = rewritten.has(k) ? this.pairText(k, v) : old.slice(from, end);
+      next[i++] = rewritten.has(k) ? text.add(this.pairText(k, v)) : text.reuse(from, end);
       from = end + 1;
-      next[i] = at = at + 1 + pairs[i]!.length;
-      i++;
     }
     this.ends.set(b, next);
-    return pairs.join(',');
+    return text.done();
   }
 
   /** One entry as the digest covers it: the JSON of [key, encoded value]. */
