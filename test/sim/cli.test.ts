@@ -20,6 +20,7 @@ import {
   strategySets,
 } from '../../src/sim/runner.js';
 import { simulate } from '../../src/sim/simulator.js';
+import { benchSim, formatBench } from '../../src/sim/bench.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const built = existsSync(join(root, 'dist', 'cli', 'commands', 'sim.js')) && existsSync(join(root, 'bin', 'run.js'));
@@ -142,6 +143,27 @@ describe('--adversary', () => {
   });
 });
 
+describe('sim --bench', () => {
+  it('measures only the seeds asked for, after the warm-up seeds (which are run and checked)', () => {
+    const spec = { replicas: [4], byzantine: 'none' as const, adversary: ['catalogue' as const] };
+    let progress = 0;
+    const r = benchSim({ seeds: 3, fromSeed: 40, warmupSeeds: 2, ...spec, onProgress: () => progress++ });
+    expect(progress).toBe(5);
+    expect(r.rows).toHaveLength(1);
+    const row = r.rows[0]!;
+    expect(row).toMatchObject({ seeds: 3, failed: 0, warmupSeeds: 2, warmupFailed: 0 });
+    // the measured figures are those of seeds 40..42 alone: not the warm-up's (43, 44)
+    const measured = runSeeds({ seeds: 3, fromSeed: 40, ...spec });
+    const warm = runSeeds({ seeds: 2, fromSeed: 43, ...spec });
+    expect(measured.committedRequests + warm.committedRequests).toBeGreaterThan(measured.committedRequests);
+    expect(row.committedRequests).toBe(measured.committedRequests);
+    expect(formatBench(r)).toMatch(/after 2 unmeasured warm-up seeds per configuration/);
+    const cold = benchSim({ seeds: 1, fromSeed: 40, warmupSeeds: 0, ...spec });
+    expect(cold.rows[0]).toMatchObject({ seeds: 1, warmupSeeds: 0 });
+    expect(formatBench(cold)).toMatch(/from a cold start/);
+  });
+});
+
 describe.skipIf(!built)('pbft sim (built CLI)', () => {
   const run = (args: string[]) => execa('node', [join(root, 'bin', 'run.js'), 'sim', ...args], { reject: false, env: { NO_COLOR: '1' } });
 
@@ -200,5 +222,18 @@ describe.skipIf(!built)('pbft sim (built CLI)', () => {
     const r3 = await run(['--adversary', 'nonsense']);
     expect(r3.exitCode).toBe(2);
     expect(r3.stderr).toMatch(/unknown adversary "nonsense"/);
+    const r4 = await run(['--warmup-seeds', '3']);
+    expect(r4.exitCode).toBe(2);
+    expect(r4.stderr).toMatch(/--warmup-seeds applies to --bench only/);
+  });
+
+  it('--bench --json: the rows, with the warm-up seeds', async () => {
+    const r = await run(['--bench', '--seeds', '2', '--warmup-seeds', '1', '--byzantine', 'none', '--adversary', 'catalogue', '--json']);
+    expect(r.exitCode).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.ok).toBe(true);
+    expect(j.rows).toHaveLength(1);
+    expect(j.rows[0]).toMatchObject({ label: 'n=4 crypto=sim', seeds: 2, failed: 0, warmupSeeds: 1, warmupFailed: 0 });
+    expect(j.rows[0].committedPerCpuSec).toBeGreaterThan(0);
   });
 });
