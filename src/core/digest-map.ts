@@ -90,8 +90,17 @@ class TextBuilder {
     this.at += 1 + pair.length;
     return this.at;
   }
-  /** joined, one flat string: built with +=, it would be a tree of pieces that every later join (textAt) walks again */
+  /**
+   * The text, one flat string (built with +=, it would be a tree of pieces that every later join,
+   * textAt, walks again). A text that is one piece of the old one (keys deleted at its ends, none
+   * written) is copied: a slice would keep the whole old text alive (found in review).
+   */
   done(): string {
+    if (this.parts.length === 0 && this.runFrom >= 0) {
+      if (this.runFrom === 0 && this.runTo === this.old.length) return this.old;
+      // UTF-16 code units copied as they are (lone surrogates too)
+      return Buffer.from(this.old.slice(this.runFrom, this.runTo), 'utf16le').toString('utf16le');
+    }
     this.flush();
     return this.parts.join(',');
   }
@@ -206,6 +215,9 @@ export class DigestMap<V> {
     this.remember(key, m);
     this.reshape(b, m);
     m.delete(key);
+    // no longer in the bucket, so never looked up; written again, it is listed again (found in
+    // review: keys set and deleted between digests piled up here)
+    this.dirtyKeys.delete(key);
     this.count--;
     if (m.size === 0) this.buckets.delete(b);
     this.dirty.add(b);
