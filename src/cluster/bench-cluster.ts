@@ -6,7 +6,7 @@
  * each opens its own.
  */
 import { readFile } from 'node:fs/promises';
-import type { AuthCounts } from '../core/types.js';
+import type { AuthCounts, BatchHoldCounts } from '../core/types.js';
 import { fetchStatus } from '../runtime/admin.js';
 import type { LoadedCluster } from '../runtime/config.js';
 import { PbftClient, SharedClientConnections, ephemeralClientIdentity } from '../runtime/client.js';
@@ -114,6 +114,8 @@ export interface ReplicaCounters {
   batchedRequests: number | null;
   /** how it authenticated requests and replies (status().auth), or null (older replicas) */
   auth: AuthCounts | null;
+  /** its batch holds as primary (status().batchHolds), or null (older replicas) */
+  batchHolds: BatchHoldCounts | null;
 }
 
 /** CPU seconds of a process from /proc/<pid>/stat (utime + stime), or null off Linux. */
@@ -147,6 +149,7 @@ export async function replicaCounters(cluster: LoadedCluster, o: { timeoutMs?: n
           prePrepares: st.batching?.prePrepares ?? null,
           batchedRequests: st.batching?.requests ?? null,
           auth: (st as { auth?: AuthCounts }).auth ?? null,
+          batchHolds: (st as { batchHolds?: BatchHoldCounts }).batchHolds ?? null,
         };
       } catch {
         return null;
@@ -170,6 +173,8 @@ export interface ReplicaWork {
    * by signature (the slow path), and replies by MAC and signed (null: unknown)
    */
   auth: AuthCounts | null;
+  /** batch holds during the run, summed over the replicas (whichever was primary; null: unknown) */
+  batchHolds: BatchHoldCounts | null;
 }
 
 export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[]): ReplicaWork {
@@ -178,9 +183,14 @@ export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[])
   let known = false;
   const cpu: { id: number; seconds: number }[] = [];
   let auth: AuthCounts | null = null;
+  let holds: BatchHoldCounts | null = null;
   for (const a of after) {
     const b = before.find((x) => x.id === a.id && x.pid === a.pid);
     if (!b) continue; // restarted (or not answering) before the run: counters not comparable
+    if (a.batchHolds && b.batchHolds) {
+      holds ??= { started: 0, allBack: 0, ranOut: 0 };
+      for (const k of ['started', 'allBack', 'ranOut'] as const) holds[k] += Math.max(0, a.batchHolds[k] - b.batchHolds[k]);
+    }
     if (a.auth && b.auth) {
       auth ??= Object.fromEntries(Object.keys(a.auth).map((k) => [k, 0])) as unknown as AuthCounts;
       for (const k of Object.keys(a.auth) as (keyof AuthCounts)[]) auth[k] += Math.max(0, (a.auth[k] ?? 0) - (b.auth[k] ?? 0));
@@ -194,16 +204,40 @@ export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[])
   }
   const primaries = after.map((a) => a.primary);
   const primary = primaries.length > 0 && primaries.every((p) => p === primaries[0]) ? primaries[0]! : null;
-  return { meanBatch: known && pp > 0 ? reqs / pp : null, prePrepares: known ? pp : null, primary, cpuSeconds: cpu.sort((x, y) => x.id - y.id), auth };
+  return {
+    meanBatch: known && pp > 0 ? reqs / pp : null,
+    prePrepares: known ? pp : null,
+    primary,
+    cpuSeconds: cpu.sort((x, y) => x.id - y.id),
+    auth,
+    batchHolds: holds,
+  };
 }
 
-/** The bench's line about the replicas' work, e.g. "mean batch 3.9 requests at the primary (r0) ...". */
-export function formatReplicaWork(w: ReplicaWork, elapsedMs: number): string[] {
+/** Holds that ran out, of those that ended, above which the bench suggests a longer window. */
+const HOLDS_RAN_OUT_HINT = 0.2;
+
+/**
+ * The bench's lines about the replicas' work, e.g. "mean batch 3.9 requests at the primary (r0)
+ * ...". `batchHoldMs`: the cluster's window (protocol.batchHoldMs), named when holds ran out.
+ */
+export function formatReplicaWork(w: ReplicaWork, elapsedMs: number, batchHoldMs?: number): string[] {
   const lines: string[] = [];
   if (w.meanBatch !== null)
     lines.push(
       `batching     mean ${w.meanBatch.toFixed(2)} requests per pre-prepare at the primary${w.primary !== null ? ` (r${w.primary})` : ''}, ${w.prePrepares} pre-prepares`,
     );
+  const h = w.batchHolds;
+  if (h && h.started > 0) {
+    const ended = h.allBack + h.ranOut;
+    lines.push(
+      `batch hold   ${h.started} wait${h.started === 1 ? '' : 's'} for the clients just answered: ${h.allBack} ended with all of them back, ${h.ranOut} ran out${batchHoldMs !== undefined ? ` (protocol.batchHoldMs ${batchHoldMs})` : ''}`,
+    );
+    if (ended >= 10 && h.ranOut / ended > HOLDS_RAN_OUT_HINT)
+      lines.push(
+        `             ${Math.round((100 * h.ranOut) / ended)}% ran out: the clients came back later than the window, so they were split into smaller batches; a larger protocol.batchHoldMs in cluster.json (e.g. ${Math.max(100, 4 * (batchHoldMs ?? 25))}, at most a quarter of viewChangeTimeoutMs) keeps them in one (README, Performance)`,
+      );
+  }
   if (w.auth) {
     const a = w.auth;
     lines.push(

@@ -32,6 +32,7 @@ import { DigestMap } from './digest-map.js';
 import type {
   Application,
   AuthCounts,
+  BatchHoldCounts,
   Authenticator,
   CatchUpBody,
   CheckpointBody,
@@ -476,6 +477,7 @@ export class Replica {
   private enteringView = false;
   private readonly assertions: boolean;
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
+  private readonly holdCounts: BatchHoldCounts = { started: 0, allBack: 0, ranOut: 0 };
   private readonly authCounts: AuthCounts = {
     requestsByMac: 0,
     requestsBySignature: 0,
@@ -727,6 +729,7 @@ export class Replica {
       pendingRequests: this.pending.size,
       dropped: { ignore: { ...this.dropped.ignore }, reject: { ...this.dropped.reject } },
       auth: { ...this.authCounts },
+      batchHolds: { ...this.holdCounts },
       ...(this.recovery ? { recovery: this.recoveryStatus() } : {}),
     };
   }
@@ -1473,6 +1476,7 @@ export class Replica {
     }
     if (executedRequest && this.awaited.size > 0) {
       // the hold window: batchHoldMs from this execution (a later one restarts it)
+      if (!this.holding) this.holdCounts.started++;
       this.holding = true;
       this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
     }
@@ -1483,6 +1487,7 @@ export class Replica {
   /** A request from `client` arrived at the primary: was it quick to come back? */
   private noteReturn(client: ClientId): void {
     if (this.awaited.delete(client) && this.awaited.size === 0 && this.holding) {
+      this.holdCounts.allBack++;
       this.holding = false;
       this.emit({ type: 'cancelTimer', name: 'batch-hold' });
     }
@@ -1510,6 +1515,7 @@ export class Replica {
 
   /** The batch hold is over: propose whatever is pending. */
   private onBatchHoldTimer(): void {
+    if (this.holding) this.holdCounts.ranOut++;
     this.holding = false;
     // those still missing are not waited for again for a while: a client (Byzantine, or gone)
     // that makes holds expire costs the others one window per HOLD_MISS_PROPOSALS proposals

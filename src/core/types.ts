@@ -519,6 +519,18 @@ export interface DropCounts {
   reject: Partial<Record<DropReason, number>>;
 }
 
+/**
+ * Batch holds of a primary: windows it opened after an execution to wait for the closed-loop
+ * clients it had just answered; those that ended with every awaited client back, and those
+ * that ran out first (the clients came back later than batchHoldMs, or not at all). Holds that
+ * ran out split closed-loop clients into smaller batches.
+ */
+export interface BatchHoldCounts {
+  started: number;
+  allBack: number;
+  ranOut: number;
+}
+
 export interface AuthCounts {
   /** requests (direct, forwarded or in pre-prepares) authenticated by this replica's MAC entry: the fast path */
   requestsByMac: number;
@@ -556,6 +568,8 @@ export interface ReplicaStatus {
   dropped: DropCounts;
   /** how requests were authenticated here, and how replies were (README, "Authentication") */
   auth: AuthCounts;
+  /** this replica's batch holds as primary (ProtocolParams.batchHoldMs), since it started */
+  batchHolds: BatchHoldCounts;
   /** set while recovering from a lost or damaged durable log (Replica's recovery mode) */
   recovery?: RecoveryStatus;
 }

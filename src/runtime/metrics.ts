@@ -120,6 +120,22 @@ export class ReplicaMetrics {
         }
       },
     });
+    // The primary's batch holds (protocol.batchHoldMs): many that ran out mean a window too short
+    const lastHolds = new Map<string, number>();
+    new client.Counter({
+      name: 'pbft_batch_holds_total',
+      help: 'Batch holds of this replica as primary, by outcome: started, allBack (every awaited client came back), ranOut (the window ended first)',
+      labelNames: ['outcome'],
+      registers: [r],
+      collect() {
+        const h = source.status().batchHolds as unknown as Record<string, number> | undefined;
+        for (const [outcome, v] of Object.entries(h ?? {})) {
+          const d = v - (lastHolds.get(outcome) ?? 0);
+          if (d > 0) this.inc({ outcome }, d);
+          lastHolds.set(outcome, v);
+        }
+      },
+    });
   }
 
   /** Called for every action the node performs. */

@@ -33,7 +33,12 @@ describe('pbft bench', () => {
       hostCpu: { cores: number; busy: number; user: number; system: number } | null;
       connections: string;
       clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null;
+      batchHolds: { started: number; allBack: number; ranOut: number } | null;
     };
+    // 12 closed-loop clients: the primary held batches open for them, and every hold ended
+    const holds = out.batchHolds!;
+    expect(holds.started).toBeGreaterThan(0);
+    expect(holds.allBack + holds.ranOut).toBeGreaterThanOrEqual(holds.started - 1);
     expect(out.connections).toBe('shared'); // the default: one connection per replica for all 12
     // ... which carry batched frames: every completed request had f+1 replies or more, in fewer frames
     const fr = out.clientFrames!;
@@ -65,6 +70,9 @@ describe('pbft bench', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('MaxListenersExceededWarning');
     expect(r.stdout).toMatch(/^batching +mean \d+\.\d\d requests per pre-prepare at the primary \(r0\), \d+ pre-prepares$/m);
+    expect(r.stdout).toMatch(
+      /^batch hold +\d+ waits? for the clients just answered: \d+ ended with all of them back, \d+ ran out \(protocol\.batchHoldMs \d+\)$/m,
+    );
     expect(r.stdout).toMatch(/^replica CPU +r0 \d+\.\d\d s, r1 \d+\.\d\d s, r2 \d+\.\d\d s, r3 \d+\.\d\d s {2}\(user \+ system during the run; /m);
     expect(r.stdout).toMatch(/^load gen CPU \d+\.\d\d s {2}\(this process: 11 clients on their own connections, /m);
     expect(r.stdout).not.toMatch(/^frames /m);

@@ -171,6 +171,42 @@ describe('batch hold', () => {
     expect(elapsed).toBeLessThan(100 * 8 + (proposals / 16 + 2) * W);
   });
 
+  it("status counts the primary's holds: those that ended with every client back and those that ran out", () => {
+    const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 25 });
+    closedLoops(h, 4, 120);
+    const held = h.replicas[0]!.status().batchHolds;
+    expect(held.started).toBeGreaterThan(5);
+    expect(held.allBack).toBeGreaterThan(held.started / 2);
+    expect(held.allBack + held.ranOut).toBeLessThanOrEqual(held.started);
+    expect(h.replicas[1]!.status().batchHolds).toEqual({ started: 0, allBack: 0, ranOut: 0 }); // backups never hold
+    // a fresh cluster whose c3 comes back after the window from its 30th answer on: that hold runs out
+    const g = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 25 });
+    const schedule = (g as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(g);
+    const ids = ['c0', 'c1', 'c2', 'c3'];
+    const count = new Map(ids.map((id) => [id, 0]));
+    for (const id of ids) g.submit(id, put(opCounter++));
+    let before = g.replicas[0]!.status().batchHolds;
+    let c3 = 0;
+    while (c3 < 45) {
+      expect(g.run(() => ids.some((id) => (g.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)).toBe(true);
+      for (const id of ids) {
+        const got = g.results.get(id)?.length ?? 0;
+        if (got === count.get(id)) continue;
+        count.set(id, got);
+        if (id !== 'c3') g.submit(id, put(opCounter++));
+        else if (++c3 < 30) g.submit('c3', put(opCounter++));
+        else {
+          if (c3 === 30) before = g.replicas[0]!.status().batchHolds;
+          schedule(40, () => g.submit('c3', put(opCounter++)));
+        }
+      }
+    }
+    const after = g.replicas[0]!.status().batchHolds;
+    expect(before.ranOut).toBe(0);
+    expect(after.started).toBeGreaterThan(before.started);
+    expect(after.ranOut).toBeGreaterThan(before.ranOut);
+  });
+
   it('with holds on, a crashed primary is replaced and the held clients complete in the new view', () => {
     const h = new Harness(4, { maxBatchSize: 16, maxInFlight: 4, batchHoldMs: 200 });
     closedLoops(h, 3, 30);

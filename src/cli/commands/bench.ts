@@ -60,6 +60,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
       /** the whole machine over the measured window (Linux's /proc/stat; null elsewhere): shares 0..1 */
       hostCpu: HostCpuUsage | null;
       requestAuth: ReplicaWork['auth'];
+      /** the primary's batch holds during the run: started, ended with every awaited client back, ran out (null: unknown) */
+      batchHolds: ReplicaWork['batchHolds'];
       connections: BenchConnections;
       /** shared connections: requests and replies, and the frames that carried them (warm-up included); null with own connections */
       clientFrames: { requests: number; requestFrames: number; replies: number; replyFrames: number } | null;
@@ -128,7 +130,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
     const work = replicaWork(before, await replicaCounters(cluster, { timeoutMs: 5000 }));
-    for (const line of formatReplicaWork(work, res.elapsedMs)) this.log(line);
+    for (const line of formatReplicaWork(work, res.elapsedMs, cluster.params.batchHoldMs)) this.log(line);
     // the load generator shares the machine with local replicas: its CPU is part of the picture
     this.log(
       `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} on ${this.flags.connections === 'shared' ? 'one shared connection per replica' : 'their own connections'}, signing and checking replies)`,
@@ -161,6 +163,7 @@ export default class Bench extends PbftCommand<typeof Bench> {
       loadGeneratorCpuSeconds,
       hostCpu,
       requestAuth: work.auth,
+      batchHolds: work.batchHolds,
       connections: this.flags.connections as BenchConnections,
       clientFrames,
     };
