@@ -105,37 +105,21 @@ export class ReplicaMetrics {
       },
     });
     // How requests and replies were authenticated (README, Authentication): cumulative in the status
-    const lastAuth = new Map<string, number>();
-    new client.Counter({
-      name: 'pbft_authentications_total',
-      help: 'Client requests and replies authenticated, by kind: requestsByMac (fast path), requestsBySignature (slow path), requestsUnauthenticated, prePreparesVouched, proposalsSignatureChecked, proposalsDropped, repliesByMac, repliesBySignature',
-      labelNames: ['kind'],
-      registers: [r],
-      collect() {
-        const a = source.status().auth as unknown as Record<string, number> | undefined;
-        for (const [kind, v] of Object.entries(a ?? {})) {
-          const d = v - (lastAuth.get(kind) ?? 0);
-          if (d > 0) this.inc({ kind }, d);
-          lastAuth.set(kind, v);
-        }
-      },
-    });
+    cumulativeCounter(
+      r,
+      'pbft_authentications_total',
+      'Client requests and replies authenticated, by kind: requestsByMac (fast path), requestsBySignature (slow path), requestsUnauthenticated, prePreparesVouched, proposalsSignatureChecked, proposalsDropped, repliesByMac, repliesBySignature',
+      'kind',
+      () => source.status().auth as unknown as Record<string, number> | undefined,
+    );
     // The primary's batch holds (protocol.batchHoldMs): many that ran out mean a window too short
-    const lastHolds = new Map<string, number>();
-    new client.Counter({
-      name: 'pbft_batch_holds_total',
-      help: 'Batch holds of this replica as primary, by outcome: started, allBack (every awaited client came back), ranOut (the window ended first)',
-      labelNames: ['outcome'],
-      registers: [r],
-      collect() {
-        const h = source.status().batchHolds as unknown as Record<string, number> | undefined;
-        for (const [outcome, v] of Object.entries(h ?? {})) {
-          const d = v - (lastHolds.get(outcome) ?? 0);
-          if (d > 0) this.inc({ outcome }, d);
-          lastHolds.set(outcome, v);
-        }
-      },
-    });
+    cumulativeCounter(
+      r,
+      'pbft_batch_holds_total',
+      'Batch holds of this replica as primary, by outcome: started, allBack (every awaited client came back), ranOut (the window ended first)',
+      'outcome',
+      () => source.status().batchHolds as unknown as Record<string, number> | undefined,
+    );
   }
 
   /** Called for every action the node performs. */
@@ -238,4 +222,22 @@ export class ReplicaMetrics {
     s.closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
+}
+
+/** A counter per label value that follows cumulative counts the status keeps (read at each scrape; adds what grew since the last). */
+function cumulativeCounter(r: client.Registry, name: string, help: string, label: string, read: () => Record<string, number> | undefined): void {
+  const last = new Map<string, number>();
+  new client.Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [r],
+    collect() {
+      for (const [value, v] of Object.entries(read() ?? {})) {
+        const d = v - (last.get(value) ?? 0);
+        if (d > 0) this.inc({ [label]: value }, d);
+        last.set(value, v);
+      }
+    },
+  });
 }

@@ -58,23 +58,10 @@ export function benchSim(o: BenchOptions): BenchResult {
   const warmup = o.warmupSeeds ?? DEFAULT_WARMUP_SEEDS;
   const total = (o.seeds + warmup) * counts.length;
   let done = 0;
-  for (const n of counts) {
-    const w =
-      warmup > 0
-        ? runSeeds({
-            seeds: warmup,
-            fromSeed: (o.fromSeed ?? 0) + o.seeds,
-            replicas: [n],
-            byzantine: o.byzantine ?? 'all',
-            adversary: o.adversary,
-            crypto: o.crypto,
-            driver: o.driver,
-            onProgress: () => o.onProgress?.(++done, total),
-          })
-        : null;
-    const s = runSeeds({
-      seeds: o.seeds,
-      fromSeed: o.fromSeed ?? 0,
+  const run = (n: number, seeds: number, fromSeed: number) =>
+    runSeeds({
+      seeds,
+      fromSeed,
       replicas: [n],
       byzantine: o.byzantine ?? 'all',
       adversary: o.adversary,
@@ -82,6 +69,9 @@ export function benchSim(o: BenchOptions): BenchResult {
       driver: o.driver,
       onProgress: () => o.onProgress?.(++done, total),
     });
+  for (const n of counts) {
+    const w = warmup > 0 ? run(n, warmup, (o.fromSeed ?? 0) + o.seeds) : null;
+    const s = run(n, o.seeds, o.fromSeed ?? 0);
     const cpuSec = Math.max(1e-9, s.cpuMs / 1000);
     rows.push({
       label: `n=${n} crypto=${o.crypto ?? 'sim'}${o.driver === 'node' ? ' driver=node' : ''}${o.adversary?.length && o.adversary.join(',') !== 'catalogue' ? ` adversary=${o.adversary.join(',')}` : ''}`,

@@ -60,6 +60,7 @@ describe('replica metrics', () => {
     expect(sample(text, 'pbft_phase_seconds_count', 'step="pre-prepare->executed"')).toBe(sample(text, 'pbft_batches_executed_total'));
     expect(text).toMatch(/# TYPE pbft_messages_dropped_total counter/);
     expect(text).toMatch(/# TYPE pbft_batch_holds_total counter/); // one client waiting for each answer: no holds yet
+    expect(text).toMatch(/^pbft_authentications_total\{[^}]*kind="requestsBy(Mac|Signature)"[^}]*\} [1-9]/m);
     expect(text).toMatch(/cluster="/);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/nope`)).status).toBe(404);
   });
