@@ -219,9 +219,10 @@ const HOLDS_RAN_OUT_HINT = 0.2;
 
 /**
  * The bench's lines about the replicas' work, e.g. "mean batch 3.9 requests at the primary (r0)
- * ...". `batchHoldMs`: the cluster's window (protocol.batchHoldMs), named when holds ran out.
+ * ...". `hold`: the cluster's window (protocol.batchHoldMs) and the longest it may be (a quarter
+ * of viewChangeTimeoutMs), for the line about holds and the hint when many ran out.
  */
-export function formatReplicaWork(w: ReplicaWork, elapsedMs: number, batchHoldMs?: number): string[] {
+export function formatReplicaWork(w: ReplicaWork, elapsedMs: number, hold?: { ms: number; maxMs: number }): string[] {
   const lines: string[] = [];
   if (w.meanBatch !== null)
     lines.push(
@@ -231,12 +232,17 @@ export function formatReplicaWork(w: ReplicaWork, elapsedMs: number, batchHoldMs
   if (h && h.started > 0) {
     const ended = h.allBack + h.ranOut;
     lines.push(
-      `batch hold   ${h.started} wait${h.started === 1 ? '' : 's'} for the clients just answered: ${h.allBack} ended with all of them back, ${h.ranOut} ran out${batchHoldMs !== undefined ? ` (protocol.batchHoldMs ${batchHoldMs})` : ''}`,
+      `batch hold   ${h.started} wait${h.started === 1 ? '' : 's'} for the clients just answered: ${h.allBack} ended with all of them back, ${h.ranOut} ran out${hold ? ` (protocol.batchHoldMs ${hold.ms})` : ''}`,
     );
-    if (ended >= 10 && h.ranOut / ended > HOLDS_RAN_OUT_HINT)
+    if (ended >= 10 && h.ranOut / ended > HOLDS_RAN_OUT_HINT) {
+      const why = `             ${Math.round((100 * h.ranOut) / ended)}% ran out: the clients came back later than the window, so they were split into smaller batches;`;
+      const suggest = hold ? Math.min(hold.maxMs, Math.max(100, 4 * hold.ms)) : null;
       lines.push(
-        `             ${Math.round((100 * h.ranOut) / ended)}% ran out: the clients came back later than the window, so they were split into smaller batches; a larger protocol.batchHoldMs in cluster.json (e.g. ${Math.max(100, 4 * (batchHoldMs ?? 25))}, at most a quarter of viewChangeTimeoutMs) keeps them in one (README, Performance)`,
+        suggest === null || suggest > hold!.ms
+          ? `${why} a larger protocol.batchHoldMs in cluster.json (${suggest === null ? 'at most a quarter of viewChangeTimeoutMs' : `e.g. ${suggest}`}) keeps them in one (README, Performance)`
+          : `${why} the window is at its longest (a quarter of protocol.viewChangeTimeoutMs, ${hold!.maxMs} ms); a longer one needs a larger viewChangeTimeoutMs (README, Performance)`,
       );
+    }
   }
   if (w.auth) {
     const a = w.auth;

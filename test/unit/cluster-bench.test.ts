@@ -123,19 +123,26 @@ describe("the replicas' work during a run", () => {
     const before = [c(0, 10, 1, 10, 20, 0, holds(5, 4, 1)), c(1, 11, 1, 0, 0, 0, holds(0, 0, 0)), c(2, 12, 1, 0, 0, 0, null)];
     const fine = replicaWork(before, [c(0, 10, 2, 110, 420, 0, holds(105, 100, 5)), c(1, 11, 2, 0, 0, 0, holds(0, 0, 0)), c(2, 12, 2, 0, 0, 0, null)]);
     expect(fine.batchHolds).toEqual({ started: 100, allBack: 96, ranOut: 4 });
-    const lines = formatReplicaWork(fine, 10_000, 25);
+    const lines = formatReplicaWork(fine, 10_000, { ms: 25, maxMs: 250 });
     expect(lines).toContain('batch hold   100 waits for the clients just answered: 96 ended with all of them back, 4 ran out (protocol.batchHoldMs 25)');
     expect(lines.join('\n')).not.toMatch(/ran out: the clients came back later/);
     // after a view change the new primary's holds count too; 40% ran out: the hint
     const split = replicaWork(before, [c(0, 10, 2, 30, 90, 1, holds(25, 16, 9)), c(1, 11, 2, 40, 80, 1, holds(30, 20, 10)), c(2, 12, 2, 0, 0, 1, null)]);
     expect(split.batchHolds).toEqual({ started: 50, allBack: 32, ranOut: 18 });
-    const hint = formatReplicaWork(split, 10_000, 25).find((l) => l.includes('ran out: the clients came back later'));
-    expect(hint).toMatch(/36% ran out: .* a larger protocol\.batchHoldMs in cluster\.json \(e\.g\. 100, /);
+    const hint = formatReplicaWork(split, 10_000, { ms: 25, maxMs: 250 }).find((l) => l.includes('ran out: the clients came back later'));
+    expect(hint).toMatch(/36% ran out: .* a larger protocol\.batchHoldMs in cluster\.json \(e\.g\. 100\) keeps them in one/);
+    // the suggestion stays within the longest window allowed; at the longest, it says so
+    expect(formatReplicaWork(split, 10_000, { ms: 100, maxMs: 250 }).join('\n')).toMatch(/larger protocol\.batchHoldMs in cluster\.json \(e\.g\. 250\)/);
+    expect(formatReplicaWork(split, 10_000, { ms: 250, maxMs: 250 }).join('\n')).toMatch(
+      /the window is at its longest \(a quarter of protocol\.viewChangeTimeoutMs, 250 ms\)/,
+    );
     // too few holds to judge, or no counters (older replicas): no hold line, no hint
     const few = replicaWork(before, [c(0, 10, 2, 12, 30, 0, holds(8, 5, 3))]);
-    expect(formatReplicaWork(few, 10_000, 25).some((l) => l.includes('came back later'))).toBe(false);
+    expect(formatReplicaWork(few, 10_000, { ms: 25, maxMs: 250 }).some((l) => l.includes('came back later'))).toBe(false);
     expect(replicaWork([c(0, 10, 1, 1, 1)], [c(0, 10, 2, 2, 2)]).batchHolds).toBeNull();
-    expect(formatReplicaWork(replicaWork([c(0, 10, 1, 1, 1)], [c(0, 10, 2, 2, 2)]), 10_000, 25).some((l) => l.startsWith('batch hold'))).toBe(false);
+    expect(
+      formatReplicaWork(replicaWork([c(0, 10, 1, 1, 1)], [c(0, 10, 2, 2, 2)]), 10_000, { ms: 25, maxMs: 250 }).some((l) => l.startsWith('batch hold')),
+    ).toBe(false);
   });
 
   it('mean batch over every primary of the run, CPU seconds per replica; a restarted replica is left out', () => {

@@ -11,6 +11,7 @@ import {
   type ReplicaWork,
   type BenchConnections,
 } from '../../cluster/bench-cluster.js';
+import { maxBatchHoldMs } from '../../core/replica.js';
 import { formatMs } from '../../cluster/format.js';
 import { formatHostCpu, hostCpuUsage, sampleHostCpu, type HostCpuSample, type HostCpuUsage } from '../../cluster/host-cpu.js';
 import type { SharedClientConnections } from '../../runtime/client.js';
@@ -130,7 +131,8 @@ export default class Bench extends PbftCommand<typeof Bench> {
     this.log(`throughput   ${res.throughput.toFixed(1)} requests/s`);
     if (l.count > 0) this.log(`latency      p50 ${formatMs(l.p50Ms)}   p90 ${formatMs(l.p90Ms)}   p99 ${formatMs(l.p99Ms)}   max ${formatMs(l.maxMs)}`);
     const work = replicaWork(before, await replicaCounters(cluster, { timeoutMs: 5000 }));
-    for (const line of formatReplicaWork(work, res.elapsedMs, cluster.params.batchHoldMs)) this.log(line);
+    const hold = { ms: cluster.params.batchHoldMs, maxMs: maxBatchHoldMs(cluster.params.viewChangeTimeoutMs) };
+    for (const line of formatReplicaWork(work, res.elapsedMs, hold)) this.log(line);
     // the load generator shares the machine with local replicas: its CPU is part of the picture
     this.log(
       `load gen CPU ${loadGeneratorCpuSeconds.toFixed(2)} s  (this process: ${this.flags.clients} client${this.flags.clients > 1 ? 's' : ''} on ${this.flags.connections === 'shared' ? 'one shared connection per replica' : 'their own connections'}, signing and checking replies)`,
