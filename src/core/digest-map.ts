@@ -111,6 +111,9 @@ class TextBuilder {
   }
 }
 
+/** no previous keys (entryText without a consistent previous text) */
+const NO_KEYS: readonly string[] = [];
+
 /** a key that did not exist at a mark */
 const ABSENT: unique symbol = Symbol('absent');
 
@@ -254,7 +257,7 @@ export class DigestMap<V> {
         this.texts.delete(b);
         this.ends.delete(b);
       } else {
-        const text = reshaped.has(b) ? this.merge(b, m, rewritten) : this.reencode(b, m, rewritten);
+        const text = reshaped.has(b) ? this.entryText(b, m, rewritten) : this.reencode(b, m, rewritten);
         this.texts.set(b, text);
         leaves.set(b, this.hash(`${this.tag}/b\n[${text}]`));
       }
@@ -291,41 +294,17 @@ export class DigestMap<V> {
   /**
    * A bucket's entries as its digest covers them: the JSON of its [key, encoded value] pairs
    * sorted by key, as JSON.stringify would write that array, without the brackets (the digest
-   * covers the tag, then that array), built without the pairs.
+   * covers the tag, then that array), built without the pairs. The bucket's Map is rebuilt in
+   * that order: overwrites keep a key's place in a Map, so until a key is added or deleted,
+   * iterating it gives the order of its text (reencode). A bucket that gained or lost keys
+   * since its previous text (its keys then in oldKeys) has the entries of keys in both and not
+   * in `rewritten` cut out of that text; every other entry is encoded.
    */
-  private entryText(b: number, m: Map<string, V>): string {
-    const keys = [...m.keys()].sort(); // by UTF-16 code units
-    const pairs: string[] = new Array(keys.length);
-    const ends: number[] = new Array(keys.length);
-    // the bucket again, its keys inserted in that order: overwrites keep a key's place in a
-    // Map, so until a key is added or deleted, iterating it gives the order of its text
-    const sorted = new Map<string, V>();
-    let at = -1;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const v = m.get(k)!;
-      sorted.set(k, v);
-      pairs[i] = this.pairText(k, v);
-      ends[i] = at = at + 1 + pairs[i]!.length;
-    }
-    this.buckets.set(b, sorted);
-    this.ends.set(b, ends);
-    if (this.oldKeys.has(b)) this.oldKeys.set(b, keys);
-    // joined, the text is one flat string: built with +=, it would be a tree of pieces that
-    // every later join (textAt) walks again
-    return pairs.join(',');
-  }
-
-  /**
-   * entryText for a bucket that gained or lost keys: its sorted keys merged with those of its
-   * previous text (oldKeys), the entries of keys in both and not written since cut out of it,
-   * the others encoded.
-   */
-  private merge(b: number, m: Map<string, V>, rewritten: Set<string>): string {
-    const old = this.texts.get(b);
+  private entryText(b: number, m: Map<string, V>, rewritten?: Set<string>): string {
+    const old = this.texts.get(b) ?? '';
     const ends = this.ends.get(b);
-    const before = this.oldKeys.get(b);
-    if (old === undefined || ends === undefined || before === undefined || ends.length !== before.length) return this.entryText(b, m);
+    let before: readonly string[] | undefined = this.oldKeys.get(b);
+    if (ends === undefined || before === undefined || ends.length !== before.length) before = NO_KEYS;
     const keys = [...m.keys()].sort(); // by UTF-16 code units, as `<` compares
     const next: number[] = new Array(keys.length);
     const sorted = new Map<string, V>();
@@ -336,11 +315,15 @@ export class DigestMap<V> {
       const v = m.get(k)!;
       sorted.set(k, v);
       while (j < before.length && before[j]! < k) j++;
-      next[i] = j < before.length && before[j] === k && !rewritten.has(k) ? text.reuse(j > 0 ? ends[j - 1]! + 1 : 0, ends[j]!) : text.add(this.pairText(k, v));
+      next[i] =
+        j < before.length && before[j] === k && rewritten !== undefined && !rewritten.has(k)
+          ? text.reuse(j > 0 ? ends![j - 1]! + 1 : 0, ends![j]!)
+          : text.add(this.pairText(k, v));
     }
     this.buckets.set(b, sorted);
     this.ends.set(b, next);
-    this.oldKeys.set(b, keys);
+    // kept in step with the text, for a digest() that an encoder's throw makes run again
+    if (this.oldKeys.has(b)) this.oldKeys.set(b, keys);
     return text.done();
   }
 
