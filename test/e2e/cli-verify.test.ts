@@ -80,7 +80,14 @@ describe('pbft verify on a real cluster', () => {
     // ...and one frame of replica 1's ledger is damaged
     const file1 = join(dir, 'replicas', '1', 'ledger', ledgerSegmentName(1));
     const lines1 = readFileSync(file1, 'utf8').split('\n');
-    const bad = lines1.length - 4; // a frame well after seq 3, and not the last one (that would be a torn tail)
+    // a frame after the one with seq 3 (replica 1 must still vouch for seq 3 below), and not the
+    // last one (that would be a torn tail); frames hold many records, so pick by content
+    const seq3At1 = lines1.findIndex((l) => l.includes('"k":"exec"') && l.includes('"seq":3,'));
+    let lastFrame = lines1.length - 1;
+    while (lastFrame > 0 && lines1[lastFrame] === '') lastFrame--;
+    const bad = seq3At1 + 1;
+    expect(seq3At1).toBeGreaterThan(-1);
+    expect(bad).toBeLessThan(lastFrame);
     lines1[bad] = lines1[bad]!.replace('"', "'");
     writeFileSync(file, lines.join('\n'));
     writeFileSync(file1, lines1.join('\n'));
