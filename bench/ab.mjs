@@ -17,7 +17,7 @@
  */
 import { writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { median, runOnce } from './lib.mjs';
+import { failureSummary, median, runOnce } from './lib.mjs';
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,7 +60,7 @@ for (let round = 0; round < rounds; round++) {
             `round ${round + 1}/${rounds}  ${name}  clients ${clients}  fsync ${fsync}: ${r.throughput.toFixed(0)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  cpu ${r.cpu.map((c) => c.toFixed(1)).join('/')} s${r.meanBatch !== null ? `  batch ${r.meanBatch.toFixed(2)}` : ''}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
           );
         } catch (e) {
-          log(`round ${round + 1}  ${name}  clients ${clients}  fsync ${fsync}: FAILED ${e.message.split('\n')[0]}`);
+          log(`round ${round + 1}  ${name}  clients ${clients}  fsync ${fsync}: FAILED ${failureSummary(e)}`);
           results.push({ round, clients, fsync, build: name, failed: e.message });
         }
       }

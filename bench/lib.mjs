@@ -31,6 +31,14 @@ export async function freeBase(n) {
   throw new Error('no free ports');
 }
 
+/** A failed run in one line: the first line of the error says what failed, the last ones why. */
+export function failureSummary(e) {
+  const lines = String(e?.message ?? e)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  return [lines[0], ...lines.slice(1).slice(-3)].join(' | ');
+}
+
 /** user + system CPU seconds of a process (NaN once it is gone) */
 export function cpuOf(pid) {
   try {

@@ -26,7 +26,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { median, runOnce } from './lib.mjs';
+import { failureSummary, median, runOnce } from './lib.mjs';
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,11 +64,7 @@ for (let round = 0; round < rounds; round++) {
         `round ${round + 1}/${rounds}  ${c.key}: ${r.throughput.toFixed(0)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  CPU ${r.cpuPerReq.toFixed(2)} ms/req${r.meanBatch !== null ? `  batch ${r.meanBatch.toFixed(1)}` : ''}`,
       );
     } catch (e) {
-      // the first line says what failed, the last ones why
-      const lines = String(e.message)
-        .split('\n')
-        .filter((l) => l.trim() !== '');
-      log(`round ${round + 1}/${rounds}  ${c.key}: FAILED ${[lines[0], ...lines.slice(1).slice(-3)].join(' | ')}`);
+      log(`round ${round + 1}/${rounds}  ${c.key}: FAILED ${failureSummary(e)}`);
     }
   }
   if (withSim) {
