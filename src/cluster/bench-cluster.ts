@@ -188,8 +188,8 @@ export function replicaWork(before: ReplicaCounters[], after: ReplicaCounters[])
     const b = before.find((x) => x.id === a.id && x.pid === a.pid);
     if (!b) continue; // restarted (or not answering) before the run: counters not comparable
     if (a.batchHolds && b.batchHolds) {
-      holds ??= { started: 0, allBack: 0, ranOut: 0 };
-      for (const k of ['started', 'allBack', 'ranOut'] as const) holds[k] += Math.max(0, a.batchHolds[k] - b.batchHolds[k]);
+      holds ??= { started: 0, allBack: 0, ranOut: 0, waitedOn: 0 };
+      for (const k of ['started', 'allBack', 'ranOut', 'waitedOn'] as const) holds[k] += Math.max(0, (a.batchHolds[k] ?? 0) - (b.batchHolds[k] ?? 0));
     }
     if (a.auth && b.auth) {
       auth ??= Object.fromEntries(Object.keys(a.auth).map((k) => [k, 0])) as unknown as AuthCounts;
@@ -232,7 +232,7 @@ export function formatReplicaWork(w: ReplicaWork, elapsedMs: number, hold?: { ms
   if (h && h.started > 0) {
     const ended = h.allBack + h.ranOut;
     lines.push(
-      `batch hold   ${h.started} wait${h.started === 1 ? '' : 's'} for the clients just answered: ${h.allBack} ended with all of them back, ${h.ranOut} ran out${hold ? ` (protocol.batchHoldMs ${hold.ms})` : ''}`,
+      `batch hold   ${h.started} wait${h.started === 1 ? '' : 's'} for the clients just answered: ${h.allBack} ended with all of them back, ${h.ranOut} ran out${hold ? ` (protocol.batchHoldMs ${hold.ms})` : ''}${h.waitedOn ? `; ${h.waitedOn} window${h.waitedOn === 1 ? '' : 's'} ended with none back yet and waited on` : ''}`,
     );
     if (ended >= 10 && h.ranOut / ended > HOLDS_RAN_OUT_HINT) {
       const why = `             ${Math.round((100 * h.ranOut) / ended)}% ran out: the clients came back later than the window, so they were split into smaller batches;`;

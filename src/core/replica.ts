@@ -336,6 +336,15 @@ const PARTIAL_BATCH_DEPTH = 1;
 const QUICK_RETURN_PROPOSALS = 2;
 /** Proposals during which a client a batch hold waited for in vain is not waited for again. */
 const HOLD_MISS_PROPOSALS = 16;
+/**
+ * The longest a batch hold lasts, in windows (batchHoldMs; and never more than maxBatchHoldMs).
+ * A hold ends batchHoldMs after the first of its clients came back, or when all are; until one
+ * is, it waits on, up to this limit. On a slow machine, or at n >= 7, a closed loop's cycle
+ * outlasts one window from the primary's execution (the clients await f+1 replies, and the
+ * backups execute later): a window counted from there ran out before any came back, and the
+ * clients split into batches that alternate (README, Performance).
+ */
+const HOLD_LIMIT_WINDOWS = 4;
 /** Most clients the primary tracks for batch holds, per table (oldest forgotten first). */
 const MAX_TRACKED_CLIENTS = 4096;
 
@@ -440,6 +449,8 @@ export class Replica {
   private readonly awaited = new Set<ClientId>();
   /** (primary) a batch-hold timer is set */
   private holding = false;
+  /** (primary) one of the clients this hold awaits is back (its window now runs from there) */
+  private holdAnyBack = false;
   /** (primary) batches this replica has proposed, ever: the clock of quick returns */
   private proposals = 0;
   /** (primary) when (proposals) each client was last answered by an execution here */
@@ -477,7 +488,7 @@ export class Replica {
   private enteringView = false;
   private readonly assertions: boolean;
   private readonly dropped: DropCounts = { ignore: {}, reject: {} };
-  private readonly holdCounts: BatchHoldCounts = { started: 0, allBack: 0, ranOut: 0 };
+  private readonly holdCounts: BatchHoldCounts = { started: 0, allBack: 0, ranOut: 0, waitedOn: 0 };
   private readonly authCounts: AuthCounts = {
     requestsByMac: 0,
     requestsBySignature: 0,
@@ -643,7 +654,7 @@ export class Replica {
           if (ev.name === 'status') this.onStatusTimer();
           else if (ev.name === 'view-change') this.onViewChangeTimer();
           else if (ev.name === 'new-view-wait') this.onNewViewWaitTimer();
-          else if (ev.name === 'batch-hold') this.onBatchHoldTimer();
+          else if (ev.name === 'batch-hold' || ev.name === 'batch-hold-limit') this.onBatchHoldTimer(ev.name === 'batch-hold-limit');
           break;
         default:
           this.drop('reject', 'malformed', undefined, 'unknown event');
@@ -1475,9 +1486,14 @@ export class Replica {
       }
     }
     if (executedRequest && this.awaited.size > 0) {
-      // the hold window: batchHoldMs from this execution (a later one restarts it)
-      if (!this.holding) this.holdCounts.started++;
-      this.holding = true;
+      // the hold window: batchHoldMs from this execution (a later one restarts it), within
+      // the hold's limit from its start
+      if (!this.holding) {
+        this.holdCounts.started++;
+        this.holding = true;
+        this.holdAnyBack = false;
+        if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold-limit', afterMs: this.holdLimitMs() });
+      }
       this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
     }
     this.checkRecovery();
@@ -1486,10 +1502,16 @@ export class Replica {
 
   /** A request from `client` arrived at the primary: was it quick to come back? */
   private noteReturn(client: ClientId): void {
-    if (this.awaited.delete(client) && this.awaited.size === 0 && this.holding) {
-      this.holdCounts.allBack++;
-      this.holding = false;
-      this.emit({ type: 'cancelTimer', name: 'batch-hold' });
+    if (this.awaited.delete(client) && this.holding) {
+      if (this.awaited.size === 0) {
+        this.holdCounts.allBack++;
+        this.stopHoldTimers();
+      } else if (!this.holdAnyBack) {
+        // the first one back: the others get a window from now (the clients' cycle is what it
+        // is; the window bounds how far behind the first one the rest may be)
+        this.holdAnyBack = true;
+        this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
+      }
     }
     const at = this.answeredAt.get(client);
     if (at === undefined) return;
@@ -1513,10 +1535,29 @@ export class Replica {
     if (this.quick.has(client) && this.awaited.size < this.p.maxBatchSize) this.awaited.add(client);
   }
 
-  /** The batch hold is over: propose whatever is pending. */
-  private onBatchHoldTimer(): void {
-    if (this.holding) this.holdCounts.ranOut++;
+  /** A hold lasts at most this long: HOLD_LIMIT_WINDOWS windows, within maxBatchHoldMs. */
+  private holdLimitMs(): number {
+    return Math.max(this.p.batchHoldMs, Math.min(HOLD_LIMIT_WINDOWS * this.p.batchHoldMs, maxBatchHoldMs(this.p.viewChangeTimeoutMs)));
+  }
+
+  private stopHoldTimers(): void {
     this.holding = false;
+    this.emit({ type: 'cancelTimer', name: 'batch-hold' });
+    if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'cancelTimer', name: 'batch-hold-limit' });
+  }
+
+  /** The hold's window (or its limit) ended: propose whatever is pending. */
+  private onBatchHoldTimer(limit: boolean): void {
+    if (!limit && this.holding && !this.holdAnyBack && this.holdLimitMs() > this.p.batchHoldMs) {
+      // none of them is back yet: their cycle is longer than a window; wait on (the first one
+      // back starts the last window; the limit timer ends it if none comes)
+      this.holdCounts.waitedOn++;
+      return;
+    }
+    if (this.holding) {
+      this.holdCounts.ranOut++;
+      this.stopHoldTimers();
+    }
     // those still missing are not waited for again for a while: a client (Byzantine, or gone)
     // that makes holds expire costs the others one window per HOLD_MISS_PROPOSALS proposals
     for (const c of this.awaited) {
@@ -1531,10 +1572,7 @@ export class Replica {
   /** Leaving a view: no batch hold, and nobody awaited (the next primary has its own). */
   private endBatchHold(): void {
     this.awaited.clear();
-    if (this.holding) {
-      this.holding = false;
-      this.emit({ type: 'cancelTimer', name: 'batch-hold' });
-    }
+    if (this.holding) this.stopHoldTimers();
   }
 
   private takeCheckpoint(seq: number): void {

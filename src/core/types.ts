@@ -360,8 +360,12 @@ export interface Application {
 // Events in, actions out
 // ---------------------------------------------------------------------------------------
 
-/** status: periodic STATUS; view-change: the request and view-change timer; new-view-wait: a new primary's short wait for fresh view-changes (Replica.tryNewView) */
-export type TimerName = 'view-change' | 'status' | 'new-view-wait' | 'batch-hold';
+/**
+ * status: periodic STATUS; view-change: the request and view-change timer; new-view-wait: a new
+ * primary's short wait for fresh view-changes (Replica.tryNewView); batch-hold and
+ * batch-hold-limit: the primary's batch hold, its window and its overall limit
+ */
+export type TimerName = 'view-change' | 'status' | 'new-view-wait' | 'batch-hold' | 'batch-hold-limit';
 
 export type ReplicaEvent =
   /** a message from a peer replica; `from` is the transport's claim, checked against the body */
@@ -529,6 +533,8 @@ export interface BatchHoldCounts {
   started: number;
   allBack: number;
   ranOut: number;
+  /** windows that ended with none of the hold's clients back yet, so that it waited on (within its limit) */
+  waitedOn: number;
 }
 
 export interface AuthCounts {

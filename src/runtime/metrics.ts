@@ -116,7 +116,7 @@ export class ReplicaMetrics {
     cumulativeCounter(
       r,
       'pbft_batch_holds_total',
-      'Batch holds of this replica as primary, by outcome: started, allBack (every awaited client came back), ranOut (the window ended first)',
+      'Batch holds of this replica as primary, by outcome: started, allBack (every awaited client came back), ranOut (the window or the limit ended first); and waitedOn (windows that ended with none of the clients back yet, so the hold waited on)',
       'outcome',
       () => source.status().batchHolds as unknown as Record<string, number> | undefined,
     );

@@ -40,6 +40,29 @@ function prePrepares(h: Harness, replica = 0): SignedPrePrepare[] {
     .map((x) => (x.action as Extract<ReplicaAction, { type: 'multicast' }>).msg as SignedPrePrepare);
 }
 
+/**
+ * Clients in closed loops: each sends its next request `nextAfterMs(id, n)` ms after its n-th
+ * completes (0: at once; null: it stops), until every client has stopped or `until()` holds.
+ */
+function loops(h: Harness, ids: string[], nextAfterMs: (id: string, n: number) => number | null, until: () => boolean = () => false): void {
+  const schedule = (h as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(h);
+  const count = new Map(ids.map((id) => [id, h.results.get(id)?.length ?? 0]));
+  const live = new Set(ids);
+  for (const id of ids) h.submit(id, put(opCounter++));
+  while (live.size > 0 && !until()) {
+    if (!h.run(() => ids.some((id) => (h.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)) throw new Error(`stuck at t=${h.now}`);
+    for (const id of ids) {
+      const got = h.results.get(id)?.length ?? 0;
+      if (got === count.get(id)) continue;
+      count.set(id, got);
+      const ms = nextAfterMs(id, got);
+      if (ms === null) live.delete(id);
+      else if (ms === 0) h.submit(id, put(opCounter++));
+      else schedule(ms, () => h.submit(id, put(opCounter++)));
+    }
+  }
+}
+
 const holdTimers = (h: Harness) => h.actions.filter((x) => x.action.type === 'setTimer' && x.action.name === 'batch-hold').length;
 
 function meanBatch(params: Partial<ProtocolParams>, clients: number, total: number): { mean: number; holds: number } {
@@ -166,6 +189,9 @@ describe('batch hold', () => {
     }
     const proposals = prePrepares(h).length;
     const elapsed = h.now - start;
+    // (the window ends batchHoldMs after the first client back, c0 or c1, 1 ms after the answers:
+    // c2's request reaches the primary just after it)
+    expect(h.replicas[0]!.status().batchHolds.ranOut).toBeGreaterThan(0);
     // the honest pair's 200 requests: about 100 batches of a few ms each, plus one window per 16
     // proposals at most; without the penalty one window per batch (about 100 x 25 ms)
     expect(elapsed).toBeLessThan(100 * 8 + (proposals / 16 + 2) * W);
@@ -178,7 +204,7 @@ describe('batch hold', () => {
     expect(held.started).toBeGreaterThan(5);
     expect(held.allBack).toBeGreaterThan(held.started / 2);
     expect(held.allBack + held.ranOut).toBeLessThanOrEqual(held.started);
-    expect(h.replicas[1]!.status().batchHolds).toEqual({ started: 0, allBack: 0, ranOut: 0 }); // backups never hold
+    expect(h.replicas[1]!.status().batchHolds).toEqual({ started: 0, allBack: 0, ranOut: 0, waitedOn: 0 }); // backups never hold
     // a fresh cluster whose c3 comes back after the window from its 30th answer on: that hold runs out
     const g = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 25 });
     const schedule = (g as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(g);
@@ -205,6 +231,55 @@ describe('batch hold', () => {
     expect(before.ranOut).toBe(0);
     expect(after.started).toBeGreaterThan(before.started);
     expect(after.ranOut).toBeGreaterThan(before.ranOut);
+  });
+
+  it('clients whose cycle outlasts a window stay in one batch: the hold waits on until the first is back, then a window for the rest', () => {
+    // each client sends its next request 40 ms after its answer (a slow machine, or n >= 7: the
+    // clients await f+1 replies), staggered by a millisecond; the window is 25 ms. Counted from the
+    // execution alone the window ran out with none back, and they went out one or two at a time.
+    const W = 25;
+    const run = (limitWindows: boolean, c3LateMs = 0) => {
+      const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: W, viewChangeTimeoutMs: limitWindows ? 1000 : 4 * W });
+      const ids = ['c0', 'c1', 'c2', 'c3'];
+      loops(h, ids, (id, n) => (n >= 40 ? null : n <= 2 ? 0 : 40 + Number(id.slice(1)) + (id === 'c3' ? c3LateMs : 0)));
+      const pps = prePrepares(h).filter((pp) => pp.batch.length > 0);
+      return { mean: pps.reduce((s, pp) => s + pp.batch.length, 0) / pps.length, holds: h.replicas[0]!.status().batchHolds };
+    };
+    const slow = run(true);
+    expect(slow.holds.waitedOn).toBeGreaterThan(10);
+    expect(slow.holds.ranOut).toBeLessThanOrEqual(2);
+    expect(slow.mean).toBeGreaterThan(3.5);
+    // with a view-change timeout that allows no more than one window (a quarter of it), the hold
+    // cannot wait on: it runs out, and the batches split as before
+    const capped = run(false);
+    expect(capped.holds.waitedOn).toBe(0);
+    expect(capped.mean).toBeLessThan(slow.mean / 2);
+    // the window runs from the first client back: c3, more than a window behind the others, is
+    // not waited for (the hold does not last to its limit for it), and then not for a while
+    const late = run(true, W + 8);
+    expect(late.holds.ranOut).toBeGreaterThan(slow.holds.ranOut);
+    expect(late.holds.ranOut).toBeLessThan(late.holds.started / 4);
+  });
+
+  it('none of the clients comes back: the hold ends at its limit, four windows (within a quarter of the view-change timeout)', () => {
+    for (const [W, vc, limit] of [
+      [25, 1000, 100],
+      [25, 200, 50],
+    ] as const) {
+      const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: W, viewChangeTimeoutMs: vc });
+      // c0..c2 in closed loops, all stopping after the same batch; then c3's request
+      const ids = ['c0', 'c1', 'c2'];
+      loops(h, ids, (_, n) => (n >= 20 ? null : 0));
+      const before = h.replicas[0]!.status().batchHolds;
+      const t0 = h.now;
+      h.submit('c3', put(opCounter++));
+      expect(h.run(() => (h.results.get('c3')?.length ?? 0) > 0, 10_000)).toBe(true);
+      const after = h.replicas[0]!.status().batchHolds;
+      expect(after.ranOut - before.ranOut).toBe(1);
+      // c3's request waited for the held clients until the limit, then went through in a few ms
+      expect(h.now - t0).toBeGreaterThan(limit - 10);
+      expect(h.now - t0).toBeLessThan(limit + 10);
+    }
   });
 
   it('with holds on, a crashed primary is replaced and the held clients complete in the new view', () => {

@@ -119,16 +119,27 @@ describe("the replicas' work during a run", () => {
   });
 
   it('batch holds: summed over the replicas, shown with the window, and a hint when many ran out', () => {
-    const holds = (started: number, allBack: number, ranOut: number) => ({ started, allBack, ranOut });
+    const holds = (started: number, allBack: number, ranOut: number, waitedOn = 0) => ({ started, allBack, ranOut, waitedOn });
     const before = [c(0, 10, 1, 10, 20, 0, holds(5, 4, 1)), c(1, 11, 1, 0, 0, 0, holds(0, 0, 0)), c(2, 12, 1, 0, 0, 0, null)];
-    const fine = replicaWork(before, [c(0, 10, 2, 110, 420, 0, holds(105, 100, 5)), c(1, 11, 2, 0, 0, 0, holds(0, 0, 0)), c(2, 12, 2, 0, 0, 0, null)]);
-    expect(fine.batchHolds).toEqual({ started: 100, allBack: 96, ranOut: 4 });
+    const fine = replicaWork(before, [c(0, 10, 2, 110, 420, 0, holds(105, 100, 5, 7)), c(1, 11, 2, 0, 0, 0, holds(0, 0, 0)), c(2, 12, 2, 0, 0, 0, null)]);
+    expect(fine.batchHolds).toEqual({ started: 100, allBack: 96, ranOut: 4, waitedOn: 7 });
     const lines = formatReplicaWork(fine, 10_000, { ms: 25, maxMs: 250 });
-    expect(lines).toContain('batch hold   100 waits for the clients just answered: 96 ended with all of them back, 4 ran out (protocol.batchHoldMs 25)');
+    expect(lines).toContain(
+      'batch hold   100 waits for the clients just answered: 96 ended with all of them back, 4 ran out (protocol.batchHoldMs 25); 7 windows ended with none back yet and waited on',
+    );
+    // replicas from before waitedOn was counted: the line without it
+    const older = replicaWork(
+      [c(0, 10, 1, 10, 20, 0, { started: 5, allBack: 4, ranOut: 1 } as unknown as ReturnType<typeof holds>)],
+      [c(0, 10, 2, 110, 420, 0, { started: 105, allBack: 100, ranOut: 5 } as unknown as ReturnType<typeof holds>)],
+    );
+    expect(older.batchHolds).toEqual({ started: 100, allBack: 96, ranOut: 4, waitedOn: 0 });
+    expect(formatReplicaWork(older, 10_000, { ms: 25, maxMs: 250 })).toContain(
+      'batch hold   100 waits for the clients just answered: 96 ended with all of them back, 4 ran out (protocol.batchHoldMs 25)',
+    );
     expect(lines.join('\n')).not.toMatch(/ran out: the clients came back later/);
     // after a view change the new primary's holds count too; 40% ran out: the hint
     const split = replicaWork(before, [c(0, 10, 2, 30, 90, 1, holds(25, 16, 9)), c(1, 11, 2, 40, 80, 1, holds(30, 20, 10)), c(2, 12, 2, 0, 0, 1, null)]);
-    expect(split.batchHolds).toEqual({ started: 50, allBack: 32, ranOut: 18 });
+    expect(split.batchHolds).toEqual({ started: 50, allBack: 32, ranOut: 18, waitedOn: 0 });
     const hint = formatReplicaWork(split, 10_000, { ms: 25, maxMs: 250 }).find((l) => l.includes('ran out: the clients came back later'));
     expect(hint).toMatch(/36% ran out: .* a larger protocol\.batchHoldMs in cluster\.json \(e\.g\. 100\) keeps them in one/);
     // the suggestion stays within the longest window allowed; at the longest, it says so
