@@ -451,6 +451,8 @@ export class Replica {
   private holding = false;
   /** (primary) one of the clients this hold awaits is back (its window now runs from there) */
   private holdAnyBack = false;
+  /** (primary) an execution of this step answered a quick client whose next request is here already */
+  private answeredBack = false;
   /** (primary) batches this replica has proposed, ever: the clock of quick returns */
   private proposals = 0;
   /** (primary) when (proposals) each client was last answered by an execution here */
@@ -1494,8 +1496,12 @@ export class Replica {
         this.holdAnyBack = false;
         if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold-limit', afterMs: this.holdLimitMs() });
       }
+      if (this.answeredBack) {
+        this.holdAnyBack = true;
+      }
       this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
     }
+    this.answeredBack = false;
     this.checkRecovery();
     this.propose();
   }
@@ -1508,9 +1514,9 @@ export class Replica {
         this.stopHoldTimers();
       } else if (!this.holdAnyBack) {
         // the first one back: the others get a window from now (the clients' cycle is what it
-        // is; the window bounds how far behind the first one the rest may be)
+        // is; the window bounds how far behind the first one the rest may be), within the limit
         this.holdAnyBack = true;
-        this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
+        if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
       }
     }
     const at = this.answeredAt.get(client);
@@ -1530,6 +1536,12 @@ export class Replica {
   /** The primary executed a request of `client` and answered it. */
   private noteAnswered(client: ClientId): void {
     if (isRecoveryClient(client)) return;
+    // its next request is here already (this primary executed after the f+1 replies its client
+    // needed): it is back, nothing to wait for, and a hold's window runs from now
+    if (this.pending.has(client)) {
+      if (this.quick.has(client)) this.answeredBack = true;
+      return;
+    }
     if (this.answeredAt.size >= MAX_TRACKED_CLIENTS) this.answeredAt.delete(this.answeredAt.keys().next().value as ClientId);
     this.answeredAt.set(client, this.proposals);
     if (this.quick.has(client) && this.awaited.size < this.p.maxBatchSize) this.awaited.add(client);
@@ -1550,7 +1562,9 @@ export class Replica {
   private onBatchHoldTimer(limit: boolean): void {
     if (!limit && this.holding && !this.holdAnyBack && this.holdLimitMs() > this.p.batchHoldMs) {
       // none of them is back yet: their cycle is longer than a window; wait on (the first one
-      // back starts the last window; the limit timer ends it if none comes)
+      // back starts the last window; the limit timer ends it if none comes). Not cut short by
+      // requests of clients not awaited: two groups of slow clients would keep cutting each
+      // other's holds and stay split (measured in the unit test's harness)
       this.holdCounts.waitedOn++;
       return;
     }
@@ -1559,7 +1573,8 @@ export class Replica {
       this.stopHoldTimers();
     }
     // those still missing are not waited for again for a while: a client (Byzantine, or gone)
-    // that makes holds expire costs the others one window per HOLD_MISS_PROPOSALS proposals
+    // that makes holds expire costs the others a window after the first client back (or, when
+    // none was back and no one else's request waited, the limit) per HOLD_MISS_PROPOSALS proposals
     for (const c of this.awaited) {
       this.quick.delete(c);
       if (!this.missedHold.has(c) && this.missedHold.size >= MAX_TRACKED_CLIENTS) this.missedHold.delete(this.missedHold.keys().next().value as ClientId);
@@ -2374,6 +2389,9 @@ export class Replica {
     this.currentNewView = nv;
     this.ownViewChange = null;
     this.persist({ kind: 'view', view, viewChanging: false });
+    // a hold of an earlier view (a jump through NEW-VIEW, or one started as the view changed)
+    // does not carry into this one
+    this.endBatchHold();
     this.viewMinStable = Math.min(...nv.body.viewChanges.map((vc) => vc.body.stableSeq));
     // A new primary must not propose until O is installed and nextSeq is past it: adopting O's
     // checkpoint below can make it stable, and making a checkpoint stable proposes. Proposing

@@ -97,7 +97,7 @@ describe('batch hold', () => {
     expect(b.now).toBe(a.now);
   });
 
-  it('a quick client that stops holds the others once, for at most batchHoldMs after its answer', () => {
+  it('a quick client that stops holds the others once, for at most a window after the first client back', () => {
     const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 40 });
     // the virtual time of every action of the primary
     const at: number[] = [];
@@ -259,6 +259,41 @@ describe('batch hold', () => {
     const late = run(true, W + 8);
     expect(late.holds.ranOut).toBeGreaterThan(slow.holds.ranOut);
     expect(late.holds.ranOut).toBeLessThan(late.holds.started / 4);
+  });
+
+  it("a primary that executes after its clients' next requests arrived does not wait for them", () => {
+    // COMMITs reach the primary 12 ms late: the clients have their f+1 replies from the backups
+    // and their next requests are at the primary before it executes. They are back already:
+    // awaiting them would hold every batch to the limit (they cannot come back again).
+    const run = (lagMs: number) => {
+      const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 25 });
+      h.delay = (_from, to, msg) => (to === 0 && (msg as { body?: { type?: string } }).body?.type === 'commit' ? lagMs : 1);
+      const start = h.now;
+      loops(h, ['c0', 'c1', 'c2', 'c3'], (_, n) => (n >= 30 ? null : 0));
+      return { ms: h.now - start, holds: h.replicas[0]!.status().batchHolds };
+    };
+    const lagging = run(12);
+    expect(lagging.holds.waitedOn).toBe(0);
+    expect(lagging.holds.ranOut).toBeLessThanOrEqual(1);
+    // about one cycle (commit lag + a few ms) per batch of four: 30 batches
+    expect(lagging.ms).toBeLessThan(30 * (12 + 10));
+  });
+
+  it('the window runs from the first client back, unless the view-change timeout allows no more than one window', () => {
+    // c0..c2 come back 5 ms after their answers, c3 a window after its: within a window of the
+    // first one back, but not of the execution
+    const W = 25;
+    const run = (viewChangeTimeoutMs: number) => {
+      const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: W, viewChangeTimeoutMs });
+      loops(h, ['c0', 'c1', 'c2', 'c3'], (id, n) => (n >= 40 ? null : n <= 2 ? 0 : id === 'c3' ? W : 5));
+      return h.replicas[0]!.status().batchHolds;
+    };
+    const fromFirst = run(1000);
+    expect(fromFirst.ranOut).toBeLessThanOrEqual(1);
+    expect(fromFirst.allBack).toBeGreaterThan(20);
+    // viewChangeTimeoutMs 4W: a hold lasts at most one window from the execution, as before
+    const oneWindow = run(4 * W);
+    expect(oneWindow.ranOut).toBeGreaterThan(fromFirst.ranOut);
   });
 
   it('none of the clients comes back: the hold ends at its limit, four windows (within a quarter of the view-change timeout)', () => {

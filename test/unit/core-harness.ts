@@ -26,6 +26,8 @@ export class Harness {
   readonly results = new Map<string, ClientResult[]>();
   /** drop messages when this returns true */
   filter: (from: ReplicaId | string, to: ReplicaId | string, msg: unknown) => boolean = () => false;
+  /** how long a message to a replica takes, in virtual ms (default 1) */
+  delay: (from: ReplicaId | string, to: ReplicaId, msg: unknown) => number = () => 1;
   now = 0;
   private queue: Pending[] = [];
   private order = 0;
@@ -128,7 +130,7 @@ export class Harness {
   private deliver(from: ReplicaId | string, to: ReplicaId, msg: ReplicaMessage | unknown, asRequest = false): void {
     if (this.filter(from, to, msg)) return;
     const copy = JSON.parse(JSON.stringify(msg)) as unknown;
-    this.schedule(1, () => {
+    this.schedule(this.delay(from, to, msg), () => {
       const r = this.replicas[to];
       if (!r) return;
       this.apply(to, r.step(asRequest ? { type: 'request', msg: copy } : { type: 'message', from: from as number, msg: copy }));
