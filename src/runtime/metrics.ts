@@ -41,6 +41,8 @@ export class ReplicaMetrics {
   private readonly seen = new Map<number, Partial<Record<PhaseEvent['phase'], number>>>();
   private server: http.Server | null = null;
   private readonly lastDrops = new Map<string, number>();
+  /** the status every collector of the scrape under way reads (one snapshot per scrape) */
+  private scrapeStatus: RuntimeStatus | null = null;
 
   constructor(
     private readonly source: MetricsSource,
@@ -48,6 +50,8 @@ export class ReplicaMetrics {
     private readonly now: () => number = () => performance.now(),
   ) {
     const r = this.registry;
+    // one status per scrape (scrape()), or a fresh one when the registry is read directly
+    const status = () => this.scrapeStatus ?? source.status();
     r.setDefaultLabels({ replica: String(labels.replica), cluster: labels.cluster });
     client.collectDefaultMetrics({ register: r, prefix: 'pbft_process_' });
     this.batches = new client.Counter({ name: 'pbft_batches_executed_total', help: 'Committed batches executed (one per sequence number)', registers: [r] });
@@ -68,7 +72,7 @@ export class ReplicaMetrics {
         help,
         registers: [r],
         collect() {
-          this.set(read(source.status()));
+          this.set(read(status()));
         },
       });
     gauge('pbft_view', 'Current view', (s) => s.view);
@@ -88,7 +92,7 @@ export class ReplicaMetrics {
       labelNames: ['class', 'reason'],
       registers: [r],
       collect() {
-        const s = source.status();
+        const s = status();
         const add = (cls: string, counts: Record<string, number | undefined> | undefined) => {
           for (const [reason, v] of Object.entries(counts ?? {})) {
             if (typeof v !== 'number') continue;
@@ -110,7 +114,7 @@ export class ReplicaMetrics {
       'pbft_authentications_total',
       'Client requests and replies authenticated, by kind: requestsByMac (fast path), requestsBySignature (slow path), requestsUnauthenticated, prePreparesVouched, proposalsSignatureChecked, proposalsDropped, repliesByMac, repliesBySignature',
       'kind',
-      () => source.status().auth as unknown as Record<string, number> | undefined,
+      () => status().auth as unknown as Record<string, number> | undefined,
     );
     // The primary's batch holds (protocol.batchHoldMs): many that ran out mean a window too short
     cumulativeCounter(
@@ -118,7 +122,7 @@ export class ReplicaMetrics {
       'pbft_batch_holds_total',
       'Batch holds of this replica as primary, by outcome: started, allBack (every awaited client came back), ranOut (the window or the limit ended first); and waitedOn (windows that ended with none of the clients back yet, so the hold waited on)',
       'outcome',
-      () => source.status().batchHolds as unknown as Record<string, number> | undefined,
+      () => status().batchHolds as unknown as Record<string, number> | undefined,
     );
   }
 
@@ -192,7 +196,7 @@ export class ReplicaMetrics {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
       } else if (url === '/metrics') {
-        const body = await this.registry.metrics();
+        const body = await this.scrape();
         res.writeHead(200, { 'content-type': this.registry.contentType }).end(req.method === 'HEAD' ? undefined : body);
       } else if (url === '/healthz') {
         const h = this.source.healthy();
@@ -212,6 +216,16 @@ export class ReplicaMetrics {
       }
     } catch (e) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(e as Error).message}\n`);
+    }
+  }
+
+  /** The metrics text: every collector reads one status snapshot, taken here. */
+  async scrape(): Promise<string> {
+    this.scrapeStatus = this.source.status();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrapeStatus = null;
     }
   }
 

@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PbftClient } from '../../src/runtime/client.js';
 import { loadCluster } from '../../src/runtime/config.js';
 import { initCluster } from '../../src/runtime/init.js';
+import { ReplicaMetrics } from '../../src/runtime/metrics.js';
+import type { RuntimeStatus } from '../../src/runtime/admin.js';
 import { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { freePorts, kv } from '../helpers/cluster.js';
 
@@ -77,5 +79,44 @@ describe('replica metrics', () => {
     await isReady;
     expect(nodes[0]!.status().metricsPort).toBeUndefined();
     expect(said.join('\n')).toMatch(/metrics: cannot listen on 127\.0\.0\.1:\d+/);
+  });
+});
+
+describe('a scrape', () => {
+  it("reads the replica's status once, and every metric of the scrape comes from that one snapshot", async () => {
+    let calls = 0;
+    const source = {
+      status: () => {
+        calls++;
+        // each call sees a later replica: a collector that read its own would show another number
+        return {
+          id: 0,
+          view: calls,
+          viewChanging: false,
+          lastExecuted: 10 * calls,
+          stableCheckpoint: 0,
+          highWatermark: 64,
+          pendingRequests: 0,
+          primary: 0,
+          connectedPeers: [1, 2, 3],
+          dropped: { ignore: { stale: calls }, reject: {} },
+          auth: { requestsByMac: calls },
+          batchHolds: { started: calls, allBack: 0, ranOut: 0, waitedOn: 0 },
+        } as unknown as RuntimeStatus;
+      },
+      healthy: () => ({ ok: true, why: 'test' }),
+    };
+    const m = new ReplicaMetrics(source, { replica: 0, cluster: 'test' });
+    const text = await m.scrape();
+    expect(calls).toBe(1);
+    expect(sample(text, 'pbft_view')).toBe(1);
+    expect(sample(text, 'pbft_last_executed')).toBe(10);
+    expect(sample(text, 'pbft_messages_dropped_total', 'reason="stale"')).toBe(1);
+    expect(sample(text, 'pbft_authentications_total', 'kind="requestsByMac"')).toBe(1);
+    expect(sample(text, 'pbft_batch_holds_total', 'outcome="started"')).toBe(1);
+    const again = await m.scrape();
+    expect(calls).toBe(2);
+    expect(sample(again, 'pbft_view')).toBe(2);
+    expect(sample(again, 'pbft_batch_holds_total', 'outcome="started"')).toBe(2);
   });
 });
