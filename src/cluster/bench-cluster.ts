@@ -235,7 +235,7 @@ export function formatReplicaWork(w: ReplicaWork, elapsedMs: number, hold?: { ms
       `batch hold   ${h.started} wait${h.started === 1 ? '' : 's'} for the clients just answered: ${h.allBack} ended with all of them back, ${h.ranOut} ran out${hold ? ` (protocol.batchHoldMs ${hold.ms})` : ''}${h.waitedOn ? `; ${h.waitedOn} window${h.waitedOn === 1 ? '' : 's'} ended with none back yet and waited on` : ''}`,
     );
     if (ended >= 10 && h.ranOut / ended > HOLDS_RAN_OUT_HINT) {
-      const why = `             ${Math.round((100 * h.ranOut) / ended)}% ran out: the clients came back later than the window, so they were split into smaller batches;`;
+      const why = `             ${Math.round((100 * h.ranOut) / ended)}% ran out: the clients came back further apart than the window, so they were split into smaller batches;`;
       const suggest = hold ? Math.min(hold.maxMs, Math.max(100, 4 * hold.ms)) : null;
       lines.push(
         suggest === null || suggest > hold!.ms

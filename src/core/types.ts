@@ -526,7 +526,8 @@ export interface DropCounts {
 /**
  * Batch holds of a primary: windows it opened after an execution to wait for the closed-loop
  * clients it had just answered; those that ended with every awaited client back, and those
- * that ran out first (the clients came back later than batchHoldMs, or not at all). Holds that
+ * that ran out first (some came back more than batchHoldMs after the first one back, or none
+ * within the hold's limit). Holds that
  * ran out split closed-loop clients into smaller batches.
  */
 export interface BatchHoldCounts {

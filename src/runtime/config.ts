@@ -25,7 +25,7 @@
  *                               (a multiple of K, at least 2K)
  *   protocol.maxBatchSize       requests ordered by one pre-prepare
  *   protocol.maxInFlight        sequence numbers the primary keeps in flight (<= L)
- *   protocol.batchHoldMs        longest an idle primary waits for the clients it just answered (optional)
+ *   protocol.batchHoldMs        the window of an idle primary's wait for the clients it just answered (optional; a hold lasts up to 4 windows, README)
  *   protocol.viewChangeTimeoutMs / maxViewChangeTimeoutMs
  *                               view-change timer, doubled per failed view change up to the max
  *   protocol.statusIntervalMs   period of STATUS messages (retransmission, catch-up)

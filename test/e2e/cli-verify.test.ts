@@ -80,13 +80,15 @@ describe('pbft verify on a real cluster', () => {
     // ...and one frame of replica 1's ledger is damaged
     const file1 = join(dir, 'replicas', '1', 'ledger', ledgerSegmentName(1));
     const lines1 = readFileSync(file1, 'utf8').split('\n');
-    // a frame after the one with seq 3 (replica 1 must still vouch for seq 3 below), and not the
-    // last one (that would be a torn tail); frames hold many records, so pick by content
+    // a frame other than the one with seq 3 (replica 1 must still vouch for seq 3 below), and
+    // not the last one (that would be a torn tail); frames hold many records, so pick by content:
+    // the one after seq 3's if that is not the last, else the one before
     const seq3At1 = lines1.findIndex((l) => l.includes('"k":"exec"') && l.includes('"seq":3,'));
     let lastFrame = lines1.length - 1;
     while (lastFrame > 0 && lines1[lastFrame] === '') lastFrame--;
-    const bad = seq3At1 + 1;
+    const bad = seq3At1 + 1 < lastFrame ? seq3At1 + 1 : seq3At1 - 1;
     expect(seq3At1).toBeGreaterThan(-1);
+    expect(bad).toBeGreaterThanOrEqual(0);
     expect(bad).toBeLessThan(lastFrame);
     lines1[bad] = lines1[bad]!.replace('"', "'");
     writeFileSync(file, lines.join('\n'));

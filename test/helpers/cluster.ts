@@ -5,10 +5,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pickFreePorts } from '../../src/cluster/init.js';
 import { fetchStatus, type RuntimeStatus } from '../../src/runtime/admin.js';
 import { PbftClient, type ClientConnectOptions } from '../../src/runtime/client.js';
 import type { LoadedCluster } from '../../src/runtime/config.js';
@@ -75,23 +75,19 @@ export function ensureBuilt(): Promise<void> {
 // Ports and waiting
 // ---------------------------------------------------------------------------------------
 
-/** n distinct free TCP ports on 127.0.0.1 (held open together while choosing). */
+/**
+ * n free TCP ports on 127.0.0.1, consecutive and outside the kernel's ephemeral range (as `pbft
+ * init` picks them): with two test workers, ports the kernel hands out for listen(0) or outgoing
+ * connections could be taken by the other worker between the choice and the replicas' bind.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  // never the same ones twice in this process: a test may pick two sets before binding either
+  const ports = await pickFreePorts(n, { avoid: pickedPorts });
+  if (!ports) throw new Error(`no ${n} consecutive free ports on 127.0.0.1 outside the ephemeral range`);
+  for (const p of ports) pickedPorts.add(p);
   return ports;
 }
+const pickedPorts = new Set<number>();
 
 /** Await a condition (polled); fails with `what` and the last value seen. */
 export async function waitFor<T>(

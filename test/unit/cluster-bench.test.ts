@@ -136,11 +136,11 @@ describe("the replicas' work during a run", () => {
     expect(formatReplicaWork(older, 10_000, { ms: 25, maxMs: 250 })).toContain(
       'batch hold   100 waits for the clients just answered: 96 ended with all of them back, 4 ran out (protocol.batchHoldMs 25)',
     );
-    expect(lines.join('\n')).not.toMatch(/ran out: the clients came back later/);
+    expect(lines.join('\n')).not.toMatch(/ran out: the clients came back further apart/);
     // after a view change the new primary's holds count too; 40% ran out: the hint
     const split = replicaWork(before, [c(0, 10, 2, 30, 90, 1, holds(25, 16, 9)), c(1, 11, 2, 40, 80, 1, holds(30, 20, 10)), c(2, 12, 2, 0, 0, 1, null)]);
     expect(split.batchHolds).toEqual({ started: 50, allBack: 32, ranOut: 18, waitedOn: 0 });
-    const hint = formatReplicaWork(split, 10_000, { ms: 25, maxMs: 250 }).find((l) => l.includes('ran out: the clients came back later'));
+    const hint = formatReplicaWork(split, 10_000, { ms: 25, maxMs: 250 }).find((l) => l.includes('ran out: the clients came back further apart'));
     expect(hint).toMatch(/36% ran out: .* a larger protocol\.batchHoldMs in cluster\.json \(e\.g\. 100\) keeps them in one/);
     // the suggestion stays within the longest window allowed; at the longest, it says so
     expect(formatReplicaWork(split, 10_000, { ms: 100, maxMs: 250 }).join('\n')).toMatch(/larger protocol\.batchHoldMs in cluster\.json \(e\.g\. 250\)/);
@@ -149,7 +149,7 @@ describe("the replicas' work during a run", () => {
     );
     // too few holds to judge, or no counters (older replicas): no hold line, no hint
     const few = replicaWork(before, [c(0, 10, 2, 12, 30, 0, holds(8, 5, 3))]);
-    expect(formatReplicaWork(few, 10_000, { ms: 25, maxMs: 250 }).some((l) => l.includes('came back later'))).toBe(false);
+    expect(formatReplicaWork(few, 10_000, { ms: 25, maxMs: 250 }).some((l) => l.includes('came back further apart'))).toBe(false);
     expect(replicaWork([c(0, 10, 1, 1, 1)], [c(0, 10, 2, 2, 2)]).batchHolds).toBeNull();
     expect(
       formatReplicaWork(replicaWork([c(0, 10, 1, 1, 1)], [c(0, 10, 2, 2, 2)]), 10_000, { ms: 25, maxMs: 250 }).some((l) => l.startsWith('batch hold')),
