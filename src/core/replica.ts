@@ -453,6 +453,8 @@ export class Replica {
   private holdAnyBack = false;
   /** (primary) an execution of this step answered a quick client whose next request is here already */
   private answeredBack = false;
+  /** the longest a batch hold lasts: HOLD_LIMIT_WINDOWS windows, within maxBatchHoldMs; above batchHoldMs, a hold can wait on */
+  private readonly holdLimitMs: number;
   /** (primary) batches this replica has proposed, ever: the clock of quick returns */
   private proposals = 0;
   /** (primary) when (proposals) each client was last answered by an execution here */
@@ -538,6 +540,10 @@ export class Replica {
     this.auth = opts.auth;
     this.app = opts.app;
     this.limits = limitsFor(opts.params);
+    this.holdLimitMs = Math.max(
+      opts.params.batchHoldMs,
+      Math.min(HOLD_LIMIT_WINDOWS * opts.params.batchHoldMs, maxBatchHoldMs(opts.params.viewChangeTimeoutMs)),
+    );
     this.bugs = opts.bugs ?? {};
     this.assertions = opts.assertions ?? !Object.values(this.bugs).some(Boolean);
     this.vcTimeoutMs = opts.params.viewChangeTimeoutMs;
@@ -1494,11 +1500,9 @@ export class Replica {
         this.holdCounts.started++;
         this.holding = true;
         this.holdAnyBack = false;
-        if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold-limit', afterMs: this.holdLimitMs() });
+        if (this.holdLimitMs > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold-limit', afterMs: this.holdLimitMs });
       }
-      if (this.answeredBack) {
-        this.holdAnyBack = true;
-      }
+      if (this.answeredBack) this.holdAnyBack = true;
       this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
     }
     this.answeredBack = false;
@@ -1516,7 +1520,7 @@ export class Replica {
         // the first one back: the others get a window from now (the clients' cycle is what it
         // is; the window bounds how far behind the first one the rest may be), within the limit
         this.holdAnyBack = true;
-        if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
+        if (this.holdLimitMs > this.p.batchHoldMs) this.emit({ type: 'setTimer', name: 'batch-hold', afterMs: this.p.batchHoldMs });
       }
     }
     const at = this.answeredAt.get(client);
@@ -1547,20 +1551,15 @@ export class Replica {
     if (this.quick.has(client) && this.awaited.size < this.p.maxBatchSize) this.awaited.add(client);
   }
 
-  /** A hold lasts at most this long: HOLD_LIMIT_WINDOWS windows, within maxBatchHoldMs. */
-  private holdLimitMs(): number {
-    return Math.max(this.p.batchHoldMs, Math.min(HOLD_LIMIT_WINDOWS * this.p.batchHoldMs, maxBatchHoldMs(this.p.viewChangeTimeoutMs)));
-  }
-
   private stopHoldTimers(): void {
     this.holding = false;
     this.emit({ type: 'cancelTimer', name: 'batch-hold' });
-    if (this.holdLimitMs() > this.p.batchHoldMs) this.emit({ type: 'cancelTimer', name: 'batch-hold-limit' });
+    if (this.holdLimitMs > this.p.batchHoldMs) this.emit({ type: 'cancelTimer', name: 'batch-hold-limit' });
   }
 
   /** The hold's window (or its limit) ended: propose whatever is pending. */
   private onBatchHoldTimer(limit: boolean): void {
-    if (!limit && this.holding && !this.holdAnyBack && this.holdLimitMs() > this.p.batchHoldMs) {
+    if (!limit && this.holding && !this.holdAnyBack && this.holdLimitMs > this.p.batchHoldMs) {
       // none of them is back yet: their cycle is longer than a window; wait on (the first one
       // back starts the last window; the limit timer ends it if none comes). Not cut short by
       // requests of clients not awaited: two groups of slow clients would keep cutting each
@@ -1574,7 +1573,7 @@ export class Replica {
     }
     // those still missing are not waited for again for a while: a client (Byzantine, or gone)
     // that makes holds expire costs the others a window after the first client back (or, when
-    // none was back and no one else's request waited, the limit) per HOLD_MISS_PROPOSALS proposals
+    // none was back, the limit) per HOLD_MISS_PROPOSALS proposals
     for (const c of this.awaited) {
       this.quick.delete(c);
       if (!this.missedHold.has(c) && this.missedHold.size >= MAX_TRACKED_CLIENTS) this.missedHold.delete(this.missedHold.keys().next().value as ClientId);

@@ -166,27 +166,19 @@ describe('batch hold', () => {
     // proposals it came back at once, so without the penalty every batch of c0 and c1 would wait
     const W = 25;
     const h = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: W });
-    const ids = ['c0', 'c1', 'c2'];
-    const count = new Map(ids.map((id) => [id, 0]));
-    const schedule = (h as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(h);
-    for (const id of ids) h.submit(id, put(opCounter++));
     const start = h.now;
     let honest = 0;
-    while (honest < 200) {
-      expect(h.run(() => ids.some((id) => (h.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)).toBe(true);
-      for (const id of ids) {
-        const got = h.results.get(id)?.length ?? 0;
-        if (got === count.get(id)) continue;
-        count.set(id, got);
-        // c2 is quick for its first 10 requests, then comes back just after each window
-        if (id === 'c2' && got > 10) schedule(W + 1, () => h.submit('c2', put(opCounter++)));
-        else if (id === 'c2') h.submit('c2', put(opCounter++));
-        else {
-          honest++;
-          h.submit(id, put(opCounter++));
-        }
-      }
-    }
+    // c2 is quick for its first 10 requests, then comes back just after each window
+    loops(
+      h,
+      ['c0', 'c1', 'c2'],
+      (id, n) => {
+        if (id === 'c2') return n > 10 ? W + 1 : 0;
+        honest++;
+        return 0;
+      },
+      () => honest >= 200,
+    );
     const proposals = prePrepares(h).length;
     const elapsed = h.now - start;
     // (the window ends batchHoldMs after the first client back, c0 or c1, 1 ms after the answers:
@@ -207,26 +199,17 @@ describe('batch hold', () => {
     expect(h.replicas[1]!.status().batchHolds).toEqual({ started: 0, allBack: 0, ranOut: 0, waitedOn: 0 }); // backups never hold
     // a fresh cluster whose c3 comes back after the window from its 30th answer on: that hold runs out
     const g = new Harness(4, { maxBatchSize: 8, maxInFlight: 4, batchHoldMs: 25 });
-    const schedule = (g as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(g);
-    const ids = ['c0', 'c1', 'c2', 'c3'];
-    const count = new Map(ids.map((id) => [id, 0]));
-    for (const id of ids) g.submit(id, put(opCounter++));
     let before = g.replicas[0]!.status().batchHolds;
-    let c3 = 0;
-    while (c3 < 45) {
-      expect(g.run(() => ids.some((id) => (g.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)).toBe(true);
-      for (const id of ids) {
-        const got = g.results.get(id)?.length ?? 0;
-        if (got === count.get(id)) continue;
-        count.set(id, got);
-        if (id !== 'c3') g.submit(id, put(opCounter++));
-        else if (++c3 < 30) g.submit('c3', put(opCounter++));
-        else {
-          if (c3 === 30) before = g.replicas[0]!.status().batchHolds;
-          schedule(40, () => g.submit('c3', put(opCounter++)));
-        }
-      }
-    }
+    loops(
+      g,
+      ['c0', 'c1', 'c2', 'c3'],
+      (id, n) => {
+        if (id !== 'c3' || n < 30) return 0;
+        if (n === 30) before = g.replicas[0]!.status().batchHolds;
+        return 40;
+      },
+      () => (g.results.get('c3')?.length ?? 0) >= 45,
+    );
     const after = g.replicas[0]!.status().batchHolds;
     expect(before.ranOut).toBe(0);
     expect(after.started).toBeGreaterThan(before.started);
