@@ -28,7 +28,7 @@ import type { Authenticator, PersistRecord, ProtocolParams, ReplicaAction, Repli
 import { KeyedAuthenticator } from '../crypto/index.js';
 import { ReplicaSessions } from '../crypto/sessions.js';
 import { PbftError, describeError } from '../errors.js';
-import { messageJson } from './record-json.js';
+import { messageJson, prePrepareJsonFor } from './record-json.js';
 import { AdminGate, type FaultState, type RuntimeStatus } from './admin.js';
 import { makeByzantine, type ByzantineHooks } from './byzantine-hook.js';
 import { CorruptibleApp } from '../byzantine/index.js';
@@ -966,15 +966,20 @@ export class ReplicaNode {
   private perform(a: ReplicaAction): void {
     this.metrics?.onAction(a);
     switch (a.type) {
-      case 'send':
+      case 'send': {
         this.countPrePrepare(a);
-        if (a.to !== this.id) this.sendPeer(a.to, messageJson(a.msg));
+        if (a.to === this.id) return;
+        // a pre-prepare carries the receiver's MAC entries only (prePrepareJsonFor)
+        const forPeer = prePrepareJsonFor(a.msg, this.params.n);
+        this.sendPeer(a.to, forPeer ? forPeer(a.to) : messageJson(a.msg));
         return;
+      }
       case 'multicast': {
         this.countPrePrepare(a);
-        // (a pre-prepare's JSON is remembered: its batch is not encoded again for the durable log)
-        const json = messageJson(a.msg);
-        for (let i = 0; i < this.params.n; i++) if (i !== this.id) this.sendPeer(i, json);
+        const forPeer = prePrepareJsonFor(a.msg, this.params.n);
+        // (any other message's JSON once for all; a pre-prepare's whole JSON is remembered for the durable log)
+        const json = forPeer ? '' : messageJson(a.msg);
+        for (let i = 0; i < this.params.n; i++) if (i !== this.id) this.sendPeer(i, forPeer ? forPeer(i) : json);
         return;
       }
       case 'reply': {

@@ -3,10 +3,11 @@
  * encoded once must read back exactly as JSON.stringify's text would, whatever their shape.
  */
 import { describe, expect, it } from 'vitest';
-import { makePrePrepare, makeRequest, sign, withMacs } from '../../src/core/messages.js';
+import { batchDigest, makePrePrepare, makeRequest, parseReplicaMessage, sign, verifyReplicaSig, verifyRequestMac, withMacs } from '../../src/core/messages.js';
 import type { CommitBody, PersistRecord, PrepareBody, SignedPrePrepare } from '../../src/core/types.js';
 import { KeyedAuthenticator, keyringFor, makeScheme } from '../../src/crypto/index.js';
-import { messageJson, recordsJson } from '../../src/runtime/record-json.js';
+import { messageJson, prePrepareJsonFor, recordsJson } from '../../src/runtime/record-json.js';
+import { SimClientSessions, SimMacs, SimReplicaSessions } from '../../src/sim/sessions.js';
 import { decodeFrame, encodeFrame, encodeFrameJson } from '../../src/runtime/storage.js';
 
 const scheme = makeScheme('sim');
@@ -119,5 +120,62 @@ describe('recordsJson', () => {
       const f = encodeFrameJson(JSON.stringify([{ kind: 'checkpoint', seq: 16, digest: 'e'.repeat(64), proof: [], ...bad }]));
       expect(decodeFrame(f.subarray(0, -1))).toBe('malformed checkpoint record');
     }
+  });
+});
+
+describe('prePrepareJsonFor', () => {
+  const macs = new SimMacs('record-json', 'hmac');
+  const withSessions = (i: number) => new KeyedAuthenticator(scheme, secrets[i]!, ring, new SimReplicaSessions(macs, i, () => true));
+  const sessionClient = new KeyedAuthenticator(scheme, secrets[4]!, ring, new SimClientSessions(macs, 'client0', 4));
+  const limits = { n: 4, maxBatchSize: 64, maxOpBytes: 1 << 16, maxEntries: 1000, maxSnapshotBytes: 1 << 20 };
+
+  it("sends each backup its own MAC entries only; body, signature and digest are the pre-prepare's", () => {
+    const batch = Array.from({ length: 5 }, (_, i) => {
+      const r = makeRequest(sessionClient, 'client0', 10 + i, `op ${i} "quoted" \u2028`);
+      // with a MAC authenticator (sessions), without one, and one with an entry missing
+      return i === 1 ? r : i === 3 ? { ...withMacs(sessionClient, r), mac: [null, 'c'.repeat(32), null, 'd'.repeat(32)] } : withMacs(sessionClient, r);
+    });
+    const pp = makePrePrepare(replica(0), 0, 7, 0, batch);
+    const forPeer = prePrepareJsonFor(pp, 4)!;
+    expect(forPeer).not.toBeNull();
+    for (const to of [1, 2, 3]) {
+      const got = JSON.parse(forPeer(to)) as SignedPrePrepare;
+      const want = {
+        ...pp,
+        batch: pp.batch.map((r) => (r.mac ? { ...r, mac: r.mac.map((m, i) => (i === to ? m : null)) } : r)),
+      };
+      expect(got).toEqual(JSON.parse(JSON.stringify(want)));
+      // a well-formed pre-prepare whose digest and signature are the primary's
+      const parsed = parseReplicaMessage(got, limits);
+      expect(parsed.ok).toBe(true);
+      expect(verifyReplicaSig(withSessions(to), got)).toBe(true);
+      expect(batchDigest(withSessions(to), got.batch)).toBe(pp.body.digest);
+      // the receiver authenticates requests 0, 2 and 4 by its entry; another replica could not
+      const auth = withSessions(to);
+      expect([0, 2, 4].map((i) => verifyRequestMac(auth, got.batch[i]!, to))).toEqual([true, true, true]);
+      const other = ((to % 3) + 1) as 1 | 2 | 3;
+      expect(verifyRequestMac(withSessions(other), got.batch[0]!, other)).toBe(false);
+    }
+    // out of range: the whole pre-prepare
+    expect(forPeer(4)).toBe(messageJson(pp));
+    expect(forPeer(-1)).toBe(messageJson(pp));
+  });
+
+  it('leaves other messages and odd requests to JSON.stringify', () => {
+    const prepare = sign<PrepareBody>(replica(1), { type: 'prepare', view: 0, seq: 1, digest: 'a'.repeat(64), replica: 1 });
+    expect(prePrepareJsonFor(prepare, 4)).toBeNull();
+    expect(prePrepareJsonFor(null, 4)).toBeNull();
+    expect(prePrepareJsonFor({ ...prePrepare(3, 2), extra: 1 }, 4)).toBeNull();
+    // a request with a key of its own, or a MAC vector of another length, goes whole
+    const r = withMacs(sessionClient, makeRequest(sessionClient, 'client0', 5, 'x'));
+    const odd = [{ ...r, note: 'x' }, { ...r, mac: [...r.mac!, null] }, r];
+    const pp = makePrePrepare(replica(0), 0, 9, 0, odd as never);
+    const got = JSON.parse(prePrepareJsonFor(pp, 4)!(2)) as SignedPrePrepare;
+    expect(got.batch[0]).toEqual(odd[0]);
+    expect(got.batch[1]).toEqual(odd[1]);
+    expect(got.batch[2]!.mac).toEqual([null, null, r.mac![2], null]);
+    // a batch without MAC authenticators: the pre-prepare's own JSON
+    const plain = prePrepare(4, 1);
+    expect(prePrepareJsonFor(plain, 4)!(1)).toBe(messageJson(plain));
   });
 });
