@@ -340,9 +340,10 @@ export class DigestMap<V> {
     const text = new TextBuilder(old);
     let i = 0;
     let from = 0;
-    for (const [k, v] of m) {
+    // (keys, not entries: no [key, value] pair allocated per entry; most are cut from the old text)
+    for (const k of m.keys()) {
       const end = ends[i]!;
-      next[i++] = rewritten.has(k) ? text.add(this.pairText(k, v)) : text.reuse(from, end);
+      next[i++] = rewritten.has(k) ? text.add(this.pairText(k, m.get(k) as V)) : text.reuse(from, end);
       from = end + 1;
     }
     this.ends.set(b, next);
