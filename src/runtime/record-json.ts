@@ -65,16 +65,29 @@ function jsonOfBatch(batch: readonly unknown[]): string {
   return s;
 }
 
+/** `msg` as a pre-prepare of exactly the keys body, sig and batch (an array), or null */
+function prePrepareShape(msg: unknown): SignedPrePrepare | null {
+  if (typeof msg !== 'object' || msg === null) return null;
+  const pp = msg as Partial<SignedPrePrepare>;
+  const body = pp.body as { type?: unknown } | undefined;
+  return typeof body === 'object' && body !== null && body.type === 'pre-prepare' && Array.isArray(pp.batch) && hasExactly(msg, PP_KEYS)
+    ? (msg as SignedPrePrepare)
+    : null;
+}
+
+/** a pre-prepare's JSON up to its batch: `{"body":…,"sig":…,"batch":` */
+function prePrepareHead(pp: SignedPrePrepare): string {
+  return `{"body":${JSON.stringify(pp.body)},"sig":${JSON.stringify(pp.sig)},"batch":`;
+}
+
 /** JSON of a message; a pre-prepare's is remembered by object, its batch's by array. */
 export function messageJson(msg: unknown): string {
   if (typeof msg !== 'object' || msg === null) return JSON.stringify(msg);
   const known = prePrepareJson.get(msg);
   if (known !== undefined) return known;
-  const pp = msg as Partial<SignedPrePrepare>;
-  const body = pp.body as { type?: unknown } | undefined;
-  if (typeof body !== 'object' || body === null || body.type !== 'pre-prepare' || !Array.isArray(pp.batch) || !hasExactly(msg, PP_KEYS))
-    return JSON.stringify(msg);
-  const s = `{"body":${JSON.stringify(pp.body)},"sig":${JSON.stringify(pp.sig)},"batch":${jsonOfBatch(pp.batch)}}`;
+  const pp = prePrepareShape(msg);
+  if (pp === null) return JSON.stringify(msg);
+  const s = `${prePrepareHead(pp)}${jsonOfBatch(pp.batch)}}`;
   prePrepareJson.set(msg, s);
   return s;
 }
@@ -147,21 +160,21 @@ function nulls(list: string[], piece: string, count: number): string {
 /**
  * A pre-prepare as sent to replica `to`: each request's MAC authenticator keeps `to`'s entry
  * only (the others null), as a client's does for a replica it has no session with. A backup
- * checks its own entry alone (verifyRequestMac), and a request it meets again without one (in
- * a NEW-VIEW, from a peer's catch-up) is authenticated by its client's signature, as any request
- * whose entry does not verify. The body and signature, which the pre-prepare's digest and
- * signature cover, are sent whole. So each backup gets its n-th of the authenticators: at n = 10
- * and 50 requests a pre-prepare carried about 17 KB of MACs to each of nine backups.
+ * checks its own entry alone (verifyRequestMac); the body and signature, which the pre-prepare's
+ * digest and signature cover, are sent whole. So each backup gets its n-th of the
+ * authenticators: at n = 10 and 50 requests a pre-prepare carried about 17 KB of MACs to each of
+ * nine backups. What a backup keeps is its own entry: a NEW-VIEW's pre-prepares and catch-up
+ * entries are vouched for by their certificates, not by MACs, but a new primary that re-sends
+ * a pre-prepare of its NEW-VIEW to a lagging backup has no entry of that backup's to give, and
+ * the backup authenticates those requests by their signatures (or 2f prepares vouch for them).
  *
  * Returns a function of the receiver, or null when `msg` is not a pre-prepare in the shape
  * messageJson encodes (send messageJson's text then). Requests whose shell is null go as
  * JSON.stringify writes them.
  */
 export function prePrepareJsonFor(msg: unknown, n: number): ((to: number) => string) | null {
-  if (typeof msg !== 'object' || msg === null) return null;
-  const pp = msg as Partial<SignedPrePrepare>;
-  const body = pp.body as { type?: unknown } | undefined;
-  if (typeof body !== 'object' || body === null || body.type !== 'pre-prepare' || !Array.isArray(pp.batch) || !hasExactly(msg, PP_KEYS)) return null;
+  const pp = prePrepareShape(msg);
+  if (pp === null) return null;
   const batch = pp.batch as unknown[];
   // (a MAC vector of another length than n goes whole)
   const shells = batch.map((r) => {
@@ -172,7 +185,7 @@ export function prePrepareJsonFor(msg: unknown, n: number): ((to: number) => str
     const whole = messageJson(msg);
     return () => whole;
   }
-  const head = `{"body":${JSON.stringify(pp.body)},"sig":${JSON.stringify(pp.sig)},"batch":[`;
+  const head = `${prePrepareHead(pp)}[`;
   const plain = shells.map((s, i) => (s === null ? JSON.stringify(batch[i]) : ''));
   return (to) => {
     if (!Number.isInteger(to) || to < 0 || to >= n) return messageJson(msg);
