@@ -160,8 +160,9 @@ function nulls(list: string[], piece: string, count: number): string {
 /**
  * A pre-prepare as sent to replica `to`: each request's MAC authenticator keeps `to`'s entry
  * only (the others null), as a client's does for a replica it has no session with. A backup
- * checks its own entry alone (verifyRequestMac); the body and signature, which the pre-prepare's
- * digest and signature cover, are sent whole. So each backup gets its n-th of the
+ * checks its own entry alone (verifyRequestMac); the body and signature are sent whole (the
+ * pre-prepare's digest and signature cover the bodies; the receiver's MAC entry covers its
+ * request's body and signature, requestMacDigest). So each backup gets its n-th of the
  * authenticators: at n = 10 and 50 requests a pre-prepare carried about 17 KB of MACs to each of
  * nine backups. What a backup keeps is its own entry: a NEW-VIEW's pre-prepares and catch-up
  * entries are vouched for by their certificates, not by MACs, but a new primary that re-sends
