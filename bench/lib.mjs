@@ -127,6 +127,8 @@ export async function runOnce(build, o) {
         /* none */
       }
       j.fsync = o.fsync === 'on';
+      // replica.json overrides (e.g. { phaseLog: false }) for every replica
+      if (o.replicaJson) Object.assign(j, o.replicaJson);
       writeFileSync(f, JSON.stringify(j, null, 2));
     }
     r = pbft(['up']);
