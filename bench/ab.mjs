@@ -17,24 +17,41 @@
  */
 import { writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { benchArgs } from './args.mjs';
 import { failureSummary, median, runOnce } from './lib.mjs';
 
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
-const A = path.resolve(arg('a', '.'));
-const B = path.resolve(arg('b', '.'));
-const clientsList = arg('clients', '1,10,50').split(',').map(Number);
-const fsyncList = arg('fsync', 'on,off').split(',');
-const duration = Number(arg('duration', '10'));
-const warmup = Number(arg('warmup', '5'));
-const rounds = Number(arg('rounds', '3'));
-const replicas = Number(arg('replicas', '4'));
-const valueSize = Number(arg('value-size', '16'));
-const jsonOut = arg('json', '');
+const USAGE = `A/B comparison of two builds with pbft bench, in alternating runs.
+
+usage: node bench/ab.mjs --a OLD_CHECKOUT --b NEW_CHECKOUT [--clients 1,10,50] [--fsync on,off]
+                         [--duration 10] [--warmup 5] [--rounds 3] [--replicas 4] [--value-size 16]
+                         [--connections shared|own] [--json out.json]
+
+Each checkout must be built (npm run build); --a and --b default to the current directory.`;
+const a = benchArgs(USAGE, {
+  a: { kind: 'string', default: '.' },
+  b: { kind: 'string', default: '.' },
+  clients: { kind: 'counts', default: [1, 10, 50] },
+  fsync: { kind: 'choices', of: ['on', 'off'], default: ['on', 'off'] },
+  duration: { kind: 'seconds', default: 10 },
+  warmup: { kind: 'seconds', default: 5 },
+  rounds: { kind: 'count', default: 3 },
+  replicas: { kind: 'count', default: 4 },
+  'value-size': { kind: 'count', default: 16 },
+  connections: { kind: 'choice', of: ['shared', 'own'], default: '' },
+  json: { kind: 'string', default: '' },
+});
+const A = path.resolve(a.a);
+const B = path.resolve(a.b);
+const clientsList = a.clients;
+const fsyncList = a.fsync;
+const duration = a.duration;
+const warmup = a.warmup;
+const rounds = a.rounds;
+const replicas = a.replicas;
+const valueSize = a['value-size'];
+const jsonOut = a.json;
 // how the bench's clients connect (builds without the choice use their own connections)
-const connections = arg('connections', '');
+const connections = a.connections;
 const log = (s) => writeSync(2, `${s}\n`);
 
 const results = [];

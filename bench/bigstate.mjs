@@ -17,17 +17,29 @@
 import { writeSync } from 'node:fs';
 import path from 'node:path';
 import { median, runOnce } from './lib.mjs';
+import { benchArgs } from './args.mjs';
 
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
-const builds = { A: path.resolve(arg('a', '.')), B: path.resolve(arg('b', '.')) };
-const rounds = Number(arg('rounds', '2'));
-const fill = Number(arg('fill', '24'));
-const duration = Number(arg('duration', '10'));
-const warmup = Number(arg('warmup', '3'));
-const fsync = arg('fsync', 'off');
+const USAGE = `A/B of two builds at one client on a store of about 51,200 keys, in alternating runs.
+
+usage: node bench/bigstate.mjs --a OLD_CHECKOUT --b NEW_CHECKOUT [--rounds 2] [--fill 24]
+                               [--duration 10] [--warmup 3] [--fsync off|on]
+
+Each checkout must be built (npm run build); --a and --b default to the current directory.`;
+const a = benchArgs(USAGE, {
+  a: { kind: 'string', default: '.' },
+  b: { kind: 'string', default: '.' },
+  rounds: { kind: 'count', default: 2 },
+  fill: { kind: 'seconds', default: 24 },
+  duration: { kind: 'seconds', default: 10 },
+  warmup: { kind: 'seconds', default: 3 },
+  fsync: { kind: 'choice', of: ['on', 'off'], default: 'off' },
+});
+const builds = { A: path.resolve(a.a), B: path.resolve(a.b) };
+const rounds = a.rounds;
+const fill = a.fill;
+const duration = a.duration;
+const warmup = a.warmup;
+const fsync = a.fsync;
 const log = (s) => writeSync(2, `${s}\n`);
 
 const runs = [];

@@ -14,13 +14,19 @@ import { freePorts } from '../dist/cluster/demo.js';
 import { upCluster, upFailure, downCluster } from '../dist/cluster/lifecycle.js';
 import { injectFault } from '../dist/cluster/faults.js';
 import { resolvePrimary } from '../dist/cluster/fault-primary.js';
+import { benchArgs } from './args.mjs';
 
-const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const json = process.argv.includes('--json');
+const USAGE = `Fail-over time: SIGKILL of the primary to the first request completed after it, with the
+default timeouts, on a fresh cluster per run.
+
+usage: node bench/failover.mjs [runs 1-100, default 7] [replicas 4-16, default 4] [--json]`;
+const opts = benchArgs(USAGE, { json: { kind: 'flag' } }, { positionals: true });
+const args = opts.positionals;
+const json = opts.json;
 const runs = Number(args[0] ?? 7);
 const n = Number(args[1] ?? 4);
-if (!(Number.isInteger(runs) && runs >= 1 && runs <= 100) || !(Number.isInteger(n) && n >= 4 && n <= 16)) {
-  process.stderr.write('usage: node bench/failover.mjs [runs 1-100] [replicas 4-16] [--json]\n');
+if (args.length > 2 || !(Number.isInteger(runs) && runs >= 1 && runs <= 100) || !(Number.isInteger(n) && n >= 4 && n <= 16)) {
+  process.stderr.write(`${USAGE}\n`);
   process.exit(2);
 }
 

@@ -26,19 +26,31 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { benchArgs } from './args.mjs';
 import { failureSummary, median, runOnce } from './lib.mjs';
 
-function arg(name, def) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
-const build = path.resolve(arg('build', '.'));
-const rounds = Number(arg('rounds', '3'));
-const duration = Number(arg('duration', '10'));
-const warmup = Number(arg('warmup', '20'));
-const soak = Number(arg('soak', '300'));
-const withSim = !process.argv.includes('--no-sim');
-const jsonOut = arg('json', '');
+const USAGE = `Issue 8's targets, measured: every configuration of its table on one build, in rounds.
+
+usage: node bench/table.mjs [--build .] [--rounds 3] [--duration 10] [--warmup 20] [--soak 300]
+                            [--no-sim] [--json out.json]
+
+--soak 0 skips the memory run; --no-sim skips the simulator. The build must be built (npm run build).`;
+const a = benchArgs(USAGE, {
+  build: { kind: 'string', default: '.' },
+  rounds: { kind: 'count', default: 3 },
+  duration: { kind: 'seconds', default: 10 },
+  warmup: { kind: 'seconds', default: 20 },
+  soak: { kind: 'seconds', default: 300 },
+  'no-sim': { kind: 'flag' },
+  json: { kind: 'string', default: '' },
+});
+const build = path.resolve(a.build);
+const rounds = a.rounds;
+const duration = a.duration;
+const warmup = a.warmup;
+const soak = a.soak;
+const withSim = !a['no-sim'];
+const jsonOut = a.json;
 const log = (s) => writeSync(2, `${s}\n`);
 
 const configs = [
