@@ -204,6 +204,121 @@ export async function offsetAtTime(path: string, tsMs: number): Promise<number> 
   }
 }
 
+/** How much of a file a backward read reads at a time. */
+const BACKWARD_CHUNK_BYTES = 64 * 1024;
+/** UTF-8 bytes of the longest line parsePhaseLine may accept (3 bytes per UTF-16 unit at most) */
+const MAX_LINE_BYTES = 3 * MAX_LINE_CHARS;
+
+/**
+ * The lines of a file from its last to its first (up to byte `end`, default the whole file),
+ * read in chunks from the end: reading the last few lines of a large file costs a chunk, not the
+ * file. Lines are split on the newline byte, which no other UTF-8 sequence contains, and each
+ * is decoded on its own; a last line without its newline (a torn write) comes first, as
+ * readline would give it last. Lines longer than MAX_LINE_BYTES come back as '' (longer than any
+ * record parsePhaseLine accepts), without being kept whole in memory. `stats.bytesRead` counts
+ * what was read.
+ */
+export async function* linesBackward(path: string, o: { end?: number; stats?: { bytesRead: number } } = {}): AsyncGenerator<string> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return; // a replica that never wrote a log yet
+  }
+  try {
+    const size = (await fh.stat()).size;
+    let pos = Math.min(o.end ?? size, size);
+    const nonEmpty = pos > 0;
+    const buf = Buffer.allocUnsafe(BACKWARD_CHUNK_BYTES);
+    // the bytes after the last newline seen so far (the end of a line whose start is further back)
+    let carry: Buffer[] = [];
+    let carryBytes = 0;
+    let first = true;
+    while (pos > 0) {
+      const len = Math.min(BACKWARD_CHUNK_BYTES, pos);
+      pos -= len;
+      const { bytesRead } = await fh.read(buf, 0, len, pos);
+      if (o.stats) o.stats.bytesRead += bytesRead;
+      const chunk = buf.subarray(0, bytesRead);
+      let stop = chunk.length;
+      // a file ending in a newline has no line after it
+      if (first && stop > 0 && chunk[stop - 1] === 10) stop--;
+      first = false;
+      // (lastIndexOf with a negative offset would count from the end: stop at 0 ourselves)
+      for (let nl = stop > 0 ? chunk.lastIndexOf(10, stop - 1) : -1; nl >= 0; nl = stop > 0 ? chunk.lastIndexOf(10, stop - 1) : -1) {
+        const piece = chunk.subarray(nl + 1, stop);
+        if (carryBytes + piece.length > MAX_LINE_BYTES) yield '';
+        else yield carryBytes === 0 ? piece.toString('utf8') : Buffer.concat([piece, ...carry]).toString('utf8');
+        carry = [];
+        carryBytes = 0;
+        stop = nl;
+      }
+      // the rest of this chunk continues a line that started in an earlier chunk
+      const rest = chunk.subarray(0, stop);
+      if (carryBytes + rest.length <= MAX_LINE_BYTES) carry.unshift(Buffer.from(rest));
+      carryBytes += rest.length;
+    }
+    // the first line (empty when the file starts with a newline)
+    if (carryBytes > MAX_LINE_BYTES) yield '';
+    else if (nonEmpty) yield Buffer.concat(carry).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The last `n` records matching `filter` of `files` merged in time order: the same records, in
+ * the same order, as the last `n` that mergePhaseLogs yields (ties broken by replica id, then
+ * by the files' order, then by line order), when each file is in time order, as a replica writes
+ * it. Each file is read backwards from its end (or `endOffsets`), so `pbft logs -n 20` reads
+ * about a chunk per file instead of every line of up to twice phaseLogMaxBytes per replica. A
+ * replica's rotated file (listed before its current one) is read only when its current one holds
+ * fewer than `n` matching records: every record in it sorts before the current file's. The files
+ * of replicas that `filter.replicas` leaves out are not read (a replica's file holds its records).
+ */
+export async function tailMerged(
+  files: readonly PhaseFile[],
+  filter: PhaseFilter,
+  n: number,
+  o: { endOffsets?: ReadonlyMap<string, number>; stats?: MergeStats & { bytesRead?: number }; signal?: AbortSignal } = {},
+): Promise<PhaseRecord[]> {
+  const stats = o.stats ?? { skipped: 0 };
+  const io = { bytesRead: 0 };
+  type Hit = { rec: PhaseRecord; ms: number; file: number; line: number };
+  const hits: Hit[] = [];
+  // per replica, its files from the newest (listed last) to the oldest
+  const byReplica = new Map<number, number[]>();
+  files.forEach((f, i) => byReplica.set(f.replica, [i, ...(byReplica.get(f.replica) ?? [])]));
+  try {
+    for (const order of byReplica.values()) {
+      let found = 0;
+      for (const fi of order) {
+        if (found >= n || o.signal?.aborted) break;
+        const file = files[fi]!;
+        const end = o.endOffsets?.get(file.path);
+        // a replica's file holds its own records: one the filter leaves out is not read through
+        if (end === 0 || (filter.replicas && !filter.replicas.has(file.replica))) continue;
+        let line = 0;
+        for await (const text of linesBackward(file.path, { ...(end !== undefined ? { end } : {}), stats: io })) {
+          line--; // counted from the end: a later line has a larger number
+          const rec = parsePhaseLine(text);
+          if (!rec) {
+            if (text.trim().length > 0) stats.skipped++;
+            continue;
+          }
+          if (!matchesFilter(rec, filter)) continue;
+          hits.push({ rec, ms: recordTimeMs(rec), file: fi, line });
+          if (++found >= n) break;
+        }
+      }
+    }
+  } finally {
+    if (o.stats) o.stats.bytesRead = (o.stats.bytesRead ?? 0) + io.bytesRead;
+  }
+  hits.sort((a, b) => a.ms - b.ms || a.rec.replica - b.rec.replica || a.file - b.file || a.line - b.line);
+  return hits.slice(-n).map((h) => h.rec);
+}
+
 /** Read everything matching the filter into an array (for traces and tests). */
 export async function readMerged(files: readonly PhaseFile[], filter: PhaseFilter = {}, limit = 1_000_000): Promise<PhaseRecord[]> {
   const out: PhaseRecord[] = [];

@@ -5,6 +5,7 @@ import {
   discoverPhaseFiles,
   followPhaseLogs,
   mergePhaseLogs,
+  tailMerged,
   type PhaseFilter,
   type PhaseRecord,
   rotatedPhaseLog,
@@ -76,15 +77,12 @@ export default class Logs extends PbftCommand<typeof Logs> {
     const rotated = files.map((f) => ({ replica: f.replica, path: rotatedPhaseLog(f.path) }));
     const start = this.flags.follow ? await PhaseTail.snapshot(files) : undefined;
     const ends = start ? new Map([...start].map(([k, v]) => [k, v.offset])) : undefined;
-    const merged = mergePhaseLogs([...rotated, ...files], filter, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
     if (this.flags.tail !== undefined) {
-      const ring: PhaseRecord[] = [];
-      for await (const rec of merged) {
-        ring.push(rec);
-        if (ring.length > this.flags.tail) ring.shift();
-      }
-      ring.forEach(emit);
+      // read backwards from the ends: the last records cost a chunk per file, not the files
+      const last = await tailMerged([...rotated, ...files], filter, this.flags.tail, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
+      last.forEach(emit);
     } else {
+      const merged = mergePhaseLogs([...rotated, ...files], filter, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
       let count = 0;
       for await (const rec of merged) {
         emit(rec);
