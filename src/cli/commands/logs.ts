@@ -17,12 +17,16 @@ import { CliError } from '../../cluster/errors.js';
 import { cmd } from '../../cluster/hints.js';
 import { PbftCommand, dirFlag, intFlag } from '../base.js';
 
+/** records (or process-output lines) `-f` shows before following when -n is not given, as tail -f */
+const FOLLOW_TAIL = 10;
+
 export default class Logs extends PbftCommand<typeof Logs> {
   static override summary = "Show the replicas' phase logs merged into one stream, in time order.";
   static override description = [
     'Reads replicas/<i>/phases.jsonl of every replica and merges them by timestamp: one colour per',
     'replica and per phase (NO_COLOR turns colours off). -f keeps following new lines, including',
-    'replicas that start later. --json prints one JSON object per line, as the replicas wrote it.',
+    'replicas that start later; it starts with the last 10 records (-n N for more, as tail -f does).',
+    '--json prints one JSON object per line, as the replicas wrote it.',
     '',
     "--process IDS shows the replicas' own output instead (stdout and stderr, replicas/<i>/process.log):",
     'start-up and ready lines, warnings, errors, crashes. -f and -n work there too; with several',
@@ -46,7 +50,12 @@ export default class Logs extends PbftCommand<typeof Logs> {
     seq: intFlag({ summary: 'Only records of this sequence number.', min: 0, max: Number.MAX_SAFE_INTEGER }),
     view: intFlag({ summary: 'Only records of this view.', min: 0, max: Number.MAX_SAFE_INTEGER }),
     client: Flags.string({ summary: 'Only records naming this client id.' }),
-    tail: intFlag({ summary: 'Only the last N matching records (before following).', min: 1, max: 10_000_000, char: 'n' }),
+    tail: intFlag({
+      summary: `Only the last N matching records (before following; -f alone starts with the last ${FOLLOW_TAIL}).`,
+      min: 1,
+      max: 10_000_000,
+      char: 'n',
+    }),
     process: Flags.string({ summary: "Show these replicas' process output (stdout and stderr) instead of the phase log, e.g. 2 or 0-3." }),
   };
 
@@ -77,9 +86,10 @@ export default class Logs extends PbftCommand<typeof Logs> {
     const rotated = files.map((f) => ({ replica: f.replica, path: rotatedPhaseLog(f.path) }));
     const start = this.flags.follow ? await PhaseTail.snapshot(files) : undefined;
     const ends = start ? new Map([...start].map(([k, v]) => [k, v.offset])) : undefined;
-    if (this.flags.tail !== undefined) {
+    const tail = this.flags.tail ?? (this.flags.follow ? FOLLOW_TAIL : undefined);
+    if (tail !== undefined) {
       // read backwards from the ends: the last records cost a chunk per file, not the files
-      const last = await tailMerged([...rotated, ...files], filter, this.flags.tail, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
+      const last = await tailMerged([...rotated, ...files], filter, tail, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
       last.forEach(emit);
     } else {
       const merged = mergePhaseLogs([...rotated, ...files], filter, { ...(ends ? { endOffsets: ends } : {}), signal: this.signal });
@@ -120,7 +130,8 @@ export default class Logs extends PbftCommand<typeof Logs> {
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(0);
     });
-    const now = await readProcessLogs(files, this.flags.tail !== undefined ? { tail: this.flags.tail } : {});
+    const tail = this.flags.tail ?? (this.flags.follow ? FOLLOW_TAIL : undefined);
+    const now = await readProcessLogs(files, tail !== undefined ? { tail } : {});
     now.lines.forEach(emit);
     if (now.lines.length === 0 && !this.flags.follow && !json)
       this.note(`(no process output yet: replica${many ? 's' : ''} ${ids.join(', ')} never started; start with ${cmd(`up ${ids.join(' ')}`, this.flags.dir)})`);
