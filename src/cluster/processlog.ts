@@ -6,7 +6,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LoadedCluster } from '../runtime/config.js';
-import { replicaFiles, tailLines } from './processes.js';
+import { lastLineEnd, linesBackward } from '../phaselog/reader.js';
+import { replicaFiles } from './processes.js';
 
 export interface ProcessLogFile {
   replica: number;
@@ -66,12 +67,25 @@ export async function readProcessLogs(
   const lines: ProcessLogLine[] = [];
   const offsets = new Map<string, number>();
   for (const f of files) {
-    const size = await sizeOf(f.path);
-    offsets.set(f.path, size);
-    const ls =
-      o.tail !== undefined
-        ? await tailLines(f.path, o.tail, Math.max(64 * 1024, o.tail * 1024))
-        : (await readLinesFrom(f.path, 0, Number.MAX_SAFE_INTEGER)).lines;
+    // up to the end of the last whole line now: a line still being written, and whatever comes
+    // after, are the follower's (found in review: a line half-written was printed in two parts,
+    // and lines appended meanwhile twice)
+    let end = 0;
+    try {
+      end = await lastLineEnd(f.path, await sizeOf(f.path));
+    } catch {
+      /* no such file yet */
+    }
+    offsets.set(f.path, end);
+    let ls: string[];
+    if (o.tail !== undefined) {
+      ls = [];
+      for await (const line of linesBackward(f.path, { end })) {
+        if (ls.length >= o.tail) break;
+        ls.push(line);
+      }
+      ls.reverse();
+    } else ls = (await readLinesFrom(f.path, 0, end)).lines;
     for (const line of ls) lines.push({ replica: f.replica, line });
   }
   return { lines, offsets };

@@ -218,13 +218,15 @@ const MAX_LINE_BYTES = 3 * MAX_LINE_CHARS;
  * record parsePhaseLine accepts), without being kept whole in memory. `stats.bytesRead` counts
  * what was read.
  */
-export async function* linesBackward(path: string, o: { end?: number; stats?: { bytesRead: number } } = {}): AsyncGenerator<string> {
+export async function* linesBackward(file: string | FileHandle, o: { end?: number; stats?: { bytesRead: number } } = {}): AsyncGenerator<string> {
   let fh: FileHandle;
-  try {
-    fh = await open(path, 'r');
-  } catch {
-    return; // a replica that never wrote a log yet
-  }
+  if (typeof file === 'string') {
+    try {
+      fh = await open(file, 'r');
+    } catch {
+      return; // a replica that never wrote a log yet
+    }
+  } else fh = file;
   try {
     const size = (await fh.stat()).size;
     let pos = Math.min(o.end ?? size, size);
@@ -248,7 +250,7 @@ export async function* linesBackward(path: string, o: { end?: number; stats?: { 
       for (let nl = stop > 0 ? chunk.lastIndexOf(10, stop - 1) : -1; nl >= 0; nl = stop > 0 ? chunk.lastIndexOf(10, stop - 1) : -1) {
         const piece = chunk.subarray(nl + 1, stop);
         if (carryBytes + piece.length > MAX_LINE_BYTES) yield '';
-        else yield carryBytes === 0 ? piece.toString('utf8') : Buffer.concat([piece, ...carry]).toString('utf8');
+        else yield* splitCr(carryBytes === 0 ? piece.toString('utf8') : Buffer.concat([piece, ...carry]).toString('utf8'));
         carry = [];
         carryBytes = 0;
         stop = nl;
@@ -260,10 +262,39 @@ export async function* linesBackward(path: string, o: { end?: number; stats?: { 
     }
     // the first line (empty when the file starts with a newline)
     if (carryBytes > MAX_LINE_BYTES) yield '';
-    else if (nonEmpty) yield Buffer.concat(carry).toString('utf8');
+    else if (nonEmpty) yield* splitCr(Buffer.concat(carry).toString('utf8'));
+  } finally {
+    if (typeof file === 'string') await fh.close();
+  }
+}
+
+/** The offset just after the last newline before byte `size` (0 when there is none). */
+export async function lastLineEnd(path: string, size: number): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(BACKWARD_CHUNK_BYTES);
+    for (let pos = size; pos > 0; ) {
+      const len = Math.min(BACKWARD_CHUNK_BYTES, pos);
+      pos -= len;
+      const { bytesRead } = await fh.read(buf, 0, len, pos);
+      const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
+      if (nl >= 0) return pos + nl + 1;
+    }
+    return 0;
   } finally {
     await fh.close();
   }
+}
+
+/** A line as readline splits it further (last first): CRLF ends a line, and so does a lone CR. */
+function* splitCr(line: string): Generator<string> {
+  const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+  if (!text.includes('\r')) {
+    yield text;
+    return;
+  }
+  const parts = text.split('\r');
+  for (let i = parts.length - 1; i >= 0; i--) yield parts[i]!;
 }
 
 /**
@@ -289,17 +320,32 @@ export async function tailMerged(
   // per replica, its files from the newest (listed last) to the oldest
   const byReplica = new Map<number, number[]>();
   files.forEach((f, i) => byReplica.set(f.replica, [i, ...(byReplica.get(f.replica) ?? [])]));
+  // Every file is opened before any is read, in the order given (a rotated file before its
+  // current one), as mergePhaseLogs opens them: a rotation while a current file is read
+  // backwards (seconds, for a rare filter) would otherwise make the rotated path name the file
+  // just read, and its records would come twice (found in review).
+  const handles = new Map<number, FileHandle>();
   try {
+    for (let i = 0; i < files.length; i++) {
+      const file = files[i]!;
+      // a replica's file holds its own records: one the filter leaves out is not read through
+      if (o.endOffsets?.get(file.path) === 0 || (filter.replicas && !filter.replicas.has(file.replica))) continue;
+      try {
+        handles.set(i, await open(file.path, 'r'));
+      } catch {
+        // a replica that never wrote a log yet, or never rotated it
+      }
+    }
     for (const order of byReplica.values()) {
       let found = 0;
       for (const fi of order) {
         if (found >= n || o.signal?.aborted) break;
         const file = files[fi]!;
+        const fh = handles.get(fi);
+        if (fh === undefined) continue;
         const end = o.endOffsets?.get(file.path);
-        // a replica's file holds its own records: one the filter leaves out is not read through
-        if (end === 0 || (filter.replicas && !filter.replicas.has(file.replica))) continue;
         let line = 0;
-        for await (const text of linesBackward(file.path, { ...(end !== undefined ? { end } : {}), stats: io })) {
+        for await (const text of linesBackward(fh, { ...(end !== undefined ? { end } : {}), stats: io })) {
           line--; // counted from the end: a later line has a larger number
           const rec = parsePhaseLine(text);
           if (!rec) {
@@ -313,6 +359,7 @@ export async function tailMerged(
       }
     }
   } finally {
+    for (const fh of handles.values()) await fh.close();
     if (o.stats) o.stats.bytesRead = (o.stats.bytesRead ?? 0) + io.bytesRead;
   }
   hits.sort((a, b) => a.ms - b.ms || a.rec.replica - b.rec.replica || a.file - b.file || a.line - b.line);
@@ -357,7 +404,9 @@ export class PhaseTail {
     for (const f of files) {
       try {
         const s = await stat(f.path);
-        m.set(f.path, { offset: s.size, ino: s.ino });
+        // the end of the last whole line: a line still being written (a write in parts) goes
+        // to the follower whole, not half to the static part and half to the follower
+        m.set(f.path, { offset: await lastLineEnd(f.path, s.size), ino: s.ino });
       } catch {
         m.set(f.path, { offset: 0, ino: -1 });
       }

@@ -103,6 +103,31 @@ describe('destroy', () => {
 });
 
 describe('logs --process', () => {
+  it('a line half-written when reading starts goes to the follower whole (review: it was printed in two parts)', async () => {
+    const f = join(root, `half-${Date.now()}.log`);
+    await writeFile(f, 'ready\nwarning: some');
+    const files = [{ replica: 0, path: f }];
+    for (const o of [{}, { tail: 10 }]) {
+      await writeFile(f, 'ready\nwarning: some');
+      const now = await readProcessLogs(files, o);
+      expect(now.lines.map((l) => l.line)).toEqual(['ready']);
+      await writeFile(f, 'ready\nwarning: something\n');
+      const got: string[] = [];
+      const ac = new AbortController();
+      const following = followProcessLogs(files, {
+        offsets: now.offsets,
+        signal: ac.signal,
+        pollMs: 20,
+        onLine: (l) => {
+          got.push(l.line);
+          ac.abort();
+        },
+      });
+      await following;
+      expect(got).toEqual(['warning: something']);
+    }
+  });
+
   it("reads each replica's output, the last N lines, and follows new ones", async () => {
     await upCluster(cluster, { entry, ids: [0, 1] });
     const files = processLogFiles(cluster, [0, 1]);
