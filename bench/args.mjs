@@ -6,7 +6,7 @@
  *
  *   const a = benchArgs(USAGE, {
  *     rounds: { kind: 'count', default: 3 },          // an integer >= 1
- *     warmup: { kind: 'seconds', default: 5 },        // a number >= 0
+ *     warmup: { kind: 'seconds', default: 5 },        // a number >= 0 (also kind 'number')
  *     clients: { kind: 'counts', default: [1, 10, 50] }, // comma-separated integers >= 1
  *     fsync: { kind: 'choices', of: ['on', 'off'], default: ['on', 'off'] }, // comma-separated
  *     mode: { kind: 'choice', of: ['a', 'b'], default: 'a' },
@@ -44,9 +44,11 @@ function convert(name, spec, raw) {
       if (vs.length === 0 || vs.some((v) => v === null)) throw new Error(bad(`comma-separated integers >= ${spec.min ?? 1}`));
       return vs;
     }
-    case 'seconds': {
+    case 'seconds':
+    case 'number': {
       const v = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(v) || v < 0) throw new Error(bad('a number of seconds >= 0'));
+      if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !Number.isFinite(v))
+        throw new Error(bad(spec.kind === 'seconds' ? 'a number of seconds >= 0' : 'a number >= 0'));
       return v;
     }
     case 'choice':
@@ -60,6 +62,11 @@ function convert(name, spec, raw) {
     default:
       throw new Error(`bench/args.mjs: unknown kind ${spec.kind} for --${name}`);
   }
+}
+
+/** The usage with an error line first, on stderr, and exit code 2 (for checks of a script's own). */
+export function usageError(usage, message) {
+  fail(usage, message);
 }
 
 export function benchArgs(usage, specs, { argv = process.argv.slice(2), positionals = false } = {}) {

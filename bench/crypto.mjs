@@ -7,7 +7,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { canonicalBytes } from '../dist/core/canonical.js';
 import { makeScheme, randomSecretKey, sodiumAvailable } from '../dist/crypto/index.js';
 import { macHex } from '../dist/crypto/sessions.js';
-import { benchArgs } from './args.mjs';
+import { benchArgs, usageError } from './args.mjs';
 
 const USAGE = `Sign/verify cost of each signature backend on a PREPARE-sized body, and one MAC's cost.
 
@@ -15,10 +15,8 @@ usage: node bench/crypto.mjs [iterations, default 3000] [--rounds 3]`;
 const opts = benchArgs(USAGE, { rounds: { kind: 'count', default: 3 } }, { positionals: true });
 const rounds = opts.rounds;
 const iterations = Number(opts.positionals[0] ?? 3000);
-if (opts.positionals.length > 1 || !(Number.isSafeInteger(iterations) && iterations >= 1)) {
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(2);
-}
+if (opts.positionals.length > 1 || !/^\d+$/.test(opts.positionals[0] ?? '3000') || !(Number.isSafeInteger(iterations) && iterations >= 1))
+  usageError(USAGE, `expected at most one argument, an integer count of iterations >= 1: ${JSON.stringify(opts.positionals.join(' '))}`);
 const body = canonicalBytes({ type: 'prepare', view: 3, seq: 12345, digest: 'ab'.repeat(32), replica: 2 });
 const names = [...(sodiumAvailable() ? ['sodium'] : []), 'node', 'noble', 'sim'];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -14,7 +14,7 @@ import { freePorts } from '../dist/cluster/demo.js';
 import { upCluster, upFailure, downCluster } from '../dist/cluster/lifecycle.js';
 import { injectFault } from '../dist/cluster/faults.js';
 import { resolvePrimary } from '../dist/cluster/fault-primary.js';
-import { benchArgs } from './args.mjs';
+import { benchArgs, usageError } from './args.mjs';
 
 const USAGE = `Fail-over time: SIGKILL of the primary to the first request completed after it, with the
 default timeouts, on a fresh cluster per run.
@@ -25,10 +25,13 @@ const args = opts.positionals;
 const json = opts.json;
 const runs = Number(args[0] ?? 7);
 const n = Number(args[1] ?? 4);
-if (args.length > 2 || !(Number.isInteger(runs) && runs >= 1 && runs <= 100) || !(Number.isInteger(n) && n >= 4 && n <= 16)) {
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(2);
-}
+if (
+  args.length > 2 ||
+  !args.every((a) => /^\d+$/.test(a)) ||
+  !(Number.isInteger(runs) && runs >= 1 && runs <= 100) ||
+  !(Number.isInteger(n) && n >= 4 && n <= 16)
+)
+  usageError(USAGE, `expected [runs 1-100] [replicas 4-16]: ${JSON.stringify(args.join(' '))}`);
 
 async function phaseRecords(cluster) {
   const out = [];
