@@ -51,7 +51,7 @@ export function formatVerifyReport(r: VerifyReport, p: Palette): string {
     if (r.evidence.length > 20) lines.push(`    … and ${r.evidence.length - 20} more`);
   }
   const s = r.stats;
-  const figures = `${s.sequenceNumbers} sequence numbers, ${s.executions} executions, ${s.certificates} certificates, ${s.signaturesVerified} signatures verified, ${(s.ms / 1000).toFixed(2)} s`;
+  const figures = `${s.sequenceNumbers} sequence numbers, ${s.executions} executions, ${s.certificates} certificates, ${s.signaturesVerified} signatures verified${s.signatureWorkers > 0 ? ` on ${s.signatureWorkers} worker threads` : ''}, ${(s.ms / 1000).toFixed(2)} s`;
   lines.push('');
   const asFaulty = r.faulty.length > 0 ? ` for the correct replicas, ${many(r.faulty)} treated as faulty` : '';
   if (r.outcome === 'ok') lines.push(p.paint('32', `Verified: every check holds${asFaulty} (${figures}).`));

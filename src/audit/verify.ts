@@ -34,15 +34,20 @@
  * Never throws for what is in the files or on the network; only for an unusable cluster
  * directory (cluster.json missing or invalid), and on abort.
  */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { canonicalBytes } from '../core/canonical.js';
 import { quorums } from '../core/quorum.js';
 import type { CheckpointBody, CommitBody, Hex, Signed } from '../core/types.js';
-import { KeyedAuthenticator } from '../crypto/index.js';
+import { KeyedAuthenticator, type Keyring, type SchemeName } from '../crypto/index.js';
 import { EXIT, PbftError, abortError, describeError } from '../errors.js';
 import { clusterStatus, unansweredRow, type ReplicaRow } from '../cluster/status.js';
 import { loadCluster, type LoadedCluster } from '../runtime/config.js';
 import { readLedger, type CheckpointRecord, type ExecRecord, type LedgerDamage, type LedgerRead, LEDGER_VERSION } from '../runtime/ledger.js';
+import type { SigJob } from './sig-worker.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'incomplete' | 'skip';
 export type CheckName = 'ledgers' | 'agreement' | 'certified' | 'checkpoints' | 'state';
@@ -120,7 +125,16 @@ export interface VerifyReport {
   accused: number[];
   /** evidence against the replicas declared faulty: expected, not a violation */
   expectedEvidence: Evidence[];
-  stats: { sequenceNumbers: number; executions: number; certificates: number; signaturesVerified: number; ledgerBytes: number; ms: number };
+  stats: {
+    sequenceNumbers: number;
+    executions: number;
+    certificates: number;
+    signaturesVerified: number;
+    /** worker threads that checked signatures (0: all on the calling thread) */
+    signatureWorkers: number;
+    ledgerBytes: number;
+    ms: number;
+  };
 }
 
 export interface VerifyOptions {
@@ -133,6 +147,13 @@ export interface VerifyOptions {
    * are expected evidence, not violations. At most f ids, each a replica of the cluster.
    */
   faulty?: readonly number[];
+  /**
+   * worker threads that check signatures in parallel (default: one per core the process may
+   * use; below 2, or for small ledgers, the checks run on the calling thread)
+   */
+  workers?: number;
+  /** fewest signatures to check for workers to start (default 2000: below, starting them costs more) */
+  parallelMinSignatures?: number;
 }
 
 const MAX_PROBLEMS = 50;
@@ -202,25 +223,126 @@ function getOr<K, V>(m: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
+/** Below this many signatures to check, starting worker threads costs more than it saves. */
+const PARALLEL_MIN_SIGNATURES = 2000;
+
+/**
+ * The compiled worker (sig-worker.js): beside this module when it runs from dist/, or in dist/
+ * when it runs from the sources (the tests, after a build); null when there is none.
+ */
+function workerUrl(): URL | null {
+  for (const rel of ['./sig-worker.js', '../../dist/audit/sig-worker.js']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  return null;
+}
+
 /** Signature checks, each (signer, body, signature) once. */
 class Verifier {
   count = 0;
   private readonly memo = new Map<string, boolean>();
+  /** memo keys of the messages prefetch saw (their canonical bytes, encoded once) */
+  private readonly keys = new WeakMap<object, string>();
   constructor(private readonly auth: KeyedAuthenticator) {}
+  private keyOf(m: Signed<{ replica: number }>, bytes: Uint8Array): string {
+    return `${m.body.replica}|${m.sig}|${Buffer.from(bytes).toString('base64')}`;
+  }
   replicaSig(m: Signed<{ replica: number }>): boolean {
-    const bytes = canonicalBytes(m.body);
-    const key = `${m.body.replica}|${m.sig}|${Buffer.from(bytes).toString('base64')}`;
+    let key = this.keys.get(m);
+    let bytes: Uint8Array | null = null;
+    if (key === undefined) {
+      bytes = canonicalBytes(m.body);
+      key = this.keyOf(m, bytes);
+    }
     let v = this.memo.get(key);
     if (v === undefined) {
       this.count++;
       try {
-        v = this.auth.verifyReplica(m.body.replica, bytes, m.sig);
+        v = this.auth.verifyReplica(m.body.replica, bytes ?? canonicalBytes(m.body), m.sig);
       } catch {
         v = false;
       }
       this.memo.set(key, v);
     }
     return v;
+  }
+  /**
+   * Check the signatures of `messages` that are not checked yet on worker threads, one per
+   * core (at most `workers`), so that replicaSig answers them from its memo: signature checks
+   * are most of a large audit's time. The same verdicts as replicaSig's own (the same scheme,
+   * keys and bytes: src/audit/sig-worker.ts). Does nothing below PARALLEL_MIN_SIGNATURES, with
+   * fewer than two workers, for the simulator's scheme, or where the worker's compiled file is
+   * missing (workerUrl); a worker that fails leaves its share to replicaSig.
+   * Returns how many workers ran.
+   */
+  async prefetch(
+    messages: Iterable<Signed<{ replica: number }>>,
+    o: { scheme: SchemeName; keyring: Keyring; workers: number; minSignatures: number; signal?: AbortSignal },
+  ): Promise<number> {
+    if (o.scheme === 'sim' || o.workers < 2) return 0;
+    const url = workerUrl();
+    if (url === null) return 0;
+    const todo: { key: string; replica: number; bytes: Uint8Array; sig: string }[] = [];
+    const queued = new Set<string>();
+    for (const m of messages) {
+      if (this.keys.has(m)) continue;
+      const bytes = canonicalBytes(m.body);
+      const key = this.keyOf(m, bytes);
+      this.keys.set(m, key);
+      if (this.memo.has(key) || queued.has(key) || typeof m.sig !== 'string') continue;
+      queued.add(key);
+      todo.push({ key, replica: m.body.replica, bytes, sig: m.sig });
+    }
+    if (todo.length < Math.max(1, o.minSignatures)) return 0;
+    const w = Math.min(o.workers, Math.ceil(todo.length / Math.max(1, o.minSignatures / 2)));
+    const per = Math.ceil(todo.length / w);
+    const started: Worker[] = [];
+    const abort = () => {
+      for (const t of started) void t.terminate();
+    };
+    o.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await Promise.all(
+        Array.from({ length: w }, (_, i) => {
+          const part = todo.slice(i * per, (i + 1) * per);
+          return new Promise<void>((resolve) => {
+            let worker: Worker;
+            try {
+              worker = new Worker(url);
+            } catch {
+              return resolve(); // replicaSig checks this share itself
+            }
+            started.push(worker);
+            const done = () => {
+              void worker.terminate();
+              resolve();
+            };
+            worker.once('message', (res: Uint8Array) => {
+              if (res.length === part.length)
+                part.forEach((it, j) => {
+                  this.memo.set(it.key, res[j] === 1);
+                  this.count++;
+                });
+              done();
+            });
+            worker.once('error', done);
+            worker.once('exit', done);
+            const job: SigJob = {
+              scheme: o.scheme,
+              replicas: o.keyring.replicas,
+              domain: o.keyring.domain,
+              items: part.map(({ replica, bytes, sig }) => ({ replica, bytes, sig })),
+            };
+            worker.postMessage(job);
+          });
+        }),
+      );
+    } finally {
+      o.signal?.removeEventListener('abort', abort);
+    }
+    if (o.signal?.aborted) throw abortError(o.signal);
+    return w;
   }
 }
 
@@ -277,6 +399,15 @@ interface Loaded {
   checkpoints: CheckpointRecord[];
   own: Signed<CheckpointBody>[];
   foreign: string[];
+}
+
+/** The signed messages in the ledgers: commit certificates, checkpoint proofs, own checkpoints. */
+function* signedIn(ledgers: Iterable<Loaded>): Generator<Signed<{ replica: number }>> {
+  for (const l of ledgers) {
+    for (const e of l.execs) if (e.cert !== null) yield* e.cert;
+    for (const c of l.checkpoints) yield* c.proof;
+    yield* l.own;
+  }
 }
 
 function load(cluster: LoadedCluster, id: number): Loaded {
@@ -377,6 +508,15 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       loaded.set(row.id, load(cluster, row.id));
     }
   }
+
+  // every signature the checks below may need, checked first on worker threads (large audits)
+  const signatureWorkers = await v.prefetch(signedIn(loaded.values()), {
+    scheme: cluster.scheme.name,
+    keyring: cluster.keyring,
+    workers: opts.workers ?? os.availableParallelism(),
+    minSignatures: opts.parallelMinSignatures ?? PARALLEL_MIN_SIGNATURES,
+    ...(signal ? { signal } : {}),
+  });
 
   const evidence: Evidence[] = [];
   const expectedEvidence: Evidence[] = [];
@@ -724,6 +864,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
       executions,
       certificates: certificates + checkpointCerts,
       signaturesVerified: v.count,
+      signatureWorkers,
       ledgerBytes: replicas.reduce((s, r) => s + r.ledger.bytes, 0),
       ms: Math.round(performance.now() - t0),
     },

@@ -115,6 +115,30 @@ describe('verifyCluster', () => {
     expect(r.checks.find((c) => c.name === 'agreement')!.status).toBe('pass');
   });
 
+  it('checks signatures on worker threads with the same verdicts (needs the build: npm test makes it)', async () => {
+    const recs = good(8);
+    const forged = execAt(2);
+    forged.cert![1] = { ...forged.cert![1]!, sig: forged.cert![0]!.sig };
+    const cp: LedgerRecord = {
+      k: 'checkpoint',
+      seq: 4,
+      digest: 'ab'.repeat(32),
+      proof: [0, 1, 3].map((r) => ({ ...checkpointMsg(4, 'ab'.repeat(32), r), ...(r === 3 ? { sig: '00'.repeat(64) } : {}) })),
+      src: 'stable',
+    };
+    const dir = await clusterWith([recs, recs, [recs[0]!, forged, ...recs.slice(2), cp], recs]);
+    const alone = await verifyCluster({ dir, workers: 0 });
+    const threads = await verifyCluster({ dir, workers: 2, parallelMinSignatures: 1 });
+    expect(alone.stats.signatureWorkers).toBe(0);
+    // 2 when dist/audit/sig-worker.js exists (built), which the checks below then exercise
+    expect(threads.stats.signatureWorkers).toBe(2);
+    const same = (r: VerifyReport) => ({ ...r, stats: { ...r.stats, ms: 0, signatureWorkers: 0 } });
+    expect(same(threads)).toEqual(same(alone));
+    expect(alone.outcome).toBe('violation');
+    expect(alone.accused).toEqual([2]);
+    expect(alone.checks.find((c) => c.name === 'checkpoints')!.problems.join('\n')).toMatch(/the CHECKPOINT of replica 3 has a bad signature/);
+  });
+
   it('names the replica that executed another batch at a seq a valid certificate commits', async () => {
     const recs = good(3);
     const other = execAt(2, [1, 2, 3], '{"op":"del","key":"k2"}');
