@@ -154,6 +154,11 @@ export interface VerifyOptions {
   workers?: number;
   /** fewest signatures to check for workers to start (default 2000: below, starting them costs more) */
   parallelMinSignatures?: number;
+  /**
+   * the compiled signature worker (default: sig-worker.js beside this module, when it runs from
+   * dist/; tests running the sources pass dist/'s, which a build made from the same sources)
+   */
+  signatureWorkerUrl?: URL;
 }
 
 const MAX_PROBLEMS = 50;
@@ -226,22 +231,26 @@ function getOr<K, V>(m: Map<K, V>, k: K, make: () => V): V {
 /** Below this many signatures to check, starting worker threads costs more than it saves. */
 const PARALLEL_MIN_SIGNATURES = 2000;
 
-/**
- * The compiled worker (sig-worker.js): beside this module when it runs from dist/, or in dist/
- * when it runs from the sources (the tests, after a build); null when there is none.
- */
-function workerUrl(): URL | null {
-  for (const rel of ['./sig-worker.js', '../../dist/audit/sig-worker.js']) {
-    const url = new URL(rel, import.meta.url);
-    if (existsSync(fileURLToPath(url))) return url;
-  }
-  return null;
+/** The compiled worker (sig-worker.js) beside this module, when it runs from dist/; else null. */
+function defaultWorkerUrl(): URL | null {
+  const url = new URL('./sig-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : null;
 }
+
+/** Signatures sent to a worker at a time: what the copies of their bytes cost stays bounded. */
+const PREFETCH_CHUNK = 4096;
+/** A worker that has not answered a chunk within this (plus 1 ms per signature) is stopped; the checks do its share. */
+const PREFETCH_CHUNK_TIMEOUT_MS = 30_000;
+
+type SigItem = { key: string; replica: number; bytes: Uint8Array; sig: string };
 
 /** Signature checks, each (signer, body, signature) once. */
 class Verifier {
+  /** distinct signatures the checks asked about (answered by a worker or here) */
   count = 0;
   private readonly memo = new Map<string, boolean>();
+  /** verdicts from the workers, not asked for by the checks yet (count counts what they ask) */
+  private readonly prefetched = new Map<string, boolean>();
   /** memo keys of the messages prefetch saw (their canonical bytes, encoded once) */
   private readonly keys = new WeakMap<object, string>();
   constructor(private readonly auth: KeyedAuthenticator) {}
@@ -258,91 +267,121 @@ class Verifier {
     let v = this.memo.get(key);
     if (v === undefined) {
       this.count++;
-      try {
-        v = this.auth.verifyReplica(m.body.replica, bytes ?? canonicalBytes(m.body), m.sig);
-      } catch {
-        v = false;
+      v = this.prefetched.get(key);
+      if (v !== undefined) this.prefetched.delete(key);
+      else {
+        try {
+          v = this.auth.verifyReplica(m.body.replica, bytes ?? canonicalBytes(m.body), m.sig);
+        } catch {
+          v = false;
+        }
       }
       this.memo.set(key, v);
     }
     return v;
   }
   /**
-   * Check the signatures of `messages` that are not checked yet on worker threads, one per
-   * core (at most `workers`), so that replicaSig answers them from its memo: signature checks
-   * are most of a large audit's time. The same verdicts as replicaSig's own (the same scheme,
-   * keys and bytes: src/audit/sig-worker.ts). Does nothing below PARALLEL_MIN_SIGNATURES, with
-   * fewer than two workers, for the simulator's scheme, or where the worker's compiled file is
-   * missing (workerUrl); a worker that fails leaves its share to replicaSig.
-   * Returns how many workers ran.
+   * Check the signatures of `messages` on worker threads (at most `workers`), in chunks of
+   * PREFETCH_CHUNK, so that replicaSig answers them without checking them itself: signature
+   * checks are most of a large audit's time. The same verdicts as replicaSig's own (the same
+   * scheme, keys and bytes: src/audit/sig-worker.ts), and `count` still counts only what the
+   * checks ask. Does nothing below `minSignatures`, with fewer than two workers, for the
+   * simulator's scheme, or without a compiled worker (`workerUrl`, default: beside this module,
+   * so never a dist/ built from other sources); a worker that fails, or does not answer within
+   * its chunk's timeout, is stopped and leaves its share to replicaSig. Returns how many
+   * workers answered at least one chunk.
    */
   async prefetch(
     messages: Iterable<Signed<{ replica: number }>>,
-    o: { scheme: SchemeName; keyring: Keyring; workers: number; minSignatures: number; signal?: AbortSignal },
+    o: { scheme: SchemeName; keyring: Keyring; workers: number; minSignatures: number; workerUrl: URL | null; signal?: AbortSignal },
   ): Promise<number> {
-    if (o.scheme === 'sim' || o.workers < 2) return 0;
-    const url = workerUrl();
-    if (url === null) return 0;
-    const todo: { key: string; replica: number; bytes: Uint8Array; sig: string }[] = [];
+    if (o.signal?.aborted) throw abortError(o.signal);
+    if (o.scheme === 'sim' || o.workers < 2 || o.workerUrl === null) return 0;
+    // the distinct signatures, keyed as replicaSig keys them (bytes copied only per chunk)
+    const todo: Signed<{ replica: number }>[] = [];
     const queued = new Set<string>();
     for (const m of messages) {
       if (this.keys.has(m)) continue;
-      const bytes = canonicalBytes(m.body);
-      const key = this.keyOf(m, bytes);
+      const key = this.keyOf(m, canonicalBytes(m.body));
       this.keys.set(m, key);
-      if (this.memo.has(key) || queued.has(key) || typeof m.sig !== 'string') continue;
+      if (this.memo.has(key) || this.prefetched.has(key) || queued.has(key) || typeof m.sig !== 'string') continue;
       queued.add(key);
-      todo.push({ key, replica: m.body.replica, bytes, sig: m.sig });
+      todo.push(m);
     }
+    queued.clear();
     if (todo.length < Math.max(1, o.minSignatures)) return 0;
-    const w = Math.min(o.workers, Math.ceil(todo.length / Math.max(1, o.minSignatures / 2)));
-    const per = Math.ceil(todo.length / w);
-    const started: Worker[] = [];
+    // chunks of at most PREFETCH_CHUNK, and enough of them for every worker
+    const chunk = Math.min(PREFETCH_CHUNK, Math.ceil(todo.length / o.workers));
+    const w = Math.min(o.workers, Math.ceil(todo.length / chunk));
+    const url = o.workerUrl;
+    const answered = new Set<number>();
+    let next = 0;
+    const take = (): SigItem[] => {
+      const part = todo.slice(next, next + chunk);
+      next += part.length;
+      return part.map((m) => ({ key: this.keys.get(m)!, replica: m.body.replica, bytes: canonicalBytes(m.body), sig: m.sig }));
+    };
+    const running = new Set<Worker>();
     const abort = () => {
-      for (const t of started) void t.terminate();
+      for (const t of running) void t.terminate();
     };
     o.signal?.addEventListener('abort', abort, { once: true });
     try {
       await Promise.all(
-        Array.from({ length: w }, (_, i) => {
-          const part = todo.slice(i * per, (i + 1) * per);
-          return new Promise<void>((resolve) => {
+        Array.from({ length: w }, (_, i) =>
+          (async () => {
             let worker: Worker;
             try {
               worker = new Worker(url);
             } catch {
-              return resolve(); // replicaSig checks this share itself
+              return; // replicaSig checks this worker's share itself
             }
-            started.push(worker);
-            const done = () => {
-              void worker.terminate();
-              resolve();
-            };
-            worker.once('message', (res: Uint8Array) => {
-              if (res.length === part.length)
-                part.forEach((it, j) => {
-                  this.memo.set(it.key, res[j] === 1);
-                  this.count++;
+            running.add(worker);
+            try {
+              for (;;) {
+                if (o.signal?.aborted) return;
+                const part = take();
+                if (part.length === 0) return;
+                const res = await new Promise<Uint8Array | null>((resolve) => {
+                  const timer = setTimeout(() => finish(null), PREFETCH_CHUNK_TIMEOUT_MS + part.length);
+                  const finish = (r: Uint8Array | null) => {
+                    clearTimeout(timer);
+                    worker.off('message', onMessage);
+                    worker.off('error', onFail);
+                    worker.off('messageerror', onFail);
+                    worker.off('exit', onFail);
+                    resolve(r);
+                  };
+                  const onMessage = (r: Uint8Array) => finish(r instanceof Uint8Array && r.length === part.length ? r : null);
+                  const onFail = () => finish(null);
+                  worker.on('message', onMessage);
+                  worker.once('error', onFail);
+                  worker.once('messageerror', onFail);
+                  worker.once('exit', onFail);
+                  const job: SigJob = {
+                    scheme: o.scheme,
+                    replicas: o.keyring.replicas,
+                    domain: o.keyring.domain,
+                    items: part.map(({ replica, bytes, sig }) => ({ replica, bytes, sig })),
+                  };
+                  worker.postMessage(job);
                 });
-              done();
-            });
-            worker.once('error', done);
-            worker.once('exit', done);
-            const job: SigJob = {
-              scheme: o.scheme,
-              replicas: o.keyring.replicas,
-              domain: o.keyring.domain,
-              items: part.map(({ replica, bytes, sig }) => ({ replica, bytes, sig })),
-            };
-            worker.postMessage(job);
-          });
-        }),
+                if (res === null) return; // stopped below; this chunk (and what is left) is the checks' own
+                part.forEach((it, j) => this.prefetched.set(it.key, res[j] === 1));
+                answered.add(i);
+              }
+            } finally {
+              running.delete(worker);
+              await worker.terminate();
+            }
+          })(),
+        ),
       );
     } finally {
       o.signal?.removeEventListener('abort', abort);
     }
     if (o.signal?.aborted) throw abortError(o.signal);
-    return w;
+    return answered.size;
   }
 }
 
@@ -515,6 +554,7 @@ export async function verifyCluster(opts: VerifyOptions): Promise<VerifyReport> 
     keyring: cluster.keyring,
     workers: opts.workers ?? os.availableParallelism(),
     minSignatures: opts.parallelMinSignatures ?? PARALLEL_MIN_SIGNATURES,
+    workerUrl: opts.signatureWorkerUrl ?? defaultWorkerUrl(),
     ...(signal ? { signal } : {}),
   });
 

@@ -128,15 +128,35 @@ describe('verifyCluster', () => {
     };
     const dir = await clusterWith([recs, recs, [recs[0]!, forged, ...recs.slice(2), cp], recs]);
     const alone = await verifyCluster({ dir, workers: 0 });
-    const threads = await verifyCluster({ dir, workers: 2, parallelMinSignatures: 1 });
+    // the worker of the build (npm test builds first; a stale dist/ fails the comparison below)
+    const signatureWorkerUrl = new URL('../../dist/audit/sig-worker.js', import.meta.url);
+    const threads = await verifyCluster({ dir, workers: 2, parallelMinSignatures: 1, signatureWorkerUrl });
     expect(alone.stats.signatureWorkers).toBe(0);
-    // 2 when dist/audit/sig-worker.js exists (built), which the checks below then exercise
+    // both workers answered (a worker that fails leaves its share to the checks: still correct, but not this)
     expect(threads.stats.signatureWorkers).toBe(2);
     const same = (r: VerifyReport) => ({ ...r, stats: { ...r.stats, ms: 0, signatureWorkers: 0 } });
     expect(same(threads)).toEqual(same(alone));
     expect(alone.outcome).toBe('violation');
     expect(alone.accused).toEqual([2]);
     expect(alone.checks.find((c) => c.name === 'checkpoints')!.problems.join('\n')).toMatch(/the CHECKPOINT of replica 3 has a bad signature/);
+  });
+
+  it('counts the same signatures with workers as without: those the checks ask about (review: prefetch counted them all)', async () => {
+    const recs = good(4);
+    const wrongFirst = execAt(3);
+    wrongFirst.cert![0] = commit(4, wrongFirst.digest, 0); // the checks stop at this COMMIT
+    const dir = await clusterWith([
+      recs,
+      recs,
+      [recs[0]!, recs[1]!, wrongFirst, recs[3]!, { k: 'own-checkpoint', msg: checkpointMsg(4, 'cd'.repeat(32), 0) }],
+      recs,
+    ]);
+    const signatureWorkerUrl = new URL('../../dist/audit/sig-worker.js', import.meta.url);
+    const alone = await verifyCluster({ dir, workers: 0 });
+    const threads = await verifyCluster({ dir, workers: 2, parallelMinSignatures: 1, signatureWorkerUrl });
+    expect(threads.stats.signatureWorkers).toBe(2);
+    expect(threads.stats.signaturesVerified).toBe(alone.stats.signaturesVerified);
+    expect({ ...threads, stats: null }).toEqual({ ...alone, stats: null });
   });
 
   it('names the replica that executed another batch at a seq a valid certificate commits', async () => {
