@@ -9,29 +9,9 @@
  * request. What holds: no hold delays a request into a view change (backups' timers).
  */
 import { describe, expect, it } from 'vitest';
+import { loops } from './client-loops.js';
 import { Harness } from './core-harness.js';
 
-const put = (i: number) => ({ op: 'put' as const, key: `k${i % 5}`, value: `v${i}` });
-let opCounter = 0;
-const sched = (h: Harness) => (h as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(h);
-function loops(h: Harness, ids: string[], nextAfterMs: (id: string, n: number) => number | null, until: () => boolean = () => false): void {
-  const schedule = sched(h);
-  const count = new Map(ids.map((id) => [id, h.results.get(id)?.length ?? 0]));
-  const live = new Set(ids);
-  for (const id of ids) h.submit(id, put(opCounter++));
-  while (live.size > 0 && !until()) {
-    if (!h.run(() => ids.some((id) => (h.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)) throw new Error(`stuck at t=${h.now}`);
-    for (const id of ids) {
-      const got = h.results.get(id)?.length ?? 0;
-      if (got === count.get(id)) continue;
-      count.set(id, got);
-      const ms = nextAfterMs(id, got);
-      if (ms === null) live.delete(id);
-      else if (ms === 0) h.submit(id, put(opCounter++));
-      else schedule(ms, () => h.submit(id, put(opCounter++)));
-    }
-  }
-}
 const vcs = (h: Harness) => h.actions.filter((x) => x.action.type === 'log' && (x.action as { event: { phase: string } }).event.phase === 'view-change').length;
 
 describe('batch hold against a client that times its returns', () => {

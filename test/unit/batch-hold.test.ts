@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultParams, validateParams } from '../../src/core/replica.js';
 import type { ProtocolParams, ReplicaAction, SignedPrePrepare } from '../../src/core/types.js';
+import { loops } from './client-loops.js';
 import { Harness } from './core-harness.js';
 
 const put = (i: number) => ({ op: 'put' as const, key: `k${i % 5}`, value: `v${i}` });
@@ -38,29 +39,6 @@ function prePrepares(h: Harness, replica = 0): SignedPrePrepare[] {
   return h.actions
     .filter((x) => x.replica === replica && x.action.type === 'multicast' && (x.action.msg as SignedPrePrepare).body?.type === 'pre-prepare')
     .map((x) => (x.action as Extract<ReplicaAction, { type: 'multicast' }>).msg as SignedPrePrepare);
-}
-
-/**
- * Clients in closed loops: each sends its next request `nextAfterMs(id, n)` ms after its n-th
- * completes (0: at once; null: it stops), until every client has stopped or `until()` holds.
- */
-function loops(h: Harness, ids: string[], nextAfterMs: (id: string, n: number) => number | null, until: () => boolean = () => false): void {
-  const schedule = (h as unknown as { schedule(ms: number, run: () => void): void }).schedule.bind(h);
-  const count = new Map(ids.map((id) => [id, h.results.get(id)?.length ?? 0]));
-  const live = new Set(ids);
-  for (const id of ids) h.submit(id, put(opCounter++));
-  while (live.size > 0 && !until()) {
-    if (!h.run(() => ids.some((id) => (h.results.get(id)?.length ?? 0) > count.get(id)!), 10_000)) throw new Error(`stuck at t=${h.now}`);
-    for (const id of ids) {
-      const got = h.results.get(id)?.length ?? 0;
-      if (got === count.get(id)) continue;
-      count.set(id, got);
-      const ms = nextAfterMs(id, got);
-      if (ms === null) live.delete(id);
-      else if (ms === 0) h.submit(id, put(opCounter++));
-      else schedule(ms, () => h.submit(id, put(opCounter++)));
-    }
-  }
 }
 
 const holdTimers = (h: Harness) => h.actions.filter((x) => x.action.type === 'setTimer' && x.action.name === 'batch-hold').length;
