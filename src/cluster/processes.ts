@@ -95,7 +95,10 @@ export async function isAlive(pid: number): Promise<boolean> {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   const st = await readProcStat(pid);
-  if (st === null) return true; // no procfs: trust kill(0)
+  // No entry: either no procfs here (trust kill(0)), or the process was reaped between kill(0)
+  // and the read: a zombie whose parent (this process, for replicas it started) collected it
+  // (found by a flaky test: stopReplicas saw it gone, then this said alive).
+  if (st === null) return !existsSync('/proc/self/stat');
   return st.state !== 'Z' && st.state !== 'X';
 }
 
