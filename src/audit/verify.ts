@@ -319,7 +319,11 @@ class Verifier {
     const take = (): SigItem[] => {
       const part = todo.slice(next, next + chunk);
       next += part.length;
-      return part.map((m) => ({ key: this.keys.get(m)!, replica: m.body.replica, bytes: canonicalBytes(m.body), sig: m.sig }));
+      // the bytes from the key (its last part is their base64), not encoded again
+      return part.map((m) => {
+        const key = this.keys.get(m)!;
+        return { key, replica: m.body.replica, bytes: Buffer.from(key.slice(key.lastIndexOf('|') + 1), 'base64'), sig: m.sig };
+      });
     };
     const running = new Set<Worker>();
     const abort = () => {

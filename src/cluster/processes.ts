@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { DEFAULT_HEAP_GROWTH_PERCENT, clusterPaths, readReplicaOverrides } from '../runtime/config.js';
 import { abortError, describeError } from '../errors.js';
+import { linesBackward } from '../phaselog/reader.js';
 import { CliError } from './errors.js';
 import { cmd } from './hints.js';
 
@@ -88,6 +89,9 @@ export async function readCmdline(pid: number): Promise<string[] | null> {
 }
 
 /** Is the process alive (not gone and not a zombie)? */
+/** /proc/<pid>/stat can be read here (Linux): a missing entry then means the process is gone */
+const HAS_PROCFS = existsSync('/proc/self/stat');
+
 export async function isAlive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
@@ -98,7 +102,7 @@ export async function isAlive(pid: number): Promise<boolean> {
   // No entry: either no procfs here (trust kill(0)), or the process was reaped between kill(0)
   // and the read: a zombie whose parent (this process, for replicas it started) collected it
   // (found by a flaky test: stopReplicas saw it gone, then this said alive).
-  if (st === null) return !existsSync('/proc/self/stat');
+  if (st === null) return !HAS_PROCFS;
   return st.state !== 'Z' && st.state !== 'X';
 }
 
@@ -132,24 +136,19 @@ export async function replicaProcessState(clusterDir: string, id: number): Promi
   return { id, pid: running ? pid : null, running, stalePidFile: !running };
 }
 
-/** The last `n` lines of a file (reads at most the last `maxBytes`). */
-export async function tailLines(path: string, n: number, maxBytes = 64 * 1024): Promise<string[]> {
-  let fh: FileHandle | undefined;
+/** The last `n` lines of a file, trailing blank lines left out ([] when it cannot be read): read backwards (linesBackward). */
+export async function tailLines(path: string, n: number): Promise<string[]> {
+  const out: string[] = [];
   try {
-    fh = await open(path, 'r');
-    const { size } = await fh.stat();
-    const len = Math.min(size, maxBytes);
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    const lines = buf.toString('utf8').split('\n');
-    if (len < size) lines.shift(); // partial first line
-    while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
-    return lines.slice(-n);
+    for await (const line of linesBackward(path)) {
+      if (out.length >= n) break;
+      if (out.length === 0 && line.trim() === '') continue;
+      out.push(line);
+    }
   } catch {
     return [];
-  } finally {
-    await fh?.close();
   }
+  return out.reverse();
 }
 
 /** Can we listen on host:port right now? */
