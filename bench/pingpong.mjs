@@ -44,7 +44,6 @@ if (process.argv[2] === '--echo') {
     });
     const payload = Buffer.alloc(o.size, 0x61);
 
-    // Two transports with one shape: send(buf), onMessage(fn) -> off(), probe() -> echo side's cpuUsage
     const ws = new WebSocket(`ws://127.0.0.1:${ports.ws}`, { perMessageDeflate: false });
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
@@ -56,31 +55,22 @@ if (process.argv[2] === '--echo') {
       tcp.once('connect', resolve);
       tcp.once('error', reject);
     });
+    // one shape for both: send(buf), on(fn) -> off(), probe() -> the echo side's cpuUsage()
+    const transport = (emitter, event, send) => ({
+      send,
+      on: (fn) => {
+        emitter.on(event, fn);
+        return () => emitter.off(event, fn);
+      },
+      probe: () =>
+        new Promise((r) => {
+          emitter.once(event, (m) => r(JSON.parse(String(m))));
+          send(CPU_PROBE);
+        }),
+    });
     const transports = {
-      ws: {
-        send: (b) => ws.send(b, { binary: true }),
-        on: (fn) => {
-          ws.on('message', fn);
-          return () => ws.off('message', fn);
-        },
-        probe: () =>
-          new Promise((r) => {
-            ws.once('message', (m) => r(JSON.parse(String(m))));
-            ws.send(CPU_PROBE);
-          }),
-      },
-      tcp: {
-        send: (b) => tcp.write(b),
-        on: (fn) => {
-          tcp.on('data', fn);
-          return () => tcp.off('data', fn);
-        },
-        probe: () =>
-          new Promise((r) => {
-            tcp.once('data', (d) => r(JSON.parse(String(d))));
-            tcp.write(CPU_PROBE);
-          }),
-      },
+      ws: transport(ws, 'message', (b) => ws.send(b, { binary: typeof b !== 'string' })),
+      tcp: transport(tcp, 'data', (b) => tcp.write(b)),
     };
     const cpuUs = (u) => u.user + u.system;
     const measure = async (t, n) => {
