@@ -88,10 +88,10 @@ export async function readCmdline(pid: number): Promise<string[] | null> {
   }
 }
 
-/** Is the process alive (not gone and not a zombie)? */
 /** /proc/<pid>/stat can be read here (Linux): a missing entry then means the process is gone */
 const HAS_PROCFS = existsSync('/proc/self/stat');
 
+/** Is the process alive (not gone and not a zombie)? */
 export async function isAlive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
@@ -136,11 +136,14 @@ export async function replicaProcessState(clusterDir: string, id: number): Promi
   return { id, pid: running ? pid : null, running, stalePidFile: !running };
 }
 
-/** The last `n` lines of a file, trailing blank lines left out ([] when it cannot be read): read backwards (linesBackward). */
-export async function tailLines(path: string, n: number): Promise<string[]> {
+/**
+ * The last `n` lines of a file (before byte `end`, default its end), trailing blank lines left
+ * out ([] when it cannot be read): read backwards (linesBackward).
+ */
+export async function tailLines(path: string, n: number, o: { end?: number } = {}): Promise<string[]> {
   const out: string[] = [];
   try {
-    for await (const line of linesBackward(path)) {
+    for await (const line of linesBackward(path, o)) {
       if (out.length >= n) break;
       if (out.length === 0 && line.trim() === '') continue;
       out.push(line);

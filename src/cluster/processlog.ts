@@ -6,8 +6,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LoadedCluster } from '../runtime/config.js';
-import { lastLineEnd, linesBackward } from '../phaselog/reader.js';
-import { replicaFiles } from './processes.js';
+import { lastLineEnd } from '../phaselog/reader.js';
+import { replicaFiles, tailLines } from './processes.js';
 
 export interface ProcessLogFile {
   replica: number;
@@ -77,15 +77,7 @@ export async function readProcessLogs(
       /* no such file yet */
     }
     offsets.set(f.path, end);
-    let ls: string[];
-    if (o.tail !== undefined) {
-      ls = [];
-      for await (const line of linesBackward(f.path, { end })) {
-        if (ls.length >= o.tail) break;
-        ls.push(line);
-      }
-      ls.reverse();
-    } else ls = (await readLinesFrom(f.path, 0, end)).lines;
+    const ls = o.tail !== undefined ? await tailLines(f.path, o.tail, { end }) : (await readLinesFrom(f.path, 0, end)).lines;
     for (const line of ls) lines.push({ replica: f.replica, line });
   }
   return { lines, offsets };
